@@ -1,0 +1,115 @@
+// The seam between the public API (lib/mapping.ts, lib/api.ts) and the two
+// implementations: the native addon (lib/native.ts) and the pure-TypeScript
+// reference simulator (lib/simulator.ts).
+//
+// The public API validates every argument and rounds ranges before it calls a
+// backend, so a backend receives:
+//   - offsets that are page-aligned and relative to the start of the mapping,
+//   - lengths >= 0 with offset + length <= mapping length rounded up to a page,
+//   - advice / protection numbers with Linux's x86-64 values.
+// A backend reports kernel failures as errno errors (lib/errors.ts, errnoError):
+// the same code, errno and syscall the kernel would give for the same call.
+
+/** Linux PROT_* bits. */
+export const PROT_NONE = 0;
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+export const PROT_EXEC = 4;
+
+export interface MapRequest {
+  /** Bytes to map (> 0). The kernel rounds up to whole pages. */
+  length: number;
+  /** PROT_* bits. */
+  protection: number;
+  /** MAP_SHARED when true, MAP_PRIVATE when false. */
+  shared: boolean;
+  /** File to map; absent for anonymous memory. */
+  file?: {
+    /** An open descriptor; the backend must not close it and may not keep it past map(). */
+    fd: number;
+    /** The path, when the caller named one (the simulator reopens it to keep access). */
+    path?: string;
+    /** Page-aligned offset into the file. */
+    offset: number;
+    /** Whether fd was opened for writing (needed by shared writable mappings). */
+    writable: boolean;
+  };
+  /** MAP_POPULATE. */
+  populate: boolean;
+  /** MAP_NORESERVE. */
+  noreserve: boolean;
+  /** MAP_HUGETLB with this page-size shift (21 = 2 MiB, 30 = 1 GiB); 0 = normal pages. */
+  hugePageShift: number;
+}
+
+/** Raw counts from cachestat(2) or from mapping the file and calling mincore(2). */
+export interface RawFileResidency {
+  /** Pages of the range in the page cache. */
+  cached: number;
+  /** Pages in the range (rounded up). */
+  total: number;
+  /** cachestat only; undefined on the mincore path. */
+  dirty?: number;
+  writeback?: number;
+  evicted?: number;
+  recentlyEvicted?: number;
+  /** Which mechanism produced the numbers. */
+  source: 'cachestat' | 'mincore';
+  /** Per-page vector (bit 0 = resident), only when requested and on the mincore path. */
+  pages?: Uint8Array;
+}
+
+export interface BackendMapping {
+  /** Length of the mapping in bytes (as requested, not rounded). */
+  readonly length: number;
+  /** True once close() ran. */
+  readonly closed: boolean;
+  /**
+   * A Uint8Array over [offset, offset + length) of the mapping. offset is any
+   * byte offset (not necessarily aligned); length <= backend.maxWindow.
+   * The backend tracks the memory of every window it hands out and detaches it
+   * on close() and resize(), so every view then has length 0.
+   */
+  window(offset: number, length: number): Uint8Array;
+  /** madvise(2). */
+  advise(offset: number, length: number, advice: number): void;
+  /** mincore(2): one byte per page of [offset, offset + length), bit 0 = resident. */
+  residency(offset: number, length: number): Uint8Array;
+  /** mprotect(2). */
+  protect(offset: number, length: number, protection: number): void;
+  /** mlock2(2) (MLOCK_ONFAULT when onFault) off the event loop. */
+  lock(offset: number, length: number, onFault: boolean): Promise<void>;
+  /** munlock(2). */
+  unlock(offset: number, length: number): void;
+  /** MADV_POPULATE_READ / _WRITE off the event loop. */
+  populate(offset: number, length: number, write: boolean): Promise<void>;
+  /** msync(MS_SYNC [| MS_INVALIDATE]) off the event loop. */
+  flush(offset: number, length: number, invalidate: boolean): Promise<void>;
+  /** msync(MS_SYNC [| MS_INVALIDATE]) on the calling thread. */
+  flushSync(offset: number, length: number, invalidate: boolean): void;
+  /** mremap(2) with MREMAP_MAYMOVE; detaches every window handed out so far. */
+  resize(newLength: number): void;
+  /**
+   * Detach every window and unmap. Idempotent. If async work (populate, flush,
+   * lock) is in flight, the address range stays mapped until that work ends,
+   * and work not yet finished settles (resolves if it completed, otherwise
+   * rejects with ERR_MAPPING_CLOSED); JavaScript can no longer reach the memory.
+   */
+  close(): void;
+}
+
+export interface Backend {
+  readonly kind: 'native' | 'simulator';
+  readonly pageSize: number;
+  /** Largest ArrayBuffer window this engine can hold. */
+  readonly maxWindow: number;
+  /** madvise(NULL, 0, advice) === 0. */
+  supports(advice: number): boolean;
+  map(request: MapRequest): BackendMapping;
+  /** cachestat(2) when the kernel has it (and pages are not wanted), else mmap + mincore. */
+  fileResidency(fd: number, offset: number, length: number, wantPages: boolean): RawFileResidency;
+  /** posix_fadvise(2) (POSIX_FADV_DONTNEED = 4, WILLNEED = 3, ...). */
+  fadvise(fd: number, offset: number, length: number, advice: number): void;
+  /** O_ACCMODE of an open descriptor. */
+  accessMode(fd: number): 'read' | 'write' | 'read-write';
+}

@@ -1,0 +1,35 @@
+// pagewise: page-level memory control for Node.js on Linux.
+import { Pagewise } from './api';
+import { selectBackend } from './select';
+
+const defaultInstance = new Pagewise(selectBackend());
+
+/** The backend in use: 'native' (the kernel) or 'simulator' (lib/simulator.ts). */
+export const backend: 'native' | 'simulator' = defaultInstance.kind;
+/** The system page size in bytes. */
+export const pageSize: number = defaultInstance.pageSize;
+
+export const map: Pagewise['map'] = (length, options) => defaultInstance.map(length, options);
+export const mapFile: Pagewise['mapFile'] = (file, options) => defaultInstance.mapFile(file, options);
+export const supports: Pagewise['supports'] = (advice) => defaultInstance.supports(advice);
+export const fileResidency: Pagewise['fileResidency'] = (file, options) => defaultInstance.fileResidency(file, options);
+export const evict: Pagewise['evict'] = (file, range) => defaultInstance.evict(file, range);
+export const prefetch: Pagewise['prefetch'] = (file, range) => defaultInstance.prefetch(file, range);
+
+/** The Pagewise instance behind the functions above. */
+export const pagewise: Pagewise = defaultInstance;
+
+/** A Pagewise bound to a chosen backend (e.g. both side by side in tests). */
+export function createPagewise(kind: 'native' | 'simulator'): Pagewise {
+  return new Pagewise(selectBackend({ PAGEWISE_BACKEND: kind }));
+}
+
+export { Pagewise } from './api';
+export type { FileArgument, FileResidency, FileResidencyOptions, MapFileOptions, MapOptions } from './api';
+export { ADVICE, ADVICE_NAMES } from './advice';
+export type { Advice, AdviceInfo, DestructiveAdvice, SafeAdvice } from './advice';
+export { Mapping, PROTECTION } from './mapping';
+export type { AdvisedRange, FlushOptions, LockOptions, PopulateOptions, Protection, Residency } from './mapping';
+export type { Range } from './validate';
+export type { Backend, BackendMapping, MapRequest, RawFileResidency } from './backend';
+export type { CodedError, ErrnoError } from './errors';

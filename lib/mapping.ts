@@ -1,0 +1,289 @@
+// Mapping: one mmap'd region and everything pagewise can do to it. Validates and
+// rounds every range, then calls the backend (native addon or simulator).
+import { ADVICE, ADVICE_NAMES, type Advice } from './advice';
+import { type Backend, type BackendMapping, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE } from './backend';
+import { type ErrnoError, invalidArgValue, mappingClosed, pagewiseError } from './errors';
+import { type Range, validateBoolean, validateInteger, validateObject, validateOneOf, validateRange } from './validate';
+
+export type Protection = 'none' | 'read' | 'read-write' | 'read-exec' | 'read-write-exec';
+
+export const PROTECTION: Readonly<Record<Protection, number>> = Object.freeze({
+  none: PROT_NONE,
+  read: PROT_READ,
+  'read-write': PROT_READ | PROT_WRITE,
+  'read-exec': PROT_READ | PROT_EXEC,
+  'read-write-exec': PROT_READ | PROT_WRITE | PROT_EXEC,
+});
+export const PROTECTION_NAMES = Object.freeze(Object.keys(PROTECTION) as Protection[]);
+
+/** The bytes an operation actually covered, relative to the start of the mapping. */
+export interface AdvisedRange {
+  offset: number;
+  length: number;
+}
+
+export interface Residency {
+  /** One byte per page covered (bit 0 set = resident). */
+  pages: Uint8Array;
+  /** Pages resident. */
+  resident: number;
+  /** Pages covered. */
+  total: number;
+  /** Offset of the first covered page, relative to the mapping (a multiple of the page size, or negative for a file mapped at an unaligned offset). */
+  offset: number;
+}
+
+export interface PopulateOptions extends Range {
+  /** 'read' (MADV_POPULATE_READ) or 'write' (MADV_POPULATE_WRITE). Default: 'write' for writable anonymous memory, 'read' otherwise. */
+  mode?: 'read' | 'write';
+}
+export interface FlushOptions extends Range {
+  /** Add MS_INVALIDATE. */
+  invalidate?: boolean;
+}
+export interface LockOptions extends Range {
+  /** mlock2(MLOCK_ONFAULT): lock pages as they are touched instead of faulting them all in now. */
+  onFault?: boolean;
+}
+
+/** Passed by Pagewise to the constructor so users cannot make a Mapping over arbitrary memory. */
+export const CREATE = Symbol('pagewise.createMapping');
+
+export interface MappingInit {
+  backend: Backend;
+  region: BackendMapping;
+  /** Bytes between the start of the region and the caller's offset 0 (unaligned file offsets). */
+  delta: number;
+  length: number;
+  kind: 'anonymous' | 'file';
+  shared: boolean;
+  protection: Protection;
+}
+
+export class Mapping implements Disposable {
+  readonly #backend: Backend;
+  #region: BackendMapping;
+  readonly #delta: number;
+  #length: number;
+  #buffer: Uint8Array | undefined;
+  /** 'anonymous' or 'file'. */
+  readonly kind: 'anonymous' | 'file';
+  /** MAP_SHARED (true) or MAP_PRIVATE (false). */
+  readonly shared: boolean;
+  #protection: Protection;
+
+  constructor(token: typeof CREATE, init: MappingInit) {
+    if (token !== CREATE) throw new TypeError('Illegal constructor: use map() or mapFile()');
+    this.#backend = init.backend;
+    this.#region = init.region;
+    this.#delta = init.delta;
+    this.#length = init.length;
+    this.kind = init.kind;
+    this.shared = init.shared;
+    this.#protection = init.protection;
+  }
+
+  /** Bytes mapped (what the caller asked for; the kernel works in whole pages). */
+  get length(): number {
+    return this.#length;
+  }
+
+  get closed(): boolean {
+    return this.#region.closed;
+  }
+
+  /** Protection last set by map() or protect() on the whole mapping. */
+  get protection(): Protection {
+    return this.#protection;
+  }
+
+  get pageSize(): number {
+    return this.#backend.pageSize;
+  }
+
+  /**
+   * The whole mapping as a Uint8Array. Detached (length 0) by close() and resize().
+   * Mappings larger than the engine's ArrayBuffer limit have no single buffer: use view().
+   */
+  get buffer(): Uint8Array {
+    this.#open('access the buffer');
+    if (this.#buffer === undefined || this.#buffer.byteLength !== this.#length) {
+      if (this.#length > this.#backend.maxWindow) {
+        throw pagewiseError(
+          'ERR_MAPPING_TOO_LARGE',
+          `The mapping (${this.#length} bytes) is larger than the largest ArrayBuffer this engine can hold ` +
+            `(${this.#backend.maxWindow} bytes): use mapping.view(offset, length)`,
+        );
+      }
+      this.#buffer = this.#region.window(this.#delta, this.#length);
+    }
+    return this.#buffer;
+  }
+
+  /** A Uint8Array over [offset, offset + length) — a window into mappings of any size. */
+  view(offset = 0, length?: number): Uint8Array {
+    this.#open('create a view');
+    validateInteger('offset', offset, 0, this.#length);
+    const room = Math.min(this.#length - offset, this.#backend.maxWindow);
+    const len = length === undefined ? room : validateInteger('length', length, 0, room);
+    return this.#region.window(this.#delta + offset, len);
+  }
+
+  /**
+   * madvise(2). Destructive advice (see ADVICE[advice].destructive) rounds the range
+   * inward to whole pages, so no byte outside it is touched; the rest rounds outward.
+   * A range that ends at the end of the mapping includes its last partial page.
+   * Returns the bytes actually advised (length 0 if inward rounding left no page).
+   */
+  advise(advice: Advice, range?: Range): AdvisedRange {
+    this.#open('advise');
+    const meta = ADVICE[validateOneOf('advice', advice, ADVICE_NAMES)];
+    const [start, end] = meta.destructive ? this.#inward(range) : this.#outward(range);
+    if (end > start) {
+      try {
+        this.#region.advise(start, end - start, meta.value);
+      } catch (err) {
+        // The kernel answers EINVAL both for bad ranges and for advice it does not know: say which.
+        if ((err as ErrnoError).code === 'EINVAL' && !this.#backend.supports(meta.value)) {
+          (err as ErrnoError).message += ` (${meta.constant} is not supported by this kernel)`;
+        }
+        throw err;
+      }
+    }
+    return { offset: start - this.#delta, length: end - start };
+  }
+
+  /** mincore(2) over the pages covering the range. */
+  residency(range?: Range): Residency {
+    this.#open('read residency');
+    const [start, end] = this.#outward(range);
+    const pages = this.#region.residency(start, end - start);
+    let resident = 0;
+    for (let i = 0; i < pages.length; i++) resident += pages[i] & 1;
+    return { pages, resident, total: pages.length, offset: start - this.#delta };
+  }
+
+  /** Prefault the range off the event loop (MADV_POPULATE_READ / _WRITE). Past the end of a truncated file it rejects with EFAULT instead of raising SIGBUS. */
+  async populate(options?: PopulateOptions): Promise<void> {
+    this.#open('populate');
+    const o = validateObject<PopulateOptions>('options', options);
+    const writableAnon = this.kind === 'anonymous' && (PROTECTION[this.#protection] & PROT_WRITE) !== 0;
+    const mode = o.mode === undefined ? (writableAnon ? 'write' : 'read') : validateOneOf('options.mode', o.mode, ['read', 'write'] as const);
+    const [start, end] = this.#outward(o);
+    await this.#region.populate(start, end - start, mode === 'write');
+  }
+
+  /** msync(MS_SYNC) off the event loop: writes of a shared file mapping reach the file. */
+  async flush(options?: FlushOptions): Promise<void> {
+    this.#open('flush');
+    const o = validateObject<FlushOptions>('options', options);
+    const invalidate = o.invalidate === undefined ? false : validateBoolean('options.invalidate', o.invalidate);
+    const [start, end] = this.#outward(o);
+    await this.#region.flush(start, end - start, invalidate);
+  }
+
+  /** msync(MS_SYNC) on the calling thread. */
+  flushSync(options?: FlushOptions): void {
+    this.#open('flush');
+    const o = validateObject<FlushOptions>('options', options);
+    const invalidate = o.invalidate === undefined ? false : validateBoolean('options.invalidate', o.invalidate);
+    const [start, end] = this.#outward(o);
+    this.#region.flushSync(start, end - start, invalidate);
+  }
+
+  /**
+   * mprotect(2). The range must start on a page boundary and end on one (or at the
+   * end of the mapping): rounding either way would change the protection of bytes
+   * the caller did not name. A JavaScript access that the new protection forbids
+   * raises SIGSEGV and ends the process — no library can catch that.
+   */
+  protect(protection: Protection, range?: Range): void {
+    this.#open('protect');
+    const prot = validateOneOf('protection', protection, PROTECTION_NAMES);
+    const [offset, length] = validateRange(range, this.#length);
+    const page = this.#backend.pageSize;
+    const start = this.#delta + offset;
+    const endsAtEnd = offset + length === this.#length;
+    const end = endsAtEnd ? roundUp(start + length, page) : start + length;
+    if (start % page !== 0 || end % page !== 0) {
+      throw invalidArgValue('range', range, `must start and end on page boundaries (page size ${page}) for protect()`);
+    }
+    if (end > start) this.#region.protect(start, end - start, PROTECTION[prot]);
+    if (offset === 0 && endsAtEnd) this.#protection = prot;
+  }
+
+  /** mlock2(2) off the event loop; with onFault, pages are locked as they are touched. */
+  async lock(options?: LockOptions): Promise<void> {
+    this.#open('lock');
+    const o = validateObject<LockOptions>('options', options);
+    const onFault = o.onFault === undefined ? false : validateBoolean('options.onFault', o.onFault);
+    const [start, end] = this.#outward(o);
+    await this.#region.lock(start, end - start, onFault);
+  }
+
+  /** munlock(2). */
+  unlock(range?: Range): void {
+    this.#open('unlock');
+    const [start, end] = this.#outward(range);
+    this.#region.unlock(start, end - start);
+  }
+
+  /**
+   * mremap(2): grow or shrink an anonymous mapping (contents kept up to the shorter
+   * length; the mapping may move). Every view handed out so far is detached.
+   */
+  resize(length: number): void {
+    this.#open('resize');
+    validateInteger('length', length, 1);
+    if (this.kind !== 'anonymous') {
+      throw pagewiseError('ERR_OPERATION_NOT_SUPPORTED', 'resize() is for anonymous mappings: close a file mapping and map it again');
+    }
+    this.#region.resize(length);
+    this.#length = length;
+    this.#buffer = undefined;
+  }
+
+  /**
+   * Detach every view (their length becomes 0) and unmap. Idempotent. Async work
+   * in flight settles: it resolves if it had finished, else rejects with ERR_MAPPING_CLOSED.
+   */
+  close(): void {
+    this.#region.close();
+    this.#buffer = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #open(operation: string): void {
+    if (this.#region.closed) throw mappingClosed(operation);
+  }
+
+  /** [start, end) in region bytes, rounded outward to pages. */
+  #outward(range: unknown): [number, number] {
+    const [offset, length] = validateRange(range, this.#length);
+    const page = this.#backend.pageSize;
+    const start = this.#delta + offset;
+    const first = roundDown(start, page);
+    return [first, length === 0 ? first : roundUp(start + length, page)];
+  }
+
+  /** [start, end) in region bytes, rounded inward to pages (the tail page counts when the range reaches the end). */
+  #inward(range: unknown): [number, number] {
+    const [offset, length] = validateRange(range, this.#length);
+    const page = this.#backend.pageSize;
+    const start = roundUp(this.#delta + offset, page);
+    const rawEnd = this.#delta + offset + length;
+    const end = length > 0 && offset + length === this.#length ? roundUp(rawEnd, page) : roundDown(rawEnd, page);
+    return end > start ? [start, end] : [start, start];
+  }
+}
+
+export function roundUp(n: number, page: number): number {
+  return Math.ceil(n / page) * page;
+}
+
+export function roundDown(n: number, page: number): number {
+  return Math.floor(n / page) * page;
+}
