@@ -1,0 +1,92 @@
+// The native backend: the addon built from native/*.cc (binding.gyp target
+// `pagewise`), loaded with node-gyp-build from prebuilds/ or build/.
+//
+// The addon's objects already implement BackendMapping (NativeMapping is an
+// N-API ObjectWrap), so this file only adapts map()'s request object to the
+// addon's positional arguments. The addon re-validates every argument itself
+// (TypeError ERR_INVALID_ARG_TYPE, RangeError ERR_OUT_OF_RANGE, Error
+// ERR_MAPPING_CLOSED) and reports kernel failures as errno errors shaped like
+// Node's fs errors (`EINVAL: invalid argument, madvise`, code, errno, syscall).
+import { createRequire } from 'node:module';
+import * as path from 'node:path';
+import type { Backend, BackendMapping, MapRequest, RawFileResidency } from './backend';
+import { pagewiseError } from './errors';
+
+/** The addon's exports (native/addon.cc). */
+export interface NativeAddon {
+  readonly pageSize: number;
+  /** 2^32: the largest external ArrayBuffer Node 20 accepts. */
+  readonly maxWindow: number;
+  supports(advice: number): boolean;
+  map(
+    length: number,
+    protection: number,
+    shared: boolean,
+    fd: number,
+    offset: number,
+    populate: boolean,
+    noreserve: boolean,
+    hugePageShift: number,
+  ): BackendMapping;
+  fileResidency(fd: number, offset: number, length: number, wantPages: boolean): RawFileResidency;
+  fadvise(fd: number, offset: number, length: number, advice: number): void;
+  accessMode(fd: number): 'read' | 'write' | 'read-write';
+}
+
+let cached: NativeAddon | undefined;
+
+/** Loads (once) and returns the raw addon. Throws a clear Error when it cannot. */
+export function loadNativeAddon(): NativeAddon {
+  if (cached) return cached;
+  if (process.platform !== 'linux') {
+    throw pagewiseError(
+      'ERR_PAGEWISE_NATIVE_UNAVAILABLE',
+      `pagewise: the native backend needs Linux (this is ${process.platform})`,
+    );
+  }
+  const root = path.join(__dirname, '..');
+  let addon: NativeAddon;
+  try {
+    const load = createRequire(__filename)('node-gyp-build') as (dir: string) => NativeAddon;
+    addon = load(root);
+  } catch (err) {
+    const why = (err instanceof Error ? err.message : String(err)).trim();
+    const e = pagewiseError(
+      'ERR_PAGEWISE_NATIVE_UNAVAILABLE',
+      `pagewise: cannot load the native addon from ${root} (${why}); build it with \`npx node-gyp rebuild\``,
+    );
+    (e as Error & { cause?: unknown }).cause = err;
+    throw e;
+  }
+  if (typeof addon.map !== 'function' || typeof addon.pageSize !== 'number') {
+    throw pagewiseError('ERR_PAGEWISE_NATIVE_UNAVAILABLE', `pagewise: the addon in ${root} is not a Linux build`);
+  }
+  cached = addon;
+  return addon;
+}
+
+/** The Backend over the kernel. Throws (code ERR_PAGEWISE_NATIVE_UNAVAILABLE) when the addon cannot load. */
+export function loadNativeBackend(): Backend {
+  const addon = loadNativeAddon();
+  return {
+    kind: 'native',
+    pageSize: addon.pageSize,
+    maxWindow: addon.maxWindow,
+    supports: (advice: number) => addon.supports(advice),
+    map: (request: MapRequest): BackendMapping =>
+      addon.map(
+        request.length,
+        request.protection,
+        request.shared,
+        request.file ? request.file.fd : -1,
+        request.file ? request.file.offset : 0,
+        request.populate,
+        request.noreserve,
+        request.hugePageShift,
+      ),
+    fileResidency: (fd: number, offset: number, length: number, wantPages: boolean) =>
+      addon.fileResidency(fd, offset, length, wantPages),
+    fadvise: (fd: number, offset: number, length: number, advice: number) => addon.fadvise(fd, offset, length, advice),
+    accessMode: (fd: number) => addon.accessMode(fd),
+  };
+}

@@ -1,0 +1,50 @@
+// madvise(2): advise, supports, and MADV_POPULATE_READ/WRITE on the threadpool.
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <climits>
+
+#include "errors.h"
+#include "mapping.h"
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+namespace pagewise {
+
+// mapping.advise(offset, length, advice): void
+Napi::Value NativeMapping::Advise(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  MappingState& s = Open(env, "advise");
+  auto [offset, length] = Range(info, 0);
+  int advice = static_cast<int>(ArgInt(info, 2, "advice", INT_MIN, INT_MAX));
+  if (madvise(s.addr + offset, static_cast<size_t>(length), advice) != 0) throw ErrnoError(env, errno, "madvise");
+  return env.Undefined();
+}
+
+// mapping.populate(offset, length, write): Promise<void>
+Napi::Value NativeMapping::Populate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    Open(env, "populate");
+    auto [offset, length] = Range(info, 0);
+    int advice = ArgBool(info, 2, "write") ? MADV_POPULATE_WRITE : MADV_POPULATE_READ;
+    return QueueChunked(env, state_, offset, length, "madvise", [advice](char* addr, size_t len) {
+      return madvise(addr, len, advice) == 0 ? 0 : errno;
+    });
+  } catch (const Napi::Error& e) {
+    return Rejected(env, e);
+  }
+}
+
+// addon.supports(advice): boolean — madvise(NULL, 0, advice) === 0
+Napi::Value Supports(const Napi::CallbackInfo& info) {
+  int advice = static_cast<int>(ArgInt(info, 0, "advice", INT_MIN, INT_MAX));
+  return Napi::Boolean::New(info.Env(), madvise(nullptr, 0, advice) == 0);
+}
+
+}  // namespace pagewise

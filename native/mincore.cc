@@ -1,0 +1,140 @@
+// mincore(2) residency of a mapping, and file residency: cachestat(2)
+// (syscall 451, Linux 6.5+) with a mmap + mincore fallback.
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <cstdint>
+#include <vector>
+
+#include "errors.h"
+#include "mapping.h"
+
+#ifndef __NR_cachestat
+#define __NR_cachestat 451
+#endif
+
+namespace pagewise {
+
+namespace {
+
+struct CachestatRange {
+  uint64_t off;
+  uint64_t len;
+};
+
+struct Cachestat {
+  uint64_t nr_cache;
+  uint64_t nr_dirty;
+  uint64_t nr_writeback;
+  uint64_t nr_evicted;
+  uint64_t nr_recently_evicted;
+};
+
+// 1 = kernel has cachestat, 0 = ENOSYS seen, -1 = unknown yet.
+std::atomic<int> haveCachestat{-1};
+
+constexpr uint64_t kFileWindow = uint64_t{1} << 30;  // map the file 1 GiB at a time
+
+}  // namespace
+
+// mapping.residency(offset, length): Uint8Array (one byte per page, bit 0)
+Napi::Value NativeMapping::Residency(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  MappingState& s = Open(env, "query residency");
+  auto [offset, length] = Range(info, 0);
+  uint64_t pages = RoundUp(length, PageSize()) / PageSize();
+  Napi::Uint8Array vec = Napi::Uint8Array::New(env, static_cast<size_t>(pages));
+  if (pages == 0) return vec;
+  unsigned char* out = vec.Data();
+  if (mincore(s.addr + offset, static_cast<size_t>(length), out) != 0) throw ErrnoError(env, errno, "mincore");
+  for (uint64_t i = 0; i < pages; i++) out[i] &= 1;
+  return vec;
+}
+
+// addon.fileResidency(fd, offset, length, wantPages): RawFileResidency
+Napi::Value FileResidency(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = static_cast<int>(ArgInt(info, 0, "fd", 0, INT_MAX));
+  uint64_t offset = ArgUint(info, 1, "offset");
+  uint64_t length = ArgUint(info, 2, "length");
+  bool wantPages = ArgBool(info, 3, "wantPages");
+  if (length > kMaxSafeInteger - offset) {
+    throw OutOfRange(env, "length", ">= 0 && <= " + std::to_string(kMaxSafeInteger - offset),
+                     static_cast<double>(length));
+  }
+  uint64_t page = PageSize();
+  uint64_t first = offset / page;
+  uint64_t end = length == 0 ? first : RoundUp(offset + length, page) / page;
+  uint64_t total = end - first;
+
+  Napi::Object result = Napi::Object::New(env);
+  if (!wantPages && haveCachestat.load() != 0) {
+    Cachestat cs{};
+    bool ok = true;
+    if (total > 0) {
+      CachestatRange range{offset, length};  // len 0 would mean "to EOF": never passed
+      if (syscall(__NR_cachestat, fd, &range, &cs, 0) != 0) {
+        int err = errno;
+        if (err == ENOSYS) {
+          haveCachestat.store(0);
+          ok = false;
+        } else if (err == EOPNOTSUPP) {
+          ok = false;  // e.g. hugetlbfs: fall back to mincore
+        } else {
+          throw ErrnoError(env, err, "cachestat");
+        }
+      } else {
+        haveCachestat.store(1);
+      }
+    }
+    if (ok) {
+      result.Set("cached", Napi::Number::New(env, static_cast<double>(cs.nr_cache)));
+      result.Set("total", Napi::Number::New(env, static_cast<double>(total)));
+      result.Set("dirty", Napi::Number::New(env, static_cast<double>(cs.nr_dirty)));
+      result.Set("writeback", Napi::Number::New(env, static_cast<double>(cs.nr_writeback)));
+      result.Set("evicted", Napi::Number::New(env, static_cast<double>(cs.nr_evicted)));
+      result.Set("recentlyEvicted", Napi::Number::New(env, static_cast<double>(cs.nr_recently_evicted)));
+      result.Set("source", Napi::String::New(env, "cachestat"));
+      return result;
+    }
+  }
+
+  // mmap + mincore, one window of at most 1 GiB at a time.
+  Napi::Uint8Array pages;
+  std::vector<unsigned char> scratch;
+  unsigned char* out = nullptr;
+  if (wantPages) {
+    pages = Napi::Uint8Array::New(env, static_cast<size_t>(total));
+  } else {
+    scratch.resize(static_cast<size_t>(std::min<uint64_t>(total, kFileWindow / page)));
+  }
+  uint64_t cached = 0;
+  for (uint64_t done = 0; done < total;) {
+    uint64_t n = std::min<uint64_t>(total - done, kFileWindow / page);
+    size_t bytes = static_cast<size_t>(n * page);
+    void* p = mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, static_cast<off_t>((first + done) * page));
+    if (p == MAP_FAILED) throw ErrnoError(env, errno, "mmap");
+    out = wantPages ? pages.Data() + done : scratch.data();
+    int rc = mincore(p, bytes, out);
+    int err = errno;
+    munmap(p, bytes);
+    if (rc != 0) throw ErrnoError(env, err, "mincore");
+    for (uint64_t i = 0; i < n; i++) {
+      out[i] &= 1;
+      cached += out[i];
+    }
+    done += n;
+  }
+  result.Set("cached", Napi::Number::New(env, static_cast<double>(cached)));
+  result.Set("total", Napi::Number::New(env, static_cast<double>(total)));
+  result.Set("source", Napi::String::New(env, "mincore"));
+  if (wantPages) result.Set("pages", pages);
+  return result;
+}
+
+}  // namespace pagewise

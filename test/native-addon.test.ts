@@ -1,0 +1,514 @@
+// Low-level tests of the native addon itself (native/*.cc through lib/native.ts),
+// without the public API's validation in front of it.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { BackendMapping } from '../lib/backend';
+import { loadNativeAddon, loadNativeBackend, type NativeAddon } from '../lib/native';
+
+const linux = process.platform === 'linux';
+const addon: NativeAddon = linux ? loadNativeAddon() : (undefined as unknown as NativeAddon);
+const PAGE = linux ? addon.pageSize : 4096;
+const GiB = 2 ** 30;
+const RW = 3;
+const MADV_DONTNEED = 4;
+const MADV_FREE = 8;
+const MADV_PAGEOUT = 21;
+const ADDON_PATH = path.join(__dirname, '..', 'build', 'Release', 'pagewise.node');
+
+let tmp: string | undefined;
+function tempPath(name: string): string {
+  tmp ??= fs.mkdtempSync(path.join(os.tmpdir(), 'pagewise-addon-'));
+  return path.join(tmp, `${name}-${Math.random().toString(36).slice(2)}`);
+}
+afterAll(() => {
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+function anon(length: number, opts: { noreserve?: boolean; shared?: boolean } = {}): BackendMapping {
+  return addon.map(length, RW, opts.shared ?? false, -1, 0, false, opts.noreserve ?? false, 0);
+}
+
+/** Virtual size of this process in bytes (VmSize): a mapping of N bytes adds N while it is mapped. */
+function vmSize(): number {
+  const m = /VmSize:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+  return Number(m![1]) * 1024;
+}
+
+function expectCode(fn: () => unknown, code: string, type: ErrorConstructor = Error): void {
+  let thrown: unknown;
+  try {
+    fn();
+  } catch (err) {
+    thrown = err;
+  }
+  expect(thrown).toBeInstanceOf(type);
+  expect((thrown as { code?: string }).code).toBe(code);
+}
+
+describe.skipIf(!linux)('native addon', () => {
+  it('exports the constants and functions', () => {
+    expect(addon.pageSize).toBe(4096);
+    expect(addon.maxWindow).toBe(2 ** 32);
+    expect(addon.supports(MADV_DONTNEED)).toBe(true);
+    expect(addon.supports(9999)).toBe(false);
+    const backend = loadNativeBackend();
+    expect(backend.kind).toBe('native');
+    expect(backend.pageSize).toBe(PAGE);
+    expect(backend.maxWindow).toBe(2 ** 32);
+  });
+
+  it('builds errno errors like Node fs errors', () => {
+    const m = anon(PAGE);
+    try {
+      m.advise(0, PAGE, 9999);
+      expect.unreachable();
+    } catch (err) {
+      const e = err as Error & { code: string; errno: number; syscall: string };
+      expect(e).toBeInstanceOf(Error);
+      expect(e.message).toBe('EINVAL: invalid argument, madvise');
+      expect(e.code).toBe('EINVAL');
+      expect(e.errno).toBe(-22);
+      expect(e.syscall).toBe('madvise');
+    }
+    m.close();
+    expect(() => addon.accessMode(987654)).toThrow(
+      expect.objectContaining({ code: 'EBADF', errno: -9, syscall: 'fcntl', message: 'EBADF: bad file descriptor, fcntl' }),
+    );
+    expect(() => addon.fadvise(0, 0, 0, 9999)).toThrow(
+      expect.objectContaining({ code: expect.stringMatching(/^E/), syscall: 'posix_fadvise' }),
+    );
+  });
+
+  it('rejects bad arguments without crashing', () => {
+    const m = anon(4 * PAGE);
+    const bad = [NaN, -1, 1.5, Infinity, 2 ** 53, 2 ** 64];
+    for (const v of bad) {
+      expectCode(() => m.advise(v, PAGE, MADV_DONTNEED), 'ERR_OUT_OF_RANGE', RangeError);
+      expectCode(() => m.residency(0, v), 'ERR_OUT_OF_RANGE', RangeError);
+      expectCode(() => m.window(v, 1), 'ERR_OUT_OF_RANGE', RangeError);
+      expectCode(() => addon.map(v, RW, false, -1, 0, false, false, 0), 'ERR_OUT_OF_RANGE', RangeError);
+      expectCode(() => addon.fileResidency(0, v, 0, false), 'ERR_OUT_OF_RANGE', RangeError);
+    }
+    for (const v of ['1', null, undefined, {}, 1n, Symbol('x')]) {
+      expectCode(() => m.advise(v as never, PAGE, MADV_DONTNEED), 'ERR_INVALID_ARG_TYPE', TypeError);
+      expectCode(() => m.protect(0, PAGE, v as never), 'ERR_INVALID_ARG_TYPE', TypeError);
+      expectCode(() => addon.map(PAGE, RW, v as never, -1, 0, false, false, 0), 'ERR_INVALID_ARG_TYPE', TypeError);
+      expectCode(() => addon.supports(v as never), 'ERR_INVALID_ARG_TYPE', TypeError);
+      expectCode(() => addon.accessMode(v as never), 'ERR_INVALID_ARG_TYPE', TypeError);
+    }
+    // Alignment and bounds (offset + length <= length rounded up to a page).
+    expectCode(() => m.advise(1, PAGE, MADV_DONTNEED), 'ERR_OUT_OF_RANGE', RangeError);
+    expectCode(() => m.advise(0, 4 * PAGE + 1, MADV_DONTNEED), 'ERR_OUT_OF_RANGE', RangeError);
+    expectCode(() => m.advise(5 * PAGE, 0, MADV_DONTNEED), 'ERR_OUT_OF_RANGE', RangeError);
+    expectCode(() => m.window(4 * PAGE, 1), 'ERR_OUT_OF_RANGE', RangeError);
+    expectCode(() => m.window(0, 2 ** 32 + 1), 'ERR_OUT_OF_RANGE', RangeError);
+    expectCode(() => addon.map(0, RW, false, -1, 0, false, false, 0), 'ERR_OUT_OF_RANGE', RangeError);
+    expectCode(() => addon.map(PAGE, RW, false, -2, 0, false, false, 0), 'ERR_OUT_OF_RANGE', RangeError);
+    expectCode(() => addon.map(PAGE, RW, false, -1, 0, false, false, 64), 'ERR_OUT_OF_RANGE', RangeError);
+    // Length 0 is a no-op, also at the very end; unaligned window offsets are fine.
+    m.advise(4 * PAGE, 0, MADV_DONTNEED);
+    expect(m.residency(4 * PAGE, 0).length).toBe(0);
+    expect(m.window(4 * PAGE, 0)).toBeInstanceOf(Uint8Array);
+    expect(m.window(4 * PAGE, 0).byteLength).toBe(0);
+    expect(m.window(3, 5).byteLength).toBe(5);
+    // The class cannot be constructed from JavaScript.
+    const Ctor = Object.getPrototypeOf(m).constructor as new () => unknown;
+    expect(() => new Ctor()).toThrow(TypeError);
+    m.close();
+  });
+
+  it('odd-length mappings accept ranges up to the rounded length', () => {
+    const m = anon(PAGE + 10);
+    expect(m.length).toBe(PAGE + 10);
+    m.advise(0, 2 * PAGE, MADV_DONTNEED);
+    expect(m.residency(0, 2 * PAGE).length).toBe(2);
+    expectCode(() => m.window(0, PAGE + 11), 'ERR_OUT_OF_RANGE', RangeError);
+    expect(m.window(PAGE, 10).byteLength).toBe(10);
+    m.close();
+  });
+
+  it('MADV_DONTNEED zero-fills private anonymous memory', () => {
+    const m = anon(4 * PAGE);
+    const bytes = m.window(0, 4 * PAGE);
+    bytes.fill(0xab);
+    m.advise(PAGE, 2 * PAGE, MADV_DONTNEED);
+    expect(bytes[0]).toBe(0xab);
+    expect(bytes.subarray(PAGE, 3 * PAGE).every((b) => b === 0)).toBe(true);
+    expect(bytes[3 * PAGE]).toBe(0xab);
+    m.close();
+  });
+
+  it('MADV_FREE then MADV_PAGEOUT discards the pages (they read back as zero)', () => {
+    if (!addon.supports(MADV_FREE) || !addon.supports(MADV_PAGEOUT)) return;
+    const m = anon(8 * PAGE);
+    const bytes = m.window(0, 8 * PAGE);
+    bytes.fill(0x5a);
+    m.advise(0, 8 * PAGE, MADV_FREE);
+    expect(bytes[0]).toBe(0x5a); // kept until reclaim
+    m.advise(0, 8 * PAGE, MADV_PAGEOUT);
+    expect(bytes.every((b) => b === 0)).toBe(true);
+    m.close();
+  });
+
+  it('residency follows populate and MADV_DONTNEED', async () => {
+    const m = anon(16 * PAGE);
+    expect(Array.from(m.residency(0, 16 * PAGE))).toEqual(new Array(16).fill(0));
+    await m.populate(0, 8 * PAGE, true);
+    expect(Array.from(m.residency(0, 16 * PAGE))).toEqual([...new Array(8).fill(1), ...new Array(8).fill(0)]);
+    m.advise(0, 4 * PAGE, MADV_DONTNEED);
+    const r = m.residency(0, 16 * PAGE);
+    expect(r).toBeInstanceOf(Uint8Array);
+    expect(Array.from(r)).toEqual([0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+    await m.populate(12 * PAGE, 4 * PAGE, false);
+    expect(Array.from(m.residency(12 * PAGE, 4 * PAGE))).toEqual([1, 1, 1, 1]);
+    await m.populate(0, 0, false); // no-op
+    m.close();
+  });
+
+  it('close detaches every window; double close is fine; later calls fail with ERR_MAPPING_CLOSED', async () => {
+    const m = anon(4 * PAGE);
+    const a = m.window(0, 4 * PAGE);
+    const b = new DataView(m.window(PAGE + 3, 100).buffer);
+    a[0] = 1;
+    expect(m.closed).toBe(false);
+    m.close();
+    expect(m.closed).toBe(true);
+    expect(a.byteLength).toBe(0);
+    expect(a.buffer.byteLength).toBe(0);
+    expect(b.buffer.byteLength).toBe(0);
+    expect(a[0]).toBeUndefined();
+    m.close();
+    expect(m.length).toBe(4 * PAGE);
+    expectCode(() => m.window(0, 1), 'ERR_MAPPING_CLOSED');
+    expectCode(() => m.advise(0, PAGE, MADV_DONTNEED), 'ERR_MAPPING_CLOSED');
+    expectCode(() => m.residency(0, PAGE), 'ERR_MAPPING_CLOSED');
+    expectCode(() => m.protect(0, PAGE, 1), 'ERR_MAPPING_CLOSED');
+    expectCode(() => m.unlock(0, PAGE), 'ERR_MAPPING_CLOSED');
+    expectCode(() => m.flushSync(0, PAGE, false), 'ERR_MAPPING_CLOSED');
+    expectCode(() => m.resize(2 * PAGE), 'ERR_MAPPING_CLOSED');
+    // Async methods reject rather than throw.
+    await expect(m.populate(0, PAGE, false)).rejects.toMatchObject({ code: 'ERR_MAPPING_CLOSED' });
+    await expect(m.flush(0, PAGE, false)).rejects.toMatchObject({ code: 'ERR_MAPPING_CLOSED' });
+    await expect(m.lock(0, PAGE, false)).rejects.toMatchObject({ code: 'ERR_MAPPING_CLOSED' });
+  });
+
+  it('detach(view) detaches one window and leaves the others', () => {
+    const m = anon(2 * PAGE);
+    const a = m.window(0, 2 * PAGE);
+    const b = m.window(PAGE, PAGE);
+    const alias = new Uint8Array(a.buffer, 10, 20);
+    const empty = m.window(0, 0);
+    expect(a).toBeInstanceOf(Uint8Array);
+    a[PAGE] = 3;
+    expect(m.detach(alias)).toBe(true); // same ArrayBuffer as `a`
+    expect(a.byteLength).toBe(0);
+    expect(alias.byteLength).toBe(0);
+    expect(b[0]).toBe(3);
+    expect(m.detach(a)).toBe(false); // no longer live
+    expect(m.detach(new Uint8Array(8))).toBe(false);
+    expect(m.detach(empty)).toBe(true);
+    expectCode(() => m.detach(new Uint16Array(4) as never), 'ERR_INVALID_ARG_TYPE', TypeError);
+    expectCode(() => m.detach({} as never), 'ERR_INVALID_ARG_TYPE', TypeError);
+    const other = anon(PAGE);
+    expect(other.detach(b)).toBe(false);
+    other.close();
+    m.close();
+    expect(b.byteLength).toBe(0);
+    expectCode(() => m.detach(b), 'ERR_MAPPING_CLOSED');
+  });
+
+  it('async methods reject bad arguments', async () => {
+    const m = anon(PAGE);
+    await expect(m.populate(1, PAGE, false)).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
+    await expect(m.flush(0, PAGE, 'no' as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    await expect(m.lock(0, 2 * PAGE, false)).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
+    m.close();
+  });
+
+  it('close during an in-flight populate of a large mapping settles the promise', async () => {
+    await anon(PAGE).populate(0, PAGE, false); // start the threadpool first
+    const baseline = vmSize();
+    const m = anon(GiB, { noreserve: true });
+    expect(vmSize()).toBeGreaterThanOrEqual(baseline + GiB);
+    const bytes = m.window(0, PAGE);
+    const p = m.populate(0, GiB, true);
+    expectCode(() => m.resize(2 * GiB), 'ERR_MAPPING_BUSY');
+    m.close();
+    expect(bytes.byteLength).toBe(0);
+    expect(m.closed).toBe(true);
+    // Still mapped: the work item on the threadpool may still be touching it.
+    expect(vmSize()).toBeGreaterThanOrEqual(baseline + GiB);
+    const outcome = await p.then(
+      () => 'resolved',
+      (err: { code?: string }) => err.code,
+    );
+    expect(['resolved', 'ERR_MAPPING_CLOSED']).toContain(outcome);
+    // Unmapped by the completion of the last work item.
+    expect(vmSize()).toBeLessThan(baseline + GiB / 2);
+    // Two pieces of work in flight: the range stays mapped until the last one ends.
+    const m2 = anon(GiB, { noreserve: true });
+    const p1 = m2.populate(0, GiB, true);
+    const p2 = m2.populate(0, GiB, false);
+    m2.close();
+    const first = await Promise.race([p1, p2].map((p) => p.then(() => 0, () => 0)));
+    expect(first).toBe(0);
+    const outcomes = await Promise.allSettled([p1, p2]);
+    for (const o of outcomes) {
+      if (o.status === 'rejected') expect((o.reason as { code: string }).code).toBe('ERR_MAPPING_CLOSED');
+    }
+    expect(vmSize()).toBeLessThan(baseline + GiB / 2);
+  });
+
+  it('windows over a mapping larger than 4 GiB, at offset 5 GiB, and of exactly maxWindow', () => {
+    const m = anon(6 * GiB, { noreserve: true });
+    expect(m.length).toBe(6 * GiB);
+    const at5 = m.window(5 * GiB, 2 * PAGE);
+    at5[0] = 42;
+    at5[2 * PAGE - 1] = 43;
+    expect(m.window(5 * GiB - 1, 2)[1]).toBe(42);
+    const max = m.window(GiB, addon.maxWindow);
+    expect(max.byteLength).toBe(2 ** 32);
+    const view = new Uint8Array(max.buffer);
+    expect(view.length).toBe(2 ** 32);
+    view[2 ** 32 - 1] = 7;
+    expect(m.window(5 * GiB - 1, 1)[0]).toBe(7);
+    expect(Array.from(m.residency(5 * GiB, 2 * PAGE))).toEqual([1, 1]);
+    m.close();
+    expect(view.length).toBe(0);
+    expect(at5.length).toBe(0);
+  });
+
+  it('resize grows (and shrinks) the mapping and detaches old windows', () => {
+    const m = anon(2 * PAGE);
+    const old = m.window(0, 2 * PAGE);
+    old[0] = 9;
+    old[2 * PAGE - 1] = 8;
+    m.resize(64 * PAGE + 1);
+    expect(m.length).toBe(64 * PAGE + 1);
+    expect(old.byteLength).toBe(0);
+    const now = m.window(0, 64 * PAGE + 1);
+    expect(now[0]).toBe(9);
+    expect(now[2 * PAGE - 1]).toBe(8);
+    now[64 * PAGE] = 1;
+    m.advise(64 * PAGE, PAGE, MADV_DONTNEED);
+    m.resize(PAGE);
+    expect(now.byteLength).toBe(0);
+    expect(m.length).toBe(PAGE);
+    expect(m.window(0, PAGE)[0]).toBe(9);
+    expectCode(() => m.resize(0), 'ERR_OUT_OF_RANGE', RangeError);
+    m.close();
+  });
+
+  it('fileResidency: cachestat and mincore agree', () => {
+    const file = tempPath('residency');
+    const pages = 64;
+    fs.writeFileSync(file, Buffer.alloc(pages * PAGE, 1));
+    const fd = fs.openSync(file, 'r+');
+    try {
+      fs.fdatasyncSync(fd);
+      addon.fadvise(fd, 0, 0, 4); // POSIX_FADV_DONTNEED: drop the clean pages
+      addon.fadvise(fd, 0, 0, 1); // POSIX_FADV_RANDOM: no readahead
+      const buf = Buffer.alloc(PAGE);
+      for (let i = 0; i < 10; i++) fs.readSync(fd, buf, 0, PAGE, i * PAGE);
+      const viaMincore = addon.fileResidency(fd, 0, pages * PAGE, true);
+      const viaCachestat = addon.fileResidency(fd, 0, pages * PAGE, false);
+      expect(viaMincore.source).toBe('mincore');
+      expect(viaMincore.total).toBe(pages);
+      expect(viaMincore.pages).toBeInstanceOf(Uint8Array);
+      expect(viaMincore.pages!.length).toBe(pages);
+      expect(viaMincore.pages!.reduce((a, b) => a + b, 0)).toBe(viaMincore.cached);
+      expect(viaMincore.cached).toBeGreaterThanOrEqual(10);
+      expect(Array.from(viaMincore.pages!.subarray(0, 10))).toEqual(new Array(10).fill(1));
+      if (viaCachestat.source === 'cachestat') {
+        expect(viaCachestat.total).toBe(pages);
+        expect(viaCachestat.cached).toBe(viaMincore.cached);
+        expect(viaCachestat.pages).toBeUndefined();
+        for (const k of ['dirty', 'writeback', 'evicted', 'recentlyEvicted'] as const) {
+          expect(typeof viaCachestat[k]).toBe('number');
+        }
+      } else {
+        expect(viaCachestat.cached).toBe(viaMincore.cached);
+      }
+      // A sub-range, and an empty range.
+      const sub = addon.fileResidency(fd, 4 * PAGE, 8 * PAGE, true);
+      expect(sub.total).toBe(8);
+      expect(Array.from(sub.pages!)).toEqual(Array.from(viaMincore.pages!.subarray(4, 12)));
+      expect(addon.fileResidency(fd, 4 * PAGE, 8 * PAGE, false).cached).toBe(sub.cached);
+      expect(addon.fileResidency(fd, pages * PAGE, 0, false)).toMatchObject({ cached: 0, total: 0 });
+      expect(addon.fileResidency(fd, pages * PAGE, 0, true)).toMatchObject({ cached: 0, total: 0, source: 'mincore' });
+      // Partial last page counts as a page.
+      expect(addon.fileResidency(fd, 0, PAGE + 1, true).total).toBe(2);
+    } finally {
+      fs.closeSync(fd);
+    }
+    expect(() => addon.fileResidency(987654, 0, PAGE, false)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    expect(() => addon.fileResidency(987654, 0, PAGE, true)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+  });
+
+  it('populate past EOF of a truncated shared file mapping rejects with EFAULT (no SIGBUS)', async () => {
+    const file = tempPath('truncated');
+    fs.writeFileSync(file, Buffer.alloc(8 * PAGE, 3));
+    const fd = fs.openSync(file, 'r+');
+    const m = addon.map(8 * PAGE, RW, true, fd, 0, false, false, 0);
+    try {
+      fs.ftruncateSync(fd, PAGE);
+      await m.populate(0, PAGE, false);
+      await expect(m.populate(0, 8 * PAGE, false)).rejects.toMatchObject({
+        code: 'EFAULT',
+        errno: -14,
+        syscall: 'madvise',
+        message: 'EFAULT: bad address in system call argument, madvise',
+      });
+      await expect(m.populate(0, 8 * PAGE, true)).rejects.toMatchObject({ code: 'EFAULT' });
+    } finally {
+      m.close();
+      fs.closeSync(fd);
+    }
+  });
+
+  it('file mappings: write through a window, flush / flushSync, protect, lock / unlock', async () => {
+    const file = tempPath('flush');
+    fs.writeFileSync(file, Buffer.alloc(4 * PAGE, 0));
+    const fd = fs.openSync(file, 'r+');
+    const m = addon.map(4 * PAGE, RW, true, fd, 0, false, false, 0);
+    fs.closeSync(fd); // the mapping does not need the descriptor
+    const bytes = m.window(0, 4 * PAGE);
+    bytes[0] = 0x11;
+    bytes[3 * PAGE] = 0x22;
+    await m.flush(0, 4 * PAGE, false);
+    m.flushSync(0, 4 * PAGE, true);
+    const back = fs.readFileSync(file);
+    expect(back[0]).toBe(0x11);
+    expect(back[3 * PAGE]).toBe(0x22);
+    m.protect(0, PAGE, 1); // PROT_READ
+    expect(bytes[0]).toBe(0x11);
+    m.protect(0, PAGE, RW);
+    await m.lock(0, PAGE, false);
+    await m.lock(PAGE, PAGE, true);
+    m.unlock(0, 2 * PAGE);
+    expectCode(() => m.protect(0, PAGE, 1 << 20), 'EINVAL');
+    m.close();
+    // A private mapping of a read-only descriptor.
+    const ro = fs.openSync(file, 'r');
+    const p = addon.map(PAGE, 1, false, ro, 0, true, false, 0);
+    expect(p.window(0, 1)[0]).toBe(0x11);
+    p.close();
+    expect(() => addon.map(PAGE, RW, true, ro, 0, false, false, 0)).toThrow(
+      expect.objectContaining({ code: 'EACCES', syscall: 'mmap' }),
+    );
+    expect(() => addon.map(PAGE, 1, true, ro, 1, false, false, 0)).toThrow(
+      expect.objectContaining({ code: 'EINVAL', syscall: 'mmap' }),
+    );
+    fs.closeSync(ro);
+  });
+
+  it('accessMode reports O_ACCMODE', () => {
+    const file = tempPath('mode');
+    fs.writeFileSync(file, 'x');
+    const cases: Array<[string, string]> = [
+      ['r', 'read'],
+      ['w', 'write'],
+      ['r+', 'read-write'],
+      ['a', 'write'],
+    ];
+    for (const [flags, mode] of cases) {
+      const fd = fs.openSync(file, flags);
+      try {
+        expect(addon.accessMode(fd)).toBe(mode);
+      } finally {
+        fs.closeSync(fd);
+      }
+    }
+  });
+
+  it('windows cannot be transferred to another thread (Node copies external buffers)', () => {
+    const m = anon(PAGE);
+    const view = m.window(0, PAGE);
+    view[0] = 5;
+    const buffer = view.buffer as ArrayBuffer;
+    const copy = structuredClone(buffer, { transfer: [buffer] });
+    expect(view.byteLength).toBe(PAGE); // not detached by the "transfer": copied
+    m.close();
+    expect(view.byteLength).toBe(0);
+    expect(new Uint8Array(copy)[0]).toBe(5);
+  });
+
+  it('GC of unclosed mappings and windows unmaps them (child process with --expose-gc)', () => {
+    const script = `
+      const fs = require('fs');
+      const addon = require(${JSON.stringify(ADDON_PATH)});
+      const count = () => Number(/VmSize:\\s+(\\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
+      const settle = () => new Promise((r) => setImmediate(r));
+      (async () => {
+        // Start the threadpool (thread stacks, malloc arenas) before the baseline.
+        const w0 = addon.map(4096, 3, false, -1, 0, false, false, 0);
+        await w0.populate(0, 4096, false);
+        w0.close();
+        for (let i = 0; i < 3; i++) { gc(); await settle(); }
+        const baseline = count();
+        let kept = [];
+        for (let round = 0; round < 20; round++) {
+          for (let i = 0; i < 100; i++) {
+            // PROT_READ and PROT_READ|PROT_WRITE alternate so neighbours never merge.
+            const m = addon.map(2 ** 20, i % 2 ? 1 : 3, false, -1, 0, false, true, 0);
+            const w = m.window(0, 4096);
+            if (i % 2 === 0) w[0] = 1;
+            if (i % 3 === 0) kept.push(w); // windows outlive their mapping object
+            if (i % 7 === 0) { const p = m.populate(0, 4096, false); p.catch(() => {}); if (i % 14 === 0) m.close(); }
+          }
+          if (round === 10) { kept = []; }
+        }
+        const peak = count();
+        kept = [];
+        for (let i = 0; i < 10; i++) { gc(); await settle(); await new Promise((r) => setTimeout(r, 5)); }
+        console.log(JSON.stringify({ baseline, peak, after: count() }));
+      })();
+    `;
+    const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const { baseline, peak, after } = JSON.parse(r.stdout.trim()) as { baseline: number; peak: number; after: number };
+    // 2000 mappings of 1 MiB were made; V8 collected most before the peak.
+    expect(peak).toBeGreaterThan(baseline + 256 * 2 ** 20);
+    expect(after).toBeLessThan(baseline + 32 * 2 ** 20);
+  });
+
+  it('worker teardown unmaps live mappings, including ones with work in flight', () => {
+    const script = `
+      const { Worker } = require('worker_threads');
+      const fs = require('fs');
+      const count = () => Number(/VmSize:\\s+(\\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
+      const body = \`
+        const { parentPort } = require('worker_threads');
+        const addon = require(${JSON.stringify(ADDON_PATH)});
+        const keep = [];
+        for (let i = 0; i < 50; i++) {
+          const m = addon.map(8 * 4096, i % 2 ? 1 : 3, false, -1, 0, false, false, 0);
+          keep.push(m, m.window(0, 4096));
+        }
+        const big = addon.map(2 ** 30, 3, false, -1, 0, false, true, 0);
+        keep.push(big, big.populate(0, 2 ** 29, true));
+        parentPort.postMessage('ready');
+        setInterval(() => {}, 1000);
+      \`;
+      (async () => {
+        const baseline = count();
+        for (let i = 0; i < 3; i++) {
+          const w = new Worker(body, { eval: true });
+          await new Promise((r) => w.once('message', r));
+          await w.terminate();
+        }
+        const w = new Worker(body.replace('setInterval(() => {}, 1000);', 'process.exit(0);'), { eval: true });
+        await new Promise((r) => w.once('exit', r));
+        console.log(JSON.stringify({ baseline, after: count() }));
+      })();
+    `;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const { baseline, after } = JSON.parse(r.stdout.trim()) as { baseline: number; after: number };
+    // Each worker mapped a little over 1 GiB and never closed it.
+    expect(after).toBeLessThan(baseline + GiB);
+  });
+});
