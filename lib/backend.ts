@@ -71,6 +71,12 @@ export interface BackendMapping {
    * on close() and resize(), so every view then has length 0.
    */
   window(offset: number, length: number): Uint8Array;
+  /**
+   * Detach one view returned by window() (its length becomes 0) without
+   * unmapping anything; the memory stays reachable through other windows.
+   * Returns false if the view is not a live window of this mapping.
+   */
+  detach(view: Uint8Array): boolean;
   /** madvise(2). */
   advise(offset: number, length: number, advice: number): void;
   /** mincore(2): one byte per page of [offset, offset + length), bit 0 = resident. */

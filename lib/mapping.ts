@@ -2,7 +2,7 @@
 // rounds every range, then calls the backend (native addon or simulator).
 import { ADVICE, ADVICE_NAMES, type Advice } from './advice';
 import { type Backend, type BackendMapping, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE } from './backend';
-import { type ErrnoError, invalidArgValue, mappingClosed, pagewiseError } from './errors';
+import { type ErrnoError, invalidArgType, invalidArgValue, mappingClosed, pagewiseError } from './errors';
 import { type Range, validateBoolean, validateInteger, validateObject, validateOneOf, validateRange } from './validate';
 
 export type Protection = 'none' | 'read' | 'read-write' | 'read-exec' | 'read-write-exec';
@@ -127,6 +127,17 @@ export class Mapping implements Disposable {
     const room = Math.min(this.#length - offset, this.#backend.maxWindow);
     const len = length === undefined ? room : validateInteger('length', length, 0, room);
     return this.#region.window(this.#delta + offset, len);
+  }
+
+  /**
+   * Detach a view made by view() or buffer: every Uint8Array over it then has
+   * length 0, so code holding it can no longer see this memory. Nothing is unmapped.
+   */
+  detachView(view: Uint8Array): void {
+    this.#open('detach a view');
+    if (!(view instanceof Uint8Array)) throw invalidArgType('view', 'an instance of Uint8Array', view);
+    if (!this.#region.detach(view)) throw invalidArgValue('view', view, 'is not a live view of this mapping');
+    if (view === this.#buffer) this.#buffer = undefined;
   }
 
   /**
