@@ -33,3 +33,7 @@ export type { AdvisedRange, FlushOptions, LockOptions, PopulateOptions, Protecti
 export type { Range } from './validate';
 export type { Backend, BackendMapping, MapRequest, RawFileResidency } from './backend';
 export type { CodedError, ErrnoError } from './errors';
+export { VolatileArena, VolatileBuffer } from './arena';
+export type { ArenaStats, BufferState, PinResult, VolatileArenaOptions } from './arena';
+export { CacheHandle, VolatileCache } from './cache';
+export type { CacheOutcome, CacheStats, Producer, VolatileCacheOptions } from './cache';

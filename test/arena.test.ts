@@ -1,0 +1,290 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { type CodedError, VolatileArena } from '../lib/index';
+import { allEqual, onKernel, PAGE, pattern, pw } from './helpers';
+
+function arena(pages = 64, options: { decayMs?: number; zero?: boolean } = {}): VolatileArena {
+  return new VolatileArena({ size: pages * PAGE, pagewise: pw, decayMs: -1, ...options });
+}
+
+function code(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return (err as CodedError).code;
+  }
+  return undefined;
+}
+
+describe('VolatileBuffer pin / unpin', () => {
+  it('pin with no pressure: intact and byte-exact', () => {
+    using a = arena();
+    const b = a.alloc(3 * PAGE + 100);
+    expect(b.length).toBe(3 * PAGE + 100);
+    expect(b.capacity).toBe(4 * PAGE);
+    expect(b.bytes.length).toBe(3 * PAGE + 100);
+    const data = pattern(b.length, 3);
+    // The first word of every page is what the canary replaces: make it nonzero and distinctive.
+    b.bytes.set(data);
+    b.unpin();
+    expect(b.state).toBe('unpinned');
+    expect(b.pin()).toBe('intact');
+    expect(b.bytes).toEqual(data);
+    expect(a.stats.intactPins).toBe(1);
+  });
+
+  it('unpin, deterministic purge, pin -> purged (and usable again)', () => {
+    using a = arena();
+    const b = a.alloc(4 * PAGE);
+    b.bytes.set(pattern(4 * PAGE, 5));
+    b.unpin();
+    expect(a.purge()).toBe(4 * PAGE);
+    expect(b.pin()).toBe('purged');
+    expect(b.state).toBe('pinned');
+    b.bytes.set(pattern(4 * PAGE, 6));
+    b.unpin();
+    expect(b.pin()).toBe('intact');
+    expect(b.bytes).toEqual(pattern(4 * PAGE, 6));
+    const s = a.stats;
+    expect(s.purgedPins).toBe(1);
+    expect(s.intactPins).toBe(1);
+    expect(s.pins).toBe(2);
+  });
+
+  it('a buffer with only some pages purged reports purged, never intact', () => {
+    using a = arena();
+    for (let first = 0; first < 4; first++) {
+      for (let count = 1; first + count <= 4; count++) {
+        const b = a.alloc(4 * PAGE);
+        const data = pattern(4 * PAGE, first * 4 + count);
+        b.bytes.set(data);
+        b.unpin();
+        expect(a.purge({ offset: b.offset + first * PAGE, length: count * PAGE })).toBe(count * PAGE);
+        expect(b.pin()).toBe('purged');
+        // The pages outside the purged range kept their content; the dropped ones read zero.
+        const bytes = b.bytes;
+        for (let p = 0; p < 4; p++) {
+          const page = bytes.subarray(p * PAGE, (p + 1) * PAGE);
+          if (p >= first && p < first + count) expect(allEqual(page, 0)).toBe(true);
+          else expect(page).toEqual(data.subarray(p * PAGE, (p + 1) * PAGE));
+        }
+        b.free();
+      }
+    }
+    expect(a.stats.intactPins).toBe(0);
+  });
+
+  it('bytes throws a coded error when unpinned or freed; stale views have length 0', () => {
+    using a = arena();
+    const b = a.alloc(2 * PAGE);
+    const view = b.bytes;
+    const sub = view.subarray(10, 20);
+    view.fill(7);
+    b.unpin();
+    expect(view.length).toBe(0);
+    expect(sub.length).toBe(0);
+    expect(code(() => b.bytes)).toBe('ERR_BUFFER_UNPINNED');
+    expect(code(() => b.unpin())).toBe('ERR_BUFFER_UNPINNED');
+    expect(b.pin()).toBe('intact');
+    expect(code(() => b.pin())).toBe('ERR_BUFFER_PINNED');
+    const view2 = b.bytes;
+    expect(allEqual(view2, 7)).toBe(true);
+    b.free();
+    expect(view2.length).toBe(0);
+    expect(code(() => b.bytes)).toBe('ERR_BUFFER_FREED');
+    expect(code(() => b.pin())).toBe('ERR_BUFFER_FREED');
+    expect(code(() => b.unpin())).toBe('ERR_BUFFER_FREED');
+    b.free(); // idempotent
+    // The span goes to a new owner: the old views still show nothing.
+    const c = a.alloc(2 * PAGE);
+    c.bytes.fill(0x42);
+    expect(view.length).toBe(0);
+    expect(view2.length).toBe(0);
+  });
+
+  it('the saved word may equal the canary: pin still reports intact and restores it', () => {
+    using a = arena();
+    const b = a.alloc(2 * PAGE);
+    const words = new BigInt64Array(b.bytes.buffer, b.bytes.byteOffset, (2 * PAGE) / 8);
+    words[0] = 0x5057_5f56_4f4c_4154n; // the canary itself
+    words[PAGE / 8] = ~0x5057_5f56_4f4c_4154n; // the alternate canary
+    const before = b.bytes.slice();
+    b.unpin();
+    expect(b.pin()).toBe('intact');
+    expect(b.bytes).toEqual(before);
+    b.unpin();
+    a.purge();
+    expect(b.pin()).toBe('purged');
+  });
+
+  it('zero: true makes purged pins and reused spans read zeros', () => {
+    using a = arena(16, { zero: true });
+    const b = a.alloc(2 * PAGE);
+    expect(allEqual(b.bytes, 0)).toBe(true);
+    b.bytes.fill(0xee);
+    b.free();
+    const c = a.alloc(2 * PAGE); // same span, MADV_FREE'd but not dropped
+    expect(c.offset).toBe(b.offset);
+    expect(allEqual(c.bytes, 0)).toBe(true);
+    c.bytes.fill(0xdd);
+    c.unpin();
+    a.purge();
+    expect(c.pin()).toBe('purged');
+    expect(allEqual(c.bytes, 0)).toBe(true);
+  });
+
+  it('using frees the buffer; close() frees everything and detaches views', () => {
+    const a = arena();
+    let view: Uint8Array;
+    {
+      using b = a.alloc(PAGE);
+      view = b.bytes;
+      expect(a.stats.buffers).toBe(1);
+    }
+    expect(view.length).toBe(0);
+    expect(a.stats.buffers).toBe(0);
+    const c = a.alloc(PAGE);
+    const v = c.bytes;
+    a.close();
+    expect(v.length).toBe(0);
+    expect(code(() => c.bytes)).toBe('ERR_BUFFER_FREED');
+    expect(code(() => a.alloc(PAGE))).toBe('ERR_ARENA_CLOSED');
+    a.close();
+  });
+
+  it('pinned buffers survive purge(); stats follow every transition', () => {
+    using a = arena(32);
+    const p = a.alloc(4 * PAGE);
+    const u = a.alloc(2 * PAGE);
+    p.bytes.set(pattern(4 * PAGE, 1));
+    u.bytes.set(pattern(2 * PAGE, 2));
+    u.unpin();
+    let s = a.stats;
+    expect(s).toMatchObject({ size: 32 * PAGE, pinnedBytes: 4 * PAGE, unpinnedBytes: 2 * PAGE, freeBytes: 26 * PAGE, buffers: 2 });
+    expect(a.purge()).toBe(2 * PAGE);
+    expect(p.bytes).toEqual(pattern(4 * PAGE, 1));
+    expect(u.pin()).toBe('purged');
+    u.free();
+    s = a.stats;
+    expect(s).toMatchObject({ pinnedBytes: 4 * PAGE, unpinnedBytes: 0, freeBytes: 28 * PAGE, buffers: 1, allocations: 2, unpins: 1, purgedPins: 1 });
+  });
+});
+
+describe('VolatileArena allocator', () => {
+  it('validates sizes and throws ERR_ARENA_FULL', () => {
+    using a = arena(8);
+    expect(code(() => a.alloc(0))).toBe('ERR_OUT_OF_RANGE');
+    expect(code(() => a.alloc(-1))).toBe('ERR_OUT_OF_RANGE');
+    expect(code(() => a.alloc(1.5))).toBe('ERR_OUT_OF_RANGE');
+    expect(code(() => a.alloc('1' as unknown as number))).toBe('ERR_INVALID_ARG_TYPE');
+    expect(code(() => a.alloc(9 * PAGE))).toBe('ERR_OUT_OF_RANGE');
+    const x = a.alloc(3 * PAGE);
+    a.alloc(3 * PAGE);
+    expect(code(() => a.alloc(3 * PAGE))).toBe('ERR_ARENA_FULL');
+    x.free();
+    expect(a.alloc(3 * PAGE).offset).toBe(0);
+    expect(code(() => new VolatileArena({ size: 0, pagewise: pw }))).toBe('ERR_OUT_OF_RANGE');
+    expect(code(() => new VolatileArena({ decayMs: -2, pagewise: pw }))).toBe('ERR_OUT_OF_RANGE');
+  });
+
+  it('property: spans never overlap, and freeing everything coalesces back to one extent', () => {
+    const pages = 64;
+    using a = arena(pages);
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.record({ alloc: fc.integer({ min: 1, max: 12 * PAGE }) }), fc.record({ free: fc.nat() })), {
+          maxLength: 60,
+        }),
+        (ops) => {
+          const live: { offset: number; capacity: number; free(): void }[] = [];
+          for (const op of ops) {
+            if ('alloc' in op) {
+              try {
+                const b = a.alloc(op.alloc);
+                expect(b.offset % PAGE).toBe(0);
+                expect(b.capacity).toBe(Math.ceil(op.alloc / PAGE) * PAGE);
+                for (const o of live) {
+                  expect(b.offset + b.capacity <= o.offset || o.offset + o.capacity <= b.offset).toBe(true);
+                }
+                live.push(b);
+              } catch (err) {
+                expect((err as CodedError).code).toBe('ERR_ARENA_FULL');
+                const used = live.reduce((n, b) => n + b.capacity, 0);
+                // First fit fails only if no free extent is large enough.
+                const largest = Math.max(0, ...a.freeSpans().map(([, n]) => n));
+                expect(largest).toBeLessThan(Math.ceil(op.alloc / PAGE) * PAGE);
+                expect(used).toBeLessThanOrEqual(pages * PAGE);
+              }
+            } else if (live.length > 0) {
+              live.splice(op.free % live.length, 1)[0].free();
+            }
+            // The free list is sorted, coalesced, and accounts for every page.
+            const spans = a.freeSpans();
+            for (let i = 1; i < spans.length; i++) expect(spans[i - 1][0] + spans[i - 1][1]).toBeLessThan(spans[i][0]);
+            const free = spans.reduce((n, [, len]) => n + len, 0);
+            expect(free + live.reduce((n, b) => n + b.capacity, 0)).toBe(pages * PAGE);
+            expect(a.stats.freeBytes).toBe(free);
+          }
+          for (const b of live) b.free();
+          expect(a.freeSpans()).toEqual([[0, pages * PAGE]]);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('decay', () => {
+  it('decayMs 0 DONTNEEDs at once: the span reads zero and is no longer resident', () => {
+    using a = arena(8, { decayMs: 0 });
+    const b = a.alloc(2 * PAGE);
+    b.bytes.fill(9);
+    b.free();
+    expect(a.stats.decayedBytes).toBe(2 * PAGE);
+    const c = a.alloc(2 * PAGE);
+    expect(allEqual(c.bytes, 0)).toBe(true);
+  });
+
+  it('a freed span is DONTNEEDed after the decay period, by an unref()d timer', async () => {
+    using a = arena(8, { decayMs: 30 });
+    const b = a.alloc(2 * PAGE);
+    b.bytes.fill(9);
+    b.free();
+    expect(a.stats.decayedBytes).toBe(0);
+    await new Promise((r) => setTimeout(r, 120));
+    // The freed span coalesced with the untouched rest: the whole extent is advised.
+    expect(a.stats.decayedBytes).toBe(8 * PAGE);
+    const c = a.alloc(2 * PAGE);
+    expect(allEqual(c.bytes, 0)).toBe(true);
+  });
+
+  it('decayMs -1 never DONTNEEDs; decayNow() does it on request', async () => {
+    using a = arena(8, { decayMs: -1 });
+    const b = a.alloc(PAGE);
+    b.bytes.fill(9);
+    b.free();
+    await new Promise((r) => setTimeout(r, 30));
+    expect(a.stats.decayedBytes).toBe(0);
+    expect(a.decayNow()).toBe(8 * PAGE); // the coalesced extent
+    expect(a.stats.decayedBytes).toBe(8 * PAGE);
+  });
+});
+
+describe('kernel view', () => {
+  it.runIf(onKernel)('LazyFree in smaps_rollup counts unpinned memory', () => {
+    using a = arena(1024);
+    const b = a.alloc(1024 * PAGE);
+    b.bytes.fill(1);
+    const before = a.kernelLazyFreeBytes();
+    expect(before).toBeTypeOf('number');
+    b.unpin();
+    const after = a.kernelLazyFreeBytes() as number;
+    // The kernel batches its counters: allow slack, but most of the 4 MiB must show.
+    expect(after - (before as number)).toBeGreaterThan(512 * PAGE);
+  });
+
+  it.runIf(!onKernel)('kernelLazyFreeBytes is undefined on the simulator', () => {
+    using a = arena(4);
+    expect(a.kernelLazyFreeBytes()).toBeUndefined();
+  });
+});
