@@ -77,7 +77,9 @@ export interface ArenaStats {
 }
 
 /** A nonzero canary; CANARY_ALT is used for a page whose saved word equals CANARY (the pin CAS must change the bytes). */
-const CANARY = 0x5057_5f56_4f4c_4154n; // "PW_VOLAT"
+// 32-bit words: Atomics on an Int32Array stay in small integers (a BigInt64Array
+// allocates a BigInt per read), and a zero-filled (purged) page fails the CAS all the same.
+const CANARY = 0x5057_564f; // "PWVO"
 const CANARY_ALT = ~CANARY;
 const DEFAULT_SIZE = 256 * 1024 * 1024;
 const DEFAULT_DECAY_MS = 10_000;
@@ -414,7 +416,7 @@ export class VolatileBuffer implements Disposable {
   #view: Uint8Array | undefined;
   #bytes: Uint8Array | undefined;
   /** Per page: [saved first word, canary written]. */
-  #side: BigInt64Array | undefined;
+  #side: Int32Array | undefined;
 
   constructor(token: typeof CREATE, core: ArenaCore, offset: number, length: number, capacity: number) {
     if (token !== CREATE) throw new TypeError('Illegal constructor: use arena.alloc()');
@@ -456,9 +458,9 @@ export class VolatileBuffer implements Disposable {
     const view = this.#view.byteLength === 0 ? this.#attach() : this.#view;
     const page = this.#core.page();
     const pages = this.capacity / page;
-    const step = page / 8;
-    const words = new BigInt64Array(view.buffer, view.byteOffset, this.capacity / 8);
-    const side = (this.#side ??= new BigInt64Array(2 * pages));
+    const step = page / 4;
+    const words = new Int32Array(view.buffer, view.byteOffset, this.capacity / 4);
+    const side = (this.#side ??= new Int32Array(2 * pages));
     for (let p = 0, w = 0; p < pages; p++, w += step) {
       const saved = words[w];
       const canary = saved === CANARY ? CANARY_ALT : CANARY;
@@ -490,9 +492,9 @@ export class VolatileBuffer implements Disposable {
     const view = this.#attach();
     const page = this.#core.page();
     const pages = this.capacity / page;
-    const step = page / 8;
-    const words = new BigInt64Array(view.buffer, view.byteOffset, this.capacity / 8);
-    const side = this.#side as BigInt64Array;
+    const step = page / 4;
+    const words = new Int32Array(view.buffer, view.byteOffset, this.capacity / 4);
+    const side = this.#side as Int32Array;
     let purged = false;
     // Every page gets its CAS even after a failure: each one re-dirties its page
     // (a failed CAS on a dropped page faults in a fresh zero page), so no page of
