@@ -46,14 +46,30 @@
 //    over part of it) -> EFAULT; shrinking always works; growing a locked mapping
 //    populates and locks the new pages; guard pages do not split VMAs.
 //  - MAP_HUGETLB with vm.nr_hugepages = 0 -> ENOMEM.
+//  Found by test/differential.test.ts (and checked with C programs):
+//  - POPULATE_WRITE on a shared file page dirties it (page_mkwrite) even if no byte changes:
+//    PAGEOUT keeps it until msync.
+//  - shmem: a read fault (POPULATE_READ, MAP_POPULATE, mlock) allocates a clean page; PAGEOUT
+//    drops clean pages mapped here (mincore 0, a hole again), keeps written ones and ones not
+//    mapped (after DONTNEED). The shmem object keeps its mmap-time size: mremap shrinking keeps
+//    the pages cut off (they come back, resident, when the mapping grows); pages past the object:
+//    POPULATE_* EFAULT, mlock ENOMEM, access SIGBUS.
+//  - mprotect(PROT_WRITE) on a private VM_LOCKED (not LOCKONFAULT) range populates it.
+//  - mlock populates private writable memory with write faults (real pages, not the zero page).
+//  - POPULATE_* checks the VMA protection before the guard marker: PROT_NONE + guard -> EINVAL.
+//  - munmap of a shared file mapping leaves dirty pages dirty behind guard markers too; they
+//    reach the file.
+//  - Not modelled (see docs/SIMULATOR.md): fault-around (a read fault maps cached neighbours
+//    in a 64 KiB window), read-around on page-cache misses (read_ahead_kb), asynchronous
+//    WILLNEED, large page-cache folios (PAGEOUT keeps a folio it covers only in part).
 
 import * as fs from 'node:fs';
 import type { Backend, BackendMapping, MapRequest, RawFileResidency } from './backend';
 import { PROT_READ, PROT_WRITE } from './backend';
 import { errnoError, mappingClosed, pagewiseError } from './errors';
+import { ExtentStore, ZERO_HASH } from './simulator/extents';
 
 const PAGE = 4096;
-const WORDS = PAGE / 4;
 const HUGE_PAGES = (2 * 1024 * 1024) / PAGE;
 
 // Page state bits.
@@ -62,6 +78,9 @@ const S_LAZY = 2; // MADV_FREE'd, clean since (anonymous private only)
 const S_ZERO = 4; // mapped to the shared zero page (read fault on untouched anonymous memory)
 const S_COW = 8; // private file page replaced by an anonymous copy
 const S_GUARD = 16; // guard marker (MADV_GUARD_INSTALL)
+const S_DIRTY = 32; // shared file page dirtied by a write fault (POPULATE_WRITE) whatever its contents
+const S_CLEAN = 64; // shmem page allocated by a read fault and never written: reclaim may drop it (a hole again)
+const S_UNMAPPED = 128; // shmem page in the shmem cache but not mapped here (after DONTNEED / GUARD_INSTALL)
 
 // Per-page VMA attributes; pages with different words sit in different VMAs.
 const A_PROT = 7;
@@ -93,27 +112,8 @@ function range(from: number, to: number): number[] {
   return out;
 }
 
-/** FNV-1a over the page's 32-bit words. Any change of a single word changes the hash. */
-function hashPage(words: Int32Array, page: number): number {
-  let h = 0x811c9dc5 | 0;
-  const end = (page + 1) * WORDS;
-  for (let i = page * WORDS; i < end; i++) h = Math.imul(h ^ words[i], 0x01000193);
-  return h >>> 0;
-}
-
-function isZeroPage(words: Int32Array, page: number): boolean {
-  const end = (page + 1) * WORDS;
-  for (let i = page * WORDS; i < end; i++) if (words[i] !== 0) return false;
-  return true;
-}
-
-const ZERO_HASH = hashPage(new Int32Array(WORDS), 0);
-
-function detach(buffer: ArrayBuffer): void {
-  if (buffer.byteLength === 0) return;
-  // Transferring moves the memory out without copying; every view of `buffer` then has length 0.
-  structuredClone(buffer, { transfer: [buffer] });
-}
+/** A page of zeros (read-only use). */
+const ZEROS = new Uint8Array(PAGE);
 
 function pagesOf(bytes: number): number {
   return Math.ceil(bytes / PAGE);
@@ -393,10 +393,10 @@ export class SimulatorBackend implements Backend {
     try {
       st = fs.fstatSync(fd);
     } catch (err) {
-      rethrowFs(err, 'fadvise64');
+      rethrowFs(err, 'posix_fadvise');
     }
-    if (st.isFIFO() || st.isSocket()) throw errnoError('ESPIPE', 'fadvise64');
-    if (!Number.isInteger(advice) || advice < 0 || advice > 5) throw errnoError('EINVAL', 'fadvise64');
+    if (st.isFIFO() || st.isSocket()) throw errnoError('ESPIPE', 'posix_fadvise');
+    if (!Number.isInteger(advice) || advice < 0 || advice > 5) throw errnoError('EINVAL', 'posix_fadvise');
     if (advice !== 3 && advice !== 4) return; // NORMAL, RANDOM, SEQUENTIAL, NOREUSE: readahead policy only
     const key = `${st.dev}:${st.ino}`;
     let cache = this.files.get(key);
@@ -494,9 +494,15 @@ class SimMapping implements BackendMapping {
   closed = false;
   pages: number;
   readonly kindOf: 'anon' | 'shmem' | 'file';
-  buffer: ArrayBuffer;
-  bytes: Uint8Array;
-  words: Int32Array;
+  /**
+   * shmem: pages of the shmem object (its size is fixed at mmap time). Pages a resize cut off
+   * keep their contents and state there and come back when the mapping grows again; pages past
+   * the object are like pages past EOF (SIGBUS on access, EFAULT for populate, ENOMEM for mlock).
+   */
+  readonly objectPages: number;
+  private readonly shmemTail = new Map<number, { state: number; bytes: Uint8Array | undefined }>();
+  /** The memory: disjoint page-aligned extents, each its own ArrayBuffer (lib/simulator/extents.ts). */
+  store: ExtentStore;
   state: Uint8Array;
   attr: Uint16Array;
   /** Clean-content hash: file pages as last read / written back; lazy-free pages at FREE time. */
@@ -511,21 +517,23 @@ class SimMapping implements BackendMapping {
     readonly file: SimFile | undefined,
   ) {
     this.kindOf = file ? 'file' : shared ? 'shmem' : 'anon';
+    this.objectPages = pagesOf(length);
     this.length = length;
     this.pages = pagesOf(length);
-    try {
-      this.buffer = new ArrayBuffer(this.pages * PAGE);
-    } catch {
-      throw errnoError('ENOMEM', 'mmap');
-    }
-    this.bytes = new Uint8Array(this.buffer);
-    this.words = new Int32Array(this.buffer);
+    this.store = new ExtentStore(this.pages);
     this.state = new Uint8Array(this.pages);
     this.attr = new Uint16Array(this.pages).fill(protection & A_PROT);
     this.hash = new Uint32Array(this.pages);
     this.stamp = new Float64Array(this.pages);
-    // JavaScript reads cannot be trapped, so file contents are read eagerly.
-    if (file) for (let p = 0; p < this.pages; p++) this.loadFilePage(p);
+    // JavaScript reads cannot be trapped, so file contents are read eagerly (into one extent).
+    if (file) {
+      try {
+        this.store.materialise(0, this.pages);
+      } catch {
+        throw errnoError('ENOMEM', 'mmap');
+      }
+      for (let p = 0; p < this.pages; p++) this.loadFilePage(p);
+    }
   }
 
   // ---- helpers ------------------------------------------------------------
@@ -549,11 +557,11 @@ class SimMapping implements BackendMapping {
   }
 
   isDirty(p: number): boolean {
-    return hashPage(this.words, p) !== this.hash[p];
+    return (this.state[p] & S_DIRTY) !== 0 || this.store.hash(p) !== this.hash[p];
   }
 
   lazyWritten(p: number): boolean {
-    if (hashPage(this.words, p) === this.hash[p]) return false;
+    if (this.store.hash(p) === this.hash[p]) return false;
     this.state[p] &= ~S_LAZY; // a write after FREE cancels the free for that page
     this.stamp[p] = this.backend.tick();
     return true;
@@ -561,7 +569,7 @@ class SimMapping implements BackendMapping {
 
   /** Throw away a clean lazy-free page (reclaim / PAGEOUT). */
   discard(p: number): void {
-    this.bytes.fill(0, p * PAGE, (p + 1) * PAGE);
+    this.store.zero(p);
     this.state[p] &= S_GUARD;
   }
 
@@ -569,30 +577,30 @@ class SimMapping implements BackendMapping {
   private loadFilePage(p: number): void {
     const file = this.file!;
     const fp = file.pageOffset + p;
-    const at = p * PAGE;
     let done = false;
     for (const other of file.cache.mappings) {
       if (other === this || !other.shared || other.closed) continue;
       const q = fp - other.file!.pageOffset;
       if (q < 0 || q >= other.pages || !other.isDirty(q)) continue;
-      this.bytes.set(other.bytes.subarray(q * PAGE, (q + 1) * PAGE), at);
+      this.store.set(p, other.store.page(q));
       done = true;
       break;
     }
     if (!done) {
+      const into = this.store.pageForWrite(p);
       let got = 0;
       try {
         while (got < PAGE) {
-          const n = fs.readSync(file.fd, this.bytes, at + got, PAGE - got, fp * PAGE + got);
+          const n = fs.readSync(file.fd, into, got, PAGE - got, fp * PAGE + got);
           if (n <= 0) break;
           got += n;
         }
       } catch (err) {
         rethrowFs(err, 'read');
       }
-      this.bytes.fill(0, at + got, at + PAGE);
+      into.fill(0, got, PAGE);
     }
-    this.hash[p] = hashPage(this.words, p);
+    this.hash[p] = this.store.hash(p);
   }
 
   /** Write page p back to the file (bytes below EOF) and show it to the other mappings of the file. */
@@ -610,12 +618,14 @@ class SimMapping implements BackendMapping {
       const n = Math.min(PAGE, size - start);
       try {
         let put = 0;
-        while (put < n) put += fs.writeSync(file.fd, this.bytes, p * PAGE + put, n - put, start + put);
+        const bytes = this.store.page(p) ?? ZEROS;
+        while (put < n) put += fs.writeSync(file.fd, bytes, put, n - put, start + put);
       } catch (err) {
         rethrowFs(err, 'msync');
       }
     }
-    this.hash[p] = hashPage(this.words, p);
+    this.hash[p] = this.store.hash(p);
+    this.state[p] &= ~S_DIRTY;
     this.propagate(p);
   }
 
@@ -628,7 +638,7 @@ class SimMapping implements BackendMapping {
       const q = fp - other.file!.pageOffset;
       if (q < 0 || q >= other.pages) continue;
       if (other.shared ? other.isDirty(q) : other.state[q] & S_COW) continue;
-      other.bytes.set(this.bytes.subarray(p * PAGE, (p + 1) * PAGE), q * PAGE);
+      other.store.set(q, this.store.page(p));
       other.hash[q] = this.hash[p];
     }
   }
@@ -648,33 +658,35 @@ class SimMapping implements BackendMapping {
   scan(first: number, end: number): number {
     if (this.closed) return 0;
     let fresh = 0;
-    const { state, words } = this;
+    const { state, store } = this;
     for (let p = first; p < end; p++) {
       const s = state[p];
       if (s & S_GUARD) continue;
       switch (this.kindOf) {
         case 'anon':
           if (s & S_LAZY) this.lazyWritten(p);
-          else if ((s & (S_PRESENT | S_ZERO)) !== S_PRESENT && !isZeroPage(words, p)) {
+          else if ((s & (S_PRESENT | S_ZERO)) !== S_PRESENT && !store.isZero(p)) {
             state[p] = (s & ~S_ZERO) | S_PRESENT;
             this.stamp[p] = this.backend.tick();
             fresh++;
           }
           break;
         case 'shmem':
-          if (!(s & S_PRESENT) && !isZeroPage(words, p)) {
+          if (!(s & S_PRESENT) && !store.isZero(p)) {
             state[p] = s | S_PRESENT;
             fresh++;
+          } else if (s & S_CLEAN && !store.isZero(p)) {
+            state[p] = s & ~(S_CLEAN | S_UNMAPPED); // written: dirty, and mapped by the write fault
           }
           break;
         case 'file':
           if (this.shared) {
-            if (hashPage(words, p) !== this.hash[p]) {
+            if (store.hash(p) !== this.hash[p]) {
               if (!(s & S_PRESENT)) fresh++;
               state[p] = s | S_PRESENT;
               this.cacheFilePage(p);
             }
-          } else if (!(s & S_COW) && hashPage(words, p) !== this.hash[p]) {
+          } else if (!(s & S_COW) && store.hash(p) !== this.hash[p]) {
             if (!(s & S_PRESENT)) fresh++;
             state[p] = s | S_PRESENT | S_COW;
             this.stamp[p] = this.backend.tick();
@@ -711,9 +723,11 @@ class SimMapping implements BackendMapping {
 
   /** Why page p cannot be faulted in (kernel error code), or undefined. */
   private faultError(p: number, write: boolean, eof: number): 'EFAULT' | 'EINVAL' | undefined {
-    if (this.state[p] & S_GUARD) return 'EFAULT';
+    // The VMA's protection is checked before the page is faulted (PROT_NONE over a guard: EINVAL).
     const prot = this.attr[p] & A_PROT;
     if (prot === 0 || (write && !(prot & PROT_WRITE))) return 'EINVAL';
+    if (this.state[p] & S_GUARD) return 'EFAULT';
+    if (this.kindOf === 'shmem' && p >= this.objectPages) return 'EFAULT';
     if (this.file && this.file.pageOffset + p >= eof) return 'EFAULT';
     return undefined;
   }
@@ -726,10 +740,12 @@ class SimMapping implements BackendMapping {
         else if (!(s & S_PRESENT)) this.state[p] = s | S_PRESENT | S_ZERO;
         break;
       case 'shmem':
-        this.state[p] = s | S_PRESENT;
+        // A read fault on a hole allocates a clean page; a write fault dirties it.
+        this.state[p] = (s & ~(S_UNMAPPED | S_CLEAN)) | S_PRESENT | (write ? 0 : s & S_PRESENT ? s & S_CLEAN : S_CLEAN);
         break;
       case 'file':
-        this.state[p] = s | S_PRESENT | (write && !this.shared ? S_COW : 0);
+        // A write fault makes a private page a COW copy and dirties a shared one (page_mkwrite).
+        this.state[p] = s | S_PRESENT | (write ? (this.shared ? S_DIRTY : S_COW) : 0);
         this.cacheFilePage(p);
         break;
     }
@@ -761,22 +777,24 @@ class SimMapping implements BackendMapping {
 
   window(offset: number, length: number): Uint8Array {
     this.check('create a window');
-    return new Uint8Array(this.buffer, offset, length);
+    try {
+      return this.store.window(offset, length);
+    } catch (err) {
+      if (err instanceof RangeError) throw errnoError('ENOMEM', 'mmap'); // ArrayBuffer allocation failed
+      throw err;
+    }
   }
 
   /**
-   * JavaScript cannot detach one view of memory that other views share: the simulator
-   * moves the mapping's memory to a new ArrayBuffer (no copy), which detaches EVERY
-   * window handed out so far (a documented divergence: the native backend detaches
-   * only `view`). Contents and page states are untouched; new windows work.
+   * Detach `view`: the extent behind it moves to a new ArrayBuffer (no copy), so every
+   * window on that extent gets length 0 and windows over other extents stay valid.
+   * Windows share an extent when one was made inside the other's pages (a documented
+   * divergence: the native backend detaches only `view`). Contents and page states
+   * are untouched; new windows see the same bytes.
    */
   detach(view: Uint8Array): boolean {
-    if (this.closed || view.buffer !== this.buffer) return false;
-    const next = structuredClone(this.buffer, { transfer: [this.buffer] });
-    this.buffer = next;
-    this.bytes = new Uint8Array(next);
-    this.words = new Int32Array(next);
-    return true;
+    if (this.closed) return false;
+    return this.store.detach(view);
   }
 
   advise(offset: number, length: number, advice: number): void {
@@ -844,7 +862,7 @@ class SimMapping implements BackendMapping {
           const s = state[p];
           if ((s & (S_PRESENT | S_ZERO | S_LAZY)) === S_PRESENT) {
             state[p] = s | S_LAZY;
-            this.hash[p] = hashPage(this.words, p);
+            this.hash[p] = this.store.hash(p);
             this.stamp[p] = this.backend.tick();
           }
         }
@@ -914,11 +932,12 @@ class SimMapping implements BackendMapping {
     const s = this.state[p];
     switch (this.kindOf) {
       case 'anon':
-        this.bytes.fill(0, p * PAGE, (p + 1) * PAGE);
+        this.store.zero(p);
         this.state[p] = s & S_GUARD;
         break;
       case 'shmem':
-        break; // the page stays in the shmem cache: contents and mincore unchanged
+        if (s & S_PRESENT) this.state[p] = s | S_UNMAPPED; // stays in the shmem cache: contents and mincore unchanged
+        break;
       case 'file':
         if (this.shared) this.state[p] = s & ~S_PRESENT; // dirty data stays in the page cache
         else this.reloadFromFile(p); // COW copy gone: the file shows again
@@ -928,7 +947,7 @@ class SimMapping implements BackendMapping {
 
   /** MADV_REMOVE on one page of a shared mapping: punch a hole. */
   private punch(p: number): void {
-    this.bytes.fill(0, p * PAGE, (p + 1) * PAGE);
+    this.store.zero(p);
     this.hash[p] = ZERO_HASH;
     this.state[p] &= S_GUARD;
     if (this.kindOf !== 'file') return;
@@ -954,7 +973,11 @@ class SimMapping implements BackendMapping {
         if (s & S_LAZY && !this.lazyWritten(p)) this.discard(p);
         break;
       case 'shmem':
-        break; // needs swap
+        // Dirty pages need swap (there is none); a clean page mapped here is dropped: a hole again.
+        if ((s & (S_PRESENT | S_CLEAN | S_UNMAPPED)) === (S_PRESENT | S_CLEAN) && this.store.isZero(p)) {
+          this.state[p] = s & S_GUARD;
+        }
+        break;
       case 'file': {
         const file = this.file!;
         if (!file.canWrite || (s & (S_PRESENT | S_COW)) !== S_PRESENT) break;
@@ -970,26 +993,28 @@ class SimMapping implements BackendMapping {
   private installGuard(p: number): void {
     switch (this.kindOf) {
       case 'anon':
-        this.bytes.fill(0, p * PAGE, (p + 1) * PAGE);
+        this.store.zero(p);
         this.state[p] = S_GUARD;
         break;
       case 'shmem':
-        this.state[p] |= S_GUARD; // the shmem page survives behind the marker
+        this.state[p] |= S_GUARD | (this.state[p] & S_PRESENT ? S_UNMAPPED : 0); // the shmem page survives behind the marker
         break;
       case 'file':
         if (!this.shared) this.reloadFromFile(p);
-        this.state[p] = S_GUARD;
+        this.state[p] = S_GUARD | (this.state[p] & S_DIRTY); // a dirty page-cache page stays dirty
         break;
     }
   }
 
-  private populateRange(first: number, end: number, write: boolean, fail: (code: string) => never): void {
-    this.chargeRange(first, end, () => write);
+  private populateRange(first: number, end: number, write: boolean | ((p: number) => boolean), fail: (code: string) => never): void {
+    const writes = typeof write === 'function' ? write : () => write;
+    this.chargeRange(first, end, writes);
     const eof = this.file ? this.eofPages() : 0;
     for (let p = first; p < end; p++) {
-      const code = this.faultError(p, write, eof);
+      const w = writes(p);
+      const code = this.faultError(p, w, eof);
       if (code) fail(code);
-      this.fault(p, write);
+      this.fault(p, w);
     }
   }
 
@@ -1024,7 +1049,30 @@ class SimMapping implements BackendMapping {
     const first = offset / PAGE;
     const end = Math.min(this.pages, first + pagesOf(length));
     this.observe(first, end);
-    for (let p = first; p < end; p++) this.attr[p] = (this.attr[p] & ~A_PROT) | (protection & A_PROT);
+    let populate = -1;
+    for (let p = first; p < end; p++) {
+      const old = this.attr[p];
+      // A private VM_LOCKED VMA becoming writable is populated to break COW (mprotect_fixup),
+      // not with MLOCK_ONFAULT (populate_vma_page_range skips VM_LOCKONFAULT).
+      if (populate < 0 && !this.shared && (old & (A_LOCKED | A_ONFAULT | PROT_WRITE)) === A_LOCKED && protection & PROT_WRITE) {
+        populate = p;
+      }
+      this.attr[p] = (old & ~A_PROT) | (protection & A_PROT);
+    }
+    if (populate >= 0) {
+      // Errors end the populate quietly, as mprotect ignores them.
+      const eof = this.file ? this.eofPages() : 0;
+      for (let p = populate; p < end; p++) {
+        if (!(this.attr[p] & A_LOCKED) || this.attr[p] & A_ONFAULT) continue;
+        if (this.faultError(p, true, eof)) break;
+        try {
+          this.backend.ensureRoom(this.wouldCharge(p, true) ? 1 : 0);
+        } catch {
+          break;
+        }
+        this.fault(p, true);
+      }
+    }
   }
 
   lock(offset: number, length: number, onFault: boolean): Promise<void> {
@@ -1040,8 +1088,9 @@ class SimMapping implements BackendMapping {
       this.attr[p] = (this.attr[p] & ~A_ONFAULT) | A_LOCKED | (onFault ? A_ONFAULT : 0);
     }
     if (onFault) return;
-    this.populateRange(first, end, false, () => {
-      throw errnoError('ENOMEM', 'mlock');
+    // mm_populate: write faults for private writable memory (FOLL_WRITE breaks COW), read faults otherwise.
+    this.populateRange(first, end, (p) => this.populateWrites(p), () => {
+      throw errnoError('ENOMEM', 'mlock2');
     });
   }
 
@@ -1094,35 +1143,36 @@ class SimMapping implements BackendMapping {
       // Pages cut off stay in the page cache: their data reaches the file.
       for (let p = newPages; p < oldPages; p++) if (this.isDirty(p)) this.writeBack(p);
     }
-    let buffer: ArrayBuffer;
-    try {
-      buffer = new ArrayBuffer(newPages * PAGE);
-    } catch {
-      throw errnoError('ENOMEM', 'mremap');
-    }
     const keep = Math.min(oldPages, newPages);
-    const bytes = new Uint8Array(buffer);
-    bytes.set(this.bytes.subarray(0, keep * PAGE));
     const grow = <T extends Uint8Array | Uint16Array | Uint32Array | Float64Array>(old: T, make: (n: number) => T): T => {
       const next = make(newPages);
       next.set(old.subarray(0, keep) as never);
       return next;
     };
     const tailAttr = oldPages > 0 ? this.attr[oldPages - 1] : PROT_READ | PROT_WRITE;
-    const old = this.buffer;
-    this.buffer = buffer;
-    this.bytes = bytes;
-    this.words = new Int32Array(buffer);
+    if (this.kindOf === 'shmem') {
+      // The shmem object keeps the pages cut off.
+      for (let p = newPages; p < Math.min(oldPages, this.objectPages); p++) {
+        const bytes = this.store.page(p);
+        this.shmemTail.set(p, { state: this.state[p] & ~(S_GUARD | S_UNMAPPED), bytes: bytes && bytes.slice() });
+      }
+    }
+    this.store.resize(newPages); // keeps the contents, detaches every window
     this.state = grow(this.state, (n) => new Uint8Array(n));
     this.attr = grow(this.attr, (n) => new Uint16Array(n));
     this.hash = grow(this.hash, (n) => new Uint32Array(n));
     this.stamp = grow(this.stamp, (n) => new Float64Array(n));
     this.pages = newPages;
     this.length = newLength;
-    detach(old);
     for (let p = keep; p < newPages; p++) {
       this.attr[p] = tailAttr;
       if (this.file) this.loadFilePage(p);
+      const kept = this.shmemTail.get(p);
+      if (kept) {
+        this.shmemTail.delete(p);
+        this.state[p] = kept.state | (kept.state & S_PRESENT ? S_UNMAPPED : 0);
+        this.store.set(p, kept.bytes);
+      }
     }
     if (newPages > keep && tailAttr & A_LOCKED && !(tailAttr & A_ONFAULT)) {
       // A locked mapping grows populated; errors are ignored, as mm_populate after mremap does.
@@ -1144,8 +1194,8 @@ class SimMapping implements BackendMapping {
     if (this.closed) return;
     if (this.kindOf === 'file' && this.shared) {
       // munmap leaves dirty pages in the page cache; the simulator writes them back now.
+      // Guard pages too: the data written before the guard was installed is still in the page cache.
       for (let p = 0; p < this.pages; p++) {
-        if (this.state[p] & S_GUARD) continue;
         if (this.isDirty(p)) {
           try {
             this.writeBack(p);
@@ -1167,7 +1217,7 @@ class SimMapping implements BackendMapping {
         }
       }
     }
-    detach(this.buffer);
+    this.store.close();
   }
 
   /** Run work on a later microtask, as the native backend runs it off the event loop. */

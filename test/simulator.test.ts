@@ -507,3 +507,208 @@ describe('windows, resize and close', () => {
     expect(m.window(0, P)[0]).toBe(3);
   });
 });
+
+describe('extents: per-view detach', () => {
+  it('detaching one view keeps views of other spans working, and the contents intact', () => {
+    const sim = new SimulatorBackend();
+    const m = anon(sim, 8);
+    const a = m.window(0, 2 * P);
+    const b = m.window(2 * P, 2 * P);
+    const c = m.window(5 * P + 10, 100); // unaligned, inside page 5
+    a.fill(1);
+    b.fill(2);
+    c.fill(3);
+    expect(m.detach(a)).toBe(true);
+    expect(a.length).toBe(0);
+    expect(b.length).toBe(2 * P);
+    expect(c.length).toBe(100);
+    b[7] = 9; // still the mapping's memory
+    c[0] = 4;
+    const all = m.window(0, 8 * P); // spans several extents: they are merged into a new one
+    expect(all[0]).toBe(1);
+    expect(all[2 * P - 1]).toBe(1);
+    expect(all[2 * P + 7]).toBe(9);
+    expect(all[3 * P]).toBe(2);
+    expect(all[5 * P + 10]).toBe(4);
+    expect(all[5 * P + 110]).toBe(0);
+    expect(res(m, 8)).toBe('11110100');
+    expect(m.detach(a)).toBe(false);
+  });
+
+  it('a view re-created after detach sees the same bytes and page states', () => {
+    const sim = new SimulatorBackend();
+    const m = anon(sim, 4);
+    const v = m.window(P, 2 * P);
+    v.fill(7);
+    m.advise(P, P, A.FREE); // page 1 lazy-free, hash taken through the extent
+    expect(m.detach(v)).toBe(true);
+    const again = m.window(P, 2 * P);
+    expect(again.every((x) => x === 7)).toBe(true);
+    expect(res(m, 4)).toBe('0110');
+    expect(sim.reclaim(1 << 20)).toBe(P); // the detach did not look like a write: page 1 is still clean lazy-free
+    expect(again[0]).toBe(0);
+    expect(again[P]).toBe(7);
+    expect(res(m, 4)).toBe('0010');
+  });
+
+  it('arena pattern: spans carved out of a detached extent stay independent', () => {
+    const sim = new SimulatorBackend();
+    const m = anon(sim, 8);
+    const x = m.window(0, 8 * P);
+    x.fill(5);
+    expect(m.detach(x)).toBe(true); // free the whole span
+    const y = m.window(0, 4 * P); // two new buffers over halves of it
+    const z = m.window(4 * P, 4 * P);
+    expect(y[0]).toBe(5);
+    expect(z[0]).toBe(5);
+    y.fill(1);
+    z.fill(2);
+    expect(m.detach(y)).toBe(true); // unpin y
+    expect(z.length).toBe(4 * P);
+    expect(z.every((b) => b === 2)).toBe(true);
+    const y2 = m.window(0, 4 * P); // pin y again
+    expect(y2.every((b) => b === 1)).toBe(true);
+    expect(z.length).toBe(4 * P);
+  });
+
+  it('views inside one view share its fate; a view over several viewed extents detaches them', () => {
+    const sim = new SimulatorBackend();
+    const m = anon(sim, 4);
+    const outer = m.window(0, 2 * P);
+    const inner = m.window(10, 20); // inside outer's pages: the same memory
+    inner[0] = 6;
+    expect(outer[10]).toBe(6);
+    expect(m.detach(inner)).toBe(true);
+    expect(outer.length).toBe(0);
+    const left = m.window(0, P);
+    const right = m.window(2 * P, P);
+    right[0] = 8;
+    const across = m.window(0, 3 * P); // overlaps both: their windows would go stale, so they are detached
+    expect(left.length).toBe(0);
+    expect(right.length).toBe(0);
+    expect(across[10]).toBe(6);
+    expect(across[2 * P]).toBe(8);
+    across[2 * P] = 9;
+    expect(m.window(2 * P, P)[0]).toBe(9);
+  });
+
+  it('zero-length windows can be detached once', () => {
+    const sim = new SimulatorBackend();
+    const m = anon(sim, 1);
+    const empty = m.window(P, 0);
+    expect(empty.length).toBe(0);
+    expect(m.detach(empty)).toBe(true);
+    expect(m.detach(empty)).toBe(false);
+  });
+
+  it('resize and close detach every view of every extent; resize keeps the contents', () => {
+    const sim = new SimulatorBackend();
+    const m = anon(sim, 6);
+    const views = [m.window(0, P), m.window(P, 2 * P), m.window(4 * P, 2 * P), m.window(5 * P, 0)];
+    views[0][0] = 1;
+    views[1][P] = 2;
+    views[2][P] = 3;
+    m.resize(8 * P);
+    for (const v of views) expect(v.length).toBe(0);
+    expect(m.detach(views[3])).toBe(false);
+    const w = m.window(0, 8 * P);
+    expect([w[0], w[2 * P], w[5 * P], w[7 * P]]).toEqual([1, 2, 3, 0]);
+    m.resize(3 * P);
+    expect(w.length).toBe(0);
+    const v = m.window(P, 2 * P);
+    expect(v[P]).toBe(2);
+    m.resize(6 * P);
+    expect(m.window(5 * P, P)[0]).toBe(0); // regrown pages are zero
+    const more = [m.window(0, P), m.window(3 * P, 3 * P)];
+    m.close();
+    for (const x of [v, ...more]) expect(x.length).toBe(0);
+  });
+
+  it('file mappings: per-span views, detach one, flush writes both spans back', () => {
+    const sim = new SimulatorBackend();
+    const file = tempFile(letters(4));
+    const m = mapFile(sim, file, 4, true);
+    const a = m.window(0, P);
+    const b = m.window(2 * P, 2 * P);
+    expect(String.fromCharCode(a[0], b[0], b[P])).toBe('acd');
+    a[0] = 65;
+    b[P] = 68;
+    expect(m.detach(a)).toBe(true);
+    expect(b.length).toBe(2 * P);
+    m.flushSync(0, 4 * P, false);
+    const back = fs.readFileSync(file);
+    expect(String.fromCharCode(back[0], back[P], back[2 * P], back[3 * P])).toBe('AbcD');
+    expect(firsts(m, 4)).toBe('AbcD');
+  });
+});
+
+describe('behaviours found by the differential test', () => {
+  it('POPULATE_WRITE dirties a shared file page even when its bytes do not change: PAGEOUT keeps it', () => {
+    const sim = new SimulatorBackend();
+    const file = tempFile(letters(2));
+    const m = mapFile(sim, file, 2, true);
+    m.advise(0, 2 * P, A.POPULATE_WRITE);
+    m.advise(0, 2 * P, A.PAGEOUT);
+    expect(res(m, 2)).toBe('11');
+    m.flushSync(0, 2 * P, false); // written back: clean
+    m.advise(0, 2 * P, A.PAGEOUT);
+    expect(res(m, 2)).toBe('00');
+  });
+
+  it('shmem: PAGEOUT drops clean pages a read fault allocated, keeps written ones and unmapped ones', () => {
+    const sim = new SimulatorBackend();
+    const m = anon(sim, 4, true, { populate: true });
+    expect(res(m, 4)).toBe('1111');
+    touch(m, [1]);
+    m.advise(2 * P, P, A.DONTNEED); // page 2 stays in the shmem cache, unmapped
+    m.advise(0, 4 * P, A.PAGEOUT);
+    expect(res(m, 4)).toBe('0110');
+    m.advise(2 * P, P, A.POPULATE_READ); // mapped again
+    m.advise(0, 4 * P, A.PAGEOUT);
+    expect(res(m, 4)).toBe('0100');
+    expect(firsts(m, 4)).toBe('0B00');
+  });
+
+  it('shmem: resize keeps the pages cut off in the object; pages past the object fault', async () => {
+    const sim = new SimulatorBackend();
+    const m = anon(sim, 2, true);
+    touch(m, [0, 1]);
+    m.resize(P);
+    m.resize(4 * P);
+    expect(res(m, 4)).toBe('1100');
+    expect(firsts(m, 2)).toBe('AB');
+    expect(code(() => m.advise(0, 4 * P, A.POPULATE_READ))).toBe('EFAULT');
+    await expect(m.lock(0, 4 * P, false)).rejects.toMatchObject({ code: 'ENOMEM', syscall: 'mlock2' });
+  });
+
+  it('mprotect making a locked private range writable populates it (not with MLOCK_ONFAULT)', async () => {
+    const sim = new SimulatorBackend();
+    const m = anon(sim, 2, false, { protection: 0 });
+    await expect(m.lock(0, 2 * P, false)).rejects.toMatchObject({ code: 'ENOMEM' }); // the lock flag stays
+    m.protect(0, 2 * P, RW);
+    expect(res(m, 2)).toBe('11');
+    const f = anon(sim, 2, false, { protection: 0 });
+    await f.lock(0, 2 * P, true);
+    f.protect(0, 2 * P, RW);
+    expect(res(f, 2)).toBe('00');
+  });
+
+  it('populate checks the protection before the guard marker', () => {
+    const sim = new SimulatorBackend();
+    const m = anon(sim, 1);
+    m.advise(0, P, A.GUARD_INSTALL);
+    expect(code(() => m.advise(0, P, A.POPULATE_READ))).toBe('EFAULT');
+    m.protect(0, P, 0);
+    expect(code(() => m.advise(0, P, A.POPULATE_READ))).toBe('EINVAL');
+  });
+
+  it('close writes back a dirty shared file page behind a guard marker', () => {
+    const sim = new SimulatorBackend();
+    const file = tempFile(letters(1));
+    const m = mapFile(sim, file, 1, true);
+    touch(m, [0]);
+    m.advise(0, P, A.GUARD_INSTALL);
+    m.close();
+    expect(fs.readFileSync(file)[0]).toBe(65);
+  });
+});

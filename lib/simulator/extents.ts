@@ -1,0 +1,254 @@
+// The simulator's memory: a set of disjoint, page-aligned extents, each its own
+// ArrayBuffer. JavaScript can only detach a whole ArrayBuffer, so windows that
+// must be detached independently (the volatile arena pins each buffer through a
+// view of its own span and detaches it on unpin) must sit on different buffers.
+//
+// - `owner[p]` is the extent holding page p, or undefined: the page reads as zeros
+//   and no memory holds it (untouched anonymous memory, or bytes zeroed before
+//   any window covered them).
+// - An extent's buffer may be larger than the pages it owns: when a window takes
+//   pages away from an extent nobody views, only the pages taken are copied; the
+//   rest stays where it is. Bytes of pages an extent does not own are never shown.
+// - `viewed` is set once a window was handed out on the extent's current buffer.
+//
+// window(offset, length) over pages [a, b):
+//   - every page owned by one extent E, and E is viewed (or owns exactly [a, b)):
+//     a Uint8Array on E's buffer. Windows on one extent share fate: detaching one
+//     detaches all of them (they may overlap, and overlapping memory must stay
+//     coherent).
+//   - otherwise a new extent over exactly [a, b), its bytes copied from the
+//     owners (zeros where none). Each viewed extent that lost pages is re-homed
+//     (moved to a new ArrayBuffer without copying), which detaches its windows:
+//     they would otherwise show stale copies of the moved pages.
+// detach(view): re-home the extent behind view.buffer (structuredClone with
+// transfer: no copy); every window on it gets length 0; the bytes stay.
+// resize() and close() detach every window.
+
+const PAGE = 4096;
+const WORDS = PAGE / 4;
+
+/** FNV-1a over 32-bit words [from, from + WORDS). Any change of a single word changes the hash. */
+function hashWords(words: Int32Array, from: number): number {
+  let h = 0x811c9dc5 | 0;
+  const end = from + WORDS;
+  for (let i = from; i < end; i++) h = Math.imul(h ^ words[i], 0x01000193);
+  return h >>> 0;
+}
+
+/** Hash of a page of zeros. */
+export const ZERO_HASH = hashWords(new Int32Array(WORDS), 0);
+
+/** Move the memory of `buffer` to a new ArrayBuffer without copying; every view of `buffer` gets length 0. */
+function transfer(buffer: ArrayBuffer): ArrayBuffer {
+  return structuredClone(buffer, { transfer: [buffer] });
+}
+
+class Extent {
+  bytes: Uint8Array;
+  words: Int32Array;
+  /** A window was handed out on the current buffer. */
+  viewed = false;
+  /** Pages this extent owns (owner[p] === this). */
+  owned: number;
+
+  constructor(
+    /** Page of the mapping at byte 0 of the buffer. */
+    readonly start: number,
+    public buffer: ArrayBuffer,
+    owned: number,
+  ) {
+    this.bytes = new Uint8Array(buffer);
+    this.words = new Int32Array(buffer);
+    this.owned = owned;
+  }
+
+  /** Pages the buffer spans. */
+  get span(): number {
+    return this.buffer.byteLength / PAGE;
+  }
+
+  rehome(next: ArrayBuffer): void {
+    this.buffer = next;
+    this.bytes = new Uint8Array(next);
+    this.words = new Int32Array(next);
+    this.viewed = false;
+  }
+}
+
+export class ExtentStore {
+  private owner: (Extent | undefined)[];
+  private readonly byBuffer = new Map<ArrayBuffer, Extent>();
+  /** Zero-length windows handed out (they can still be detached once). */
+  private empties = new WeakSet<ArrayBuffer>();
+
+  constructor(public pages: number) {
+    this.owner = new Array<Extent | undefined>(pages).fill(undefined);
+  }
+
+  /** Number of extents (for tests). */
+  get extents(): number {
+    return this.byBuffer.size;
+  }
+
+  // ---- page contents --------------------------------------------------------
+
+  hash(p: number): number {
+    const e = this.owner[p];
+    return e ? hashWords(e.words, (p - e.start) * WORDS) : ZERO_HASH;
+  }
+
+  isZero(p: number): boolean {
+    const e = this.owner[p];
+    if (!e) return true;
+    const { words } = e;
+    const from = (p - e.start) * WORDS;
+    const end = from + WORDS;
+    for (let i = from; i < end; i++) if (words[i] !== 0) return false;
+    return true;
+  }
+
+  /** The live bytes of page p, or undefined when it reads as zeros and no memory holds it. */
+  page(p: number): Uint8Array | undefined {
+    const e = this.owner[p];
+    if (!e) return undefined;
+    const at = (p - e.start) * PAGE;
+    return e.bytes.subarray(at, at + PAGE);
+  }
+
+  /** The live bytes of page p, giving it memory first if it has none. */
+  pageForWrite(p: number): Uint8Array {
+    if (!this.owner[p]) this.materialise(p, p + 1);
+    return this.page(p) as Uint8Array;
+  }
+
+  /** Make page p read as zeros. */
+  zero(p: number): void {
+    const e = this.owner[p];
+    if (!e) return;
+    const at = (p - e.start) * PAGE;
+    e.bytes.fill(0, at, at + PAGE);
+  }
+
+  /** Copy a page (PAGE bytes) into page p; undefined means zeros. */
+  set(p: number, src: Uint8Array | undefined): void {
+    if (src === undefined) this.zero(p);
+    else this.pageForWrite(p).set(src.subarray(0, PAGE));
+  }
+
+  /**
+   * Give the pages of [first, end) that have no memory an extent each run (unviewed,
+   * zero-filled), so that their contents can be stored.
+   */
+  materialise(first: number, end: number): void {
+    let p = first;
+    while (p < end) {
+      if (this.owner[p]) {
+        p++;
+        continue;
+      }
+      let q = p;
+      while (q < end && !this.owner[q]) q++;
+      const e = new Extent(p, new ArrayBuffer((q - p) * PAGE), q - p);
+      this.byBuffer.set(e.buffer, e);
+      for (let i = p; i < q; i++) this.owner[i] = e;
+      p = q;
+    }
+  }
+
+  // ---- windows ---------------------------------------------------------------
+
+  window(offset: number, length: number): Uint8Array {
+    if (length === 0) {
+      const empty = new ArrayBuffer(0);
+      this.empties.add(empty);
+      return new Uint8Array(empty);
+    }
+    const a = Math.floor(offset / PAGE);
+    const b = Math.ceil((offset + length) / PAGE);
+    const e = this.owner[a];
+    if (e && (e.viewed || e.owned === b - a)) {
+      let all = true;
+      for (let p = a + 1; p < b && all; p++) all = this.owner[p] === e;
+      if (all) {
+        e.viewed = true;
+        return new Uint8Array(e.buffer, offset - e.start * PAGE, length);
+      }
+    }
+    // A new extent over exactly [a, b).
+    const next = new Extent(a, new ArrayBuffer((b - a) * PAGE), b - a);
+    const losers = new Set<Extent>();
+    for (let p = a; p < b; p++) {
+      const old = this.owner[p];
+      if (old) {
+        const at = (p - old.start) * PAGE;
+        next.bytes.set(old.bytes.subarray(at, at + PAGE), (p - a) * PAGE);
+        old.owned--;
+        losers.add(old);
+      }
+      this.owner[p] = next;
+    }
+    for (const old of losers) {
+      this.byBuffer.delete(old.buffer);
+      if (old.owned === 0) {
+        if (old.viewed) transfer(old.buffer); // detach its windows; the memory goes away
+      } else if (old.viewed) {
+        old.rehome(transfer(old.buffer));
+        this.byBuffer.set(old.buffer, old);
+      } else {
+        this.byBuffer.set(old.buffer, old);
+      }
+    }
+    this.byBuffer.set(next.buffer, next);
+    next.viewed = true;
+    return new Uint8Array(next.buffer, offset - a * PAGE, length);
+  }
+
+  /** Detach the window `view` (and every window on the same extent). False if it is not a live window. */
+  detach(view: Uint8Array): boolean {
+    const buffer = view.buffer as ArrayBuffer;
+    const e = this.byBuffer.get(buffer);
+    if (e) {
+      if (!e.viewed) return false;
+      this.byBuffer.delete(buffer);
+      e.rehome(transfer(buffer));
+      this.byBuffer.set(e.buffer, e);
+      return true;
+    }
+    if (this.empties.has(buffer)) {
+      this.empties.delete(buffer);
+      return true;
+    }
+    return false;
+  }
+
+  /** Keep the contents of the first min(old, newPages) pages; detach every window. */
+  resize(newPages: number): void {
+    for (let p = newPages; p < this.pages; p++) {
+      const e = this.owner[p];
+      if (e) e.owned--;
+    }
+    const extents = [...this.byBuffer.values()];
+    this.byBuffer.clear();
+    for (const e of extents) {
+      if (e.owned === 0) {
+        transfer(e.buffer);
+        continue;
+      }
+      e.rehome(transfer(e.buffer));
+      this.byBuffer.set(e.buffer, e);
+    }
+    this.owner.length = newPages;
+    for (let p = this.pages; p < newPages; p++) this.owner[p] = undefined;
+    this.pages = newPages;
+    this.empties = new WeakSet();
+  }
+
+  /** Detach every window and drop the memory. */
+  close(): void {
+    for (const buffer of this.byBuffer.keys()) transfer(buffer);
+    this.byBuffer.clear();
+    this.owner = [];
+    this.pages = 0;
+    this.empties = new WeakSet();
+  }
+}
