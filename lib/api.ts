@@ -15,7 +15,7 @@ export interface MapOptions {
   protection?: Protection;
   /** MAP_POPULATE: fault every page in now. */
   populate?: boolean;
-  /** MAP_NORESERVE: do not reserve swap / commit charge (large sparse arenas). */
+  /** MAP_NORESERVE: do not reserve swap / commit charge (large sparse arenas). Not with hugePages (ERR_INVALID_ARG_VALUE): unreserved huge pages raise SIGBUS when the pool runs dry. */
   noreserve?: boolean;
   /** MAP_HUGETLB: true or '2MiB' for 2 MiB pages, '1GiB' for 1 GiB pages. Needs reserved huge pages (vm.nr_hugepages), else ENOMEM. */
   hugePages?: boolean | '2MiB' | '1GiB';
@@ -85,6 +85,11 @@ export class Pagewise {
       // x86-64's default huge page size is 2 MiB.
       if (o.hugePages === true) hugePageShift = HUGE_SHIFT['2MiB'];
       else hugePageShift = HUGE_SHIFT[validateOneOf('options.hugePages', o.hugePages, ['2MiB', '1GiB'] as const)];
+      if (noreserve) {
+        // Without a reservation, mmap succeeds with an empty huge page pool and the
+        // first touch of a page the pool cannot supply raises SIGBUS.
+        throw invalidArgValue('options', o, 'cannot combine noreserve with hugePages: huge pages must be reserved at map() time');
+      }
     }
     const region = this.backend.map({
       length,
@@ -113,6 +118,10 @@ export class Pagewise {
       if (path === undefined) {
         const access = this.backend.accessMode(fd);
         writable = access !== 'read';
+        if (access === 'write') {
+          // mmap needs read access to any file mapping: say so instead of EACCES from mmap.
+          throw invalidArgValue('file', file, 'is a descriptor opened write-only: a mapping needs one opened for reading');
+        }
         if (shared && access !== 'read-write') {
           throw invalidArgValue('file', file, `is a descriptor opened ${access}-only: a shared mapping needs one opened for reading and writing`);
         }
@@ -194,7 +203,8 @@ function regularFileSize(fd: number, file: FileArgument): number {
 function fileRange(range: Range, size: number, page: number): [number, number] {
   const offset = range.offset === undefined ? 0 : validateInteger('range.offset', range.offset, 0);
   const length = range.length === undefined ? Math.max(0, size - offset) : validateInteger('range.length', range.length, 0);
-  const start = roundDown(Math.min(offset, size), page);
+  // A range that starts at or past the end of the file is empty (not the file's last partial page).
+  const start = offset >= size ? roundUp(size, page) : roundDown(offset, page);
   const end = Math.min(roundUp(offset + length, page), roundUp(size, page));
   return [start, Math.max(start, end)];
 }

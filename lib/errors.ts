@@ -1,7 +1,8 @@
 // Errors shaped like Node's own: argument errors carry Node's codes
 // (ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE, ...); kernel failures look like fs
 // errors (`EINVAL: invalid argument, madvise` with code, errno, syscall).
-import { getSystemErrorMap, inspect } from 'node:util';
+import { constants as osConstants } from 'node:os';
+import { getSystemErrorMap, inspect, types } from 'node:util';
 
 export interface ErrnoError extends Error {
   code: string;
@@ -16,6 +17,12 @@ export interface CodedError extends Error {
 
 let systemErrors: Map<number, [string, string]> | undefined;
 
+/** libuv's map lacks a few Linux errnos (e.g. EHWPOISON); os.constants has their names. */
+function errnoName(errno: number): string {
+  for (const [name, value] of Object.entries(osConstants.errno)) if (value === errno) return name;
+  return `E${errno}`;
+}
+
 /** errno error from a positive errno number or a code name (e.g. 'EINVAL'). */
 export function errnoError(errnoOrCode: number | string, syscall: string): ErrnoError {
   systemErrors ??= getSystemErrorMap();
@@ -25,7 +32,7 @@ export function errnoError(errnoOrCode: number | string, syscall: string): Errno
   if (typeof errnoOrCode === 'number') {
     errno = -Math.abs(errnoOrCode);
     const entry = systemErrors.get(errno);
-    name = entry?.[0] ?? `E${Math.abs(errno)}`;
+    name = entry?.[0] ?? errnoName(-errno);
     text = entry?.[1] ?? 'unknown error';
   } else {
     for (const [n, [code, message]] of systemErrors) {
@@ -60,13 +67,39 @@ function coded<E extends Error>(err: E, code: string): E & CodedError {
   return e;
 }
 
+/**
+ * A value for an error message that never reads memory behind a view or an
+ * ArrayBuffer: util.inspect() reads a typed array's elements (and Buffer's
+ * custom inspect its first bytes), and a view over mapped memory protected to
+ * 'none' or guard-installed would raise SIGSEGV right there. Objects are shown
+ * one level deep, nested objects by class name only.
+ */
+function show(value: unknown, nested = false): string {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return inspect(value);
+  if (typeof value === 'function') return `[Function: ${value.name || '(anonymous)'}]`;
+  const ctor = (Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null)?.constructor?.name;
+  if (ArrayBuffer.isView(value) || types.isAnyArrayBuffer(value)) {
+    return `${ctor ?? 'ArrayBuffer'}(${(value as ArrayBufferView).byteLength} bytes)`;
+  }
+  const proto = Object.getPrototypeOf(value);
+  const plain = proto === Object.prototype || proto === null;
+  if (nested || (!plain && !Array.isArray(value))) return `[${ctor ?? 'Object'}]`;
+  const keys = Object.keys(value);
+  const items = keys
+    .slice(0, 8)
+    .map((k) => (Array.isArray(value) ? '' : `${k}: `) + show((value as Record<string, unknown>)[k], true));
+  if (keys.length > 8) items.push(`... ${keys.length - 8} more`);
+  const [open, close] = Array.isArray(value) ? ['[', ']'] : ['{', '}'];
+  return items.length === 0 ? `${open}${close}` : `${open} ${items.join(', ')} ${close}`;
+}
+
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (value === undefined) return 'undefined';
   if (typeof value === 'function') return `function ${value.name || '<anonymous>'}`;
   if (typeof value === 'object') {
     const ctor = (value as object).constructor;
-    return ctor?.name ? `an instance of ${ctor.name}` : inspect(value, { depth: -1 });
+    return ctor?.name ? `an instance of ${ctor.name}` : show(value);
   }
   let shown = inspect(value);
   if (shown.length > 28) shown = `${shown.slice(0, 25)}...`;
@@ -81,7 +114,7 @@ export function invalidArgType(name: string, expected: string, actual: unknown):
 }
 
 export function outOfRange(name: string, range: string, actual: unknown): RangeError & CodedError {
-  const shown = typeof actual === 'number' || typeof actual === 'bigint' ? String(actual) : inspect(actual);
+  const shown = typeof actual === 'number' || typeof actual === 'bigint' ? String(actual) : show(actual);
   return coded(
     new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${shown}`),
     'ERR_OUT_OF_RANGE',
@@ -90,7 +123,7 @@ export function outOfRange(name: string, range: string, actual: unknown): RangeE
 
 export function invalidArgValue(name: string, actual: unknown, reason: string): TypeError & CodedError {
   return coded(
-    new TypeError(`The argument '${name}' ${reason}. Received ${inspect(actual)}`),
+    new TypeError(`The argument '${name}' ${reason}. Received ${show(actual)}`),
     'ERR_INVALID_ARG_VALUE',
   );
 }

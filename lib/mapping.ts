@@ -71,6 +71,8 @@ export class Mapping implements Disposable {
   /** MAP_SHARED (true) or MAP_PRIVATE (false). */
   readonly shared: boolean;
   #protection: Protection;
+  /** Shared anonymous memory lives in a shmem object of the size it was created with: resize() may not grow past it. */
+  readonly #growLimit: number;
 
   constructor(token: typeof CREATE, init: MappingInit) {
     if (token !== CREATE) throw new TypeError('Illegal constructor: use map() or mapFile()');
@@ -81,6 +83,7 @@ export class Mapping implements Disposable {
     this.kind = init.kind;
     this.shared = init.shared;
     this.#protection = init.protection;
+    this.#growLimit = init.shared ? roundUp(init.delta + init.length, init.backend.pageSize) : Number.POSITIVE_INFINITY;
   }
 
   /** Bytes mapped (what the caller asked for; the kernel works in whole pages). */
@@ -248,6 +251,14 @@ export class Mapping implements Disposable {
     validateInteger('length', length, 1);
     if (this.kind !== 'anonymous') {
       throw pagewiseError('ERR_OPERATION_NOT_SUPPORTED', 'resize() is for anonymous mappings: close a file mapping and map it again');
+    }
+    if (roundUp(length, this.#backend.pageSize) > this.#growLimit) {
+      // mremap would succeed, but the pages past the shmem object raise SIGBUS on access.
+      throw pagewiseError(
+        'ERR_OPERATION_NOT_SUPPORTED',
+        `resize() cannot grow a shared anonymous mapping past the ${this.#growLimit} bytes it was created with ` +
+          '(its shared memory object keeps that size): map a new one',
+      );
     }
     this.#region.resize(length);
     this.#length = length;

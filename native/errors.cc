@@ -143,10 +143,10 @@ uint64_t ArgUint(const Napi::CallbackInfo& info, size_t index, const char* name,
   Napi::Value v = Arg(info, index);
   if (!v.IsNumber()) throw InvalidArgType(env, name, "of type number", v);
   double d = v.As<Napi::Number>().DoubleValue();
-  std::string range = ">= 0 && <= " + std::to_string(max) + " and an integer";
   if (!std::isfinite(d) || d != std::trunc(d) || d < 0 || d > static_cast<double>(max) ||
       d > static_cast<double>(kMaxSafeInteger))
-    throw OutOfRange(env, name, range, d);
+    // The message is built only on failure: this runs on every call.
+    throw OutOfRange(env, name, ">= 0 && <= " + std::to_string(max) + " and an integer", d);
   return static_cast<uint64_t>(d);
 }
 

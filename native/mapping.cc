@@ -257,6 +257,11 @@ Napi::Value NativeMapping::Resize(const Napi::CallbackInfo& info) {
   }
   uint64_t unit = s.hugePageSize ? s.hugePageSize : PageSize();
   uint64_t newMapLength = RoundUp(newLength, unit);
+  if (newMapLength > s.growLimit) {
+    throw CodedError(env, "ERR_OPERATION_NOT_SUPPORTED",
+                     "Cannot resize: a shared or file mapping cannot grow past the " + std::to_string(s.growLimit) +
+                         " bytes it was created with (the pages past them raise SIGBUS)");
+  }
   void* p = mremap(s.addr, s.mapLength, newMapLength, MREMAP_MAYMOVE);
   if (p == MAP_FAILED) throw ErrnoError(env, errno, "mremap");
   // Only now: on failure the old windows stay valid. JavaScript cannot run
@@ -405,6 +410,11 @@ Napi::Value Map(const Napi::CallbackInfo& info) {
   bool noreserve = ArgBool(info, 6, "noreserve");
   int hugePageShift = static_cast<int>(ArgInt(info, 7, "hugePageShift", 0, 63));
 
+  if (hugePageShift > 0 && noreserve) {
+    // MAP_HUGETLB | MAP_NORESERVE maps without reserving huge pages: a touch the
+    // pool cannot supply raises SIGBUS. Reserve at mmap time (ENOMEM) instead.
+    throw CodedError(env, "ERR_INVALID_ARG_VALUE", "noreserve cannot be combined with huge pages");
+  }
   int flags = shared ? MAP_SHARED : MAP_PRIVATE;
   if (fd < 0) flags |= MAP_ANONYMOUS;
   if (populate) flags |= MAP_POPULATE;
@@ -427,6 +437,7 @@ Napi::Value Map(const Napi::CallbackInfo& info) {
   state->length = length;
   state->mapLength = RoundUp(length, unit);
   state->hugePageSize = hugePageSize;
+  if (shared || fd >= 0) state->growLimit = state->mapLength;
   state->mapped = true;
   state->Report(static_cast<int64_t>(state->mapLength));
   data->Register(state);

@@ -34,6 +34,10 @@ struct MappingState {
   uint64_t length = 0;     // as requested
   uint64_t mapLength = 0;  // what munmap/mremap need (rounded to the page or huge page size)
   uint64_t hugePageSize = 0;  // 0 for normal pages
+  // mremap may not grow the range past this: a shared anonymous mapping is a
+  // shmem object of its original size, a file mapping ends at the file, and
+  // pages past either raise SIGBUS on access. UINT64_MAX for private anonymous.
+  uint64_t growLimit = UINT64_MAX;
   bool mapped = false;
   bool closed = false;      // close() was called
   bool envGone = false;     // the env cleanup hook ran: no N-API calls any more

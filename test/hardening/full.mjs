@@ -1,0 +1,106 @@
+// The full hardening run (minutes, not seconds): every child script at full
+// size, on the backends they apply to. Needs the built package (dist/) and
+// addon (build/Release): `npm run build` first. Writes the figures to
+// test/hardening/last-full-run.json (docs/RELIABILITY.md quotes them) and exits
+// non-zero on any failure.
+//
+//   node test/hardening/full.mjs [--quick]     (--quick: 1/10 of every figure)
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const quick = process.argv.includes('--quick');
+const scale = (n) => (quick ? Math.ceil(n / 10) : n);
+
+function run(script, args, backend, { gc = true } = {}) {
+  const started = Date.now();
+  const r = spawnSync(process.execPath, [...(gc ? ['--expose-gc'] : []), path.join(here, script), ...args], {
+    encoding: 'utf8',
+    maxBuffer: 256 * 2 ** 20,
+    env: { ...process.env, PAGEWISE_BACKEND: backend },
+  });
+  const last = r.stdout.trim().split('\n').filter(Boolean).pop();
+  let json;
+  try {
+    json = JSON.parse(last);
+  } catch {
+    json = undefined;
+  }
+  const ok = r.status === 0 && r.signal === null;
+  const line = `${ok ? 'ok  ' : 'FAIL'} ${backend.padEnd(9)} ${script} ${args.join(' ')} (${((Date.now() - started) / 1000).toFixed(1)} s)`;
+  console.log(line);
+  if (!ok) console.log(`     status ${r.status} signal ${r.signal}\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
+  return { ok, status: r.status, signal: r.signal, json };
+}
+
+const results = { node: process.version, kernel: fs.readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(), date: new Date().toISOString(), quick };
+const steps = [];
+
+// 1. Argument fuzzing: several seeds per backend.
+results.fuzz = {};
+for (const [backend, seeds, calls] of [
+  ['native', [101, 202, 303], scale(50_000)],
+  ['simulator', [404, 505], scale(50_000)],
+]) {
+  const per = [];
+  for (const seed of seeds) {
+    const r = run('fuzz-child.mjs', ['--seed', String(seed), '--calls', String(calls)], backend);
+    steps.push(r);
+    per.push(r.json);
+  }
+  const total = (k) => per.reduce((a, j) => a + (j?.[k] ?? 0), 0);
+  const codes = {};
+  for (const j of per) for (const [c, n] of Object.entries(j?.codes ?? {})) codes[c] = (codes[c] ?? 0) + n;
+  results.fuzz[backend] = {
+    seeds,
+    calls: total('calls'),
+    codedErrors: total('errors'),
+    skippedForBudget: total('skippedForBudget'),
+    failures: total('failures') + per.filter((j) => !j).length,
+    codes,
+  };
+}
+
+// 2. Lifetime races (native only).
+{
+  const r = run('races-child.mjs', ['--rounds', String(scale(3000)), '--gc', String(scale(50_000)), '--workers', String(scale(100))], 'native');
+  steps.push(r);
+  results.races = r.json;
+}
+
+// 3. Soak (native only).
+{
+  const r = run('soak-child.mjs', ['--cycles', String(scale(1_000_000))], 'native');
+  steps.push(r);
+  results.soak = r.json;
+}
+
+// 4. Truncated files, both backends; and the documented SIGBUS hazard (native).
+results.truncate = {};
+for (const backend of ['native', 'simulator']) {
+  const r = run('truncate-child.mjs', ['api'], backend, { gc: false });
+  steps.push(r);
+  const outcomes = Object.values(r.json ?? {}).flatMap((o) => Object.values(o));
+  results.truncate[backend] = { cases: Object.keys(r.json ?? {}).length, calls: outcomes.length, untyped: outcomes.filter((o) => o.startsWith('UNTYPED')).length, signal: r.signal };
+}
+{
+  const r = spawnSync(process.execPath, [path.join(here, 'truncate-child.mjs'), 'touch'], { encoding: 'utf8', env: { ...process.env, PAGEWISE_BACKEND: 'native' } });
+  results.truncate.hazardSignal = r.signal;
+  const ok = r.signal === 'SIGBUS';
+  console.log(`${ok ? 'ok  ' : 'FAIL'} native    truncate-child.mjs touch (documented hazard: ${r.signal})`);
+  steps.push({ ok });
+}
+
+results.failures = steps.filter((s) => !s.ok).length;
+fs.writeFileSync(path.join(here, 'last-full-run.json'), `${JSON.stringify(results, null, 2)}\n`);
+
+const f = results.fuzz;
+console.log('\nFigures');
+console.log(`  calls fuzzed:   ${f.native.calls} native + ${f.simulator.calls} simulator (coded errors ${f.native.codedErrors} + ${f.simulator.codedErrors}, failures ${f.native.failures + f.simulator.failures})`);
+console.log(`  races run:      ${results.races?.racesRun} async operations raced against close(); ${results.races?.gcMappings} mappings to the GC; ${results.races?.workers} workers terminated`);
+console.log(`  maps lines:     ${results.races?.baseline?.lines} -> ${results.races?.end?.lines} (test file: ${results.races?.end?.fileLines})`);
+console.log(`  cycles soaked:  ${results.soak?.cycles}, RSS +${results.soak?.rssGrowthMiB} MiB, maps lines +${results.soak?.mapsLineGrowth}`);
+console.log(`  failures:       ${results.failures}`);
+process.exitCode = results.failures === 0 ? 0 : 1;
