@@ -40,7 +40,16 @@ export const ZERO_HASH = hashWords(new Int32Array(WORDS), 0);
 
 /** Move the memory of `buffer` to a new ArrayBuffer without copying; every view of `buffer` gets length 0. */
 function transfer(buffer: ArrayBuffer): ArrayBuffer {
-  return structuredClone(buffer, { transfer: [buffer] });
+  try {
+    return structuredClone(buffer, { transfer: [buffer] });
+  } catch {
+    return new ArrayBuffer(0); // already detached: the user transferred it to a worker
+  }
+}
+
+/** The extent's memory on a new buffer (zeros if the user transferred the old one away). */
+function moved(e: Extent): ArrayBuffer {
+  return e.buffer.byteLength === e.size ? transfer(e.buffer) : new ArrayBuffer(e.size);
 }
 
 class Extent {
@@ -60,15 +69,20 @@ class Extent {
     this.bytes = new Uint8Array(buffer);
     this.words = new Int32Array(buffer);
     this.owned = owned;
+    this.size = buffer.byteLength;
   }
+
+  /** Bytes of the buffer (kept: a buffer transferred away by the user reports 0). */
+  size: number;
 
   /** Pages the buffer spans. */
   get span(): number {
-    return this.buffer.byteLength / PAGE;
+    return this.size / PAGE;
   }
 
   rehome(next: ArrayBuffer): void {
     this.buffer = next;
+    this.size = next.byteLength;
     this.bytes = new Uint8Array(next);
     this.words = new Int32Array(next);
     this.viewed = false;
@@ -90,15 +104,30 @@ export class ExtentStore {
     return this.byBuffer.size;
   }
 
+  /**
+   * The extent holding page p. A window's ArrayBuffer sent to a worker with a
+   * transfer list takes its bytes with it (the kernel's external buffers are copied
+   * instead); the simulator then gives the extent fresh zeroed memory.
+   */
+  private at(p: number): Extent | undefined {
+    const e = this.owner[p];
+    if (e !== undefined && e.buffer.byteLength !== e.size) {
+      this.byBuffer.delete(e.buffer);
+      e.rehome(new ArrayBuffer(e.size));
+      this.byBuffer.set(e.buffer, e);
+    }
+    return e;
+  }
+
   // ---- page contents --------------------------------------------------------
 
   hash(p: number): number {
-    const e = this.owner[p];
+    const e = this.at(p);
     return e ? hashWords(e.words, (p - e.start) * WORDS) : ZERO_HASH;
   }
 
   isZero(p: number): boolean {
-    const e = this.owner[p];
+    const e = this.at(p);
     if (!e) return true;
     const { words } = e;
     const from = (p - e.start) * WORDS;
@@ -109,7 +138,7 @@ export class ExtentStore {
 
   /** The live bytes of page p, or undefined when it reads as zeros and no memory holds it. */
   page(p: number): Uint8Array | undefined {
-    const e = this.owner[p];
+    const e = this.at(p);
     if (!e) return undefined;
     const at = (p - e.start) * PAGE;
     return e.bytes.subarray(at, at + PAGE);
@@ -117,13 +146,13 @@ export class ExtentStore {
 
   /** The live bytes of page p, giving it memory first if it has none. */
   pageForWrite(p: number): Uint8Array {
-    if (!this.owner[p]) this.materialise(p, p + 1);
+    if (!this.at(p)) this.materialise(p, p + 1);
     return this.page(p) as Uint8Array;
   }
 
   /** Make page p read as zeros. */
   zero(p: number): void {
-    const e = this.owner[p];
+    const e = this.at(p);
     if (!e) return;
     const at = (p - e.start) * PAGE;
     e.bytes.fill(0, at, at + PAGE);
@@ -142,12 +171,12 @@ export class ExtentStore {
   materialise(first: number, end: number): void {
     let p = first;
     while (p < end) {
-      if (this.owner[p]) {
+      if (this.at(p)) {
         p++;
         continue;
       }
       let q = p;
-      while (q < end && !this.owner[q]) q++;
+      while (q < end && !this.at(q)) q++;
       const e = new Extent(p, new ArrayBuffer((q - p) * PAGE), q - p);
       this.byBuffer.set(e.buffer, e);
       for (let i = p; i < q; i++) this.owner[i] = e;
@@ -165,10 +194,10 @@ export class ExtentStore {
     }
     const a = Math.floor(offset / PAGE);
     const b = Math.ceil((offset + length) / PAGE);
-    const e = this.owner[a];
+    const e = this.at(a);
     if (e && (e.viewed || e.owned === b - a)) {
       let all = true;
-      for (let p = a + 1; p < b && all; p++) all = this.owner[p] === e;
+      for (let p = a + 1; p < b && all; p++) all = this.at(p) === e;
       if (all) {
         e.viewed = true;
         return new Uint8Array(e.buffer, offset - e.start * PAGE, length);
@@ -178,7 +207,7 @@ export class ExtentStore {
     const next = new Extent(a, new ArrayBuffer((b - a) * PAGE), b - a);
     const losers = new Set<Extent>();
     for (let p = a; p < b; p++) {
-      const old = this.owner[p];
+      const old = this.at(p);
       if (old) {
         const at = (p - old.start) * PAGE;
         next.bytes.set(old.bytes.subarray(at, at + PAGE), (p - a) * PAGE);
@@ -192,7 +221,7 @@ export class ExtentStore {
       if (old.owned === 0) {
         if (old.viewed) transfer(old.buffer); // detach its windows; the memory goes away
       } else if (old.viewed) {
-        old.rehome(transfer(old.buffer));
+        old.rehome(moved(old));
         this.byBuffer.set(old.buffer, old);
       } else {
         this.byBuffer.set(old.buffer, old);
@@ -210,7 +239,7 @@ export class ExtentStore {
     if (e) {
       if (!e.viewed) return false;
       this.byBuffer.delete(buffer);
-      e.rehome(transfer(buffer));
+      e.rehome(moved(e));
       this.byBuffer.set(e.buffer, e);
       return true;
     }
@@ -224,7 +253,7 @@ export class ExtentStore {
   /** Keep the contents of the first min(old, newPages) pages; detach every window. */
   resize(newPages: number): void {
     for (let p = newPages; p < this.pages; p++) {
-      const e = this.owner[p];
+      const e = this.at(p);
       if (e) e.owned--;
     }
     const extents = [...this.byBuffer.values()];
@@ -234,7 +263,7 @@ export class ExtentStore {
         transfer(e.buffer);
         continue;
       }
-      e.rehome(transfer(e.buffer));
+      e.rehome(moved(e));
       this.byBuffer.set(e.buffer, e);
     }
     this.owner.length = newPages;

@@ -81,6 +81,23 @@ describe('postMessage of a mapping buffer', () => {
     },
   );
 
+  it.skipIf(pw.kind !== 'simulator')(
+    'with a transfer list on the simulator: the bytes move to the worker, the sender\'s view detaches, the mapping keeps working (zeros there)',
+    async () => {
+      using m = pw.map(2 * PAGE);
+      const view = m.view(0, PAGE);
+      view.fill(5);
+      const reply = await roundTrip({ v: view }, [view.buffer as ArrayBuffer]);
+      expect(reply).toMatchObject({ length: PAGE, first: 5 });
+      expect(view.length).toBe(0);
+      expect(m.buffer[0]).toBe(0); // the simulator gave the page fresh memory
+      m.buffer[0] = 9;
+      m.advise('dontneed');
+      expect(m.buffer[0]).toBe(0);
+      expect(m.residency().total).toBe(2);
+    },
+  );
+
   it('the Mapping object itself clones to its public fields only; the memory is not shared', async () => {
     using m = pw.map(PAGE);
     const reply = await roundTrip({ v: m });
