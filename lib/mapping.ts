@@ -216,9 +216,11 @@ export class Mapping implements Disposable {
     const prot = validateOneOf('protection', protection, PROTECTION_NAMES);
     const [offset, length] = validateRange(range, this.#length);
     const page = this.#backend.pageSize;
-    const start = this.#delta + offset;
+    // The bytes before offset 0 of a file mapped at an unaligned offset are not the
+    // caller's, so a range from 0 may start at the page boundary below it.
+    const start = offset === 0 ? roundDown(this.#delta, page) : this.#delta + offset;
     const endsAtEnd = offset + length === this.#length;
-    const end = endsAtEnd ? roundUp(start + length, page) : start + length;
+    const end = endsAtEnd ? roundUp(this.#delta + offset + length, page) : this.#delta + offset + length;
     if (start % page !== 0 || end % page !== 0) {
       throw invalidArgValue('range', range, `must start and end on page boundaries (page size ${page}) for protect()`);
     }
@@ -226,12 +228,24 @@ export class Mapping implements Disposable {
     if (offset === 0 && endsAtEnd) this.#protection = prot;
   }
 
-  /** mlock2(2) off the event loop; with onFault, pages are locked as they are touched. */
+  /**
+   * mlock2(2) off the event loop; with onFault, pages are locked as they are touched.
+   * On a private (copy-on-write) file mapping this locks the file's page-cache pages
+   * (MLOCK_ONFAULT + MADV_POPULATE_READ) rather than private copies of them.
+   */
   async lock(options?: LockOptions): Promise<void> {
     this.#open('lock');
     const o = validateObject<LockOptions>('options', options);
     const onFault = o.onFault === undefined ? false : validateBoolean('options.onFault', o.onFault);
     const [start, end] = this.#outward(o);
+    if (!onFault && this.kind === 'file' && !this.shared && (PROTECTION[this.#protection] & PROT_WRITE) !== 0) {
+      // mlock faults a writable private mapping in for writing, which would copy every
+      // page of the file into anonymous memory. Lock on fault and populate for reading
+      // instead: the page-cache pages themselves get mapped and locked.
+      await this.#region.lock(start, end - start, true);
+      await this.#region.populate(start, end - start, false);
+      return;
+    }
     await this.#region.lock(start, end - start, onFault);
   }
 

@@ -642,13 +642,9 @@ async function runSequence(seq: Sequence): Promise<void> {
     if (nat.m && !nat.m.closed) {
       await both('final guard-remove', (s) => s.m!.advise('guard-remove'));
       for (let p = 0; p < model.guard.length; p++) model.guard[p] = false;
-      // protect() needs page boundaries: with an unaligned file offset the first page cannot be
-      // named (and so was never protected).
-      const from = model.delta === 0 ? 0 : P - model.delta;
-      if (from < nat.m.length) {
-        const r = await both('final protect read', (s) => s.m!.protect('read', { offset: from }));
-        if (r.ok) for (let p = model.delta === 0 ? 0 : 1; p < model.prot.length; p++) model.prot[p] = 1;
-      }
+      // A range from offset 0 covers the first page even at an unaligned file offset.
+      const r = await both('final protect read', (s) => s.m!.protect('read'));
+      if (r.ok) for (let p = 0; p < model.prot.length; p++) model.prot[p] = 1;
       log.push('final read of the whole mapping');
       const a = nat.m.buffer;
       const b = sim.m!.buffer;

@@ -320,3 +320,37 @@ describe('file mappings', () => {
     expect(m.residency().resident).toBeGreaterThanOrEqual(8);
   });
 });
+
+describe('locking file mappings', () => {
+  const status = (field: string) => {
+    const m = fs.readFileSync('/proc/self/status', 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'));
+    return Number(m?.[1]) * 1024;
+  };
+
+  it.skipIf(!onKernel)('lock() on a private file mapping locks the page cache, not private copies (simulator: no /proc view of its memory)', async () => {
+    const size = 8 * 1024 * 1024;
+    const file = tempFile(pattern(size));
+    using m = pw.mapFile(file);
+    const anonBefore = status('RssAnon');
+    const lockedBefore = status('VmLck');
+    await m.lock();
+    expect(status('VmLck') - lockedBefore).toBeGreaterThanOrEqual(size);
+    expect(status('RssAnon') - anonBefore).toBeLessThan(size / 4);
+    expect(m.residency().resident).toBe(size / PAGE);
+    expect(m.buffer.subarray(0, 4)).toEqual(pattern(size).subarray(0, 4));
+    m.buffer[0] ^= 0xff; // still copy-on-write: the write stays private
+    m.unlock();
+    expect(new Uint8Array(fs.readFileSync(file)).subarray(0, 1)).toEqual(pattern(size).subarray(0, 1));
+  });
+
+  it('protect() over the whole of a file mapped at an unaligned offset works', () => {
+    const file = tempFile(pattern(3 * PAGE));
+    using m = pw.mapFile(file, { offset: 100, length: 2 * PAGE });
+    m.protect('read');
+    expect(m.protection).toBe('read');
+    expect(m.buffer[0]).toBe(pattern(3 * PAGE)[100]);
+    m.protect('read-write');
+    m.buffer[0] = 1;
+    expect(m.buffer[0]).toBe(1);
+  });
+});
