@@ -474,11 +474,8 @@ export async function lockCommand(run: Run): Promise<number> {
           out(run, `skipped ${target.path} (nothing to lock: empty file or range)`);
           continue;
         }
+        // Mapping.lock() locks the file's page-cache pages, not private copies.
         mapping = pw.mapFile(target.path, { offset, length });
-        // mapFile maps private and writable (copy-on-write). mlock on a writable private
-        // mapping would write-fault every page, i.e. lock private copies instead of the
-        // page cache: make it read-only first so the file's own pages are locked.
-        mapping.protect('read');
         const entry = { path: target.path, mapping, locked: false };
         held.push(entry);
         // A signal does not wait for mlock of a large file: stop waiting, and close (below) abandons it.
