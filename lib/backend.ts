@@ -81,6 +81,11 @@ export interface BackendMapping {
   advise(offset: number, length: number, advice: number): void;
   /** mincore(2): one byte per page of [offset, offset + length), bit 0 = resident. */
   residency(offset: number, length: number): Uint8Array;
+  /**
+   * Optional fast path of residency() for up to backend.residencyScratch.length
+   * pages: the vector goes into that shared scratch array (no allocation).
+   */
+  residencyInto?(offset: number, length: number): void;
   /** mprotect(2). */
   protect(offset: number, length: number, protection: number): void;
   /** mlock2(2) (MLOCK_ONFAULT when onFault) off the event loop. */
@@ -109,6 +114,8 @@ export interface Backend {
   readonly pageSize: number;
   /** Largest ArrayBuffer window this engine can hold. */
   readonly maxWindow: number;
+  /** Where residencyInto() writes, when the mappings have it. */
+  readonly residencyScratch?: Uint8Array;
   /** madvise(NULL, 0, advice) === 0. */
   supports(advice: number): boolean;
   map(request: MapRequest): BackendMapping;

@@ -60,6 +60,9 @@ export interface MappingInit {
   protection: Protection;
 }
 
+/** Advice names to their table entries, for a lookup without a linear scan. */
+const ADVICE_BY_NAME = new Map(Object.entries(ADVICE)) as Map<string, (typeof ADVICE)[Advice]>;
+
 export class Mapping implements Disposable {
   readonly #backend: Backend;
   #region: BackendMapping;
@@ -71,6 +74,8 @@ export class Mapping implements Disposable {
   /** MAP_SHARED (true) or MAP_PRIVATE (false). */
   readonly shared: boolean;
   #protection: Protection;
+  /** Mirrors the region's state without a call into the backend (the region checks again). */
+  #closed = false;
   /** Shared anonymous memory lives in a shmem object of the size it was created with: resize() may not grow past it. */
   readonly #growLimit: number;
 
@@ -92,7 +97,7 @@ export class Mapping implements Disposable {
   }
 
   get closed(): boolean {
-    return this.#region.closed;
+    return this.#closed;
   }
 
   /** Protection last set by map() or protect() on the whole mapping. */
@@ -151,7 +156,7 @@ export class Mapping implements Disposable {
    */
   advise(advice: Advice, range?: Range): AdvisedRange {
     this.#open('advise');
-    const meta = ADVICE[validateOneOf('advice', advice, ADVICE_NAMES)];
+    const meta = ADVICE_BY_NAME.get(advice) ?? ADVICE[validateOneOf('advice', advice, ADVICE_NAMES)];
     const [start, end] = meta.destructive ? this.#inward(range) : this.#outward(range);
     if (end > start) {
       try {
@@ -171,7 +176,15 @@ export class Mapping implements Disposable {
   residency(range?: Range): Residency {
     this.#open('read residency');
     const [start, end] = this.#outward(range);
-    const pages = this.#region.residency(start, end - start);
+    const count = (end - start) / this.#backend.pageSize;
+    const scratch = this.#backend.residencyScratch;
+    let pages: Uint8Array;
+    if (scratch !== undefined && this.#region.residencyInto !== undefined && count <= scratch.length) {
+      this.#region.residencyInto(start, end - start);
+      pages = scratch.slice(0, count);
+    } else {
+      pages = this.#region.residency(start, end - start);
+    }
     let resident = 0;
     for (let i = 0; i < pages.length; i++) resident += pages[i] & 1;
     return { pages, resident, total: pages.length, offset: start - this.#delta };
@@ -284,6 +297,7 @@ export class Mapping implements Disposable {
    * in flight settles: it resolves if it had finished, else rejects with ERR_MAPPING_CLOSED.
    */
   close(): void {
+    this.#closed = true;
     this.#region.close();
     this.#buffer = undefined;
   }
@@ -293,7 +307,7 @@ export class Mapping implements Disposable {
   }
 
   #open(operation: string): void {
-    if (this.#region.closed) throw mappingClosed(operation);
+    if (this.#closed) throw mappingClosed(operation);
   }
 
   /** [start, end) in region bytes, rounded outward to pages. */

@@ -17,6 +17,8 @@ export interface NativeAddon {
   readonly pageSize: number;
   /** 2^32: the largest external ArrayBuffer Node 20 accepts. */
   readonly maxWindow: number;
+  /** Where NativeMapping.residencyInto() writes (one per environment). */
+  readonly residencyScratch: Uint8Array;
   supports(advice: number): boolean;
   map(
     length: number,
@@ -72,6 +74,7 @@ export function loadNativeBackend(): Backend {
     kind: 'native',
     pageSize: addon.pageSize,
     maxWindow: addon.maxWindow,
+    residencyScratch: addon.residencyScratch,
     supports: (advice: number) => addon.supports(advice),
     map: (request: MapRequest): BackendMapping =>
       addon.map(

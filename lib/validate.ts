@@ -39,11 +39,19 @@ export interface Range {
   length?: number;
 }
 
+/** An integer in [0, max]: the common case, checked without building an argument name. */
+function isIndex(value: unknown, max: number): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= max;
+}
+
 /** Validate a range against a mapping of `size` bytes; returns [offset, length]. */
 export function validateRange(range: unknown, size: number, name = 'range'): [number, number] {
+  if (range === undefined) return [0, size];
   const r = validateObject<Range>(name, range);
-  const offset = r.offset === undefined ? 0 : validateInteger(`${name}.offset`, r.offset, 0, size);
+  const o = r.offset;
+  const offset = o === undefined ? 0 : isIndex(o, size) ? o : validateInteger(`${name}.offset`, o, 0, size);
+  const l = r.length;
   const length =
-    r.length === undefined ? size - offset : validateInteger(`${name}.length`, r.length, 0, size - offset);
+    l === undefined ? size - offset : isIndex(l, size - offset) ? l : validateInteger(`${name}.length`, l, 0, size - offset);
   return [offset, length];
 }

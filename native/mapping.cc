@@ -131,6 +131,7 @@ Napi::Function NativeMapping::DefineClass(Napi::Env env) {
           InstanceMethod<&NativeMapping::Detach>("detach"),
           InstanceMethod<&NativeMapping::Advise>("advise"),
           InstanceMethod<&NativeMapping::Residency>("residency"),
+          InstanceMethod<&NativeMapping::ResidencyInto>("residencyInto"),
           InstanceMethod<&NativeMapping::Protect>("protect"),
           InstanceMethod<&NativeMapping::Lock>("lock"),
           InstanceMethod<&NativeMapping::Unlock>("unlock"),

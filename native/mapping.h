@@ -75,6 +75,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   Napi::Value Advise(const Napi::CallbackInfo& info);     // madvise.cc
   Napi::Value Populate(const Napi::CallbackInfo& info);   // madvise.cc
   Napi::Value Residency(const Napi::CallbackInfo& info);  // mincore.cc
+  Napi::Value ResidencyInto(const Napi::CallbackInfo& info);  // mincore.cc
   Napi::Value Protect(const Napi::CallbackInfo& info);    // mprotect.cc
   Napi::Value Lock(const Napi::CallbackInfo& info);       // mlock.cc
   Napi::Value Unlock(const Napi::CallbackInfo& info);     // mlock.cc
@@ -113,6 +114,11 @@ struct AddonData {
   std::vector<std::weak_ptr<MappingState>> live;
   std::shared_ptr<MappingState> pending;  // handed from Map() to the constructor
   size_t pruneAt = 64;
+  // Where residencyInto() writes: an ArrayBuffer kept alive by this reference,
+  // exported once as addon.residencyScratch (V8 never moves a backing store).
+  Napi::Reference<Napi::ArrayBuffer> scratchRef;
+  unsigned char* scratch = nullptr;
+  size_t scratchLength = 0;
   void Register(const std::shared_ptr<MappingState>& state);
 };
 

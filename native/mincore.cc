@@ -56,6 +56,25 @@ Napi::Value NativeMapping::Residency(const Napi::CallbackInfo& info) {
   return vec;
 }
 
+// mapping.residencyInto(offset, length): undefined — the vector goes into
+// addon.residencyScratch, so a small query allocates no ArrayBuffer (that
+// allocation costs more than the mincore call itself).
+Napi::Value NativeMapping::ResidencyInto(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  MappingState& s = Open(env, "query residency");
+  auto [offset, length] = Range(info, 0);
+  AddonData* data = GetAddonData(env);
+  uint64_t pages = RoundUp(length, PageSize()) / PageSize();
+  if (pages > data->scratchLength) {
+    throw OutOfRange(env, "length", "<= " + std::to_string(data->scratchLength * PageSize()), static_cast<double>(length));
+  }
+  if (pages == 0) return env.Undefined();
+  unsigned char* out = data->scratch;
+  if (mincore(s.addr + offset, static_cast<size_t>(length), out) != 0) throw ErrnoError(env, errno, "mincore");
+  for (uint64_t i = 0; i < pages; i++) out[i] &= 1;
+  return env.Undefined();
+}
+
 // addon.fileResidency(fd, offset, length, wantPages): RawFileResidency
 Napi::Value FileResidency(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
