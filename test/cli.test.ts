@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../lib/cli';
 import { PathFilter, clipRange, formatBytes, globToRegExp, parseRange, parseSize } from '../lib/cli/args';
-import { residencyStrip } from '../lib/cli/commands';
+import { residencyStrip, type StatFile } from '../lib/cli/commands';
 import { PAGE, onKernel, pattern, pw } from './helpers';
 
 const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
@@ -45,27 +45,11 @@ async function statJson(argv: string[]) {
   return { ...r, doc: JSON.parse(r.stdout) as StatDoc };
 }
 
-interface StatFileJson {
-  path: string;
-  size: number;
-  offset: number;
-  length: number;
-  cached: number;
-  total: number;
-  percent: number;
-  residentBytes: number;
-  dirty: number | null;
-  writeback: number | null;
-  evicted: number | null;
-  recentlyEvicted: number | null;
-  source: string;
-  strip?: string;
-}
 interface StatDoc {
   backend: string;
   pageSize: number;
   range: { start: number; end: number | null } | null;
-  files: StatFileJson[];
+  files: StatFile[];
   summary: Record<string, number | null>;
   errors: Array<{ path: string; code: string; message: string }>;
 }

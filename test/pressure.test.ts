@@ -111,43 +111,30 @@ describe('reclaim race (native)', () => {
         // Mix short and long unpinned windows: a whole batch, and unpin/pin back to back.
         // At least 10,000 pins; then keep going for ~8 s (or 200,000 pins) for a stronger result.
         const more = () => (cycles < 10_000 ? performance.now() - t0 < 25_000 : cycles < 200_000 && performance.now() - t0 < 8_000);
+        // Pin, verify an 'intact' buffer byte for byte, then refill it for the next round.
+        const pinAndCheck = (i: number, round: number) => {
+          const b = buffers[i];
+          const r = b.pin();
+          cycles++;
+          if (r === 'intact') {
+            intact++;
+            const bad = verify(b.bytes, seeds[i]);
+            if (bad >= 0) corrupt.push(`buffer ${i} round ${round}: word ${bad}`);
+          } else {
+            purged++;
+          }
+          seeds[i] = round * 1_000_003 + i;
+          fill(b.bytes, seeds[i]);
+        };
         for (let round = 0; more(); round++) {
           const batch = round % 2 === 0;
           for (let i = 0; i < buffers.length; i++) {
-            const b = buffers[i];
-            if (batch) {
-              b.unpin();
-              continue;
-            }
-            b.unpin();
+            buffers[i].unpin();
+            if (batch) continue;
             for (let spin = 0; spin < (round * 37 + i) % 2000; spin++);
-            const r = b.pin();
-            cycles++;
-            if (r === 'intact') {
-              intact++;
-              const bad = verify(b.bytes, seeds[i]);
-              if (bad >= 0) corrupt.push(`buffer ${i} round ${round}: word ${bad}`);
-            } else {
-              purged++;
-            }
-            seeds[i] = round * 1_000_003 + i;
-            fill(b.bytes, seeds[i]);
+            pinAndCheck(i, round);
           }
-          if (!batch) continue;
-          for (let i = 0; i < buffers.length; i++) {
-            const b = buffers[i];
-            const r = b.pin();
-            cycles++;
-            if (r === 'intact') {
-              intact++;
-              const bad = verify(b.bytes, seeds[i]);
-              if (bad >= 0) corrupt.push(`buffer ${i} round ${round}: word ${bad}`);
-            } else {
-              purged++;
-            }
-            seeds[i] = round * 1_000_003 + i;
-            fill(b.bytes, seeds[i]);
-          }
+          if (batch) for (let i = 0; i < buffers.length; i++) pinAndCheck(i, round);
         }
         const seconds = (performance.now() - t0) / 1000;
         child.kill('SIGTERM');
