@@ -37,6 +37,14 @@ export interface VolatileArenaOptions {
    * 0 = DONTNEED at once on free; -1 = never (MADV_FREE only). Default 10 000.
    */
   decayMs?: number;
+  /**
+   * How long a freed span stays ordinary dirty memory before it is MADV_FREE'd, in
+   * milliseconds (jemalloc's dirty_decay_ms before its muzzy stage). A span reused
+   * within that window costs no syscall at all; MADV_FREE of a MiB costs ~12 µs
+   * plus ~10 µs to re-dirty its pages (bench/). 0 = MADV_FREE at once on free
+   * (the default). The decayMs clock starts at free() either way.
+   */
+  freeDelayMs?: number;
   /** Zero-fill: new allocations and pins that report 'purged' read as all zeros. Default false (content unspecified). */
   zero?: boolean;
   /** The Pagewise instance (backend) to use. Default: the package's. */
@@ -58,6 +66,8 @@ export interface ArenaStats {
   unpinnedBytes: number;
   /** Bytes not allocated. */
   freeBytes: number;
+  /** Freed bytes not MADV_FREE'd yet (freeDelayMs > 0): ordinary dirty memory. */
+  pendingFreeBytes: number;
   /** Live buffers (pinned or unpinned). */
   buffers: number;
   /** alloc() calls that succeeded. */
@@ -99,6 +109,10 @@ export class VolatileArena implements Disposable {
   readonly #page: number;
   readonly #pages: number;
   readonly #decayMs: number;
+  readonly #freeDelayMs: number;
+  /** Freed ranges waiting for MADV_FREE (freeDelayMs > 0), in pages; each lies inside a free extent. */
+  #pending: Array<{ start: number; pages: number; at: number }> = [];
+  #freeTimer: NodeJS.Timeout | undefined;
   readonly #zero: boolean;
   readonly #maxBytes: number;
   /** Sorted by start, never adjacent (always coalesced). */
@@ -118,6 +132,8 @@ export class VolatileArena implements Disposable {
     this.#page = this.#pw.pageSize;
     const size = o.size === undefined ? DEFAULT_SIZE : validateInteger('options.size', o.size, 1);
     this.#decayMs = o.decayMs === undefined ? DEFAULT_DECAY_MS : validateInteger('options.decayMs', o.decayMs, -1, 2 ** 31 - 1);
+    this.#freeDelayMs =
+      o.freeDelayMs === undefined ? 0 : validateInteger('options.freeDelayMs', o.freeDelayMs, 0, 2 ** 31 - 1);
     this.#zero = o.zero === undefined ? false : validateBoolean('options.zero', o.zero);
     this.#pages = Math.ceil(size / this.#page);
     const bytes = this.#pages * this.#page;
@@ -135,6 +151,7 @@ export class VolatileArena implements Disposable {
       pinnedBytes: 0,
       unpinnedBytes: 0,
       freeBytes: bytes,
+      pendingFreeBytes: 0,
       buffers: 0,
       allocations: 0,
       unpins: 0,
@@ -198,6 +215,7 @@ export class VolatileArena implements Disposable {
       e.start += pages;
       e.pages -= pages;
     }
+    if (this.#pending.length !== 0) this.#unpend(start, start + pages);
     const capacity = pages * this.#page;
     const buffer = new VolatileBuffer(CREATE, this.#core, start * this.#page, bytes, capacity);
     this.#live.add(buffer);
@@ -276,12 +294,15 @@ export class VolatileArena implements Disposable {
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    if (this.#freeTimer !== undefined) clearTimeout(this.#freeTimer);
+    this.#freeTimer = undefined;
+    this.#pending = [];
     for (const b of this.#live) b[kClosed]();
     this.#live.clear();
     this.#mapping.close();
     this.#free.length = 0;
     const s = this.#stats;
-    s.pinnedBytes = s.unpinnedBytes = s.buffers = 0;
+    s.pinnedBytes = s.unpinnedBytes = s.buffers = s.pendingFreeBytes = 0;
     s.freeBytes = s.size;
   }
 
@@ -315,9 +336,15 @@ export class VolatileArena implements Disposable {
       this.#mapping.advise('dontneed', { offset: b.offset, length: b.capacity });
       s.decayedBytes += b.capacity;
     } else {
-      // An unpinned buffer is MADV_FREE'd already.
-      if (wasPinned) this.#mapping.advise('free', { offset: b.offset, length: b.capacity });
       dirtyAt = performance.now();
+      // An unpinned buffer is MADV_FREE'd already.
+      if (wasPinned && this.#freeDelayMs > 0) {
+        this.#pending.push({ start: b.offset / this.#page, pages: b.capacity / this.#page, at: dirtyAt });
+        s.pendingFreeBytes += b.capacity;
+        this.#scheduleFree(dirtyAt + this.#freeDelayMs);
+      } else if (wasPinned) {
+        this.#mapping.advise('free', { offset: b.offset, length: b.capacity });
+      }
     }
     this.#insertFree(b.offset / this.#page, b.capacity / this.#page, dirtyAt);
     if (dirtyAt !== 0 && this.#decayMs > 0) this.#schedule(dirtyAt + this.#decayMs);
@@ -375,11 +402,49 @@ export class VolatileArena implements Disposable {
       if (e.dirtyAt === 0 || e.dirtyAt > cutoff) continue;
       const length = e.pages * this.#page;
       this.#mapping.advise('dontneed', { offset: e.start * this.#page, length });
+      if (this.#pending.length !== 0) this.#unpend(e.start, e.start + e.pages);
       e.dirtyAt = 0;
       bytes += length;
     }
     this.#stats.decayedBytes += bytes;
     return bytes;
+  }
+
+  /** Forget the parts of pending ranges inside [first, end) (pages): reused or DONTNEED'd. */
+  #unpend(first: number, end: number): void {
+    const kept: Array<{ start: number; pages: number; at: number }> = [];
+    let dropped = 0;
+    for (const r of this.#pending) {
+      const rEnd = r.start + r.pages;
+      if (rEnd <= first || r.start >= end) {
+        kept.push(r);
+        continue;
+      }
+      if (r.start < first) kept.push({ start: r.start, pages: first - r.start, at: r.at });
+      if (rEnd > end) kept.push({ start: end, pages: rEnd - end, at: r.at });
+      dropped += Math.min(rEnd, end) - Math.max(r.start, first);
+    }
+    this.#pending = kept;
+    this.#stats.pendingFreeBytes -= dropped * this.#page;
+  }
+
+  #scheduleFree(at: number): void {
+    if (this.#freeTimer !== undefined) return; // it reschedules itself for the rest
+    this.#freeTimer = setTimeout(() => {
+      this.#freeTimer = undefined;
+      if (this.#closed) return;
+      const now = performance.now();
+      const due = this.#pending.filter((r) => r.at + this.#freeDelayMs <= now);
+      this.#pending = this.#pending.filter((r) => r.at + this.#freeDelayMs > now);
+      for (const r of due) {
+        this.#mapping.advise('free', { offset: r.start * this.#page, length: r.pages * this.#page });
+        this.#stats.pendingFreeBytes -= r.pages * this.#page;
+      }
+      let next = Infinity;
+      for (const r of this.#pending) next = Math.min(next, r.at);
+      if (next !== Infinity) this.#scheduleFree(next + this.#freeDelayMs);
+    }, Math.max(0, Math.ceil(at - performance.now())) + 1);
+    this.#freeTimer.unref();
   }
 
   /** Test hook: the free list as [startByte, bytes] pairs (sorted, coalesced). */

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { type CodedError, VolatileArena } from '../lib/index';
 import { allEqual, onKernel, PAGE, pattern, pw } from './helpers';
 
-function arena(pages = 64, options: { decayMs?: number; zero?: boolean } = {}): VolatileArena {
+function arena(pages = 64, options: { decayMs?: number; zero?: boolean; freeDelayMs?: number } = {}): VolatileArena {
   return new VolatileArena({ size: pages * PAGE, pagewise: pw, decayMs: -1, ...options });
 }
 
@@ -267,6 +267,42 @@ describe('decay', () => {
     expect(a.stats.decayedBytes).toBe(0);
     expect(a.decayNow()).toBe(8 * PAGE); // the coalesced extent
     expect(a.stats.decayedBytes).toBe(8 * PAGE);
+  });
+});
+
+describe('freeDelayMs: freed spans stay ordinary memory for a while', () => {
+  it('counts pending bytes, forgets the part an allocation reuses, and MADV_FREEs the rest later', async () => {
+    using a = arena(16, { freeDelayMs: 40 });
+    const b = a.alloc(4 * PAGE);
+    b.bytes.fill(7);
+    b.free();
+    expect(a.stats.pendingFreeBytes).toBe(4 * PAGE);
+    const c = a.alloc(PAGE); // first fit: the first page of the freed span, reused with no syscall
+    expect(c.offset).toBe(0);
+    expect(a.stats.pendingFreeBytes).toBe(3 * PAGE);
+    expect(c.bytes[0]).toBe(7); // never freed: the previous owner's bytes (zero: false)
+    await new Promise((r) => setTimeout(r, 150));
+    expect(a.stats.pendingFreeBytes).toBe(0);
+    c.free();
+    expect(a.stats.pendingFreeBytes).toBe(PAGE);
+    expect(a.decayNow()).toBe(16 * PAGE);
+    expect(a.stats.pendingFreeBytes).toBe(0); // DONTNEED supersedes a pending MADV_FREE
+  });
+
+  it.runIf(onKernel)('the kernel sees the span as LazyFree only after the delay', async () => {
+    using a = arena(2048, { freeDelayMs: 60 });
+    const b = a.alloc(1024 * PAGE);
+    b.bytes.fill(1);
+    const before = a.kernelLazyFreeBytes() as number;
+    b.free();
+    expect((a.kernelLazyFreeBytes() as number) - before).toBeLessThan(256 * PAGE);
+    await new Promise((r) => setTimeout(r, 250));
+    expect((a.kernelLazyFreeBytes() as number) - before).toBeGreaterThan(512 * PAGE);
+  });
+
+  it('rejects a negative or fractional delay', () => {
+    expect(() => new VolatileArena({ size: PAGE, pagewise: pw, freeDelayMs: -1 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => new VolatileArena({ size: PAGE, pagewise: pw, freeDelayMs: 0.5 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
   });
 });
 
