@@ -1049,22 +1049,27 @@ class SimMapping implements BackendMapping {
     const first = offset / PAGE;
     const end = Math.min(this.pages, first + pagesOf(length));
     this.observe(first, end);
-    let populate = -1;
+    // A private VM_LOCKED VMA becoming writable is populated to break COW (mprotect_fixup),
+    // not with MLOCK_ONFAULT (populate_vma_page_range skips VM_LOCKONFAULT) — and only a
+    // VMA that was not writable before: pages already writable are left as they are.
+    const populate: boolean[] = [];
+    let any = false;
     for (let p = first; p < end; p++) {
       const old = this.attr[p];
-      // A private VM_LOCKED VMA becoming writable is populated to break COW (mprotect_fixup),
-      // not with MLOCK_ONFAULT (populate_vma_page_range skips VM_LOCKONFAULT).
-      if (populate < 0 && !this.shared && (old & (A_LOCKED | A_ONFAULT | PROT_WRITE)) === A_LOCKED && protection & PROT_WRITE) {
-        populate = p;
-      }
+      const becomesWritable = !this.shared && (old & (A_LOCKED | A_ONFAULT | PROT_WRITE)) === A_LOCKED && (protection & PROT_WRITE) !== 0;
+      populate.push(becomesWritable);
+      any ||= becomesWritable;
       this.attr[p] = (old & ~A_PROT) | (protection & A_PROT);
     }
-    if (populate >= 0) {
-      // Errors end the populate quietly, as mprotect ignores them.
+    if (any) {
+      // mprotect ignores populate errors; a failure ends that VMA's populate (its run of pages).
       const eof = this.file ? this.eofPages() : 0;
-      for (let p = populate; p < end; p++) {
-        if (!(this.attr[p] & A_LOCKED) || this.attr[p] & A_ONFAULT) continue;
-        if (this.faultError(p, true, eof)) break;
+      for (let p = first; p < end; p++) {
+        if (!populate[p - first]) continue;
+        if (this.faultError(p, true, eof)) {
+          while (p + 1 < end && populate[p + 1 - first]) p++;
+          continue;
+        }
         try {
           this.backend.ensureRoom(this.wouldCharge(p, true) ? 1 : 0);
         } catch {

@@ -712,3 +712,18 @@ describe('behaviours found by the differential test', () => {
     expect(fs.readFileSync(file)[0]).toBe(65);
   });
 });
+
+describe('mprotect of locked memory (found by the differential test)', () => {
+  it('populates only the locked pages that were not writable before (mprotect_fixup, per VMA)', async () => {
+    const sim = new SimulatorBackend();
+    const m = anon(sim, 2);
+    m.protect(0, P, 0); // page 0 PROT_NONE, page 1 read-write
+    // mlock sets VM_LOCKED on both, then fails to populate the PROT_NONE page.
+    await expect(m.lock(0, 2 * P, false)).rejects.toMatchObject({ code: 'ENOMEM' });
+    expect(Array.from(m.residency(0, 2 * P))).toEqual([0, 0]);
+    m.protect(0, 2 * P, RW | 4);
+    // Page 0 becomes writable and is populated; page 1 was writable already and is left alone.
+    expect(Array.from(m.residency(0, 2 * P))).toEqual([1, 0]);
+    m.close();
+  });
+});
