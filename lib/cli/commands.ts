@@ -78,7 +78,15 @@ function currentSize(file: string): number {
 // ---------------------------------------------------------------------------
 // stat
 
-export interface StatFile {
+/** cachestat(2) counts in pages; null when the kernel has no cachestat (mincore was used). */
+export interface CacheCounts {
+  dirty: number | null;
+  writeback: number | null;
+  evicted: number | null;
+  recentlyEvicted: number | null;
+}
+
+export interface StatFile extends CacheCounts {
   path: string;
   /** File size in bytes. */
   size: number;
@@ -91,17 +99,12 @@ export interface StatFile {
   percent: number;
   /** cached * page size. */
   residentBytes: number;
-  /** cachestat(2) counts; null when the kernel has no cachestat (mincore was used). */
-  dirty: number | null;
-  writeback: number | null;
-  evicted: number | null;
-  recentlyEvicted: number | null;
   source: 'cachestat' | 'mincore' | 'none';
   /** --verbose: the residency strip ('O' all pages resident, 'o' some, ' ' none). */
   strip?: string;
 }
 
-export interface StatSummary {
+export interface StatSummary extends CacheCounts {
   files: number;
   directories: number;
   errors: number;
@@ -112,10 +115,6 @@ export interface StatSummary {
   total: number;
   percent: number;
   residentBytes: number;
-  dirty: number | null;
-  writeback: number | null;
-  evicted: number | null;
-  recentlyEvicted: number | null;
 }
 
 export const STRIP_WIDTH = 60;
