@@ -4,7 +4,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../lib/cli';
 import { PathFilter, clipRange, formatBytes, globToRegExp, parseRange, parseSize } from '../lib/cli/args';
 import { residencyStrip, type StatFile } from '../lib/cli/commands';
@@ -55,6 +55,9 @@ interface StatDoc {
 }
 
 let dir: string | undefined;
+afterAll(() => {
+  if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
+});
 function tmpdir(): string {
   dir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'pagewise-cli-'));
   return dir;

@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { afterAll } from 'vitest';
 import { pagewise } from '../lib/index';
 
 export const pw = pagewise;
@@ -10,6 +11,11 @@ export const onKernel = pw.kind === 'native';
 export const PAGE = pw.pageSize;
 
 let dir: string | undefined;
+// Each test file gets its own copy of this module: remove that file's temporary directory.
+afterAll(() => {
+  if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
+});
+
 /** A fresh temporary file with the given content. */
 export function tempFile(content: Uint8Array | string, name = 'file'): string {
   dir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'pagewise-test-'));

@@ -5,7 +5,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { findMemoryCgroup, runChildInCgroup } from '../lib/demo';
 import { VolatileArena, type VolatileBuffer } from '../lib/index';
 import { onKernel, PAGE, pw } from './helpers';
@@ -83,7 +83,9 @@ describe('reclaim race (native)', () => {
     'a concurrent MADV_PAGEOUT loop: >= 10,000 pins, zero undetected corruption, purges observed',
     async () => {
       if (cc === undefined) return; // warned loudly above
-      const exe = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'pagewise-stress-')), 'pageout-loop');
+      const exeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pagewise-stress-'));
+      onTestFinished(() => fs.rmSync(exeDir, { recursive: true, force: true }));
+      const exe = path.join(exeDir, 'pageout-loop');
       execFileSync(cc, ['-O2', '-o', exe, path.join(FIXTURES, 'pageout-loop.c')]);
       // An odd size so /proc/self/maps shows exactly one mapping of it.
       const size = 1024 * PAGE + 37 * PAGE;
