@@ -91,6 +91,8 @@ export interface ArenaStats {
 // allocates a BigInt per read), and a zero-filled (purged) page fails the CAS all the same.
 const CANARY = 0x5057_564f; // "PWVO"
 const CANARY_ALT = ~CANARY;
+/** For tests: the two canary words. */
+export const CANARY_WORDS: readonly [number, number] = [CANARY, CANARY_ALT];
 const DEFAULT_SIZE = 256 * 1024 * 1024;
 const DEFAULT_DECAY_MS = 10_000;
 
@@ -507,8 +509,8 @@ export class VolatileBuffer implements Disposable {
    */
   get bytes(): Uint8Array {
     if (this.#view === undefined) throw this.#notPinned('access the bytes of');
-    // The simulator cannot detach one view alone: detaching any view of the mapping
-    // detaches them all (a documented divergence), so a pinned buffer may need a new one.
+    // Defensive: on the simulator, views over overlapping memory share fate (a documented
+    // divergence), so a pinned buffer whose view was detached from elsewhere gets a new one.
     if (this.#view.byteLength === 0) this.#attach();
     return this.#bytes as Uint8Array;
   }
