@@ -690,6 +690,8 @@ class SimMapping implements BackendMapping {
             if (!(s & S_PRESENT)) fresh++;
             state[p] = s | S_PRESENT | S_COW;
             this.stamp[p] = this.backend.tick();
+            // The copy-on-write fault copied from the file page: it is in the page cache again.
+            this.cacheFilePage(p);
           }
           break;
       }

@@ -18,7 +18,8 @@
 // not access: it tracks protection and guard pages and skips reads and writes
 // there (a failed guard install counts as guarded).
 //
-// Replay: the seed is printed at the start (`differential seed: N`). On failure
+// Seeds: random per run, fixed (CI_SEED) when the CI variable is set. Replay: the seed is
+// printed at the start (`differential seed: N`). On failure
 // fast-check prints the seed and the path of the shrunk counterexample:
 //   PAGEWISE_SEED=N npx vitest run --project native test/differential.test.ts
 //   PAGEWISE_SEED=N PAGEWISE_PATH='2:1:0' npx vitest run --project native test/differential.test.ts
@@ -30,7 +31,10 @@
 // last written (for file and shmem mappings, any read fault may map every page: fault-around);
 // residency of file pages that were out of the kernel's page cache when an operation that can
 // fault or read ahead ran (read-around, asynchronous WILLNEED), until both report them resident;
-// a view the simulator detached together with another view on the same extent. Writes always
+// a view the simulator detached together with another view on the same extent; after PAGEOUT,
+// file pages that a read may have mapped or that were written through a shared mapping (the
+// kernel's outcome depends on mappings and LRU state the simulator cannot see), until both
+// report them resident. Writes always
 // change the bytes they write (the simulator sees writes by their effect), and the test fdatasyncs
 // the kernel's file after closing a shared file mapping (the simulator writes back at close).
 import * as fs from 'node:fs';
@@ -43,7 +47,14 @@ import { ADVICE_NAMES, createPagewise, type Mapping, type Pagewise, type Residen
 const P = 4096;
 const MAX_PAGES = 16;
 const RUNS = Number(process.env.PAGEWISE_RUNS ?? 5000);
-const SEED = process.env.PAGEWISE_SEED !== undefined ? Number(process.env.PAGEWISE_SEED) : (Math.random() * 2 ** 31) | 0;
+// CI runs a fixed seed, so a submission's CI is reproducible; every other run explores a new one.
+const CI_SEED = 20261122;
+const SEED =
+  process.env.PAGEWISE_SEED !== undefined
+    ? Number(process.env.PAGEWISE_SEED)
+    : process.env.CI
+      ? CI_SEED
+      : (Math.random() * 2 ** 31) | 0;
 const PATH = process.env.PAGEWISE_PATH;
 /** PAGEWISE_TRACE=file: append every step to that file as it happens (to find a step that crashed the process). */
 const TRACE = process.env.PAGEWISE_TRACE ? fs.openSync(process.env.PAGEWISE_TRACE, 'a') : undefined;
@@ -203,6 +214,8 @@ class Model {
    * such a page resident where the simulator does not.
    */
   uncertain = new Set<number>();
+  /** File pages written through a shared file mapping (dirty in the page cache at some point). */
+  writtenShared = new Set<number>();
   /** Shared anonymous memory: pages of the shmem object (fixed at mmap); pages past it raise SIGBUS. */
   objectPages = Infinity;
   shmemRead: boolean[] = [];
@@ -457,6 +470,7 @@ async function runSequence(seq: Sequence): Promise<void> {
       a.fill(value, start, end);
       b.fill(value, start, end);
       for (let p = first; p < last; p++) model.readUnwritten[p] = false;
+      if (model.kind === 3) for (let p = first; p < last; p++) model.writtenShared.add(model.filePage + p);
     } else {
       log.push(`read [${t.base + start}, ${t.base + end})`);
       count('read', a === nat.m.buffer ? 'via buffer' : 'via view');
@@ -506,6 +520,19 @@ async function runSequence(seq: Sequence): Promise<void> {
         if (o.advice === 'guard-install') markGuard(range, length, true);
         if (r.ok && o.advice === 'guard-remove') markGuard(range, length, false);
         if (o.advice === 'populate-read') faultAround(range, length, r.ok);
+        if (o.advice === 'pageout' && model.kind >= 2) {
+          // What PAGEOUT does to a file page depends on state the simulator cannot see: whether a
+          // JavaScript read mapped it (then it is evicted), and the LRU (a dirty page PAGEOUT skipped
+          // is activated, and later PAGEOUTs keep it even once it is clean). Compare such pages
+          // again once both report them resident.
+          const c = covered(range, length);
+          if (c) {
+            for (let p = c[0]; p < Math.min(c[1], model.readUnwritten.length); p++) {
+              const fp = model.filePage + p;
+              if (model.readUnwritten[p] || model.writtenShared.has(fp)) model.uncertain.add(fp);
+            }
+          }
+        }
         return;
       }
       case 'residency': {

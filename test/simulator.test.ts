@@ -727,3 +727,22 @@ describe('mprotect of locked memory (found by the differential test)', () => {
     m.close();
   });
 });
+
+describe('copy-on-write of a private file page (found by the differential test)', () => {
+  it('a JavaScript write brings the file page back into the page cache', () => {
+    const sim = new SimulatorBackend();
+    const file = tempFile(letters(1));
+    const fd = fs.openSync(file, 'r');
+    const m = sim.map({ length: P, protection: RW, shared: false, populate: false, noreserve: false, hugePageShift: 0, file: { fd, path: file, offset: 0, writable: false } });
+    fs.closeSync(fd);
+    const probe = fs.openSync(file, 'r');
+    sim.fadvise(probe, 0, P, 4); // POSIX_FADV_DONTNEED: the clean, unmapped file page leaves the page cache
+    expect(sim.fileResidency(probe, 0, P, true).cached).toBe(0);
+    m.window(0, 1)[0] = 0; // COW fault: copies from the file page, which is read in first
+    m.advise(0, P, A.GUARD_INSTALL); // drops the private copy: mincore shows the page cache again
+    expect(Array.from(m.residency(0, P))).toEqual([1]);
+    expect(sim.fileResidency(probe, 0, P, true).cached).toBe(1);
+    fs.closeSync(probe);
+    m.close();
+  });
+});
