@@ -342,7 +342,9 @@ async function runSequence(seq: Sequence): Promise<void> {
         sa += 'r';
         sb += 'r';
       } else {
-        if (x === 1 && y === 1) model.uncertain.delete(model.filePage + p);
+        // Both report the file page resident: compare it again from now on (file mappings only:
+        // the set is keyed by file page, and anonymous pages are not file pages).
+        if (model.kind >= 2 && x === 1 && y === 1) model.uncertain.delete(model.filePage + p);
         sa += String(x);
         sb += String(y);
       }
