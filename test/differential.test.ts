@@ -179,6 +179,10 @@ async function outcome(fn: () => unknown): Promise<Outcome> {
 }
 
 class Disagreement extends Error {}
+/** Sequences replayed once after a residency disagreement (see the property below). */
+let replays = 0;
+/** A documented divergence after which the two sides cannot be compared any further: the sequence ends there. */
+class EndOfComparison extends Error {}
 
 /** Outcomes per operation over the whole run (printed at the end, to see what the sequences covered). */
 const stats = new Map<string, Record<string, number>>();
@@ -265,12 +269,20 @@ async function runSequence(seq: Sequence): Promise<void> {
     );
   };
 
-  const both = async (what: string, fn: (s: Side) => unknown): Promise<Outcome> => {
+  const both = async (
+    what: string,
+    fn: (s: Side) => unknown,
+    divergenceEnds?: (a: Outcome, b: Outcome) => boolean,
+  ): Promise<Outcome> => {
     const a = await outcome(() => fn(nat));
     const b = await outcome(() => fn(sim));
     const show = (o: Outcome) => (o.ok ? 'ok' : `${o.error.code}`);
     count(what.startsWith('advise ') ? what.split(' ', 2).join(' ') : what.split(' ')[0], show(a));
     log.push(`${what} -> ${show(a)}${show(a) === show(b) ? '' : ` / ${show(b)}`}`);
+    if (divergenceEnds?.(a, b)) {
+      count('documented divergence', what.split(' ')[0]);
+      throw new EndOfComparison(what);
+    }
     if (!a.ok || !b.ok) {
       if (a.ok !== b.ok) fail(`${what}: outcome`, a, b);
       const ea = (a as { error: unknown }).error;
@@ -590,7 +602,12 @@ async function runSequence(seq: Sequence): Promise<void> {
       }
       case 'resize': {
         const newLength = o.pages * P - o.cut;
-        const r = await both(`resize ${newLength}`, (s) => s.m!.resize(newLength));
+        const r = await both(`resize ${newLength}`, (s) => s.m!.resize(newLength), (a, b) => {
+          // mremap cannot grow across VMAs the kernel failed to merge again: pieces of a split
+          // mapping that were faulted separately get different anon_vmas. The simulator does not
+          // model anon_vma identity (docs/SIMULATOR.md): past this point the sides differ in size.
+          return !a.ok && b.ok && a.error.code === 'EFAULT' && a.error.syscall === 'mremap';
+        });
         if (r.ok) {
           const pages = regionPages(m, model);
           const tail = model.prot[model.prot.length - 1];
@@ -663,9 +680,14 @@ async function runSequence(seq: Sequence): Promise<void> {
   try {
     await doMap(seq.first);
     await compareState('map');
-    for (const o of seq.ops) {
-      await step(o);
-      await compareState(o.op);
+    try {
+      for (const o of seq.ops) {
+        await step(o);
+        await compareState(o.op);
+      }
+    } catch (err) {
+      if (!(err instanceof EndOfComparison)) throw err;
+      return; // the finally below closes both sides
     }
     // Final: everything readable, then the full contents and the files.
     if (nat.m && !nat.m.closed) {
@@ -723,11 +745,23 @@ describe.skipIf(!native)(`differential: kernel vs simulator${native ? '' : ` (sk
     const started = Date.now();
     await fc.assert(
       fc.asyncProperty(sequenceArb as fc.Arbitrary<Sequence>, async (seq) => {
-        await runSequence(seq);
+        try {
+          await runSequence(seq);
+        } catch (err) {
+          // The kernel may evict page-cache pages on its own at any moment (kswapd, or a DAMON
+          // pageout scheme, which runs on these machines). A residency disagreement is replayed
+          // once on a fresh file: a simulator bug disagrees again, a spontaneous eviction does not.
+          if (!(err instanceof Disagreement) || !/residency/.test(err.message.split('\n')[0])) throw err;
+          replays++;
+          await runSequence(seq);
+        }
       }),
       { numRuns: RUNS, seed: SEED, path: PATH, endOnFailure: false },
     );
-    console.log(`differential: ${RUNS} sequences in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    console.log(
+      `differential: ${RUNS} sequences in ${((Date.now() - started) / 1000).toFixed(1)} s ` +
+        `(${replays} replayed after a residency disagreement that did not recur)`,
+    );
     if (process.env.PAGEWISE_STATS) {
       const rows = [...stats].sort(([a], [b]) => a.localeCompare(b));
       console.log(rows.map(([op, s]) => `  ${op}: ${Object.entries(s).map(([k, v]) => `${k} ${v}`).join(', ')}`).join('\n'));
