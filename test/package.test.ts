@@ -48,6 +48,11 @@ describe.skipIf(!onKernel)('installed from the packed tarball (packaging does no
     );
     expect(cjs.trim()).toBe('native 1');
 
+    // The command line, as `npx pagewise` runs it.
+    const stat = JSON.parse(run(path.join(app, 'node_modules/.bin/pagewise'), ['stat', '--json', path.join(app, 'package.json')], app));
+    expect(stat.backend).toBe('native');
+    expect(stat.files[0].total).toBe(1);
+
     fs.writeFileSync(
       path.join(app, 'check.ts'),
       [
