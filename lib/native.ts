@@ -63,8 +63,32 @@ export function loadNativeAddon(): NativeAddon {
   if (typeof addon.map !== 'function' || typeof addon.pageSize !== 'number') {
     throw pagewiseError('ERR_PAGEWISE_NATIVE_UNAVAILABLE', `pagewise: the addon in ${root} is not a Linux build`);
   }
+  probeExternalBuffers(addon);
   cached = addon;
   return addon;
+}
+
+/**
+ * Views of a mapping are external ArrayBuffers. Electron's V8 memory sandbox refuses
+ * them, which would make every mapping useless: find out once, at load, so that the
+ * package falls back to the simulator with the reason instead.
+ */
+function probeExternalBuffers(addon: NativeAddon): void {
+  try {
+    const probe = addon.map(addon.pageSize, 3, false, -1, 0, false, false, 0);
+    try {
+      probe.window(0, 1);
+    } finally {
+      probe.close();
+    }
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw pagewiseError(
+      'ERR_PAGEWISE_NATIVE_UNAVAILABLE',
+      `pagewise: the native addon loaded but cannot expose mapped memory to JavaScript (${why}); ` +
+        'external ArrayBuffers are refused here (Electron\'s V8 sandbox?)',
+    );
+  }
 }
 
 /** The Backend over the kernel. Throws (code ERR_PAGEWISE_NATIVE_UNAVAILABLE) when the addon cannot load. */
