@@ -128,6 +128,10 @@ export function invalidArgValue(name: string, actual: unknown, reason: string): 
   );
 }
 
+export function invalidThis(type: string): TypeError & CodedError {
+  return coded(new TypeError(`Value of "this" must be of type ${type}`), 'ERR_INVALID_THIS');
+}
+
 export function mappingClosed(operation: string): Error & CodedError {
   return coded(new Error(`Cannot ${operation}: the mapping is closed`), 'ERR_MAPPING_CLOSED');
 }

@@ -2,7 +2,7 @@
 // rounds every range, then calls the backend (native addon or simulator).
 import { ADVICE, ADVICE_NAMES, type Advice } from './advice';
 import { type Backend, type BackendMapping, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE } from './backend';
-import { type ErrnoError, invalidArgType, invalidArgValue, mappingClosed, pagewiseError } from './errors';
+import { type ErrnoError, invalidArgType, invalidArgValue, invalidThis, mappingClosed, pagewiseError } from './errors';
 import { type Range, validateBoolean, validateInteger, validateObject, validateOneOf, validateRange } from './validate';
 
 export type Protection = 'none' | 'read' | 'read-write' | 'read-exec' | 'read-write-exec';
@@ -93,20 +93,20 @@ export class Mapping implements Disposable {
 
   /** Bytes mapped (what the caller asked for; the kernel works in whole pages). */
   get length(): number {
-    return this.#length;
+    return Mapping.#self(this).#length;
   }
 
   get closed(): boolean {
-    return this.#closed;
+    return Mapping.#self(this).#closed;
   }
 
   /** Protection last set by map() or protect() on the whole mapping. */
   get protection(): Protection {
-    return this.#protection;
+    return Mapping.#self(this).#protection;
   }
 
   get pageSize(): number {
-    return this.#backend.pageSize;
+    return Mapping.#self(this).#backend.pageSize;
   }
 
   /**
@@ -114,7 +114,7 @@ export class Mapping implements Disposable {
    * Mappings larger than the engine's ArrayBuffer limit have no single buffer: use view().
    */
   get buffer(): Uint8Array {
-    this.#open('access the buffer');
+    Mapping.#open(this, 'access the buffer');
     if (this.#buffer === undefined || this.#buffer.byteLength !== this.#length) {
       if (this.#length > this.#backend.maxWindow) {
         throw pagewiseError(
@@ -130,7 +130,7 @@ export class Mapping implements Disposable {
 
   /** A Uint8Array over [offset, offset + length) — a window into mappings of any size. */
   view(offset = 0, length?: number): Uint8Array {
-    this.#open('create a view');
+    Mapping.#open(this, 'create a view');
     validateInteger('offset', offset, 0, this.#length);
     const room = Math.min(this.#length - offset, this.#backend.maxWindow);
     const len = length === undefined ? room : validateInteger('length', length, 0, room);
@@ -142,7 +142,7 @@ export class Mapping implements Disposable {
    * length 0, so code holding it can no longer see this memory. Nothing is unmapped.
    */
   detachView(view: Uint8Array): void {
-    this.#open('detach a view');
+    Mapping.#open(this, 'detach a view');
     if (!(view instanceof Uint8Array)) throw invalidArgType('view', 'an instance of Uint8Array', view);
     if (!this.#region.detach(view)) throw invalidArgValue('view', view, 'is not a live view of this mapping');
     if (view === this.#buffer) this.#buffer = undefined;
@@ -155,7 +155,7 @@ export class Mapping implements Disposable {
    * Returns the bytes actually advised (length 0 if inward rounding left no page).
    */
   advise(advice: Advice, range?: Range): AdvisedRange {
-    this.#open('advise');
+    Mapping.#open(this, 'advise');
     const meta = ADVICE_BY_NAME.get(advice) ?? ADVICE[validateOneOf('advice', advice, ADVICE_NAMES)];
     const [start, end] = meta.destructive ? this.#inward(range) : this.#outward(range);
     if (end > start) {
@@ -174,7 +174,7 @@ export class Mapping implements Disposable {
 
   /** mincore(2) over the pages covering the range. */
   residency(range?: Range): Residency {
-    this.#open('read residency');
+    Mapping.#open(this, 'read residency');
     const [start, end] = this.#outward(range);
     const count = (end - start) / this.#backend.pageSize;
     const scratch = this.#backend.residencyScratch;
@@ -192,7 +192,7 @@ export class Mapping implements Disposable {
 
   /** Prefault the range off the event loop (MADV_POPULATE_READ / _WRITE). Past the end of a truncated file it rejects with EFAULT instead of raising SIGBUS. */
   async populate(options?: PopulateOptions): Promise<void> {
-    this.#open('populate');
+    Mapping.#open(this, 'populate');
     const o = validateObject<PopulateOptions>('options', options);
     const writableAnon = this.kind === 'anonymous' && (PROTECTION[this.#protection] & PROT_WRITE) !== 0;
     const mode = o.mode === undefined ? (writableAnon ? 'write' : 'read') : validateOneOf('options.mode', o.mode, ['read', 'write'] as const);
@@ -202,7 +202,7 @@ export class Mapping implements Disposable {
 
   /** msync(MS_SYNC) off the event loop: writes of a shared file mapping reach the file. */
   async flush(options?: FlushOptions): Promise<void> {
-    this.#open('flush');
+    Mapping.#open(this, 'flush');
     const o = validateObject<FlushOptions>('options', options);
     const invalidate = o.invalidate === undefined ? false : validateBoolean('options.invalidate', o.invalidate);
     const [start, end] = this.#outward(o);
@@ -211,7 +211,7 @@ export class Mapping implements Disposable {
 
   /** msync(MS_SYNC) on the calling thread. */
   flushSync(options?: FlushOptions): void {
-    this.#open('flush');
+    Mapping.#open(this, 'flush');
     const o = validateObject<FlushOptions>('options', options);
     const invalidate = o.invalidate === undefined ? false : validateBoolean('options.invalidate', o.invalidate);
     const [start, end] = this.#outward(o);
@@ -225,7 +225,7 @@ export class Mapping implements Disposable {
    * raises SIGSEGV and ends the process — no library can catch that.
    */
   protect(protection: Protection, range?: Range): void {
-    this.#open('protect');
+    Mapping.#open(this, 'protect');
     const prot = validateOneOf('protection', protection, PROTECTION_NAMES);
     const [offset, length] = validateRange(range, this.#length);
     const page = this.#backend.pageSize;
@@ -247,7 +247,7 @@ export class Mapping implements Disposable {
    * (MLOCK_ONFAULT + MADV_POPULATE_READ) rather than private copies of them.
    */
   async lock(options?: LockOptions): Promise<void> {
-    this.#open('lock');
+    Mapping.#open(this, 'lock');
     const o = validateObject<LockOptions>('options', options);
     const onFault = o.onFault === undefined ? false : validateBoolean('options.onFault', o.onFault);
     const [start, end] = this.#outward(o);
@@ -264,7 +264,7 @@ export class Mapping implements Disposable {
 
   /** munlock(2). */
   unlock(range?: Range): void {
-    this.#open('unlock');
+    Mapping.#open(this, 'unlock');
     const [start, end] = this.#outward(range);
     this.#region.unlock(start, end - start);
   }
@@ -274,7 +274,7 @@ export class Mapping implements Disposable {
    * length; the mapping may move). Every view handed out so far is detached.
    */
   resize(length: number): void {
-    this.#open('resize');
+    Mapping.#open(this, 'resize');
     validateInteger('length', length, 1);
     if (this.kind !== 'anonymous') {
       throw pagewiseError('ERR_OPERATION_NOT_SUPPORTED', 'resize() is for anonymous mappings: close a file mapping and map it again');
@@ -297,17 +297,24 @@ export class Mapping implements Disposable {
    * in flight settles: it resolves if it had finished, else rejects with ERR_MAPPING_CLOSED.
    */
   close(): void {
+    Mapping.#self(this);
     this.#closed = true;
     this.#region.close();
     this.#buffer = undefined;
   }
 
   [Symbol.dispose](): void {
-    this.close();
+    Mapping.#self(this).close();
   }
 
-  #open(operation: string): void {
-    if (this.#closed) throw mappingClosed(operation);
+  /** `this` must be a Mapping (Node's ERR_INVALID_THIS otherwise, e.g. a method called on another object). */
+  static #self(m: unknown): Mapping {
+    if (typeof m !== 'object' || m === null || !(#closed in m)) throw invalidThis('Mapping');
+    return m as Mapping;
+  }
+
+  static #open(m: unknown, operation: string): void {
+    if (Mapping.#self(m).#closed) throw mappingClosed(operation);
   }
 
   /** [start, end) in region bytes, rounded outward to pages. */

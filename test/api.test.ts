@@ -156,3 +156,25 @@ describe('unsupported advice', () => {
     );
   });
 });
+
+describe('methods called on another object', () => {
+  it("give Node's ERR_INVALID_THIS, never a crash", async () => {
+    const { Mapping } = await import('../lib/index');
+    const names = Object.getOwnPropertyNames(Mapping.prototype).filter((n) => n !== 'constructor');
+    expect(names.length).toBeGreaterThan(15);
+    for (const name of [...names, Symbol.dispose]) {
+      const d = Object.getOwnPropertyDescriptor(Mapping.prototype, name)!;
+      const fn = (d.get ?? d.value) as (...a: unknown[]) => unknown;
+      for (const self of [{}, null, 5, Object.create(Mapping.prototype)]) {
+        let error: unknown;
+        try {
+          await fn.call(self, 'dontneed');
+        } catch (err) {
+          error = err;
+        }
+        expect(error, String(name)).toBeInstanceOf(TypeError);
+        expect(error, String(name)).toMatchObject({ code: 'ERR_INVALID_THIS' });
+      }
+    }
+  });
+});
