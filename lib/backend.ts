@@ -82,10 +82,10 @@ export interface BackendMapping {
   /** mincore(2): one byte per page of [offset, offset + length), bit 0 = resident. */
   residency(offset: number, length: number): Uint8Array;
   /**
-   * Optional fast path of residency() for up to backend.residencyScratch.length
-   * pages: the vector goes into that shared scratch array (no allocation).
+   * Optional fast path of residency(): the vector goes into `out` (at least one
+   * byte per page; the caller's own array, so nothing is allocated per call).
    */
-  residencyInto?(offset: number, length: number): void;
+  residencyInto?(offset: number, length: number, out: Uint8Array): void;
   /** mprotect(2). */
   protect(offset: number, length: number, protection: number): void;
   /** mlock2(2) (MLOCK_ONFAULT when onFault) off the event loop. */
@@ -114,8 +114,6 @@ export interface Backend {
   readonly pageSize: number;
   /** Largest ArrayBuffer window this engine can hold. */
   readonly maxWindow: number;
-  /** Where residencyInto() writes, when the mappings have it. */
-  readonly residencyScratch?: Uint8Array;
   /** madvise(NULL, 0, advice) === 0. */
   supports(advice: number): boolean;
   map(request: MapRequest): BackendMapping;

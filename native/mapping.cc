@@ -69,6 +69,21 @@ void MappingState::Unmap() {
   Report(0);
 }
 
+void MappingState::Release() {
+  if (!mapped || released) return;
+  // Writable, private, unreserved zero pages: a threadpool write lands in memory
+  // that belongs to nobody, a read sees zeros, and the file and its pages are
+  // let go now. If this fails (ENOMEM), the old mapping simply stays until the
+  // range is unmapped: still safe, only later.
+  void* p = mmap(addr, mapLength, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+  if (p != MAP_FAILED) released = true;
+  Report(0);
+}
+
+void MappingState::UnmapIfUnreachable() {
+  if (closed && inflight == 0 && liveWindows == 0) Unmap();
+}
+
 // ---------------------------------------------------------------------------
 // Per-environment registry and teardown
 
@@ -107,13 +122,25 @@ void CleanupHook(void* arg) {
   data->live.clear();
 }
 
+// A window's claim on the range. Two events release it, in either order, both
+// on the main thread: the backing store's release (external ArrayBuffer
+// finalizer) and the collection of the ArrayBuffer object (napi_add_finalizer).
+// The backing store alone is not enough: detaching a buffer releases it at
+// once, while Node's async work (crypto.randomFill, fs.write) still holds the
+// raw pointer and keeps only the JavaScript object alive until its callback.
 struct WindowHint {
   std::shared_ptr<MappingState> state;
+  int holds = 2;
 };
 
-void FinalizeWindow(napi_env /*env*/, void* /*data*/, void* hint) {
-  // Only drops an owner; ~MappingState unmaps if this was the last one.
-  std::unique_ptr<WindowHint> owned(static_cast<WindowHint*>(hint));
+void DropWindowHold(napi_env /*env*/, void* /*data*/, void* hint) {
+  auto* h = static_cast<WindowHint*>(hint);
+  if (--h->holds > 0) return;
+  std::shared_ptr<MappingState> state = std::move(h->state);
+  delete h;
+  state->liveWindows--;
+  state->UnmapIfUnreachable();
+  // ~MappingState unmaps if this was the last owner.
 }
 
 }  // namespace
@@ -213,11 +240,15 @@ Napi::Value NativeMapping::Window(const Napi::CallbackInfo& info) {
     // The hint is owned by the finalizer from here on. (If creation fails,
     // Node may or may not have run the finalizer already; leaking the small
     // hint is the safe choice. It does not fail for length <= kMaxWindow.)
-    auto hint = std::make_unique<WindowHint>(WindowHint{state_});
+    auto* hint = new WindowHint{state_};
     napi_value result = nullptr;
     napi_status status = napi_create_external_arraybuffer(env, s.addr + offset, static_cast<size_t>(length),
-                                                          FinalizeWindow, hint.release(), &result);
+                                                          DropWindowHold, hint, &result);
     if (status != napi_ok) throw Napi::Error::New(env);
+    s.liveWindows++;
+    if (napi_add_finalizer(env, result, nullptr, DropWindowHold, hint, nullptr) != napi_ok) {
+      hint->holds--;  // only the backing store's release will count (cannot happen for a fresh object)
+    }
     ab = Napi::ArrayBuffer(env, result);
   }
   s.windows.emplace_back(Napi::Weak(ab));
@@ -281,8 +312,11 @@ Napi::Value NativeMapping::Close(const Napi::CallbackInfo& info) {
   MappingState& s = *state_;
   s.closed = true;
   s.closing.store(true, std::memory_order_release);
-  s.DetachWindows();
-  if (s.inflight == 0) s.Unmap();  // else the last finishing work item unmaps
+  // Views stay attached (see mapping.h): they now show the zero pages.
+  s.windows.clear();
+  s.pruneAt = 16;
+  s.Release();
+  s.UnmapIfUnreachable();  // else the last window or work item to go unmaps
   return env.Undefined();
 }
 
@@ -358,7 +392,7 @@ class ChunkedWork : public Napi::AsyncWorker {
   void Finish() {
     MappingState& s = *state_;
     s.inflight--;
-    if (s.closed && s.inflight == 0) s.Unmap();
+    s.UnmapIfUnreachable();
   }
 
   napi_deferred deferred_ = nullptr;

@@ -1,11 +1,19 @@
 // NativeMapping: one mmap'ed range, its ArrayBuffer windows and its lifetime.
 //
 // Ownership: the memory belongs to a MappingState held by std::shared_ptr.
-// Owners are the NativeMapping JS object, every window ArrayBuffer (through
-// its finalize hint) and every in-flight async work item. The range is
-// unmapped exactly once: by close() (or, if async work is in flight, by the
-// last work item to finish after close()), by the env cleanup hook at
-// environment teardown, or by ~MappingState when the last owner goes away.
+// Owners are the NativeMapping JS object, every window (through its hint, see
+// WindowHint in mapping.cc) and every in-flight async work item.
+//
+// close() releases the file and the physical memory at once by mapping fresh
+// private anonymous memory over the range (MAP_FIXED: atomic, the range is
+// never unmapped in between), and keeps the views attached: Node's own
+// threadpool work (zlib, crypto.randomFill, fs writes) may still read or write
+// through a view, and zlib aborts the process if its input is detached mid-
+// stream. The range is unmapped only when nothing can reach it any more: no
+// async work in flight and no window alive, where a window is alive until both
+// its ArrayBuffer object is collected and its backing store is released (Node's
+// async APIs keep the object referenced until their callback). The env cleanup
+// hook unmaps at environment teardown; ~MappingState when the last owner goes.
 #pragma once
 
 #include <napi.h>
@@ -39,6 +47,8 @@ struct MappingState {
   // pages past either raise SIGBUS on access. UINT64_MAX for private anonymous.
   uint64_t growLimit = UINT64_MAX;
   bool mapped = false;
+  bool released = false;    // close() replaced the range with anonymous memory nobody else sees
+  int liveWindows = 0;      // windows (length > 0) not yet collected and released (main thread only)
   bool closed = false;      // close() was called
   bool envGone = false;     // the env cleanup hook ran: no N-API calls any more
   int inflight = 0;         // async work items queued and not yet completed (main thread only)
@@ -60,6 +70,8 @@ struct MappingState {
   void Report(int64_t bytes);       // AdjustExternalMemory to `bytes` in total
   void DetachWindows();             // detach + forget every window
   void Unmap();                     // munmap if still mapped (idempotent)
+  void Release();                   // close(): drop the file and the pages, keep the range reserved
+  void UnmapIfUnreachable();        // after close(): unmap once no window and no work can reach the range
 };
 
 class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
@@ -114,11 +126,6 @@ struct AddonData {
   std::vector<std::weak_ptr<MappingState>> live;
   std::shared_ptr<MappingState> pending;  // handed from Map() to the constructor
   size_t pruneAt = 64;
-  // Where residencyInto() writes: an ArrayBuffer kept alive by this reference,
-  // exported once as addon.residencyScratch (V8 never moves a backing store).
-  Napi::Reference<Napi::ArrayBuffer> scratchRef;
-  unsigned char* scratch = nullptr;
-  size_t scratchLength = 0;
   void Register(const std::shared_ptr<MappingState>& state);
 };
 
