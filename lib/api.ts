@@ -1,11 +1,11 @@
 // Pagewise: the public entry points bound to one backend. The package's default
 // export binds the selected backend (lib/index.ts); tests bind both side by side.
 import * as fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { ADVICE, ADVICE_NAMES, type Advice } from './advice';
+import { openRegularFile, requireRegularFile } from './open-file';
 import type { Backend, RawFileResidency } from './backend';
-import { invalidArgType, invalidArgValue, outOfRange } from './errors';
-import { CREATE, Mapping, PROTECTION, PROTECTION_NAMES, type Protection, roundDown, roundUp } from './mapping';
+import { invalidArgValue, outOfRange } from './errors';
+import { checkResidencyVector, CREATE, Mapping, PROTECTION, PROTECTION_NAMES, type Protection, roundDown, roundUp } from './mapping';
 import { type Range, validateBoolean, validateInteger, validateObject, validateOneOf } from './validate';
 
 export interface MapOptions {
@@ -150,6 +150,7 @@ export class Pagewise {
     return withFile(file, 'r', (fd) => {
       const size = regularFileSize(fd, file);
       const [start, end] = fileRange(o, size, this.backend.pageSize);
+      if (wantPages) checkResidencyVector((end - start) / this.backend.pageSize, end - start, this.backend.pageSize);
       const raw = this.backend.fileResidency(fd, start, end - start, wantPages);
       const percent = raw.total === 0 ? 100 : (100 * raw.cached) / raw.total;
       return { ...raw, size, percent };
@@ -174,18 +175,13 @@ export class Pagewise {
 }
 
 /** Open a path (closing it afterwards) or use a caller's descriptor as is. */
-function withFile<T>(file: FileArgument, flags: 'r' | 'r+', use: (fd: number, path: string | undefined) => T): T {
+function withFile<T>(file: FileArgument, flags: 'r' | 'r+', use: (fd: number, path: string | Buffer | undefined) => T): T {
   if (typeof file === 'number') {
     validateInteger('file', file, 0, 0x7fffffff);
     return use(file, undefined);
   }
-  let path: string;
-  if (typeof file === 'string') path = file;
-  else if (file instanceof URL) path = fileURLToPath(file);
-  else if (Buffer.isBuffer(file)) path = file.toString();
-  else throw invalidArgType('file', 'of type string or an instance of Buffer or URL, or a file descriptor', file);
-  if (path.includes('\u0000')) throw invalidArgValue('file', file, 'must be a string without null bytes');
-  const fd = fs.openSync(path, flags);
+  // Byte-exact paths; never blocks on a FIFO (lib/open-file.ts).
+  const { fd, path } = openRegularFile(file, flags);
   try {
     return use(fd, path);
   } finally {
@@ -195,7 +191,7 @@ function withFile<T>(file: FileArgument, flags: 'r' | 'r+', use: (fd: number, pa
 
 function regularFileSize(fd: number, file: FileArgument): number {
   const stat = fs.fstatSync(fd);
-  if (!stat.isFile()) throw invalidArgValue('file', file, 'is not a regular file');
+  requireRegularFile(stat, file);
   return stat.size;
 }
 

@@ -28,7 +28,7 @@ export interface MapRequest {
     /** An open descriptor; the backend must not close it and may not keep it past map(). */
     fd: number;
     /** The path, when the caller named one (the simulator reopens it to keep access). */
-    path?: string;
+    path?: string | Buffer;
     /** Page-aligned offset into the file. */
     offset: number;
     /** Whether fd was opened for writing (needed by shared writable mappings). */

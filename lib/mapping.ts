@@ -188,6 +188,7 @@ export class Mapping implements Disposable {
     Mapping.#open(this, 'read residency');
     const [start, end] = this.#outward(range);
     const count = (end - start) / this.#backend.pageSize;
+    checkResidencyVector(count, end - start, this.#backend.pageSize);
     let pages: Uint8Array;
     if (this.#region.residencyInto !== undefined) {
       if (count <= RESIDENCY_SCRATCH.length) {
@@ -361,14 +362,22 @@ const RESIDENCY_SCRATCH = new Uint8Array(4096);
 /** Largest residency vector: the largest typed array Node 20 can hold. */
 const MAX_RESIDENCY_PAGES = 2 ** 32;
 
+/** A coded RangeError when a residency vector of `count` pages (for `bytes` bytes) cannot exist. */
+export function checkResidencyVector(count: number, bytes: number, page: number): void {
+  if (count > MAX_RESIDENCY_PAGES) throw outOfRange('range.length', residencyLimit(page), bytes);
+}
+
+function residencyLimit(page: number): string {
+  return `a range of at most ${MAX_RESIDENCY_PAGES * page} bytes (its residency vector, one byte per page, must fit in an ArrayBuffer): query larger ranges in parts`;
+}
+
 /** A zeroed vector of `count` pages, or a coded RangeError when it cannot exist. */
 function residencyVector(count: number, bytes: number, page: number): Uint8Array {
-  const range = `a range of at most ${MAX_RESIDENCY_PAGES * page} bytes (its residency vector, one byte per page, must fit in an ArrayBuffer): query larger ranges in parts`;
-  if (count > MAX_RESIDENCY_PAGES) throw outOfRange('range.length', range, bytes);
+  checkResidencyVector(count, bytes, page);
   try {
     return new Uint8Array(count);
   } catch {
-    throw outOfRange('range.length', `${range}; ${count} bytes could not be allocated`, bytes);
+    throw outOfRange('range.length', `${residencyLimit(page)}; ${count} bytes could not be allocated`, bytes);
   }
 }
 

@@ -2,6 +2,7 @@
 #include "mapping.h"
 
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -148,33 +149,64 @@ void DropWindowHold(napi_env /*env*/, void* /*data*/, void* hint) {
 // ---------------------------------------------------------------------------
 // NativeMapping
 
+namespace {
+
+// Marks NativeMapping objects, so that a method called on another object, even
+// one another addon wrapped, is refused before anything is unwrapped.
+constexpr napi_type_tag kMappingTag = {0x7061676577697365ULL, 0x4e61746976654d61ULL};
+
+}  // namespace
+
+NativeMapping* NativeMapping::Self(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  napi_value self = info.This();
+  napi_valuetype type = napi_undefined;
+  bool tagged = false;
+  if (self != nullptr && napi_typeof(env, self, &type) == napi_ok && type == napi_object &&
+      napi_check_object_type_tag(env, self, &kMappingTag, &tagged) == napi_ok && tagged) {
+    return Unwrap(info.This().As<Napi::Object>());
+  }
+  throw CodedError(info.Env(), "ERR_INVALID_THIS", "Value of \"this\" must be of type NativeMapping");
+}
+
+// Methods and accessors are plain functions on the prototype that check their
+// receiver themselves: the class template's own check throws a TypeError
+// without a code ("Illegal invocation"), and accessors had none.
+template <Napi::Value (NativeMapping::*Method)(const Napi::CallbackInfo&)>
+Napi::Value NativeMapping::Call(const Napi::CallbackInfo& info) {
+  return (Self(info)->*Method)(info);
+}
+
 Napi::Function NativeMapping::DefineClass(Napi::Env env) {
-  return ObjectWrap<NativeMapping>::DefineClass(
-      env, "NativeMapping",
-      {
-          InstanceAccessor<&NativeMapping::GetLength>("length", napi_enumerable),
-          InstanceAccessor<&NativeMapping::GetClosed>("closed", napi_enumerable),
-          InstanceMethod<&NativeMapping::Window>("window"),
-          InstanceMethod<&NativeMapping::Detach>("detach"),
-          InstanceMethod<&NativeMapping::Advise>("advise"),
-          InstanceMethod<&NativeMapping::Residency>("residency"),
-          InstanceMethod<&NativeMapping::ResidencyInto>("residencyInto"),
-          InstanceMethod<&NativeMapping::Protect>("protect"),
-          InstanceMethod<&NativeMapping::Lock>("lock"),
-          InstanceMethod<&NativeMapping::Unlock>("unlock"),
-          InstanceMethod<&NativeMapping::Populate>("populate"),
-          InstanceMethod<&NativeMapping::Flush>("flush"),
-          InstanceMethod<&NativeMapping::FlushSync>("flushSync"),
-          InstanceMethod<&NativeMapping::Resize>("resize"),
-          InstanceMethod<&NativeMapping::Close>("close"),
-      });
+  Napi::Function ctor = ObjectWrap<NativeMapping>::DefineClass(env, "NativeMapping", {});
+  Napi::Object proto = ctor.Get("prototype").As<Napi::Object>();
+  using PD = Napi::PropertyDescriptor;
+  proto.DefineProperties({
+      PD::Accessor<&Call<&NativeMapping::GetLength>>("length", napi_enumerable),
+      PD::Accessor<&Call<&NativeMapping::GetClosed>>("closed", napi_enumerable),
+      PD::Function("window", &Call<&NativeMapping::Window>),
+      PD::Function("detach", &Call<&NativeMapping::Detach>),
+      PD::Function("advise", &Call<&NativeMapping::Advise>),
+      PD::Function("residency", &Call<&NativeMapping::Residency>),
+      PD::Function("residencyInto", &Call<&NativeMapping::ResidencyInto>),
+      PD::Function("protect", &Call<&NativeMapping::Protect>),
+      PD::Function("lock", &Call<&NativeMapping::Lock>),
+      PD::Function("unlock", &Call<&NativeMapping::Unlock>),
+      PD::Function("populate", &Call<&NativeMapping::Populate>),
+      PD::Function("flush", &Call<&NativeMapping::Flush>),
+      PD::Function("flushSync", &Call<&NativeMapping::FlushSync>),
+      PD::Function("resize", &Call<&NativeMapping::Resize>),
+      PD::Function("close", &Call<&NativeMapping::Close>),
+  });
+  return ctor;
 }
 
 NativeMapping::NativeMapping(const Napi::CallbackInfo& info) : ObjectWrap<NativeMapping>(info) {
   AddonData* data = GetAddonData(info.Env());
   if (data == nullptr || !data->pending) {
-    throw Napi::TypeError::New(info.Env(), "Illegal constructor: use map()");
+    throw CodedError(info.Env(), "ERR_ILLEGAL_CONSTRUCTOR", "Illegal constructor: use map()");
   }
+  if (napi_type_tag_object(info.Env(), info.This(), &kMappingTag) != napi_ok) throw Napi::Error::New(info.Env());
   state_ = std::move(data->pending);
   data->pending.reset();
 }
@@ -461,6 +493,23 @@ Napi::Value Map(const Napi::CallbackInfo& info) {
     if (hugePageShift < 48) {
       hugePageSize = uint64_t{1} << hugePageShift;
       unit = std::max<uint64_t>(unit, hugePageSize);
+    }
+  }
+  if (fd >= 0) {
+    // Pages past the end of a file raise SIGBUS on access: refuse them, as the public API does.
+    struct stat st {};
+    if (fstat(fd, &st) != 0) throw ErrnoError(env, errno, "fstat");
+    if (S_ISREG(st.st_mode)) {
+      uint64_t size = static_cast<uint64_t>(st.st_size);
+      if (offset > size) {
+        throw OutOfRange(env, "offset", "<= " + std::to_string(size) + " (the size of the file)", static_cast<double>(offset));
+      }
+      if (length > size - offset) {
+        throw OutOfRange(env, "length",
+                         "<= " + std::to_string(size - offset) + " (the file has that many bytes from offset " +
+                             std::to_string(offset) + ")",
+                         static_cast<double>(length));
+      }
     }
   }
   void* p = mmap(nullptr, static_cast<size_t>(length), protection, flags, fd, static_cast<off_t>(offset));

@@ -96,6 +96,11 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   Napi::Value Resize(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
+  // `this` of a call, or ERR_INVALID_THIS when it is not a NativeMapping.
+  static NativeMapping* Self(const Napi::CallbackInfo& info);
+  template <Napi::Value (NativeMapping::*Method)(const Napi::CallbackInfo&)>
+  static Napi::Value Call(const Napi::CallbackInfo& info);
+
   // Throws ERR_MAPPING_CLOSED when closed.
   MappingState& Open(Napi::Env env, const char* operation);
   // Validates (offset, length) at info[first], info[first + 1]: page-aligned
