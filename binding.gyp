@@ -22,9 +22,8 @@
             "native/msync.cc"
           ]
         }, {
-          "sources": ["native/stub.cc"],
-          "xcode_settings": { "GCC_ENABLE_CPP_EXCEPTIONS": "YES" },
-          "msvs_settings": { "VCCLCompilerTool": { "ExceptionHandling": 1 } }
+          # Other systems: nothing to build (lib/native.ts uses the simulator there).
+          "type": "none"
         }]
       ]
     }
