@@ -38,7 +38,7 @@ export type SafeAdvice =
 export type Advice = SafeAdvice | DestructiveAdvice;
 
 import { MADV, type MadviseName } from './constants';
-import { invalidArgValue } from './errors';
+import { closest, invalidArgValue } from './errors';
 import { validateOneOf } from './validate';
 
 export interface AdviceInfo {
@@ -100,16 +100,14 @@ const BY_CONSTANT: ReadonlyMap<string, AdviceInfo> = new Map(ADVICE_NAMES.map((n
  * a guessed advice could destroy data, so other spellings are not accepted.
  */
 export function adviceFromName(advice: unknown): AdviceInfo {
-  if (typeof advice === 'string') {
-    const known = (Object.prototype.hasOwnProperty.call(ADVICE, advice) ? ADVICE[advice as Advice] : undefined) ?? BY_CONSTANT.get(advice);
-    if (known !== undefined) return known;
-    const key = advice.replace(/^madv_/i, '').replace(/_/g, '-').toLowerCase();
-    if (Object.prototype.hasOwnProperty.call(ADVICE, key)) {
-      const names = ADVICE_NAMES.map((a) => `'${a}'`).join(', ');
-      throw invalidArgValue('advice', advice, `must be one of: ${names} (did you mean '${key}'?)`);
-    }
-  }
-  return ADVICE[validateOneOf('advice', advice, ADVICE_NAMES)];
+  if (typeof advice !== 'string') return ADVICE[validateOneOf('advice', advice, ADVICE_NAMES)];
+  const known = (Object.prototype.hasOwnProperty.call(ADVICE, advice) ? ADVICE[advice as Advice] : undefined) ?? BY_CONSTANT.get(advice);
+  if (known !== undefined) return known;
+  // Compare in pagewise's spelling: 'MADV_POPULATE_WRTE' -> 'populate-wrte' -> 'populate-write'.
+  const key = advice.replace(/^madv_/i, '').replace(/_/g, '-').toLowerCase();
+  const guess = Object.prototype.hasOwnProperty.call(ADVICE, key) ? key : closest(key, ADVICE_NAMES);
+  const names = ADVICE_NAMES.map((a) => `'${a}'`).join(', ');
+  throw invalidArgValue('advice', advice, `must be one of: ${names}${guess !== undefined ? ` (did you mean '${guess}'?)` : ''}`);
 }
 
 export function isAdvice(value: unknown): value is Advice {

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ADVICE_NAMES, type ErrnoError } from '../lib/index';
-import { allEqual, onKernel, PAGE, pattern, pw, tempFile } from './helpers';
+import { ADVICE_NAMES, type ErrnoError } from '../../lib/index';
+import { allEqual, onKernel, PAGE, pattern, pw, tempFile } from '../helpers';
 
 describe('anonymous memory and advice', () => {
   it('starts zero-filled and keeps what JavaScript writes', () => {
