@@ -42,11 +42,18 @@ export interface FileResidencyOptions extends Range {
   pages?: boolean;
 }
 
-export interface FileResidency extends RawFileResidency {
+export interface FileResidency extends Omit<RawFileResidency, 'source'> {
   /** File size in bytes. */
   size: number;
   /** cached / total as a percentage (100 for an empty range). */
   percent: number;
+  /**
+   * Which mechanism produced the numbers. 'simulator': the reference simulator's model of
+   * a page cache (every file it has not evicted counts as cached), not this machine's.
+   */
+  source: RawFileResidency['source'] | 'simulator';
+  /** True on the simulator backend: the counts are a model, not this machine's page cache. */
+  simulated: boolean;
 }
 
 export type FileArgument = string | URL | Buffer | number;
@@ -179,7 +186,10 @@ export class Pagewise {
         );
       }
       const percent = raw.total === 0 ? 100 : (100 * raw.cached) / raw.total;
-      return { ...raw, size, percent };
+      // The simulator's counts come from its model: say so in the result itself, so that no
+      // caller can take them for the page cache of this machine (docs/SIMULATOR.md).
+      const simulated = this.backend.kind === 'simulator';
+      return { ...raw, size, percent, source: simulated ? 'simulator' : raw.source, simulated };
     });
   }
 

@@ -120,4 +120,9 @@ export interface Backend {
   fadvise(fd: number, offset: number, length: number, advice: number): void;
   /** O_ACCMODE of an open descriptor. */
   accessMode(fd: number): 'read' | 'write' | 'read-write';
+  /**
+   * Native only, for the CLI: open (O_NONBLOCK) + fstat (+ cachestat of the whole file) of
+   * many paths in one call (`paths`: each path followed by a NUL); rows of doubles laid out as in lib/cli/batch.ts.
+   */
+  statFiles?(paths: string, wantCachestat: boolean): Float64Array;
 }

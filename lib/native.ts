@@ -33,6 +33,7 @@ export interface NativeAddon {
   fileResidency(fd: number, offset: number, length: number, wantPages: boolean): RawFileResidency;
   fadvise(fd: number, offset: number, length: number, advice: number): void;
   accessMode(fd: number): 'read' | 'write' | 'read-write';
+  statFiles(paths: string, wantCachestat: boolean): Float64Array;
 }
 
 let cached: NativeAddon | undefined;
@@ -115,5 +116,6 @@ export function loadNativeBackend(): Backend {
       addon.fileResidency(fd, offset, length, wantPages),
     fadvise: (fd: number, offset: number, length: number, advice: number) => addon.fadvise(fd, offset, length, advice),
     accessMode: (fd: number) => addon.accessMode(fd),
+    statFiles: (paths: string, wantCachestat: boolean) => addon.statFiles(paths, wantCachestat),
   };
 }

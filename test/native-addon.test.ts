@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { BackendMapping } from '../lib/backend';
 import { loadNativeAddon, loadNativeBackend, type NativeAddon } from '../lib/native';
+import { addonPath } from './unprivileged';
 
 const linux = process.platform === 'linux';
 const addon: NativeAddon = linux ? loadNativeAddon() : (undefined as unknown as NativeAddon);
@@ -16,7 +17,7 @@ const RW = 3;
 const MADV_DONTNEED = 4;
 const MADV_FREE = 8;
 const MADV_PAGEOUT = 21;
-const ADDON_PATH = path.join(__dirname, '..', 'build', 'Release', 'pagewise.node');
+const ADDON_PATH = addonPath(); // found the way the package finds it (node-gyp-build: prebuilds/ or build/)
 
 let tmp: string | undefined;
 function tempPath(name: string): string {

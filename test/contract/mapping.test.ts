@@ -297,7 +297,7 @@ describe('file mappings', () => {
     expect(r.total).toBe(16);
     expect(r.size).toBe(16 * PAGE);
     const withPages = pw.fileResidency(file, { pages: true });
-    expect(withPages.source).toBe('mincore');
+    expect(withPages.source).toBe(onKernel ? 'mincore' : 'simulator');
     expect(withPages.pages?.length).toBe(16);
     if (onKernel) {
       // Just written: the whole file sits in the page cache.
