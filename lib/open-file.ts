@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { invalidArgType, invalidArgValue } from './errors';
 
-type FileArgument = string | URL | Buffer | number;
+export type FileArgument = string | URL | Buffer | number;
 
 /** What open(2) gets for a path argument: a string, or the exact bytes. */
 export function pathBytes(file: string | URL | Buffer): string | Buffer {
@@ -63,14 +63,21 @@ function kindOf(stat: fs.Stats): string {
   return 'special file';
 }
 
-/** Open a regular file by path without ever blocking in open(2). The caller closes the descriptor. */
-export function openRegularFile(file: string | URL | Buffer, flags: 'r' | 'r+'): { fd: number; path: string | Buffer } {
+/**
+ * Open a file by path without ever blocking in open(2): `check` (default: regular files only)
+ * runs on stat before the open and on fstat after it. The caller closes the descriptor.
+ */
+export function openRegularFile(
+  file: string | URL | Buffer,
+  flags: 'r' | 'r+',
+  check: (stat: fs.Stats, file: FileArgument) => void = requireRegularFile,
+): { fd: number; path: string | Buffer } {
   const path = pathBytes(file);
-  requireRegularFile(fs.statSync(path), file);
+  check(fs.statSync(path), file);
   const access = flags === 'r+' ? fs.constants.O_RDWR : fs.constants.O_RDONLY;
   const fd = fs.openSync(path, access | fs.constants.O_NONBLOCK); // libuv adds O_CLOEXEC
   try {
-    requireRegularFile(fs.fstatSync(fd), file);
+    check(fs.fstatSync(fd), file);
   } catch (err) {
     fs.closeSync(fd);
     throw err;

@@ -1,8 +1,8 @@
-// NativeMapping: one mmap'ed range, its ArrayBuffer windows and its lifetime.
+// NativeMapping: one mmap'ed range, its ArrayBuffer views and its lifetime.
 //
 // Ownership: the memory belongs to a MappingState held by std::shared_ptr.
-// Owners are the NativeMapping JS object, every window (through its hint, see
-// WindowHint in mapping.cc) and every in-flight async work item.
+// Owners are the NativeMapping JS object, every view (through its hint, see
+// ViewHint in mapping.cc) and every in-flight async work item.
 //
 // close() releases the file and the physical memory at once by mapping fresh
 // private anonymous memory over the range (MAP_FIXED: atomic, the range is
@@ -10,7 +10,7 @@
 // threadpool work (zlib, crypto.randomFill, fs writes) may still read or write
 // through a view, and zlib aborts the process if its input is detached mid-
 // stream. The range is unmapped only when nothing can reach it any more: no
-// async work in flight and no window alive, where a window is alive until both
+// async work in flight and no view alive, where a view is alive until both
 // its ArrayBuffer object is collected and its backing store is released (Node's
 // async APIs keep the object referenced until their callback). The env cleanup
 // hook unmaps at environment teardown; ~MappingState when the last owner goes.
@@ -28,8 +28,8 @@
 namespace pagewise {
 
 size_t PageSize();
-// Largest window (ArrayBuffer) handed out.
-constexpr uint64_t kMaxWindow = uint64_t{1} << 32;
+// Largest view (ArrayBuffer) handed out.
+constexpr uint64_t kMaxViewLength = uint64_t{1} << 32;
 // Async work splits its range into chunks of this size and checks for close()
 // between chunks.
 constexpr size_t kChunk = size_t{64} << 20;
@@ -48,15 +48,15 @@ struct MappingState {
   uint64_t growLimit = UINT64_MAX;
   bool mapped = false;
   bool released = false;    // close() replaced the range with anonymous memory nobody else sees
-  int liveWindows = 0;      // windows (length > 0) not yet collected and released (main thread only)
+  int liveViews = 0;        // views (length > 0) not yet collected and released (main thread only)
   bool closed = false;      // close() was called
   bool envGone = false;     // the env cleanup hook ran: no N-API calls any more
   int inflight = 0;         // async work items queued and not yet completed (main thread only)
   std::atomic<bool> closing{false};  // read by worker threads between chunks
   int64_t reported = 0;     // bytes reported to V8 as external memory
-  // Weak references to the ArrayBuffer behind every window handed out
+  // Weak references to the ArrayBuffer behind every view handed out
   // (including empty ones), pruned of collected entries as it grows.
-  std::vector<Napi::Reference<Napi::ArrayBuffer>> windows;
+  std::vector<Napi::Reference<Napi::ArrayBuffer>> views;
   size_t pruneAt = 16;
 
   MappingState() = default;
@@ -68,10 +68,12 @@ struct MappingState {
   // a page.
   uint64_t Limit() const { return RoundUp(length, PageSize()); }
   void Report(int64_t bytes);       // AdjustExternalMemory to `bytes` in total
-  void DetachWindows();             // detach + forget every window
+  void DetachViews();             // detach + forget every view
   void Unmap();                     // munmap if still mapped (idempotent)
   void Release();                   // close(): drop the file and the pages, keep the range reserved
-  void UnmapIfUnreachable();        // after close(): unmap once no window and no work can reach the range
+  // Async work items call this when they end (after inflight--): after close(),
+  // unmaps once no view and no work can reach the range.
+  void UnmapIfUnreachable();
 };
 
 class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
@@ -82,8 +84,8 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
  private:
   Napi::Value GetLength(const Napi::CallbackInfo& info);
   Napi::Value GetClosed(const Napi::CallbackInfo& info);
-  Napi::Value Window(const Napi::CallbackInfo& info);
-  Napi::Value Detach(const Napi::CallbackInfo& info);
+  Napi::Value View(const Napi::CallbackInfo& info);
+  Napi::Value DetachView(const Napi::CallbackInfo& info);
   Napi::Value Advise(const Napi::CallbackInfo& info);     // madvise.cc
   Napi::Value Populate(const Napi::CallbackInfo& info);   // madvise.cc
   Napi::Value Residency(const Napi::CallbackInfo& info);  // mincore.cc
@@ -101,11 +103,16 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   template <Napi::Value (NativeMapping::*Method)(const Napi::CallbackInfo&)>
   static Napi::Value Call(const Napi::CallbackInfo& info);
 
-  // Throws ERR_MAPPING_CLOSED when closed.
-  MappingState& Open(Napi::Env env, const char* operation);
+  // Throws ERR_MAPPING_CLOSED when closed (the public API checked first; this guards the memory).
+  MappingState& RequireOpen(Napi::Env env);
   // Validates (offset, length) at info[first], info[first + 1]: page-aligned
   // offset, offset + length <= Limit(). Returns {offset, length}.
   std::pair<uint64_t, uint64_t> Range(const Napi::CallbackInfo& info, size_t first);
+  // populate / lock / flush, which differ only in the syscall: the range at
+  // info[0], info[1] and a flag at info[2], then op(addr, len, flag) chunked on
+  // the threadpool (QueueChunked). Returns a Promise; argument errors reject it.
+  using RangeOp = int (*)(char* addr, size_t len, bool flag);
+  Napi::Value QueueRangeOp(const Napi::CallbackInfo& info, const char* syscall, RangeOp op);
 
   std::shared_ptr<MappingState> state_;
 };

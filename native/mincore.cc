@@ -10,7 +10,6 @@
 #include <cerrno>
 #include <climits>
 #include <cstdint>
-#include <string>
 #include <vector>
 
 #include "errors.h"
@@ -46,20 +45,17 @@ constexpr uint64_t kFileWindow = uint64_t{1} << 30;  // map the file 1 GiB at a 
 
 namespace {
 
-// A zeroed Uint8Array of `pages` bytes for a residency vector of a range
-// `length` bytes long. Sized by user input, so bounded (RangeError) and made
-// through the JavaScript constructor: its allocation failure is a catchable
-// RangeError, where napi_create_arraybuffer aborts the process (V8 FATAL).
-Napi::Uint8Array NewVector(Napi::Env env, uint64_t pages, const char* name, uint64_t length) {
-  uint64_t page = PageSize();
-  std::string range = "a range of at most " + std::to_string(kMaxWindow * page) +
-                      " bytes, whose residency vector (one byte per page) fits in an ArrayBuffer; query larger ranges in parts";
-  if (pages > kMaxWindow) throw OutOfRange(env, name, range, static_cast<double>(length));
+// A zeroed Uint8Array of `pages` bytes for a residency vector. Sized by user
+// input, so bounded (RangeError) and made through the JavaScript constructor:
+// its allocation failure is a catchable error, where napi_create_arraybuffer
+// aborts the process (V8 FATAL). The public API says which ranges fit.
+Napi::Uint8Array NewVector(Napi::Env env, uint64_t pages, const char* name) {
+  if (pages > kMaxViewLength) throw OutOfRange(env, name);
   Napi::Function ctor = env.Global().Get("Uint8Array").As<Napi::Function>();
   try {
     return ctor.New({Napi::Number::New(env, static_cast<double>(pages))}).As<Napi::Uint8Array>();
   } catch (const Napi::Error&) {
-    throw ErrnoError(env, ENOMEM, "residency vector");
+    throw ErrnoError(env, ENOMEM, "mincore");
   }
 }
 
@@ -70,14 +66,10 @@ unsigned char* VectorTarget(const Napi::CallbackInfo& info, size_t index, uint64
   Napi::Env env = info.Env();
   Napi::Value v = Arg(info, index);
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    throw InvalidArgType(env, "out", "an instance of Uint8Array", v);
+    throw InvalidArgType(env, "out");
   }
   Napi::Uint8Array out = v.As<Napi::Uint8Array>();
-  size_t have = out.ElementLength();
-  if (pages > have) {
-    throw OutOfRange(env, "out.length", ">= " + std::to_string(pages) + " (one byte per page of the range)",
-                     static_cast<double>(have));
-  }
+  if (pages > out.ElementLength()) throw OutOfRange(env, "out.length");
   return pages == 0 ? nullptr : out.Data();
 }
 
@@ -86,10 +78,10 @@ unsigned char* VectorTarget(const Napi::CallbackInfo& info, size_t index, uint64
 // mapping.residency(offset, length): Uint8Array (one byte per page, bit 0)
 Napi::Value NativeMapping::Residency(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  MappingState& s = Open(env, "query residency");
+  MappingState& s = RequireOpen(env);
   auto [offset, length] = Range(info, 0);
   uint64_t pages = RoundUp(length, PageSize()) / PageSize();
-  Napi::Uint8Array vec = NewVector(env, pages, "length", length);
+  Napi::Uint8Array vec = NewVector(env, pages, "length");
   if (pages == 0) return vec;
   unsigned char* out = vec.Data();
   if (mincore(s.addr + offset, static_cast<size_t>(length), out) != 0) throw ErrnoError(env, errno, "mincore");
@@ -102,7 +94,7 @@ Napi::Value NativeMapping::Residency(const Napi::CallbackInfo& info) {
 // allocates no ArrayBuffer (that allocation costs more than the mincore call).
 Napi::Value NativeMapping::ResidencyInto(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  MappingState& s = Open(env, "query residency");
+  MappingState& s = RequireOpen(env);
   auto [offset, length] = Range(info, 0);
   uint64_t pages = RoundUp(length, PageSize()) / PageSize();
   unsigned char* out = VectorTarget(info, 2, pages);
@@ -121,8 +113,7 @@ Napi::Value FileResidency(const Napi::CallbackInfo& info) {
   uint64_t length = ArgUint(info, 2, "length");
   bool wantPages = ArgBool(info, 3, "wantPages");
   if (length > kMaxSafeInteger - offset) {
-    throw OutOfRange(env, "length", ">= 0 && <= " + std::to_string(kMaxSafeInteger - offset),
-                     static_cast<double>(length));
+    throw OutOfRange(env, "length");
   }
   uint64_t page = PageSize();
   uint64_t first = offset / page;
@@ -166,17 +157,17 @@ Napi::Value FileResidency(const Napi::CallbackInfo& info) {
   std::vector<unsigned char> scratch;
   unsigned char* out = nullptr;
   if (wantPages) {
-    pages = NewVector(env, total, "length", length);
+    pages = NewVector(env, total, "length");
   } else {
     scratch.resize(static_cast<size_t>(std::min<uint64_t>(total, kFileWindow / page)));
   }
+  uint64_t cached = 0;
   // Pages past the end of the file are never cached: scan only up to it, so a
   // huge range (the raw addon does not clip) costs what the file costs.
   struct stat st {};
   if (fstat(fd, &st) != 0) throw ErrnoError(env, errno, "fstat");
   uint64_t filePages = RoundUp(static_cast<uint64_t>(st.st_size), page) / page;
   uint64_t scan = filePages > first ? std::min<uint64_t>(total, filePages - first) : 0;
-  uint64_t cached = 0;
   for (uint64_t done = 0; done < scan;) {
     uint64_t n = std::min<uint64_t>(scan - done, kFileWindow / page);
     size_t bytes = static_cast<size_t>(n * page);
