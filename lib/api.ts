@@ -67,6 +67,11 @@ export class Pagewise {
     return this.backend.pageSize;
   }
 
+  /** The longest view (Uint8Array) this engine can hold over a mapping, in bytes. */
+  get maxViewLength(): number {
+    return this.backend.maxWindow;
+  }
+
   /** Whether this kernel knows the advice (madvise(NULL, 0, advice) == 0). */
   supports(advice: Advice): boolean {
     return this.backend.supports(ADVICE[validateOneOf('advice', advice, ADVICE_NAMES)].value);

@@ -50,7 +50,9 @@ describe('VolatileCache', () => {
     expect(h2.bytes).toEqual(pattern(2 * PAGE - 17, 107));
     const view = h2.bytes;
     h2.release();
-    expect(view.length).toBe(0); // stale view: nothing to see
+    expect(view.length).toBe(2 * PAGE - 17); // released, not volatile yet: still the entry's own bytes
+    c.arena.flush();
+    expect(view.length).toBe(0); // volatile: stale view, nothing to see
     expect(c.stats.pinnedBytes).toBe(0);
     expect(c.stats.arena.unpinnedBytes).toBe(2 * PAGE);
   });
