@@ -36,6 +36,7 @@ import type { Pagewise } from './api';
 import { defaultPagewise } from './default-pagewise';
 import { type CodedError, invalidArgType, pagewiseError } from './errors';
 import type { Mapping } from './mapping';
+import { effectiveMemoryLimit } from './memory-limit';
 import { type Range, validateBoolean, validateInteger, validateObject, validateOneOf, validateRange } from './validate';
 
 // ---- memory pressure (the agreed interface; lib/pressure.ts declares the same types) ----
@@ -85,9 +86,11 @@ export interface VolatileArenaOptions {
   unpinDelayMs?: number;
   /**
    * Most bytes that may sit unpinned-but-not-volatile (and, separately, freed but
-   * not yet MADV_FREE'd): over it, the oldest are made volatile at once, down to
-   * half of it. This bounds what the kernel cannot reclaim even when no timer
-   * runs (a long synchronous loop). Default 32 MiB.
+   * not yet MADV_FREE'd): over it, the least recently unpinned are made volatile at
+   * once, down to 7/8 of it. This bounds what the kernel cannot reclaim even when
+   * no timer runs (a long synchronous loop). Default: 1/16 of the memory this
+   * process may use (the smallest cgroup memory.max / memory.high / v1 limit on
+   * its path, else the machine's RAM), read when the arena is made.
    */
   unpinMaxBytes?: number;
   /**
@@ -182,7 +185,8 @@ const DEFAULT_SIZE = 256 * 1024 * 1024;
 const DEFAULT_DECAY_MS = 10_000;
 const DEFAULT_UNPIN_DELAY_MS = 50;
 const DEFAULT_FREE_DELAY_MS = 50;
-const DEFAULT_UNPIN_MAX_BYTES = 32 * 1024 * 1024;
+/** Share of the process's memory limit that may stay unpinned but not volatile. */
+const DEFAULT_UNPIN_SHARE = 1 / 16;
 /** Pages per residency() call in purge(): bounds the vector allocated per call. */
 const RESIDENCY_CHUNK_PAGES = 1 << 16;
 
@@ -258,7 +262,9 @@ export class VolatileArena implements Disposable {
     this.#freeDelayMs = ms('freeDelayMs', o.freeDelayMs, DEFAULT_FREE_DELAY_MS, 0);
     this.#unpinDelayMs = ms('unpinDelayMs', o.unpinDelayMs, DEFAULT_UNPIN_DELAY_MS, -1);
     this.#unpinMaxBytes =
-      o.unpinMaxBytes === undefined ? DEFAULT_UNPIN_MAX_BYTES : validateInteger('options.unpinMaxBytes', o.unpinMaxBytes, 0);
+      o.unpinMaxBytes === undefined
+        ? Math.floor(effectiveMemoryLimit() * DEFAULT_UNPIN_SHARE)
+        : validateInteger('options.unpinMaxBytes', o.unpinMaxBytes, 0);
     this.#zero = o.zero === undefined ? false : validateBoolean('options.zero', o.zero);
     this.#strict = o.strict === undefined ? false : validateBoolean('options.strict', o.strict);
     this.#quarantine = o.quarantine === undefined ? false : validateBoolean('options.quarantine', o.quarantine);
@@ -511,12 +517,13 @@ export class VolatileArena implements Disposable {
     else if (this.#unpinDelayMs > 0) this.#schedule(performance.now() + this.#unpinDelayMs);
   }
 
-  /** Over unpinMaxBytes: the least recently unpinned become volatile, down to half the limit. */
+  /** Over unpinMaxBytes: the least recently unpinned become volatile, down to 7/8 of the limit (the hot ones stay). */
   #shrinkSoft(): void {
     const batch: VolatileBuffer[] = [];
     let bytes = this.#stats.softUnpinnedBytes;
+    const target = this.#unpinMaxBytes - this.#unpinMaxBytes / 8;
     for (const b of this.#soft) {
-      if (bytes <= this.#unpinMaxBytes / 2) break;
+      if (bytes <= target) break;
       batch.push(b);
       bytes -= b.capacity;
     }
@@ -602,7 +609,7 @@ export class VolatileArena implements Disposable {
       this.#dirty.push({ start, pages, at: now, lazy });
       if (!lazy) {
         s.pendingFreeBytes += b.capacity;
-        if (s.pendingFreeBytes > this.#unpinMaxBytes) this.#freePending(Infinity, this.#unpinMaxBytes / 2);
+        if (s.pendingFreeBytes > this.#unpinMaxBytes) this.#freePending(Infinity, this.#unpinMaxBytes - this.#unpinMaxBytes / 8);
         else this.#schedule(now + this.#freeDelayMs);
       } else if (this.#decayMs > 0) this.#schedule(now + this.#decayMs);
     }

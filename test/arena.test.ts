@@ -1,6 +1,7 @@
 import * as crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
@@ -10,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { CANARY_WORDS } from '../lib/arena';
 import { type CodedError, VolatileArena, type VolatileArenaOptions } from '../lib/index';
 import { allEqual, onKernel, PAGE, pattern, pw } from './helpers';
+import { effectiveMemoryLimit } from '../lib/memory-limit';
 import { spyPagewise } from './spy-backend';
 
 function arena(pages = 64, options: Omit<VolatileArenaOptions, 'size' | 'pagewise'> = {}): VolatileArena {
@@ -450,15 +452,22 @@ describe('two-stage unpin: pinned -> unpinned (userspace) -> volatile (kernel) -
     expect(view.length).toBe(0);
   });
 
-  it('unpinMaxBytes: over the limit, the least recently unpinned become volatile, down to half of it', () => {
-    using a = arena(32, { unpinDelayMs: -1, unpinMaxBytes: 4 * PAGE });
-    const bufs = Array.from({ length: 4 }, () => a.alloc(2 * PAGE));
+  it('unpinMaxBytes: over the limit, the least recently unpinned become volatile, down to 7/8 of it', () => {
+    using a = arena(64, { unpinDelayMs: -1, unpinMaxBytes: 16 * PAGE });
+    const bufs = Array.from({ length: 6 }, () => a.alloc(4 * PAGE));
+    for (const i of [0, 1, 2, 3]) bufs[i].unpin();
+    expect(a.stats.volatileBytes).toBe(0); // 16 pages: at the limit, not over
+    expect(bufs[0].pin()).toBe('intact'); // 0 is now the most recently unpinned
     bufs[0].unpin();
-    bufs[1].unpin();
-    expect(a.stats.volatileBytes).toBe(0); // 4 pages: at the limit, not over
-    bufs[2].unpin(); // 6 pages: over -> the oldest go until <= 2 pages are left
-    expect(bufs.map((b) => b.state)).toEqual(['volatile', 'volatile', 'unpinned', 'pinned']);
-    expect(a.stats).toMatchObject({ softUnpinnedBytes: 2 * PAGE, volatileBytes: 4 * PAGE });
+    bufs[4].unpin(); // 20 pages: over -> the least recently unpinned go until <= 14 pages are left
+    expect(bufs.map((b) => b.state)).toEqual(['unpinned', 'volatile', 'volatile', 'unpinned', 'unpinned', 'pinned']);
+    expect(a.stats).toMatchObject({ softUnpinnedBytes: 12 * PAGE, volatileBytes: 8 * PAGE });
+  });
+
+  it('the default bound follows the memory limit of the cgroup (or RAM)', () => {
+    const limit = effectiveMemoryLimit();
+    expect(limit).toBeGreaterThan(0);
+    expect(limit).toBeLessThanOrEqual(os.totalmem());
   });
 
   it('strict: unpin() detaches every view at once', () => {
