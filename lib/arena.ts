@@ -35,6 +35,7 @@ import * as fs from 'node:fs';
 import type { Pagewise } from './api';
 import { defaultPagewise } from './default-pagewise';
 import { type CodedError, invalidArgType, pagewiseError } from './errors';
+import { List, type ListNode, listNode } from './list';
 import type { Mapping } from './mapping';
 import { effectiveMemoryLimit } from './memory-limit';
 import { type Range, validateBoolean, validateInteger, validateObject, validateOneOf, validateRange } from './validate';
@@ -241,10 +242,18 @@ export class VolatileArena implements Disposable {
   #dirty: DirtyRange[] = [];
   readonly #live = new Set<VolatileBuffer>();
   /** Unpinned, not yet volatile buffers, least recently unpinned first. */
-  readonly #soft = new Set<VolatileBuffer>();
+  readonly #soft = new List<VolatileBuffer>();
   readonly #stats: ArenaStats;
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Infinity;
+  /**
+   * A coarse clock for unpinned buffers, advanced by the timer every unpinDelayMs / 2
+   * while any are waiting (reading performance.now() on every unpin would cost more
+   * than the rest of a hot hit). A buffer is due three ticks after its unpin: it has
+   * then been unpinned between unpinDelayMs and 1.5 × unpinDelayMs.
+   */
+  #epoch = 0;
+  #epochArmed = false;
   #closed = false;
   readonly #stopListening: (() => void) | undefined;
 
@@ -498,7 +507,7 @@ export class VolatileArena implements Disposable {
     stats: () => this.#stats,
     ticket: (b) => this.#ticket(b),
     softUnpin: (b) => this.#softUnpin(b),
-    softPin: (b) => this.#soft.delete(b),
+    softPin: (b) => this.#soft.remove(b[kSoftNode]),
     release: (b, state, ticket) => this.#release(b, state, ticket),
   };
 
@@ -512,9 +521,10 @@ export class VolatileArena implements Disposable {
       this.#makeVolatile([b]);
       return;
     }
-    this.#soft.add(b);
+    b[kUnpinnedAt] = this.#epoch;
+    this.#soft.push(b[kSoftNode]);
     if (this.#stats.softUnpinnedBytes > this.#unpinMaxBytes) this.#shrinkSoft();
-    else if (this.#unpinDelayMs > 0) this.#schedule(performance.now() + this.#unpinDelayMs);
+    if (this.#unpinDelayMs > 0 && !this.#epochArmed && this.#soft.size !== 0) this.#armEpoch();
   }
 
   /** Over unpinMaxBytes: the least recently unpinned become volatile, down to 7/8 of the limit (the hot ones stay). */
@@ -522,7 +532,8 @@ export class VolatileArena implements Disposable {
     const batch: VolatileBuffer[] = [];
     let bytes = this.#stats.softUnpinnedBytes;
     const target = this.#unpinMaxBytes - this.#unpinMaxBytes / 8;
-    for (const b of this.#soft) {
+    for (let n = this.#soft.head; n !== undefined; n = n.next) {
+      const b = n.value;
       if (bytes <= target) break;
       batch.push(b);
       bytes -= b.capacity;
@@ -532,7 +543,7 @@ export class VolatileArena implements Disposable {
 
   #flushAll(): number {
     const bytes = this.#stats.softUnpinnedBytes;
-    if (this.#soft.size !== 0) this.#makeVolatile([...this.#soft]);
+    if (this.#soft.size !== 0) this.#makeVolatile(this.#soft.values());
     this.#freePending(Infinity);
     return bytes;
   }
@@ -544,7 +555,7 @@ export class VolatileArena implements Disposable {
   #makeVolatile(batch: VolatileBuffer[]): void {
     if (batch.length === 0) return;
     for (const b of batch) {
-      this.#soft.delete(b);
+      this.#soft.remove(b[kSoftNode]);
       b[kCanaries]();
     }
     batch.sort((x, y) => x.offset - y.offset);
@@ -591,7 +602,7 @@ export class VolatileArena implements Disposable {
     else {
       s.unpinnedBytes -= b.capacity;
       if (state === 'unpinned') {
-        this.#soft.delete(b);
+        this.#soft.remove(b[kSoftNode]);
         s.softUnpinnedBytes -= b.capacity;
       } else s.volatileBytes -= b.capacity;
     }
@@ -714,6 +725,19 @@ export class VolatileArena implements Disposable {
     return bytes;
   }
 
+  /** When the epoch tick was armed; it is due unpinDelayMs / 2 later. */
+  #epochAt = 0;
+
+  #epochDue(): number {
+    return this.#epochAt + this.#unpinDelayMs / 2;
+  }
+
+  #armEpoch(): void {
+    this.#epochArmed = true;
+    this.#epochAt = performance.now();
+    this.#schedule(this.#epochDue());
+  }
+
   #schedule(at: number): void {
     if (this.#timer !== undefined && this.#timerAt <= at) return;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
@@ -728,22 +752,26 @@ export class VolatileArena implements Disposable {
     this.#timerAt = Infinity;
     if (this.#closed) return;
     const now = performance.now();
-    if (this.#unpinDelayMs > 0 && this.#soft.size !== 0) {
+    if (this.#epochArmed && now >= this.#epochDue()) {
+      this.#epochArmed = false;
+      this.#epoch++;
       const due: VolatileBuffer[] = [];
-      for (const b of this.#soft) {
-        if (b[kUnpinnedAt] + this.#unpinDelayMs > now) break;
-        due.push(b);
+      for (let n = this.#soft.head; n !== undefined; n = n.next) {
+        if (this.#epoch - n.value[kUnpinnedAt] < 3) break;
+        due.push(n.value);
       }
       this.#makeVolatile(due);
+      this.#epochAt = now;
     }
     this.#freePending(now - this.#freeDelayMs);
     if (this.#decayMs > 0) this.#decay(now - this.#decayMs);
     let next = Infinity;
-    if (this.#unpinDelayMs > 0) {
-      for (const b of this.#soft) {
-        next = b[kUnpinnedAt] + this.#unpinDelayMs;
-        break;
+    if (this.#unpinDelayMs > 0 && this.#soft.size !== 0) {
+      if (!this.#epochArmed) {
+        this.#epochArmed = true;
+        this.#epochAt = now;
       }
+      next = this.#epochDue();
     }
     for (const r of this.#dirty) {
       if (!r.lazy) next = Math.min(next, r.at + this.#freeDelayMs);
@@ -773,6 +801,7 @@ interface ArenaCore {
 const kClosed = Symbol('pagewise.arenaClosed');
 const kCanaries = Symbol('pagewise.canaries');
 const kUnpinnedAt = Symbol('pagewise.unpinnedAt');
+const kSoftNode = Symbol('pagewise.softNode');
 
 /**
  * A page-granular span of a VolatileArena. Pinned: ordinary memory, `bytes` is
@@ -795,8 +824,10 @@ export class VolatileBuffer implements Disposable {
   #side: Int32Array | undefined;
   /** Quarantine bookkeeping of this owner (quarantine: true). */
   readonly #ticket: Ticket | undefined;
-  /** When unpin() ran (performance.now()), for the arena's timer. */
+  /** The arena's epoch when unpin() ran, for its timer. */
   [kUnpinnedAt] = 0;
+  /** This buffer's place in the arena's list of unpinned, not yet volatile buffers. */
+  readonly [kSoftNode]: ListNode<VolatileBuffer> = listNode<VolatileBuffer>(this);
 
   constructor(token: typeof CREATE, core: ArenaCore, offset: number, length: number, capacity: number) {
     if (token !== CREATE) throw new TypeError('Illegal constructor: use arena.alloc()');
@@ -839,7 +870,6 @@ export class VolatileBuffer implements Disposable {
   unpin(): void {
     if (this.#state !== 'pinned') throw this.#notPinned('unpin');
     this.#state = 'unpinned';
-    this[kUnpinnedAt] = performance.now();
     if (this.#core.strict()) this.#detach();
     const s = this.#core.stats();
     s.pinnedBytes -= this.capacity;

@@ -23,6 +23,7 @@ import {
   type VolatileBuffer,
 } from './arena';
 import { invalidArgType, invalidArgValue, pagewiseError } from './errors';
+import { List, type ListNode, listNode } from './list';
 import { validateInteger, validateObject, validateOneOf } from './validate';
 
 export interface VolatileCacheOptions extends Omit<VolatileArenaOptions, 'size' | 'pressure'> {
@@ -89,6 +90,14 @@ interface Entry<K> {
   pins: number;
   /** Removed from the map while pinned: freed when the last handle is released. */
   dead: boolean;
+  /** Place in the cache's recency list. */
+  node: ListNode<Entry<K>>;
+}
+
+function newEntry<K>(key: K, buffer: VolatileBuffer, length: number): Entry<K> {
+  const entry = { key, buffer, length, pins: 1, dead: false } as Entry<K>;
+  entry.node = listNode(entry);
+  return entry;
 }
 
 // The intrinsic getter: neither a subclass nor a Proxy can lie about it.
@@ -164,7 +173,7 @@ export class VolatileCache<K = string> implements Disposable {
   readonly #lowWatermark: number;
   readonly #entries = new Map<K, Entry<K>>();
   /** Every entry, least recently used first (pinned ones too; eviction skips them). */
-  readonly #lru = new Set<Entry<K>>();
+  readonly #lru = new List<Entry<K>>();
   /** Keys whose produce is running. */
   readonly #producing = new Set<K>();
   readonly #stopListening: (() => void) | undefined;
@@ -227,7 +236,7 @@ export class VolatileCache<K = string> implements Disposable {
 
   /** Keys, most recently used first. */
   *keys(): IterableIterator<K> {
-    const all = [...this.#lru];
+    const all = this.#lru.values();
     for (let i = all.length - 1; i >= 0; i--) if (!all[i].dead) yield all[i].key;
   }
 
@@ -250,8 +259,7 @@ export class VolatileCache<K = string> implements Disposable {
     }
     const entry = this.#entries.get(key);
     if (entry !== undefined) {
-      this.#lru.delete(entry);
-      this.#lru.add(entry);
+      this.#lru.push(entry.node);
       if (entry.pins > 0) {
         entry.pins++;
         this.#hits++;
@@ -289,7 +297,7 @@ export class VolatileCache<K = string> implements Disposable {
       this.#producing.delete(key);
     }
     this.#entries.set(key, created);
-    this.#lru.add(created);
+    this.#lru.push(created.node);
     this.#bytes += created.buffer.capacity;
     this.#pinnedBytes += created.buffer.capacity;
     this.#shrink(this.#budget);
@@ -387,7 +395,7 @@ export class VolatileCache<K = string> implements Disposable {
       const [value, length] = producedBytes(produce(key));
       const buffer = this.#alloc(Math.max(1, length));
       buffer.bytes.set(value);
-      return { key, buffer, length, pins: 1, dead: false };
+      return newEntry(key, buffer, length);
     }
     const length = this.#sizeOf(key, produce);
     const buffer = this.#alloc(Math.max(1, length));
@@ -398,7 +406,7 @@ export class VolatileCache<K = string> implements Disposable {
       buffer.free();
       throw err;
     }
-    return { key, buffer, length, pins: 1, dead: false };
+    return newEntry(key, buffer, length);
   }
 
   #sizeOf(key: K, produce: FillProducer<K>): number {
@@ -447,7 +455,8 @@ export class VolatileCache<K = string> implements Disposable {
 
   /** Evict the least recently used unpinned entry; false if there is none. */
   #evictOne(): boolean {
-    for (const entry of this.#lru) {
+    for (let n = this.#lru.head; n !== undefined; n = n.next) {
+      const entry = n.value;
       if (entry.pins > 0) continue;
       this.#evictions++;
       this.#remove(entry);
@@ -460,7 +469,7 @@ export class VolatileCache<K = string> implements Disposable {
     if (entry.dead) return;
     entry.dead = true;
     this.#entries.delete(entry.key);
-    this.#lru.delete(entry);
+    this.#lru.remove(entry.node);
     this.#bytes -= entry.buffer.capacity;
     if (entry.pins === 0) entry.buffer.free();
   }
