@@ -34,7 +34,7 @@
 import * as fs from 'node:fs';
 import type { Pagewise } from './api';
 import { defaultPagewise } from './default-pagewise';
-import { type CodedError, invalidArgType, pagewiseError } from './errors';
+import { type CodedError, illegalConstructor, invalidArgType, pagewiseError } from './errors';
 import { List, type ListNode, listNode } from './list';
 import type { Mapping } from './mapping';
 import { effectiveMemoryLimit } from './memory-limit';
@@ -830,7 +830,7 @@ export class VolatileBuffer implements Disposable {
   readonly [kSoftNode]: ListNode<VolatileBuffer> = listNode<VolatileBuffer>(this);
 
   constructor(token: typeof CREATE, core: ArenaCore, offset: number, length: number, capacity: number) {
-    if (token !== CREATE) throw new TypeError('Illegal constructor: use arena.alloc()');
+    if (token !== CREATE) throw illegalConstructor('use arena.alloc()');
     this.#core = core;
     this.offset = offset;
     this.length = length;

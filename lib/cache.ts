@@ -22,7 +22,7 @@ import {
   type VolatileArenaOptions,
   type VolatileBuffer,
 } from './arena';
-import { invalidArgType, invalidArgValue, pagewiseError } from './errors';
+import { illegalConstructor, invalidArgType, invalidArgValue, pagewiseError } from './errors';
 import { List, type ListNode, listNode } from './list';
 import { validateInteger, validateObject, validateOneOf } from './validate';
 
@@ -120,6 +120,8 @@ function producedBytes(value: unknown): [Uint8Array, number] {
   return [value, length];
 }
 
+const CREATE_HANDLE = Symbol('pagewise.createCacheHandle');
+
 /** A pinned entry: its bytes stay valid until release(). */
 export class CacheHandle<K> implements Disposable {
   readonly #cache: VolatileCache<K>;
@@ -129,7 +131,8 @@ export class CacheHandle<K> implements Disposable {
   readonly outcome: CacheOutcome;
 
   /** @internal */
-  constructor(cache: VolatileCache<K>, entry: Entry<K>, outcome: CacheOutcome) {
+  constructor(token: typeof CREATE_HANDLE, cache: VolatileCache<K>, entry: Entry<K>, outcome: CacheOutcome) {
+    if (token !== CREATE_HANDLE) throw illegalConstructor('use cache.get()');
     this.#cache = cache;
     this.#entry = entry;
     this.outcome = outcome;
@@ -263,14 +266,14 @@ export class VolatileCache<K = string> implements Disposable {
       if (entry.pins > 0) {
         entry.pins++;
         this.#hits++;
-        return new CacheHandle(this, entry, 'hit');
+        return new CacheHandle(CREATE_HANDLE, this, entry, 'hit');
       }
       const result = entry.buffer.pin();
       this.#pinnedBytes += entry.buffer.capacity;
       entry.pins = 1;
       if (result === 'intact') {
         this.#hits++;
-        return new CacheHandle(this, entry, 'hit');
+        return new CacheHandle(CREATE_HANDLE, this, entry, 'hit');
       }
       this.#purged++;
       this.#producing.add(key);
@@ -286,7 +289,7 @@ export class VolatileCache<K = string> implements Disposable {
       } finally {
         this.#producing.delete(key);
       }
-      return new CacheHandle(this, entry, 'purged');
+      return new CacheHandle(CREATE_HANDLE, this, entry, 'purged');
     }
     this.#misses++;
     this.#producing.add(key);
@@ -301,7 +304,7 @@ export class VolatileCache<K = string> implements Disposable {
     this.#bytes += created.buffer.capacity;
     this.#pinnedBytes += created.buffer.capacity;
     this.#shrink(this.#budget);
-    return new CacheHandle(this, created, 'miss');
+    return new CacheHandle(CREATE_HANDLE, this, created, 'miss');
   }
 
   /**
@@ -314,7 +317,7 @@ export class VolatileCache<K = string> implements Disposable {
     if (entry === undefined || this.#producing.has(key)) return undefined;
     if (entry.pins > 0) {
       entry.pins++;
-      return new CacheHandle(this, entry, 'hit');
+      return new CacheHandle(CREATE_HANDLE, this, entry, 'hit');
     }
     if (entry.buffer.pin() === 'purged') {
       this.#remove(entry); // unpinned by any handle: freed here
@@ -322,7 +325,7 @@ export class VolatileCache<K = string> implements Disposable {
     }
     this.#pinnedBytes += entry.buffer.capacity;
     entry.pins = 1;
-    return new CacheHandle(this, entry, 'hit');
+    return new CacheHandle(CREATE_HANDLE, this, entry, 'hit');
   }
 
   /** Remove an entry (an entry held by handles is freed when the last one is released). */

@@ -3,7 +3,7 @@ import { Pagewise } from './api';
 import { defaultPagewise as defaultInstance } from './default-pagewise';
 import { selectBackend } from './select';
 
-/** The backend in use: 'native' (the kernel) or 'simulator' (lib/simulator.ts). */
+/** The backend in use: 'native' (the kernel) or 'simulator' (lib/simulator/). */
 export const backend: 'native' | 'simulator' = defaultInstance.kind;
 /** The system page size in bytes. */
 export const pageSize: number = defaultInstance.pageSize;

@@ -1,4 +1,4 @@
-// Module init: exports pageSize, maxWindow, supports, map, fileResidency,
+// Module init: exports pageSize, maxViewLength, supports, map, fileResidency,
 // fadvise, accessMode, residencyScratch. One AddonData per environment (main thread, workers).
 #include <napi.h>
 
@@ -12,6 +12,7 @@ Napi::Value Supports(const Napi::CallbackInfo& info);       // madvise.cc
 Napi::Value FileResidency(const Napi::CallbackInfo& info);  // mincore.cc
 Napi::Value Fadvise(const Napi::CallbackInfo& info);        // fadvise.cc
 Napi::Value AccessMode(const Napi::CallbackInfo& info);     // fadvise.cc
+Napi::Value StatFiles(const Napi::CallbackInfo& info);      // cachestat_batch.cc
 
 namespace {
 
@@ -27,11 +28,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   raw->scratchLength = kScratch;
   exports.Set("residencyScratch", Napi::Uint8Array::New(env, kScratch, scratch, 0));
   exports.Set("pageSize", Napi::Number::New(env, static_cast<double>(PageSize())));
-  exports.Set("maxWindow", Napi::Number::New(env, static_cast<double>(kMaxWindow)));
+  exports.Set("maxViewLength", Napi::Number::New(env, static_cast<double>(kMaxViewLength)));
   exports.Set("supports", Napi::Function::New(env, Supports, "supports"));
   exports.Set("fileResidency", Napi::Function::New(env, FileResidency, "fileResidency"));
   exports.Set("fadvise", Napi::Function::New(env, Fadvise, "fadvise"));
   exports.Set("accessMode", Napi::Function::New(env, AccessMode, "accessMode"));
+  exports.Set("statFiles", Napi::Function::New(env, StatFiles, "statFiles"));
   return exports;
 }
 

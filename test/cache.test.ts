@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { type CodedError, VolatileCache } from '../lib/index';
+import { CacheHandle, type CodedError, VolatileCache } from '../lib/index';
 import { allEqual, PAGE, pattern, pw } from './helpers';
 import { spyPagewise } from './spy-backend';
 
@@ -366,5 +366,11 @@ describe('VolatileCache: memory pressure', () => {
     expect(c.stats.arena.pressureEvents).toBe(1);
     c.close();
     expect(source.listenerCount('pressure')).toBe(0);
+  });
+});
+
+describe('VolatileCache: handles', () => {
+  it('CacheHandle cannot be constructed by user code', () => {
+    expect(() => new (CacheHandle as unknown as new () => unknown)()).toThrow(expect.objectContaining({ code: 'ERR_ILLEGAL_CONSTRUCTOR' }));
   });
 });
