@@ -12,6 +12,7 @@ import { PathFilter } from '../lib/cli/args';
 import { statFiles } from '../lib/cli/batch';
 import { type Run, evictCommand, lockCommand, statCommand, touchCommand } from '../lib/cli/commands';
 import { collectFiles } from '../lib/cli/files';
+import { findMemoryCgroup } from '../lib/cli/demo';
 import { EXIT_UNAVAILABLE, main } from '../lib/cli/main';
 import { PAGE, onKernel, pattern, pw } from './helpers';
 
@@ -347,5 +348,18 @@ describe.skipIf(!onKernel)('vmtouch-like options (native only: the file commands
     for (let i = 0; i < 500 && fs.existsSync(`/proc/${pid}`); i++) await new Promise((res) => setTimeout(res, 20));
     expect(fs.existsSync(`/proc/${pid}`)).toBe(false);
     expect(fs.existsSync(pidFile)).toBe(false);
+  });
+});
+
+describe('pagewise demo --limit below what the runtime needs', () => {
+  it.skipIf(findMemoryCgroup().version === 0)('refuses 64M and 96M with the measured floor instead of dying with SIGKILL (needs a writable memory cgroup)', async () => {
+    for (const limit of ['64M', '96M']) {
+      const r = await run(['demo', '--limit', limit]);
+      expect(r.code, limit).toBe(2);
+      expect(r.stdout, limit).toContain(`--limit ${limit} is too small to show anything`);
+      const floor = Number(/Use --limit (\d+)M or more/.exec(r.stdout)?.[1]);
+      expect(floor, r.stdout).toBeGreaterThan(Number.parseInt(limit, 10));
+      expect(r.stdout).not.toContain('SIGKILL');
+    }
   });
 });
