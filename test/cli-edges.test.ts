@@ -221,6 +221,17 @@ describe.skipIf(!onKernel)('files that change under the CLI (native only: the fi
 });
 
 describe.skipIf(!onKernel)('vmtouch-like options (native only: the file commands refuse the simulator)', () => {
+  it('stat -s prints the summary line only, with the same figures as the table', async () => {
+    const d = dir('summary');
+    fs.writeFileSync(path.join(d, 'a'), pattern(PAGE));
+    fs.writeFileSync(path.join(d, 'b'), pattern(3 * PAGE));
+    const table = await run(['stat', d]);
+    const summary = await run(['stat', '-s', d]);
+    expect(summary.code).toBe(0);
+    expect(summary.stdout.split('\n')).toEqual([table.stdout.trimEnd().split('\n').at(-1), '']);
+    expect(summary.stdout).toMatch(/^2 files in 1 directory, 16\.0 KiB: 4\/4 pages resident/);
+  });
+
   it('--max-size skips larger files and says how many', async () => {
     const d = dir('max');
     fs.writeFileSync(path.join(d, 'small'), pattern(PAGE));

@@ -41,6 +41,8 @@ export interface Run {
   quiet?: boolean;
   /** stat --pages: record resident page runs. */
   snapshot?: boolean;
+  /** stat --summary: the summary line only (vmtouch's default output). */
+  summaryOnly?: boolean;
   /** Left out by --max-size / --one-file-system (counted in the summary). */
   skippedLarge?: number;
   skippedOtherFs?: number;
@@ -321,7 +323,8 @@ function statOne(run: Run, rows: StatFile[], file: string, fd: number, size: num
   rows.push(row);
 }
 
-function printStatTable(run: Run, rows: StatFile[], summary: StatSummary): void {
+function printStatTable(run: Run, statRows: StatFile[], summary: StatSummary): void {
+  let rows = statRows;
   // One write for the whole table: tens of thousands of rows are common.
   const lines: string[] = [];
   const emit = (line: string): void => void lines.push(line);
@@ -330,6 +333,7 @@ function printStatTable(run: Run, rows: StatFile[], summary: StatSummary): void 
   const header = ['RESIDENT', 'PAGES', 'SIZE', 'PERCENT'];
   if (withCachestat) header.push('DIRTY', 'WRITEBACK', 'EVICTED', 'RECENT');
   const columns = header.length;
+  if (run.summaryOnly) rows = [];
   // Cells of all rows in one flat array (tens of thousands of rows: no array per row).
   const cells: string[] = new Array(rows.length * columns);
   const widths = header.map((h) => h.length);
@@ -348,7 +352,7 @@ function printStatTable(run: Run, rows: StatFile[], summary: StatSummary): void 
     }
     for (let c = 0; c < columns; c++) if (cells[at + c].length > widths[c]) widths[c] = cells[at + c].length;
   }
-  if (rows.length > 0) {
+  if (rows.length > 0 && !run.summaryOnly) {
     const line = (get: (c: number) => string, file: string): string => {
       let text = '';
       for (let c = 0; c < columns; c++) text += `${c === 0 ? '' : '  '}${get(c).padStart(widths[c])}`;
