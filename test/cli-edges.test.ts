@@ -201,6 +201,25 @@ describe.skipIf(!onKernel)('files that change under the CLI (native only: the fi
     }
   });
 
+  it('the native walk (no filters) finds what the JavaScript walk (filters) finds, in the same order', () => {
+    const d = dir('walks');
+    for (const rel of ['b/2', 'b/1', 'a', 'c/d/e', 'Z']) {
+      fs.mkdirSync(path.dirname(path.join(d, rel)), { recursive: true });
+      fs.writeFileSync(path.join(d, rel), pattern(PAGE));
+    }
+    fs.symlinkSync(path.join(d, 'a'), path.join(d, 'link'));
+    execFileSync('mkfifo', [path.join(d, 'pipe')]);
+    const native = collectFiles([d], new PathFilter(), pw.backend, { cachestat: true });
+    const js = collectFiles([d], new PathFilter([], ['no-such-name']), pw.backend, { cachestat: true });
+    expect(native.files.map((f) => path.relative(d, f.path))).toEqual(['Z', 'a', 'b/1', 'b/2', 'c/d/e']);
+    expect(js.files.map((f) => f.path)).toEqual(native.files.map((f) => f.path));
+    expect(native.directories).toBe(js.directories);
+    expect(native.files.every((f) => f.counts?.cached === 1)).toBe(true);
+    // A directory that cannot be read is an error of its own (errno in the result).
+    const gone = pw.backend.walkFiles?.(path.join(d, 'no-such-dir'), false);
+    expect(gone?.errors).toBe(`${path.join(d, 'no-such-dir')}\u00002\u0000`);
+  });
+
   it('a newline in a file name does not split a table row (escaped; --json has the exact name)', async () => {
     const d = dir('names');
     const odd = path.join(d, 'two\nlines');
