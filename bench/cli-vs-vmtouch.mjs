@@ -81,6 +81,7 @@ export async function run({ full = false } = {}) {
       { name: 'vmtouch', fn: () => wall('vmtouch', [root]).ms },
       { name: 'pagewise stat', fn: () => pwStat().ms },
       { name: 'pagewise stat --json', fn: () => pwStat(['--json']).ms },
+      { name: 'pagewise stat -s', fn: () => pwStat(['-s']).ms },
       { name: 'node -e ""', fn: () => wall(process.execPath, ['-e', '']).ms },
     ];
     if (fincoreVersion) variants.splice(1, 0, { name: 'fincore', fn: () => wall('fincore', files).ms });
@@ -96,10 +97,12 @@ export async function run({ full = false } = {}) {
         : []),
       { variant: 'pagewise stat DIR (table)', median: fmtMs(med['pagewise stat']), ratio: fmtRatio(ratio), ...t, note: `min ${fmtMs(mn['pagewise stat'])}; ${fmtRatio(med['pagewise stat'] / (med.fincore ?? NaN))} of fincore` },
       { variant: 'pagewise stat --json DIR', median: fmtMs(med['pagewise stat --json']), ratio: fmtRatio(med['pagewise stat --json'] / med.vmtouch), note: '' },
+      { variant: 'pagewise stat -s DIR (summary, like vmtouch)', median: fmtMs(med['pagewise stat -s']), ratio: fmtRatio(med['pagewise stat -s'] / med.vmtouch), note: 'like for like with vmtouch\'s output' },
       { variant: 'node -e "" (Node startup alone)', median: fmtMs(med['node -e ""']), ratio: fmtRatio(med['node -e ""'] / med.vmtouch), note: 'part of every pagewise row' },
     ];
     const notes = [
       `${count} files (sizes ${SIZES.join(', ')} bytes, 100 per directory), created under ${base} and removed at exit; each read once before timing.`,
+      `CPU time is not in the table (wall time is what a user waits for), but on a loaded machine Node's start-up and JIT threads make pagewise's wall time suffer more than a single-threaded C tool's.`,
       `${rounds} interleaved rounds (A B C … then reversed); medians of whole-process wall times. The machine may be shared: ratios within one run are the result, absolute times are context.`,
       `Resident pages seen: pagewise ${ours.summary.cached}/${ours.summary.total} (${ours.files.length} files, source ${ours.files[0]?.source}); vmtouch "${(theirs.match(/Resident Pages: *(.*)/) ?? [])[1]?.trim()}"` +
         (fincoreVersion ? `; fincore ${fincorePages} pages.` : '.'),

@@ -13,6 +13,7 @@ Napi::Value FileResidency(const Napi::CallbackInfo& info);  // mincore.cc
 Napi::Value Fadvise(const Napi::CallbackInfo& info);        // fadvise.cc
 Napi::Value AccessMode(const Napi::CallbackInfo& info);     // fadvise.cc
 Napi::Value StatFiles(const Napi::CallbackInfo& info);      // cachestat_batch.cc
+Napi::Value WalkFiles(const Napi::CallbackInfo& info);      // cachestat_batch.cc
 
 namespace {
 
@@ -28,6 +29,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fadvise", Napi::Function::New(env, Fadvise, "fadvise"));
   exports.Set("accessMode", Napi::Function::New(env, AccessMode, "accessMode"));
   exports.Set("statFiles", Napi::Function::New(env, StatFiles, "statFiles"));
+  exports.Set("walkFiles", Napi::Function::New(env, WalkFiles, "walkFiles"));
   return exports;
 }
 

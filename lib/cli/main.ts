@@ -54,7 +54,7 @@ const SHARED = {
 } as const;
 
 const OPTIONS = {
-  stat: { ...SHARED, verbose: { type: 'boolean', short: 'v' }, json: { type: 'boolean' }, pages: { type: 'boolean' } },
+  stat: { ...SHARED, verbose: { type: 'boolean', short: 'v' }, json: { type: 'boolean' }, pages: { type: 'boolean' }, summary: { type: 'boolean', short: 's' } },
   touch: { ...SHARED, verbose: { type: 'boolean', short: 'v' }, quiet: { type: 'boolean', short: 'q' }, 'no-progress': { type: 'boolean' }, from: { type: 'string' } },
   evict: { ...SHARED, verbose: { type: 'boolean', short: 'v' }, quiet: { type: 'boolean', short: 'q' } },
   lock: { ...SHARED, quiet: { type: 'boolean', short: 'q' }, daemon: { type: 'boolean' }, 'pid-file': { type: 'string' } },
@@ -102,6 +102,7 @@ interface Values {
   quiet?: boolean;
   json?: boolean;
   pages?: boolean;
+  summary?: boolean;
   'no-progress'?: boolean;
   from?: string;
   daemon?: boolean;
@@ -291,6 +292,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       range,
       verbose: v.verbose === true,
       quiet: v.quiet === true,
+      summaryOnly: v.summary === true,
       skippedLarge: collected.skippedLarge,
       skippedOtherFs: collected.skippedOtherFs,
     };
