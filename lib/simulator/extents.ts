@@ -280,7 +280,8 @@ export class ExtentStore {
    * and a transferred buffer would be freed under it.
    */
   close(): void {
-    for (const buffer of this.byBuffer.keys()) new Uint8Array(buffer).fill(0);
+    // Only buffers a view was handed out on can still be reached (O(their size), not O(1) like a transfer).
+    for (const [buffer, e] of this.byBuffer) if (e.viewed) new Uint8Array(buffer).fill(0);
     this.byBuffer.clear();
     this.owner = [];
     this.pages = 0;
