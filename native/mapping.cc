@@ -130,6 +130,7 @@ Napi::Function NativeMapping::DefineClass(Napi::Env env) {
           InstanceMethod<&NativeMapping::View>("view"),
           InstanceMethod<&NativeMapping::DetachView>("detachView"),
           InstanceMethod<&NativeMapping::Advise>("advise"),
+          InstanceMethod<&NativeMapping::AdviseRuns>("adviseRuns"),
           InstanceMethod<&NativeMapping::Residency>("residency"),
           InstanceMethod<&NativeMapping::ResidencyInto>("residencyInto"),
           InstanceMethod<&NativeMapping::Protect>("protect"),

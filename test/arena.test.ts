@@ -412,6 +412,9 @@ describe('two-stage unpin: pinned -> unpinned (userspace) -> volatile (kernel) -
       [0, 3 * PAGE, 'free'],
       [6 * PAGE, PAGE, 'free'],
     ]);
+    // Both runs in one call: process_madvise with an iovec of two runs.
+    expect(spy.batches).toEqual([2]);
+    expect(spy.calls.get('free')).toBe(1);
     for (const i of [0, 1, 3]) {
       expect(bufs[i].state).toBe('volatile');
       expect(views[i].length).toBe(0);
@@ -638,6 +641,43 @@ describe('hardening (issue 16)', () => {
     });
     expect(a.stats.freeBytes).toBe(4 * PAGE);
     expect(a.alloc(4 * PAGE).offset).toBe(0);
+  });
+});
+
+describe('Mapping.adviseRanges (process_madvise batches)', () => {
+  it('advises every range, leaves the rest alone, and validates like advise()', () => {
+    using m = pw.map(8 * PAGE);
+    const bytes = m.buffer;
+    bytes.fill(5);
+    const advised = m.adviseRanges('dontneed', [
+      { offset: 0, length: PAGE },
+      { offset: 3 * PAGE, length: 2 * PAGE },
+      { offset: 7 * PAGE, length: PAGE },
+    ]);
+    expect(advised).toEqual([
+      { offset: 0, length: PAGE },
+      { offset: 3 * PAGE, length: 2 * PAGE },
+      { offset: 7 * PAGE, length: PAGE },
+    ]);
+    const pageValue = (p: number) => bytes[p * PAGE + 17];
+    expect([0, 1, 2, 3, 4, 5, 6, 7].map(pageValue)).toEqual([0, 5, 5, 0, 0, 5, 5, 0]);
+    expect(code(() => m.adviseRanges('dontneed', [{ offset: 9 * PAGE, length: PAGE }]))).toBe('ERR_OUT_OF_RANGE');
+    expect(code(() => m.adviseRanges('dontneed', 'x' as never))).toBe('ERR_INVALID_ARG_TYPE');
+    expect(m.adviseRanges('willneed', [])).toEqual([]);
+  });
+
+  it.skipIf(!onKernel)('the raw adviseRuns refuses bad runs with coded errors (native)', () => {
+    using m = pw.map(4 * PAGE);
+    const region = spyPagewise().pagewise.backend.map({ length: 4 * PAGE, protection: 3, shared: false, populate: false, noreserve: false, hugePageShift: 0 });
+    try {
+      for (const bad of [new Float64Array([1, PAGE]), new Float64Array([0, 5 * PAGE]), new Float64Array([0]), new Float64Array([-PAGE, PAGE]), new Float64Array([0.5, 1])]) {
+        expect(code(() => region.adviseRuns?.(bad, 4))).toBe('ERR_OUT_OF_RANGE');
+      }
+      expect(code(() => region.adviseRuns?.([0, PAGE] as never, 4))).toBe('ERR_INVALID_ARG_TYPE');
+    } finally {
+      region.close();
+    }
+    expect(m.closed).toBe(false);
   });
 });
 
