@@ -504,6 +504,9 @@ export class VolatileArena implements Disposable {
     page: () => this.#page,
     zero: () => this.#zero,
     strict: () => this.#strict,
+    // The simulator's extent store keeps a viewed extent's ArrayBuffer reachable until it
+    // is detached, so there a quarantined view must be detached to ever be collected.
+    keepViewsOnFree: () => this.#pw.kind === 'native',
     stats: () => this.#stats,
     ticket: (b) => this.#ticket(b),
     softUnpin: (b) => this.#softUnpin(b),
@@ -796,6 +799,7 @@ interface ArenaCore {
   page(): number;
   zero(): boolean;
   strict(): boolean;
+  keepViewsOnFree(): boolean;
   stats(): ArenaStats;
   ticket(b: VolatileBuffer): Ticket | undefined;
   softUnpin(b: VolatileBuffer): void;
@@ -937,11 +941,18 @@ export class VolatileBuffer implements Disposable {
     return 'intact';
   }
 
-  /** Return the span to the arena. Every view is detached. Idempotent. */
+  /**
+   * Return the span to the arena. Every view is detached — except with `quarantine`
+   * on the native backend, where views stay attached (Node's zlib aborts the process
+   * if its input is detached mid-stream) and the span is not reused while any of
+   * them is alive.
+   * Idempotent.
+   */
   free(): void {
     const state = this.#state;
     if (state === 'freed') return;
-    this.#detach();
+    if (this.#ticket !== undefined && this.#core.keepViewsOnFree()) this.#view = this.#bytes = undefined;
+    else this.#detach();
     this.#state = 'freed';
     this.#side = undefined;
     this.#core.release(this, state, this.#ticket);

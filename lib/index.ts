@@ -36,3 +36,4 @@ export { VolatileArena, VolatileBuffer } from './arena';
 export type { ArenaStats, BufferState, PinResult, VolatileArenaOptions } from './arena';
 export { CacheHandle, VolatileCache } from './cache';
 export type { CacheOutcome, CacheStats, Producer, VolatileCacheOptions } from './cache';
+export { whenViewReleased } from './view-release';

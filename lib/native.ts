@@ -17,8 +17,6 @@ export interface NativeAddon {
   readonly pageSize: number;
   /** 2^32: the largest external ArrayBuffer Node 20 accepts. */
   readonly maxViewLength: number;
-  /** Where NativeMapping.residencyInto() writes (one per environment). */
-  readonly residencyScratch: Uint8Array;
   supports(advice: number): boolean;
   map(
     length: number,
@@ -99,7 +97,6 @@ export function loadNativeBackend(): Backend {
     kind: 'native',
     pageSize: addon.pageSize,
     maxViewLength: addon.maxViewLength,
-    residencyScratch: addon.residencyScratch,
     supports: (advice: number) => addon.supports(advice),
     map: (request: MapRequest): BackendMapping =>
       addon.map(

@@ -185,7 +185,7 @@ describe('VolatileBuffer pin / unpin', () => {
     expect(allEqual(c.bytes, 0)).toBe(true);
   });
 
-  it('using frees the buffer; close() frees everything and detaches views', () => {
+  it('using frees the buffer; close() frees everything and leaves no old bytes visible', () => {
     const a = arena();
     let view: Uint8Array;
     {
@@ -197,8 +197,10 @@ describe('VolatileBuffer pin / unpin', () => {
     expect(a.stats.buffers).toBe(0);
     const c = a.alloc(PAGE);
     const v = c.bytes;
+    v.fill(7);
     a.close();
-    expect(v.length).toBe(0);
+    // The mapping's close() keeps views attached over fresh zero pages (issue 16 F3): nothing to see.
+    expect(v.length === 0 || allEqual(v, 0)).toBe(true);
     expect(code(() => c.bytes)).toBe('ERR_BUFFER_FREED');
     expect(code(() => a.alloc(PAGE))).toBe('ERR_ARENA_CLOSED');
     a.close();
@@ -611,15 +613,20 @@ describe('hardening (issue 16)', () => {
     }
   });
 
-  it('F3: with quarantine, zlib reading a freed buffer sees the old owner bytes, never the new owner', async () => {
+  it.skipIf(!onKernel)('F3: with quarantine, zlib reading a freed buffer sees the old owner bytes, never the new owner, and does not abort (native: the simulator releases a view only by detaching it, and zlib aborts on a detached input)', async () => {
     using a = arena(512, { quarantine: true });
     const size = 256 * PAGE;
-    const data = pattern(size, 9);
+    // Incompressible: deflate needs many output chunks, so zlib comes back to its input
+    // after free() (a detached input would abort the process in Node's zlib).
+    const data = new Uint8Array(crypto.randomBytes(size));
     const b1 = a.alloc(size);
     b1.bytes.set(data);
     const done = new Promise<Buffer>((resolve, reject) => zlib.deflate(b1.bytes, (err, out) => (err ? reject(err) : resolve(out))));
+    const view = b1.bytes;
     b1.free();
+    expect(view.length).toBe(size); // quarantine: the view stays attached, the span is not reused
     const b2 = a.alloc(size);
+    expect(b2.offset).not.toBe(b1.offset);
     b2.bytes.fill(0xaa);
     expect(zlib.inflateSync(await done)).toEqual(Buffer.from(data));
     b2.free();
