@@ -20,7 +20,8 @@
             "native/mincore.cc",
             "native/mlock.cc",
             "native/mprotect.cc",
-            "native/msync.cc"
+            "native/msync.cc",
+            "native/process_madvise.cc"
           ]
         }, {
           # Other systems: nothing to build (lib/native.ts uses the simulator there).

@@ -74,6 +74,13 @@ export interface BackendMapping {
   detachView(view: Uint8Array): boolean;
   /** madvise(2). */
   advise(offset: number, length: number, advice: number): void;
+  /**
+   * The same advice over several ranges, `runs` = [offset, length, offset, length, ...]
+   * (each page-aligned and inside the mapping): process_madvise(2) with one iovec per
+   * range on the calling process, falling back to one madvise per range where the
+   * kernel refuses. Optional: callers loop over advise() without it.
+   */
+  adviseRuns?(runs: Float64Array, advice: number): void;
   /** mincore(2): one byte per page of [offset, offset + length), bit 0 = resident. */
   residency(offset: number, length: number): Uint8Array;
   /**

@@ -35,5 +35,5 @@ export type { CodedError, ErrnoError } from './errors';
 export { VolatileArena, VolatileBuffer } from './arena';
 export type { ArenaStats, BufferState, PinResult, VolatileArenaOptions } from './arena';
 export { CacheHandle, VolatileCache } from './cache';
-export type { CacheOutcome, CacheStats, Producer, VolatileCacheOptions } from './cache';
+export type { CacheOutcome, CacheStats, FillProducer, Producer, VolatileCacheOptions } from './cache';
 export { whenViewReleased } from './view-release';

@@ -190,6 +190,7 @@ Napi::Function NativeMapping::DefineClass(Napi::Env env) {
       PD::Function("view", &Call<&NativeMapping::View>),
       PD::Function("detachView", &Call<&NativeMapping::DetachView>),
       PD::Function("advise", &Call<&NativeMapping::Advise>),
+      PD::Function("adviseRuns", &Call<&NativeMapping::AdviseRuns>),
       PD::Function("residency", &Call<&NativeMapping::Residency>),
       PD::Function("residencyInto", &Call<&NativeMapping::ResidencyInto>),
       PD::Function("protect", &Call<&NativeMapping::Protect>),

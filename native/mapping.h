@@ -87,6 +87,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   Napi::Value View(const Napi::CallbackInfo& info);
   Napi::Value DetachView(const Napi::CallbackInfo& info);
   Napi::Value Advise(const Napi::CallbackInfo& info);     // madvise.cc
+  Napi::Value AdviseRuns(const Napi::CallbackInfo& info);  // process_madvise.cc
   Napi::Value Populate(const Napi::CallbackInfo& info);   // madvise.cc
   Napi::Value Residency(const Napi::CallbackInfo& info);  // mincore.cc
   Napi::Value ResidencyInto(const Napi::CallbackInfo& info);  // mincore.cc
