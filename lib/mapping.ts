@@ -57,6 +57,9 @@ export interface LockOptions extends Range {
   onFault?: boolean;
 }
 
+/** Residency vectors up to this many pages are copied out of the scratch vector into an on-heap typed array (V8's limit is 64 bytes). */
+const SMALL_VECTOR = 64;
+
 const POPULATE_KEYS = Object.freeze(['offset', 'length', 'mode']);
 const FLUSH_KEYS = Object.freeze(['offset', 'length', 'invalidate']);
 const LOCK_KEYS = Object.freeze(['offset', 'length', 'onFault']);
@@ -214,7 +217,17 @@ export class Mapping implements Disposable {
     const count = (end - start) / this.#backend.pageSize;
     const scratch = this.#backend.residencyScratch;
     let pages: Uint8Array;
+    let resident = 0;
     try {
+      if (scratch !== undefined && this.#region.residencyInto !== undefined && count <= SMALL_VECTOR) {
+        // Small vectors: V8 keeps a typed array this small on its own heap, so copying
+        // element by element (and counting on the way) costs far less than slice(),
+        // which allocates an ArrayBuffer backing store.
+        this.#region.residencyInto(start, end - start);
+        pages = new Uint8Array(count);
+        for (let i = 0; i < count; i++) resident += pages[i] = scratch[i] & 1;
+        return { pages, resident, total: count, offset: start - this.#delta };
+      }
       if (scratch !== undefined && this.#region.residencyInto !== undefined && count <= scratch.length) {
         this.#region.residencyInto(start, end - start);
         pages = scratch.slice(0, count);
@@ -224,7 +237,6 @@ export class Mapping implements Disposable {
     } catch (err) {
       throw kernelError(err);
     }
-    let resident = 0;
     for (let i = 0; i < pages.length; i++) resident += pages[i] & 1;
     return { pages, resident, total: pages.length, offset: start - this.#delta };
   }
