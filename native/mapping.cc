@@ -146,7 +146,9 @@ Napi::Function NativeMapping::DefineClass(Napi::Env env) {
 NativeMapping::NativeMapping(const Napi::CallbackInfo& info) : ObjectWrap<NativeMapping>(info) {
   AddonData* data = GetAddonData(info.Env());
   if (data == nullptr || !data->pending) {
-    throw Napi::TypeError::New(info.Env(), "Illegal constructor: use map()");
+    Napi::Error e = Napi::TypeError::New(info.Env(), "Illegal constructor");
+    e.Value().Set("code", Napi::String::New(info.Env(), "ERR_ILLEGAL_CONSTRUCTOR"));
+    throw e;
   }
   state_ = std::move(data->pending);
   data->pending.reset();

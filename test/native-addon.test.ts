@@ -111,7 +111,7 @@ describe.skipIf(!linux)('native addon', () => {
     expect(m.view(3, 5).byteLength).toBe(5);
     // The class cannot be constructed from JavaScript.
     const Ctor = Object.getPrototypeOf(m).constructor as new () => unknown;
-    expect(() => new Ctor()).toThrow(TypeError);
+    expectCode(() => new Ctor(), 'ERR_ILLEGAL_CONSTRUCTOR', TypeError);
     m.close();
   });
 
