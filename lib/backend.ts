@@ -23,7 +23,7 @@ export interface MapRequest {
     /** An open descriptor; the backend must not close it and may not keep it past map(). */
     fd: number;
     /** The path, when the caller named one (the simulator reopens it to keep access). */
-    path?: string;
+    path?: string | Buffer;
     /** Page-aligned offset into the file. */
     offset: number;
     /** Whether fd was opened for writing (needed by shared writable mappings). */
@@ -77,10 +77,10 @@ export interface BackendMapping {
   /** mincore(2): one byte per page of [offset, offset + length), bit 0 = resident. */
   residency(offset: number, length: number): Uint8Array;
   /**
-   * Optional fast path of residency() for up to backend.residencyScratch.length
-   * pages: the vector goes into that shared scratch array (no allocation).
+   * Optional fast path of residency(): the vector goes into `out` (at least one
+   * byte per page; the caller's own array, so nothing is allocated per call).
    */
-  residencyInto?(offset: number, length: number): void;
+  residencyInto?(offset: number, length: number, out: Uint8Array): void;
   /** mprotect(2). */
   protect(offset: number, length: number, protection: number): void;
   /** mlock2(2) (MLOCK_ONFAULT when onFault) off the event loop. */
@@ -109,8 +109,6 @@ export interface Backend {
   readonly pageSize: number;
   /** Largest ArrayBuffer view this engine can hold. */
   readonly maxViewLength: number;
-  /** Where residencyInto() writes, when the mappings have it. */
-  readonly residencyScratch?: Uint8Array;
   /** madvise(NULL, 0, advice) === 0. */
   supports(advice: number): boolean;
   map(request: MapRequest): BackendMapping;
@@ -120,4 +118,9 @@ export interface Backend {
   fadvise(fd: number, offset: number, length: number, advice: number): void;
   /** O_ACCMODE of an open descriptor. */
   accessMode(fd: number): 'read' | 'write' | 'read-write';
+  /**
+   * Native only, for the CLI: open (O_NONBLOCK) + fstat (+ cachestat of the whole file) of
+   * many paths in one call (`paths`: each path followed by a NUL); rows of doubles laid out as in lib/cli/batch.ts.
+   */
+  statFiles?(paths: string, wantCachestat: boolean): Float64Array;
 }

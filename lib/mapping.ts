@@ -12,8 +12,10 @@ import {
   invalidThis,
   kernelError,
   mappingClosed,
+  outOfRange,
   pagewiseError,
 } from './errors';
+import { whenViewReleased } from './view-release';
 import { RANGE_KEYS, type Range, validateBoolean, validateInteger, validateObject, validateOneOf, validateRange } from './validate';
 
 export type Protection = 'none' | 'read' | 'read-write' | 'read-exec' | 'read-write-exec';
@@ -183,6 +185,16 @@ export class Mapping implements Disposable {
   }
 
   /**
+   * Resolves once the ArrayBuffer behind `view` is garbage-collected: from then on no
+   * JavaScript and no Node async work (zlib, crypto, fs) can reach its memory, even
+   * after detachView() or close(). See lib/view-release.ts.
+   */
+  whenViewReleased(view: Uint8Array): Promise<void> {
+    Mapping.#self(this);
+    return whenViewReleased(view);
+  }
+
+  /**
    * madvise(2). Destructive advice (see ADVICE[advice].destructive) rounds the range
    * inward to whole pages, so no byte outside it is touched; the rest rounds outward.
    * A range that ends at the end of the mapping includes its last partial page.
@@ -210,27 +222,32 @@ export class Mapping implements Disposable {
     return { offset: start - this.#delta, length: end - start };
   }
 
-  /** mincore(2) over the pages covering the range. */
+  /** mincore(2) over the pages covering the range. Ranges whose vector (one byte per page) exceeds 2^32 bytes throw ERR_OUT_OF_RANGE: query them in parts. */
   residency(range?: Range & object): Residency {
     Mapping.#open(this, 'read residency');
     const [start, end] = this.#outward(range);
     const count = (end - start) / this.#backend.pageSize;
-    const scratch = this.#backend.residencyScratch;
+    checkResidencyVector(count, end - start, this.#backend.pageSize);
     let pages: Uint8Array;
     let resident = 0;
     try {
-      if (scratch !== undefined && this.#region.residencyInto !== undefined && count <= SMALL_VECTOR) {
-        // Small vectors: V8 keeps a typed array this small on its own heap, so copying
-        // element by element (and counting on the way) costs far less than slice(),
-        // which allocates an ArrayBuffer backing store.
-        this.#region.residencyInto(start, end - start);
-        pages = new Uint8Array(count);
-        for (let i = 0; i < count; i++) resident += pages[i] = scratch[i] & 1;
-        return { pages, resident, total: count, offset: start - this.#delta };
-      }
-      if (scratch !== undefined && this.#region.residencyInto !== undefined && count <= scratch.length) {
-        this.#region.residencyInto(start, end - start);
-        pages = scratch.slice(0, count);
+      if (this.#region.residencyInto !== undefined) {
+        if (count <= SMALL_VECTOR) {
+          // Small vectors: V8 keeps a typed array this small on its own heap, so copying
+          // element by element (and counting on the way) costs far less than slice(),
+          // which allocates an ArrayBuffer backing store.
+          this.#region.residencyInto(start, end - start, RESIDENCY_SCRATCH);
+          pages = new Uint8Array(count);
+          for (let i = 0; i < count; i++) resident += pages[i] = RESIDENCY_SCRATCH[i] & 1;
+          return { pages, resident, total: count, offset: start - this.#delta };
+        }
+        if (count <= RESIDENCY_SCRATCH.length) {
+          this.#region.residencyInto(start, end - start, RESIDENCY_SCRATCH);
+          pages = RESIDENCY_SCRATCH.slice(0, count);
+        } else {
+          pages = residencyVector(count, end - start, this.#backend.pageSize);
+          this.#region.residencyInto(start, end - start, pages);
+        }
       } else {
         pages = this.#region.residency(start, end - start);
       }
@@ -433,6 +450,34 @@ export class Mapping implements Disposable {
     const rawEnd = this.#delta + offset + length;
     const end = length > 0 && offset + length === this.#length ? roundUp(rawEnd, page) : roundDown(rawEnd, page);
     return end > start ? [start, end] : [start, start];
+  }
+}
+
+/**
+ * Where small residency vectors are written before being copied out: module-private,
+ * so no user code can transfer or detach it (the addon also re-reads its length at
+ * every call). 4096 pages = 16 MiB of mapping.
+ */
+const RESIDENCY_SCRATCH = new Uint8Array(4096);
+/** Largest residency vector: the largest typed array Node 20 can hold. */
+const MAX_RESIDENCY_PAGES = 2 ** 32;
+
+/** A coded RangeError when a residency vector of `count` pages (for `bytes` bytes) cannot exist. */
+export function checkResidencyVector(count: number, bytes: number, page: number): void {
+  if (count > MAX_RESIDENCY_PAGES) throw outOfRange('range.length', residencyLimit(page), bytes);
+}
+
+function residencyLimit(page: number): string {
+  return `a range of at most ${MAX_RESIDENCY_PAGES * page} bytes (its residency vector, one byte per page, must fit in an ArrayBuffer): query larger ranges in parts`;
+}
+
+/** A zeroed vector of `count` pages, or a coded RangeError when it cannot exist. */
+function residencyVector(count: number, bytes: number, page: number): Uint8Array {
+  checkResidencyVector(count, bytes, page);
+  try {
+    return new Uint8Array(count);
+  } catch {
+    throw outOfRange('range.length', `${residencyLimit(page)}; ${count} bytes could not be allocated`, bytes);
   }
 }
 

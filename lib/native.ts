@@ -17,8 +17,6 @@ export interface NativeAddon {
   readonly pageSize: number;
   /** 2^32: the largest external ArrayBuffer Node 20 accepts. */
   readonly maxViewLength: number;
-  /** Where NativeMapping.residencyInto() writes (one per environment). */
-  readonly residencyScratch: Uint8Array;
   supports(advice: number): boolean;
   map(
     length: number,
@@ -33,6 +31,7 @@ export interface NativeAddon {
   fileResidency(fd: number, offset: number, length: number, wantPages: boolean): RawFileResidency;
   fadvise(fd: number, offset: number, length: number, advice: number): void;
   accessMode(fd: number): 'read' | 'write' | 'read-write';
+  statFiles(paths: string, wantCachestat: boolean): Float64Array;
 }
 
 let cached: NativeAddon | undefined;
@@ -98,7 +97,6 @@ export function loadNativeBackend(): Backend {
     kind: 'native',
     pageSize: addon.pageSize,
     maxViewLength: addon.maxViewLength,
-    residencyScratch: addon.residencyScratch,
     supports: (advice: number) => addon.supports(advice),
     map: (request: MapRequest): BackendMapping =>
       addon.map(
@@ -115,5 +113,6 @@ export function loadNativeBackend(): Backend {
       addon.fileResidency(fd, offset, length, wantPages),
     fadvise: (fd: number, offset: number, length: number, advice: number) => addon.fadvise(fd, offset, length, advice),
     accessMode: (fd: number) => addon.accessMode(fd),
+    statFiles: (paths: string, wantCachestat: boolean) => addon.statFiles(paths, wantCachestat),
   };
 }
