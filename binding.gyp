@@ -10,8 +10,12 @@
       "cflags_cc": ["-std=c++17", "-fexceptions"],
       "conditions": [
         ["OS=='linux'", {
+          # Load on glibc 2.28 (Node 20's floor): the glibc 2.32 symbols used by
+          # the sources and by libstdc++'s headers resolve to native/compat.cc.
+          "defines": ["__libc_single_threaded=pagewise_single_threaded", "strerrorname_np=pagewise_strerrorname_np"],
           "sources": [
             "native/addon.cc",
+            "native/compat.cc",
             "native/errors.cc",
             "native/fadvise.cc",
             "native/madvise.cc",
