@@ -18,6 +18,7 @@
             "native/compat.cc",
             "native/errors.cc",
             "native/fadvise.cc",
+            "native/limits.cc",
             "native/madvise.cc",
             "native/mapping.cc",
             "native/mincore.cc",

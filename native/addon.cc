@@ -27,7 +27,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   raw->scratchLength = kScratch;
   exports.Set("residencyScratch", Napi::Uint8Array::New(env, kScratch, scratch, 0));
   exports.Set("pageSize", Napi::Number::New(env, static_cast<double>(PageSize())));
-  exports.Set("maxWindow", Napi::Number::New(env, static_cast<double>(kMaxWindow)));
+  raw->maxWindow = ProbeMaxWindow(env);
+  exports.Set("maxWindow", Napi::Number::New(env, static_cast<double>(raw->maxWindow)));
   exports.Set("supports", Napi::Function::New(env, Supports, "supports"));
   exports.Set("fileResidency", Napi::Function::New(env, FileResidency, "fileResidency"));
   exports.Set("fadvise", Napi::Function::New(env, Fadvise, "fadvise"));

@@ -194,7 +194,7 @@ Napi::Value NativeMapping::Window(const Napi::CallbackInfo& info) {
   if (offset > s.length) {
     throw OutOfRange(env, "offset", ">= 0 && <= " + std::to_string(s.length), static_cast<double>(offset));
   }
-  uint64_t room = std::min<uint64_t>(kMaxWindow, s.length - offset);
+  uint64_t room = std::min<uint64_t>(GetAddonData(env)->maxWindow, s.length - offset);
   if (length > room) {
     throw OutOfRange(env, "length", ">= 0 && <= " + std::to_string(room), static_cast<double>(length));
   }
@@ -212,7 +212,7 @@ Napi::Value NativeMapping::Window(const Napi::CallbackInfo& info) {
   } else {
     // The hint is owned by the finalizer from here on. (If creation fails,
     // Node may or may not have run the finalizer already; leaking the small
-    // hint is the safe choice. It does not fail for length <= kMaxWindow.)
+    // hint is the safe choice. It does not fail for length <= maxWindow.)
     auto hint = std::make_unique<WindowHint>(WindowHint{state_});
     napi_value result = nullptr;
     napi_status status = napi_create_external_arraybuffer(env, s.addr + offset, static_cast<size_t>(length),

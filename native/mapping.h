@@ -20,7 +20,8 @@
 namespace pagewise {
 
 size_t PageSize();
-// Largest window (ArrayBuffer) handed out.
+// Largest window (ArrayBuffer) every engine accepts; AddonData::maxWindow is
+// what this one accepts (native/limits.cc).
 constexpr uint64_t kMaxWindow = uint64_t{1} << 32;
 // Async work splits its range into chunks of this size and checks for close()
 // between chunks.
@@ -119,10 +120,12 @@ struct AddonData {
   Napi::Reference<Napi::ArrayBuffer> scratchRef;
   unsigned char* scratch = nullptr;
   size_t scratchLength = 0;
+  uint64_t maxWindow = kMaxWindow;  // set at load by ProbeMaxWindow()
   void Register(const std::shared_ptr<MappingState>& state);
 };
 
 AddonData* GetAddonData(Napi::Env env);
+uint64_t ProbeMaxWindow(Napi::Env env);  // limits.cc
 void InitMapping(Napi::Env env, Napi::Object exports, AddonData* data);
 
 }  // namespace pagewise

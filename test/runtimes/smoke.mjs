@@ -30,10 +30,9 @@ import {
 } from 'pagewise';
 
 if (!isMainThread) {
-  // The receiving end of the transfer check: report what arrived.
+  // The receiving end of the transfer check: report what arrived (the main thread terminates it).
   parentPort.on('message', (msg) => {
     parentPort.postMessage({ length: msg.byteLength, first: msg[0] });
-    parentPort.close();
   });
 } else {
   await main();
