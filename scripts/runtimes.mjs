@@ -3,6 +3,7 @@
 // script, which must be Node 20: it makes the one prebuild every runtime loads).
 //
 //   node scripts/runtimes.mjs [--only node22,bun] [--no-suite] [--host-report vitest.json] [--write-readme]
+//   node scripts/runtimes.mjs --readme-from-last     (README table from <cache>/last-run.json)
 //
 // 1. Installs each runtime from the npm registry at a pinned version into a cache
 //    outside the work tree ($PAGEWISE_RUNTIMES_CACHE, else $XDG_CACHE_HOME or
@@ -216,7 +217,8 @@ function checkRuntime(rt, exe, ctx) {
 
 function line(r) {
   const parts = r.steps.map((s) => (s.name === 'smoke' || s.name === 'suite' ? s.text : `${s.name} ${s.ok ? 'ok' : `FAILED: ${s.text}`}`));
-  return `runtime ${r.runtime.padEnd(14)} ${r.ok ? 'PASS' : 'FAIL'}  prebuild ${r.loads ? 'loads' : 'DOES NOT LOAD'}; ${parts.join('; ')} [${r.time}]`;
+  const facts = `buffer > 4 GiB: ${r.facts.bufferOver4GiB ?? '?'}; transfer list: ${r.facts.transfer ?? '?'}`;
+  return `runtime ${r.runtime.padEnd(14)} ${r.ok ? 'PASS' : 'FAIL'}  prebuild ${r.loads ? 'loads' : 'DOES NOT LOAD'}; ${parts.join('; ')}; ${facts} [${r.time}]`;
 }
 
 export function table(run) {
@@ -255,6 +257,10 @@ function writeReadme(run) {
 }
 
 async function main() {
+  if (flag('--readme-from-last')) {
+    writeReadme(JSON.parse(fs.readFileSync(path.join(cache, 'last-run.json'), 'utf8')));
+    return;
+  }
   const started = Date.now();
   if (process.versions.node.split('.')[0] !== '20') {
     log(`warning: the prebuild is meant to be made on Node 20 (the oldest supported); this is ${process.versions.node}`);
