@@ -109,6 +109,10 @@ function prepare(work) {
   const tarball = path.join(work, packed[packed.length - 1]);
   const prebuildDir = path.join(src, 'prebuilds', 'linux-x64');
   const prebuild = path.join(prebuildDir, fs.readdirSync(prebuildDir).find((f) => f.endsWith('.node')));
+  // The suite's low-level tests load build/Release/pagewise.node by path: there it is
+  // the prebuild itself (node-gyp-build would pick it either way).
+  fs.mkdirSync(path.join(src, 'build', 'Release'), { recursive: true });
+  fs.copyFileSync(prebuild, path.join(src, 'build', 'Release', 'pagewise.node'));
 
   const app = path.join(work, 'app');
   fs.mkdirSync(app);
@@ -135,12 +139,19 @@ function prepare(work) {
 function suite(exe, src, work, id) {
   const report = path.join(work, `${id}-vitest.json`);
   const logFile = path.join(work, `${id}-vitest.log`);
+  // Some tests spawn process.execPath as user nobody: it needs a path nobody can
+  // reach, which the cache (under a 0700 home) may not be.
+  const bin = path.join(work, `bin-${id}`);
+  fs.mkdirSync(bin, { mode: 0o755 });
+  fs.copyFileSync(exe, path.join(bin, 'node'));
+  fs.chmodSync(path.join(bin, 'node'), 0o755);
   const r = run(
-    [exe, path.join(src, 'node_modules/vitest/vitest.mjs'), 'run', '--reporter=dot', '--reporter=json', `--outputFile.json=${report}`],
+    [path.join(bin, 'node'), path.join(src, 'node_modules/vitest/vitest.mjs'), 'run', '--reporter=dot', '--reporter=json', `--outputFile.json=${report}`],
     src,
-    { PATH: `${path.dirname(exe)}:${process.env.PATH}`, PAGEWISE_BACKEND: undefined },
+    { PATH: `${bin}:${process.env.PATH}`, PAGEWISE_BACKEND: undefined },
     SUITE_TIMEOUT_MS,
   );
+  fs.rmSync(bin, { recursive: true, force: true });
   fs.writeFileSync(logFile, r.output);
   return summarise(report, r, logFile);
 }
@@ -268,6 +279,7 @@ async function main() {
   const selected = RUNTIMES.filter((rt) => !only || only.includes(rt.id));
   const exes = new Map(selected.map((rt) => [rt.id, install(rt)]));
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pagewise-runtimes-'));
+  fs.chmodSync(work, 0o755); // tests run the CLI from the copy as user nobody
   const ctx = { work, ...prepare(work) };
   const glibc = glibcRequirement(ctx.prebuild);
   log(`prebuild ${path.relative(ctx.src, ctx.prebuild)}: needs glibc ${glibc.glibc}${glibc.glibcxx ? `, GLIBCXX ${glibc.glibcxx}` : ''}`);
