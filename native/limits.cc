@@ -1,4 +1,4 @@
-// The largest window (external ArrayBuffer + Uint8Array) this engine accepts,
+// The longest view (external ArrayBuffer + Uint8Array) this engine accepts,
 // found once per environment at load. Engines whose ArrayBuffers may exceed
 // 4 GiB (V8 12.4+: Node 22+, Deno) get whole views of larger mappings; the
 // others (Node 20, Bun's JavaScriptCore) keep the 4 GiB window rule.
@@ -19,11 +19,11 @@ namespace {
 bool ResizablePast4GiB(Napi::Env env) {
   try {
     Napi::Object options = Napi::Object::New(env);
-    options.Set("maxByteLength", Napi::Number::New(env, static_cast<double>(kMaxWindow + 1)));
+    options.Set("maxByteLength", Napi::Number::New(env, static_cast<double>(kMaxViewLength + 1)));
     Napi::Function ctor = env.Global().Get("ArrayBuffer").As<Napi::Function>();
     Napi::Object ab = ctor.New({Napi::Number::New(env, 0), options});
     Napi::Value max = ab.Get("maxByteLength");  // engines without resizable buffers ignore the option
-    bool past = max.IsNumber() && max.As<Napi::Number>().DoubleValue() > static_cast<double>(kMaxWindow);
+    bool past = max.IsNumber() && max.As<Napi::Number>().DoubleValue() > static_cast<double>(kMaxViewLength);
     // V8 reserved the whole maximum in address space; detaching frees it now
     // instead of at some later GC (tests watch VmSize).
     Napi::Value detach = ab.Get("transferToFixedLength");
@@ -39,7 +39,7 @@ void NoFinalizer(napi_env /*env*/, void* /*data*/, void* /*hint*/) {}
 // An external ArrayBuffer and a Uint8Array over 4 GiB + 1 page of address space
 // that is reserved, never touched, detached and released before returning.
 bool ExternalPast4GiB(Napi::Env env) {
-  const size_t length = static_cast<size_t>(kMaxWindow) + PageSize();
+  const size_t length = static_cast<size_t>(kMaxViewLength) + PageSize();
   void* reserved = mmap(nullptr, length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (reserved == MAP_FAILED) return false;
   bool ok = false;
@@ -64,8 +64,8 @@ bool ExternalPast4GiB(Napi::Env env) {
 
 }  // namespace
 
-uint64_t ProbeMaxWindow(Napi::Env env) {
-  if (!ResizablePast4GiB(env) || !ExternalPast4GiB(env)) return kMaxWindow;
+uint64_t ProbeMaxViewLength(Napi::Env env) {
+  if (!ResizablePast4GiB(env) || !ExternalPast4GiB(env)) return kMaxViewLength;
   return kMaxSafeInteger;
 }
 

@@ -218,15 +218,15 @@ async function main() {
           return undefined;
         }
       })();
-      facts.maxWindow = pagewise.backend.maxWindow;
+      facts.maxViewLength = pagewise.backend.maxViewLength;
       facts.bufferOver4GiB = whole === undefined ? 'views only' : 'whole';
       if (whole === undefined) {
-        assert.equal(pagewise.backend.maxWindow, 2 ** 32);
+        assert.equal(pagewise.backend.maxViewLength, 2 ** 32);
         const tail = big.view(2 ** 32 - P, 2 * P); // the window rule: views reach every byte
         tail[2 * P - 1] = 1;
         assert.equal(big.view(2 ** 32 + P - 1, 1)[0], 1);
       } else {
-        assert.ok(pagewise.backend.maxWindow > 2 ** 32);
+        assert.ok(pagewise.backend.maxViewLength > 2 ** 32);
         assert.equal(whole.length, 2 ** 32 + P);
         whole[2 ** 32 + P - 1] = 1;
         assert.equal(big.view(2 ** 32, P)[P - 1], 1);
