@@ -15,7 +15,7 @@ import { pagewiseError } from './errors';
 /** The addon's exports (native/addon.cc). */
 export interface NativeAddon {
   readonly pageSize: number;
-  /** 2^32: the largest external ArrayBuffer Node 20 accepts. */
+  /** The longest view this engine accepts, probed at load (native/limits.cc): 2^32, or 2^53 - 1 on V8 12.4+ (Node 22+, Deno). */
   readonly maxViewLength: number;
   supports(advice: number): boolean;
   map(

@@ -23,7 +23,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<AddonData>(data.release());  // the env owns it (deleted at teardown)
   InitMapping(env, exports, raw);
   exports.Set("pageSize", Napi::Number::New(env, static_cast<double>(PageSize())));
-  exports.Set("maxViewLength", Napi::Number::New(env, static_cast<double>(kMaxViewLength)));
+  raw->maxViewLength = ProbeMaxViewLength(env);
+  exports.Set("maxViewLength", Napi::Number::New(env, static_cast<double>(raw->maxViewLength)));
   exports.Set("supports", Napi::Function::New(env, Supports, "supports"));
   exports.Set("fileResidency", Napi::Function::New(env, FileResidency, "fileResidency"));
   exports.Set("fadvise", Napi::Function::New(env, Fadvise, "fadvise"));
