@@ -3,10 +3,10 @@
 //
 // The addon's objects already implement BackendMapping (NativeMapping is an
 // N-API ObjectWrap), so this file only adapts map()'s request object to the
-// addon's positional arguments. The addon re-validates every argument itself
-// (TypeError ERR_INVALID_ARG_TYPE, RangeError ERR_OUT_OF_RANGE, Error
-// ERR_MAPPING_CLOSED) and reports kernel failures as errno errors shaped like
-// Node's fs errors (`EINVAL: invalid argument, madvise`, code, errno, syscall).
+// addon's positional arguments. The addon keeps only the checks that protect
+// memory (mapping open, range inside it, argument types it reads), each a short
+// coded error, and reports kernel failures as `{ errno, syscall }` only: the
+// public API turns those into Node-style errors (lib/errors.ts kernelError).
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import type { Backend, BackendMapping, MapRequest, RawFileResidency } from './backend';
@@ -15,10 +15,8 @@ import { pagewiseError } from './errors';
 /** The addon's exports (native/addon.cc). */
 export interface NativeAddon {
   readonly pageSize: number;
-  /** 2^32: the largest external ArrayBuffer Node 20 accepts. */
-  readonly maxWindow: number;
-  /** Where NativeMapping.residencyInto() writes (one per environment). */
-  readonly residencyScratch: Uint8Array;
+  /** The longest view this engine accepts, probed at load (native/limits.cc): 2^32, or 2^53 - 1 on V8 12.4+ (Node 22+, Deno). */
+  readonly maxViewLength: number;
   supports(advice: number): boolean;
   map(
     length: number,
@@ -45,7 +43,7 @@ export function loadNativeAddon(): NativeAddon {
   if (process.platform !== 'linux') {
     throw pagewiseError(
       'ERR_PAGEWISE_NATIVE_UNAVAILABLE',
-      `pagewise: the native backend needs Linux (this is ${process.platform})`,
+      `the native backend needs Linux (this is ${process.platform})`,
     );
   }
   const root = path.join(__dirname, '..');
@@ -57,13 +55,13 @@ export function loadNativeAddon(): NativeAddon {
     const why = (err instanceof Error ? err.message : String(err)).trim();
     const e = pagewiseError(
       'ERR_PAGEWISE_NATIVE_UNAVAILABLE',
-      `pagewise: cannot load the native addon from ${root} (${why}); build it with \`npx node-gyp rebuild\``,
+      `cannot load the native addon from ${root} (${why}); build it with \`npm rebuild pagewise\` (needs a C++ toolchain and Python)`,
     );
     (e as Error & { cause?: unknown }).cause = err;
     throw e;
   }
   if (typeof addon.map !== 'function' || typeof addon.pageSize !== 'number') {
-    throw pagewiseError('ERR_PAGEWISE_NATIVE_UNAVAILABLE', `pagewise: the addon in ${root} is not a Linux build`);
+    throw pagewiseError('ERR_PAGEWISE_NATIVE_UNAVAILABLE', `the addon in ${root} is not a Linux build`);
   }
   probeExternalBuffers(addon);
   cached = addon;
@@ -79,7 +77,7 @@ function probeExternalBuffers(addon: NativeAddon): void {
   try {
     const probe = addon.map(addon.pageSize, 3, false, -1, 0, false, false, 0);
     try {
-      probe.window(0, 1);
+      probe.view(0, 1);
     } finally {
       probe.close();
     }
@@ -87,7 +85,7 @@ function probeExternalBuffers(addon: NativeAddon): void {
     const why = err instanceof Error ? err.message : String(err);
     throw pagewiseError(
       'ERR_PAGEWISE_NATIVE_UNAVAILABLE',
-      `pagewise: the native addon loaded but cannot expose mapped memory to JavaScript (${why}); ` +
+      `the native addon loaded but cannot expose mapped memory to JavaScript (${why}); ` +
         'external ArrayBuffers are refused here (Electron\'s V8 sandbox?)',
     );
   }
@@ -99,8 +97,7 @@ export function loadNativeBackend(): Backend {
   return {
     kind: 'native',
     pageSize: addon.pageSize,
-    maxWindow: addon.maxWindow,
-    residencyScratch: addon.residencyScratch,
+    maxViewLength: addon.maxViewLength,
     supports: (advice: number) => addon.supports(advice),
     map: (request: MapRequest): BackendMapping =>
       addon.map(
