@@ -163,10 +163,9 @@ Napi::Error CodedTypeError(Napi::Env env, const char* code, const char* message)
 NativeMapping* NativeMapping::Self(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
   napi_value self = info.This();
-  napi_valuetype type = napi_undefined;
   bool tagged = false;
-  if (self != nullptr && napi_typeof(env, self, &type) == napi_ok && type == napi_object &&
-      napi_check_object_type_tag(env, self, &kMappingTag, &tagged) == napi_ok && tagged) {
+  // napi_object_expected for a primitive receiver: one N-API call on the hot path.
+  if (self != nullptr && napi_check_object_type_tag(env, self, &kMappingTag, &tagged) == napi_ok && tagged) {
     return Unwrap(info.This().As<Napi::Object>());
   }
   throw CodedTypeError(info.Env(), "ERR_INVALID_THIS", "Value of \"this\" must be of type NativeMapping");
