@@ -59,6 +59,9 @@ export interface LockOptions extends Range {
   onFault?: boolean;
 }
 
+/** Residency vectors up to this many pages are copied out of the scratch vector into an on-heap typed array (V8's limit is 64 bytes). */
+const SMALL_VECTOR = 64;
+
 const POPULATE_KEYS = Object.freeze(['offset', 'length', 'mode']);
 const FLUSH_KEYS = Object.freeze(['offset', 'length', 'invalidate']);
 const LOCK_KEYS = Object.freeze(['offset', 'length', 'onFault']);
@@ -253,8 +256,18 @@ export class Mapping implements Disposable {
     const count = (end - start) / this.#backend.pageSize;
     checkResidencyVector(count, end - start, this.#backend.pageSize);
     let pages: Uint8Array;
+    let resident = 0;
     try {
       if (this.#region.residencyInto !== undefined) {
+        if (count <= SMALL_VECTOR) {
+          // Small vectors: V8 keeps a typed array this small on its own heap, so copying
+          // element by element (and counting on the way) costs far less than slice(),
+          // which allocates an ArrayBuffer backing store.
+          this.#region.residencyInto(start, end - start, RESIDENCY_SCRATCH);
+          pages = new Uint8Array(count);
+          for (let i = 0; i < count; i++) resident += pages[i] = RESIDENCY_SCRATCH[i] & 1;
+          return { pages, resident, total: count, offset: start - this.#delta };
+        }
         if (count <= RESIDENCY_SCRATCH.length) {
           this.#region.residencyInto(start, end - start, RESIDENCY_SCRATCH);
           pages = RESIDENCY_SCRATCH.slice(0, count);
@@ -268,7 +281,6 @@ export class Mapping implements Disposable {
     } catch (err) {
       throw kernelError(err);
     }
-    let resident = 0;
     for (let i = 0; i < pages.length; i++) resident += pages[i] & 1;
     return { pages, resident, total: pages.length, offset: start - this.#delta };
   }

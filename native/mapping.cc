@@ -256,7 +256,7 @@ Napi::Value NativeMapping::View(const Napi::CallbackInfo& info) {
   if (offset > s.length) {
     throw OutOfRange(env, "offset");
   }
-  uint64_t room = std::min<uint64_t>(kMaxViewLength, s.length - offset);
+  uint64_t room = std::min<uint64_t>(GetAddonData(env)->maxViewLength, s.length - offset);
   if (length > room) {
     throw OutOfRange(env, "length");
   }
@@ -274,7 +274,7 @@ Napi::Value NativeMapping::View(const Napi::CallbackInfo& info) {
   } else {
     // The hint is owned by the finalizer from here on. (If creation fails,
     // Node may or may not have run the finalizer already; leaking the small
-    // hint is the safe choice. It does not fail for length <= kMaxViewLength.)
+    // hint is the safe choice. It does not fail for length <= maxViewLength.)
     auto* hint = new ViewHint{state_};
     napi_value result = nullptr;
     napi_status status = napi_create_external_arraybuffer(env, s.addr + offset, static_cast<size_t>(length),

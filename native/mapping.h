@@ -28,7 +28,8 @@
 namespace pagewise {
 
 size_t PageSize();
-// Largest view (ArrayBuffer) handed out.
+// Longest view (ArrayBuffer) every engine accepts; AddonData::maxViewLength
+// is what this one accepts (native/limits.cc).
 constexpr uint64_t kMaxViewLength = uint64_t{1} << 32;
 // Async work splits its range into chunks of this size and checks for close()
 // between chunks.
@@ -139,10 +140,12 @@ struct AddonData {
   std::vector<std::weak_ptr<MappingState>> live;
   std::shared_ptr<MappingState> pending;  // handed from Map() to the constructor
   size_t pruneAt = 64;
+  uint64_t maxViewLength = kMaxViewLength;  // set at load by ProbeMaxViewLength()
   void Register(const std::shared_ptr<MappingState>& state);
 };
 
 AddonData* GetAddonData(Napi::Env env);
+uint64_t ProbeMaxViewLength(Napi::Env env);  // limits.cc
 void InitMapping(Napi::Env env, Napi::Object exports, AddonData* data);
 
 }  // namespace pagewise
