@@ -243,7 +243,11 @@ export function table(run) {
     const entry = ['import', 'require', 'quickstart'].map((n) => (s[n]?.ok ? 'ok' : 'FAIL')).join(' / ');
     const suiteText = r.suite
       ? `${r.suite.passed} passed, ${r.suite.failed} failed, ${r.suite.skipped} skipped${r.id === 'host' ? ' (`npm test`)' : ''}`
-      : 'not run (no vitest)';
+      : r.id === 'host'
+        ? '`npm test` (not part of this run)'
+        : r.runtime.startsWith('Node')
+          ? 'not run (--no-suite)'
+          : 'not run (no vitest)';
     rows.push(
       `| ${r.runtime} | ${r.loads ? 'yes' : '**no**'} | ${entry} | ${s.smoke?.text ?? '-'} | ${suiteText} | ${r.facts.bufferOver4GiB ?? '?'} | ${transfer[r.facts.transfer] ?? r.facts.transfer ?? '?'} |`,
     );

@@ -237,6 +237,27 @@ async function main() {
     }
   });
 
+  await check("a mapping's buffer in postMessage without a transfer list: the worker gets a copy", async () => {
+    const m = map(P);
+    m.buffer[0] = 6;
+    const worker = new Worker(fileURLToPath(import.meta.url));
+    try {
+      const reply = new Promise((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      worker.postMessage(m.buffer);
+      const got = await reply;
+      assert.deepEqual(got, { length: P, first: 6 });
+      assert.equal(m.buffer.length, P);
+      assert.equal(m.buffer[0], 6);
+      facts.plainPostMessage = 'copy';
+    } finally {
+      m.close();
+      await worker.terminate();
+    }
+  });
+
   // What the runtime does is recorded, not prescribed: Node 20 copies, Node 21+ and
   // Bun refuse (DataCloneError), Deno 2.9 moves the buffer to the worker (README
   // "Hazards"). The moved buffer is never read after close() here.
