@@ -290,15 +290,20 @@ async function main() {
 
   const results = [];
   const host = { id: 'host', label: 'Node', kind: 'node' };
+  const date = new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
+  const save = (record) => {
+    fs.mkdirSync(cache, { recursive: true });
+    fs.writeFileSync(path.join(cache, 'last-run.json'), `${JSON.stringify(record, null, 2)}\n`);
+  };
   for (const [rt, exe] of [[host, process.execPath], ...selected.map((rt) => [rt, exes.get(rt.id)])]) {
     const r = checkRuntime(rt, exe, ctx);
     results.push(r);
     console.log(line(r));
+    save({ date, total: `unfinished run, ${elapsed(started)} so far`, glibc: glibc.glibc, results });
   }
   const failed = results.filter((r) => !r.ok).length;
-  const record = { date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC', total: `whole matrix ${elapsed(started)}`, glibc: glibc.glibc, results };
-  fs.mkdirSync(cache, { recursive: true });
-  fs.writeFileSync(path.join(cache, 'last-run.json'), `${JSON.stringify(record, null, 2)}\n`);
+  const record = { date, total: `whole matrix ${elapsed(started)}`, glibc: glibc.glibc, results };
+  save(record);
   if (flag('--write-readme')) writeReadme(record);
   console.log(`runtimes: ${results.length - failed} passed, ${failed} failed (${elapsed(started)})`);
   if (failed === 0) fs.rmSync(work, { recursive: true, force: true });

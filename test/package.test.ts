@@ -82,7 +82,7 @@ describe.skipIf(!onKernel)('installed from the packed tarball (packaging does no
     }).stderr;
     expect(muslWarning).toMatch(/PAGEWISE_SIMULATED/);
     expect(muslWarning).toMatch(/No native build was found[^\n]*libc=musl/);
-    expect(muslWarning).toMatch(/npx node-gyp rebuild/);
+    expect(muslWarning).toMatch(/npm rebuild pagewise/);
     // Compiling from source there, without a compiler: the install script fails soft with the reason.
     const installed = path.join(app, 'node_modules/pagewise');
     const install = spawnSync('sh', ['-c', JSON.parse(fs.readFileSync(path.join(installed, 'package.json'), 'utf8')).scripts.install], {
@@ -123,6 +123,17 @@ describe.skipIf(!onKernel)('installed from the packed tarball (packaging does no
       process.execPath,
       [tsc, '--noEmit', '--strict', '--module', 'node16', '--moduleResolution', 'node16', '--target', 'es2022',
         '--lib', 'es2023,esnext.disposable', '--typeRoots', path.join(root, 'node_modules/@types'), '--types', 'node', 'check.ts'],
+      app,
+    );
+    // The same types serve an ES module (the `import` condition): named and default imports.
+    fs.writeFileSync(
+      path.join(app, 'check-esm.mts'),
+      "import pw, { map, type Mapping } from 'pagewise';\nconst m: Mapping = map(pw.pageSize);\nm.close();\n",
+    );
+    run(
+      process.execPath,
+      [tsc, '--noEmit', '--strict', '--module', 'node16', '--moduleResolution', 'node16', '--target', 'es2022',
+        '--lib', 'es2023,esnext.disposable', '--typeRoots', path.join(root, 'node_modules/@types'), '--types', 'node', 'check-esm.mts'],
       app,
     );
     // A mistake is caught: the advice names are typed.
