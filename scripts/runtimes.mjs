@@ -243,7 +243,11 @@ export function table(run) {
     const entry = ['import', 'require', 'quickstart'].map((n) => (s[n]?.ok ? 'ok' : 'FAIL')).join(' / ');
     const suiteText = r.suite
       ? `${r.suite.passed} passed, ${r.suite.failed} failed, ${r.suite.skipped} skipped${r.id === 'host' ? ' (`npm test`)' : ''}`
-      : 'not run (no vitest)';
+      : r.id === 'host'
+        ? '`npm test` (not part of this run)'
+        : r.runtime.startsWith('Node')
+          ? 'not run (--no-suite)'
+          : 'not run (no vitest)';
     rows.push(
       `| ${r.runtime} | ${r.loads ? 'yes' : '**no**'} | ${entry} | ${s.smoke?.text ?? '-'} | ${suiteText} | ${r.facts.bufferOver4GiB ?? '?'} | ${transfer[r.facts.transfer] ?? r.facts.transfer ?? '?'} |`,
     );
@@ -286,15 +290,20 @@ async function main() {
 
   const results = [];
   const host = { id: 'host', label: 'Node', kind: 'node' };
+  const date = new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
+  const save = (record) => {
+    fs.mkdirSync(cache, { recursive: true });
+    fs.writeFileSync(path.join(cache, 'last-run.json'), `${JSON.stringify(record, null, 2)}\n`);
+  };
   for (const [rt, exe] of [[host, process.execPath], ...selected.map((rt) => [rt, exes.get(rt.id)])]) {
     const r = checkRuntime(rt, exe, ctx);
     results.push(r);
     console.log(line(r));
+    save({ date, total: `unfinished run, ${elapsed(started)} so far`, glibc: glibc.glibc, results });
   }
   const failed = results.filter((r) => !r.ok).length;
-  const record = { date: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC', total: `whole matrix ${elapsed(started)}`, glibc: glibc.glibc, results };
-  fs.mkdirSync(cache, { recursive: true });
-  fs.writeFileSync(path.join(cache, 'last-run.json'), `${JSON.stringify(record, null, 2)}\n`);
+  const record = { date, total: `whole matrix ${elapsed(started)}`, glibc: glibc.glibc, results };
+  save(record);
   if (flag('--write-readme')) writeReadme(record);
   console.log(`runtimes: ${results.length - failed} passed, ${failed} failed (${elapsed(started)})`);
   if (failed === 0) fs.rmSync(work, { recursive: true, force: true });

@@ -125,6 +125,17 @@ describe.skipIf(!onKernel)('installed from the packed tarball (packaging does no
         '--lib', 'es2023,esnext.disposable', '--typeRoots', path.join(root, 'node_modules/@types'), '--types', 'node', 'check.ts'],
       app,
     );
+    // The same types serve an ES module (the `import` condition): named and default imports.
+    fs.writeFileSync(
+      path.join(app, 'check-esm.mts'),
+      "import pw, { map, type Mapping } from 'pagewise';\nconst m: Mapping = map(pw.pageSize);\nm.close();\n",
+    );
+    run(
+      process.execPath,
+      [tsc, '--noEmit', '--strict', '--module', 'node16', '--moduleResolution', 'node16', '--target', 'es2022',
+        '--lib', 'es2023,esnext.disposable', '--typeRoots', path.join(root, 'node_modules/@types'), '--types', 'node', 'check-esm.mts'],
+      app,
+    );
     // A mistake is caught: the advice names are typed.
     fs.writeFileSync(path.join(app, 'bad.ts'), "import { map } from 'pagewise';\nmap(4096).advise('dontneeed');\n");
     let diagnostics = '';
