@@ -15,11 +15,13 @@
             "native/errors.cc",
             "native/fadvise.cc",
             "native/madvise.cc",
+            "native/memfd.cc",
             "native/mapping.cc",
             "native/mincore.cc",
             "native/mlock.cc",
             "native/mprotect.cc",
-            "native/msync.cc"
+            "native/msync.cc",
+            "native/read.cc"
           ]
         }, {
           "sources": ["native/stub.cc"],

@@ -100,6 +100,18 @@ export interface BackendMapping {
   flushSync(offset: number, length: number, invalidate: boolean): void;
   /** mremap(2) with MREMAP_MAYMOVE; detaches every window handed out so far. */
   resize(newLength: number): void;
+  // Copies that never fault (lib/safe-copy.ts). Unlike the calls above, offsets are any
+  // byte offset; offset + length <= length (checked again by the backend). They return
+  // the bytes copied: fewer than asked where a page cannot be reached (past the end of
+  // a truncated file, PROT_NONE, a guard page, a write the protection forbids).
+  /** process_vm_readv(2) into target[0, length) on the calling thread. */
+  readInto(offset: number, length: number, target: Uint8Array): number;
+  /** The same off the event loop. target must stay attached until the Promise settles. */
+  readIntoAsync(offset: number, length: number, target: Uint8Array): Promise<number>;
+  /** process_vm_writev(2) of all of source at offset, on the calling thread. */
+  writeFrom(offset: number, source: Uint8Array): number;
+  /** The same off the event loop. */
+  writeFromAsync(offset: number, source: Uint8Array): Promise<number>;
   /**
    * Detach every window and unmap. Idempotent. If async work (populate, flush,
    * lock) is in flight, the address range stays mapped until that work ends,
@@ -125,4 +137,11 @@ export interface Backend {
   fadvise(fd: number, offset: number, length: number, advice: number): void;
   /** O_ACCMODE of an open descriptor. */
   accessMode(fd: number): 'read' | 'write' | 'read-write';
+  /**
+   * memfd_create(2) of `size` bytes sealed with F_SEAL_SHRINK | F_SEAL_SEAL (and F_SEAL_GROW
+   * when sealGrow); returns the descriptor (close-on-exec), which the caller owns.
+   */
+  createMemfd(name: string, size: number, sealGrow: boolean): number;
+  /** fcntl(F_GET_SEALS) bits, or -1 for a file that cannot carry seals. */
+  seals(fd: number): number;
 }

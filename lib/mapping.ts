@@ -3,6 +3,7 @@
 import { ADVICE, ADVICE_NAMES, type Advice } from './advice';
 import { type Backend, type BackendMapping, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE } from './backend';
 import { type ErrnoError, invalidArgType, invalidArgValue, invalidThis, mappingClosed, pagewiseError } from './errors';
+import * as safeCopy from './safe-copy';
 import { type Range, validateBoolean, validateInteger, validateObject, validateOneOf, validateRange } from './validate';
 
 export type Protection = 'none' | 'read' | 'read-write' | 'read-exec' | 'read-write-exec';
@@ -301,6 +302,49 @@ export class Mapping implements Disposable {
     this.#closed = true;
     this.#region.close();
     this.#buffer = undefined;
+  }
+
+  // ---- copies that never fault (issue 14; lib/safe-copy.ts) ----------------
+
+  /**
+   * Copy [offset, offset + length) out of the mapping into `target` (default: a new
+   * Buffer) and return the bytes (a view of target). Unlike reading mapping.buffer, this
+   * cannot raise SIGBUS or SIGSEGV: where a page cannot be read (the file was truncated
+   * under the mapping, PROT_NONE, a guard page) it throws EFAULT with `bytesRead`, the
+   * bytes copied before it. Runs on the calling thread.
+   */
+  readSync(offset: number, length: number, target?: Uint8Array): Uint8Array {
+    Mapping.#open(this, 'read');
+    const [start, len, into] = safeCopy.readArgs(offset, length, target, this.#length, false);
+    return safeCopy.readSync(this.#region, this.#delta + start, len, into);
+  }
+
+  /**
+   * readSync() as a Promise: copies of 1 MiB or more run on the threadpool, smaller ones
+   * on the calling thread. A caller's `target` must not be transferred until it settles.
+   */
+  async read(offset: number, length: number, target?: Uint8Array): Promise<Uint8Array> {
+    Mapping.#open(this, 'read');
+    const [start, len, into] = safeCopy.readArgs(offset, length, target, this.#length, true);
+    return safeCopy.read(this.#region, this.#delta + start, len, into);
+  }
+
+  /**
+   * Copy all of `source` into the mapping at `offset`; returns the bytes written. Where a
+   * page cannot be written (past the end of a truncated file, a protection without write,
+   * a guard page) it throws EFAULT with `bytesWritten` instead of a signal.
+   */
+  writeSync(offset: number, source: Uint8Array): number {
+    Mapping.#open(this, 'write');
+    const [start, src] = safeCopy.writeArgs(offset, source, this.#length);
+    return safeCopy.writeSync(this.#region, this.#delta + start, src);
+  }
+
+  /** writeSync() as a Promise: 1 MiB or more on the threadpool. `source` must not be transferred until it settles. */
+  async write(offset: number, source: Uint8Array): Promise<number> {
+    Mapping.#open(this, 'write');
+    const [start, src] = safeCopy.writeArgs(offset, source, this.#length);
+    return safeCopy.write(this.#region, this.#delta + start, src);
   }
 
   [Symbol.dispose](): void {

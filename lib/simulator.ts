@@ -68,6 +68,7 @@ import type { Backend, BackendMapping, MapRequest, RawFileResidency } from './ba
 import { PROT_READ, PROT_WRITE } from './backend';
 import { errnoError, mappingClosed, pagewiseError } from './errors';
 import { ExtentStore, ZERO_HASH } from './simulator/extents';
+import * as copy from './simulator/copy';
 
 const PAGE = 4096;
 const HUGE_PAGES = (2 * 1024 * 1024) / PAGE;
@@ -417,6 +418,14 @@ export class SimulatorBackend implements Backend {
         evictFilePage(cache, fp);
       }
     }
+  }
+
+  /** memfd_create and file seals cannot be had without the kernel (lib/shared-memory.ts). */
+  createMemfd(_name: string, _size: number, _sealGrow: boolean): number {
+    throw pagewiseError('ERR_OPERATION_NOT_SUPPORTED', 'createSharedMemory() needs the native backend: the simulator cannot create a sealed memfd');
+  }
+  seals(_fd: number): number {
+    return -1;
   }
 
   accessMode(fd: number): 'read' | 'write' | 'read-write' {
@@ -1225,6 +1234,29 @@ class SimMapping implements BackendMapping {
       }
     }
     this.store.close();
+  }
+
+  // Copies that never fault (lib/simulator/copy.ts).
+  readInto(offset: number, length: number, target: Uint8Array): number {
+    return copy.readInto(this, offset, length, target);
+  }
+  readIntoAsync(offset: number, length: number, target: Uint8Array): Promise<number> {
+    return copy.later(this, 'read', () => copy.readInto(this, offset, length, target));
+  }
+  writeFrom(offset: number, source: Uint8Array): number {
+    return copy.writeFrom(this, offset, source);
+  }
+  writeFromAsync(offset: number, source: Uint8Array): Promise<number> {
+    return copy.later(this, 'write', () => copy.writeFrom(this, offset, source));
+  }
+  /** Fault pages [first, end) in order until one cannot be; returns the pages reached. */
+  reach(first: number, end: number, write: boolean): number {
+    this.observe(first, end);
+    this.chargeRange(first, end, () => write);
+    const eof = this.file ? this.eofPages() : 0;
+    let p = first;
+    for (; p < end && !this.faultError(p, write, eof); p++) this.fault(p, write);
+    return p - first;
   }
 
   /** Run work on a later microtask, as the native backend runs it off the event loop. */

@@ -139,6 +139,10 @@ Napi::Function NativeMapping::DefineClass(Napi::Env env) {
           InstanceMethod<&NativeMapping::Flush>("flush"),
           InstanceMethod<&NativeMapping::FlushSync>("flushSync"),
           InstanceMethod<&NativeMapping::Resize>("resize"),
+          InstanceMethod<&NativeMapping::ReadInto>("readInto"),
+          InstanceMethod<&NativeMapping::ReadIntoAsync>("readIntoAsync"),
+          InstanceMethod<&NativeMapping::WriteFrom>("writeFrom"),
+          InstanceMethod<&NativeMapping::WriteFromAsync>("writeFromAsync"),
           InstanceMethod<&NativeMapping::Close>("close"),
       });
 }

@@ -82,6 +82,10 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   Napi::Value Flush(const Napi::CallbackInfo& info);      // msync.cc
   Napi::Value FlushSync(const Napi::CallbackInfo& info);  // msync.cc
   Napi::Value Resize(const Napi::CallbackInfo& info);
+  Napi::Value ReadInto(const Napi::CallbackInfo& info);        // read.cc
+  Napi::Value ReadIntoAsync(const Napi::CallbackInfo& info);   // read.cc
+  Napi::Value WriteFrom(const Napi::CallbackInfo& info);       // read.cc
+  Napi::Value WriteFromAsync(const Napi::CallbackInfo& info);  // read.cc
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   // Throws ERR_MAPPING_CLOSED when closed.
