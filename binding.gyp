@@ -24,9 +24,8 @@
             "native/read.cc"
           ]
         }, {
-          "sources": ["native/stub.cc"],
-          "xcode_settings": { "GCC_ENABLE_CPP_EXCEPTIONS": "YES" },
-          "msvs_settings": { "VCCLCompilerTool": { "ExceptionHandling": 1 } }
+          # Other systems: nothing to build (lib/native.ts uses the simulator there).
+          "type": "none"
         }]
       ]
     }

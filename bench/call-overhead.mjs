@@ -42,7 +42,7 @@ export async function run({ full = false } = {}) {
   try {
     const addon = require(path.join(distPath(), '..', 'build', 'Release', 'pagewise.node'));
     addonRegion = addon.map(MiB, 3, false, -1, 0, false, false, 0);
-    new Uint8Array(addonRegion.window(0, MiB)).fill(1);
+    new Uint8Array(addonRegion.view(0, MiB)).fill(1);
   } catch {
     addonRegion = undefined;
   }

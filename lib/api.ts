@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ADVICE, ADVICE_NAMES, type Advice } from './advice';
 import type { Backend, RawFileResidency } from './backend';
+import { FADV } from './constants';
 import { invalidArgType, invalidArgValue, outOfRange } from './errors';
 import { CREATE, Mapping, PROTECTION, PROTECTION_NAMES, type Protection, roundDown, roundUp } from './mapping';
 import { type Range, validateBoolean, validateInteger, validateObject, validateOneOf } from './validate';
@@ -51,9 +52,6 @@ export interface FileResidency extends RawFileResidency {
 export type FileArgument = string | URL | Buffer | number;
 
 const HUGE_SHIFT = { '2MiB': 21, '1GiB': 30 } as const;
-/** posix_fadvise(2) values. */
-const FADV_DONTNEED = 4;
-const FADV_WILLNEED = 3;
 
 export class Pagewise {
   constructor(readonly backend: Backend) {}
@@ -156,19 +154,19 @@ export class Pagewise {
     });
   }
 
-  /** Drop a file's clean pages from the page cache (posix_fadvise POSIX_FADV_DONTNEED). Dirty pages stay until written back. */
+  /** Drop a file's clean pages from the page cache (posix_fadvise POSIX_FADV.DONTNEED). Dirty pages stay until written back. */
   evict(file: FileArgument, range?: Range): void {
     withFile(file, 'r', (fd) => {
       const [start, end] = fileRange(validateObject<Range>('range', range), regularFileSize(fd, file), this.backend.pageSize);
-      this.backend.fadvise(fd, start, end - start, FADV_DONTNEED);
+      this.backend.fadvise(fd, start, end - start, FADV.DONTNEED);
     });
   }
 
-  /** Ask the kernel to start reading a file into the page cache (POSIX_FADV_WILLNEED); returns at once. */
+  /** Ask the kernel to start reading a file into the page cache (POSIX_FADV.WILLNEED); returns at once. */
   prefetch(file: FileArgument, range?: Range): void {
     withFile(file, 'r', (fd) => {
       const [start, end] = fileRange(validateObject<Range>('range', range), regularFileSize(fd, file), this.backend.pageSize);
-      this.backend.fadvise(fd, start, end - start, FADV_WILLNEED);
+      this.backend.fadvise(fd, start, end - start, FADV.WILLNEED);
     });
   }
 }

@@ -146,7 +146,7 @@ export class VolatileArena implements Disposable {
     } catch {
       // Only a hint.
     }
-    this.#maxBytes = Math.min(bytes, this.#pw.backend.maxWindow - (this.#pw.backend.maxWindow % this.#page));
+    this.#maxBytes = Math.min(bytes, this.#pw.backend.maxViewLength - (this.#pw.backend.maxViewLength % this.#page));
     this.#free = [{ start: 0, pages: this.#pages, dirtyAt: 0 }];
     this.#stats = {
       size: bytes,

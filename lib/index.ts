@@ -4,7 +4,7 @@ import { selectBackend } from './select';
 
 const defaultInstance = new Pagewise(selectBackend());
 
-/** The backend in use: 'native' (the kernel) or 'simulator' (lib/simulator.ts). */
+/** The backend in use: 'native' (the kernel) or 'simulator' (lib/simulator/). */
 export const backend: 'native' | 'simulator' = defaultInstance.kind;
 /** The system page size in bytes. */
 export const pageSize: number = defaultInstance.pageSize;

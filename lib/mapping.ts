@@ -1,7 +1,8 @@
 // Mapping: one mmap'd region and everything pagewise can do to it. Validates and
 // rounds every range, then calls the backend (native addon or simulator).
 import { ADVICE, ADVICE_NAMES, type Advice } from './advice';
-import { type Backend, type BackendMapping, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE } from './backend';
+import type { Backend, BackendMapping } from './backend';
+import { PROT } from './constants';
 import { type ErrnoError, invalidArgType, invalidArgValue, invalidThis, mappingClosed, pagewiseError } from './errors';
 import * as safeCopy from './safe-copy';
 import { type Range, validateBoolean, validateInteger, validateObject, validateOneOf, validateRange } from './validate';
@@ -9,11 +10,11 @@ import { type Range, validateBoolean, validateInteger, validateObject, validateO
 export type Protection = 'none' | 'read' | 'read-write' | 'read-exec' | 'read-write-exec';
 
 export const PROTECTION: Readonly<Record<Protection, number>> = Object.freeze({
-  none: PROT_NONE,
-  read: PROT_READ,
-  'read-write': PROT_READ | PROT_WRITE,
-  'read-exec': PROT_READ | PROT_EXEC,
-  'read-write-exec': PROT_READ | PROT_WRITE | PROT_EXEC,
+  none: PROT.NONE,
+  read: PROT.READ,
+  'read-write': PROT.READ | PROT.WRITE,
+  'read-exec': PROT.READ | PROT.EXEC,
+  'read-write-exec': PROT.READ | PROT.WRITE | PROT.EXEC,
 });
 export const PROTECTION_NAMES = Object.freeze(Object.keys(PROTECTION) as Protection[]);
 
@@ -117,25 +118,25 @@ export class Mapping implements Disposable {
   get buffer(): Uint8Array {
     Mapping.#open(this, 'access the buffer');
     if (this.#buffer === undefined || this.#buffer.byteLength !== this.#length) {
-      if (this.#length > this.#backend.maxWindow) {
+      if (this.#length > this.#backend.maxViewLength) {
         throw pagewiseError(
           'ERR_MAPPING_TOO_LARGE',
           `The mapping (${this.#length} bytes) is larger than the largest ArrayBuffer this engine can hold ` +
-            `(${this.#backend.maxWindow} bytes): use mapping.view(offset, length)`,
+            `(${this.#backend.maxViewLength} bytes): use mapping.view(offset, length)`,
         );
       }
-      this.#buffer = this.#region.window(this.#delta, this.#length);
+      this.#buffer = this.#region.view(this.#delta, this.#length);
     }
     return this.#buffer;
   }
 
-  /** A Uint8Array over [offset, offset + length) — a window into mappings of any size. */
+  /** A Uint8Array over [offset, offset + length) — a view into mappings of any size. */
   view(offset = 0, length?: number): Uint8Array {
     Mapping.#open(this, 'create a view');
     validateInteger('offset', offset, 0, this.#length);
-    const room = Math.min(this.#length - offset, this.#backend.maxWindow);
+    const room = Math.min(this.#length - offset, this.#backend.maxViewLength);
     const len = length === undefined ? room : validateInteger('length', length, 0, room);
-    return this.#region.window(this.#delta + offset, len);
+    return this.#region.view(this.#delta + offset, len);
   }
 
   /**
@@ -145,7 +146,7 @@ export class Mapping implements Disposable {
   detachView(view: Uint8Array): void {
     Mapping.#open(this, 'detach a view');
     if (!(view instanceof Uint8Array)) throw invalidArgType('view', 'an instance of Uint8Array', view);
-    if (!this.#region.detach(view)) throw invalidArgValue('view', view, 'is not a live view of this mapping');
+    if (!this.#region.detachView(view)) throw invalidArgValue('view', view, 'is not a live view of this mapping');
     if (view === this.#buffer) this.#buffer = undefined;
   }
 
@@ -195,7 +196,7 @@ export class Mapping implements Disposable {
   async populate(options?: PopulateOptions): Promise<void> {
     Mapping.#open(this, 'populate');
     const o = validateObject<PopulateOptions>('options', options);
-    const writableAnon = this.kind === 'anonymous' && (PROTECTION[this.#protection] & PROT_WRITE) !== 0;
+    const writableAnon = this.kind === 'anonymous' && (PROTECTION[this.#protection] & PROT.WRITE) !== 0;
     const mode = o.mode === undefined ? (writableAnon ? 'write' : 'read') : validateOneOf('options.mode', o.mode, ['read', 'write'] as const);
     const [start, end] = this.#outward(o);
     await this.#region.populate(start, end - start, mode === 'write');
@@ -252,7 +253,7 @@ export class Mapping implements Disposable {
     const o = validateObject<LockOptions>('options', options);
     const onFault = o.onFault === undefined ? false : validateBoolean('options.onFault', o.onFault);
     const [start, end] = this.#outward(o);
-    if (!onFault && this.kind === 'file' && !this.shared && (PROTECTION[this.#protection] & PROT_WRITE) !== 0) {
+    if (!onFault && this.kind === 'file' && !this.shared && (PROTECTION[this.#protection] & PROT.WRITE) !== 0) {
       // mlock faults a writable private mapping in for writing, which would copy every
       // page of the file into anonymous memory. Lock on fault and populate for reading
       // instead: the page-cache pages themselves get mapped and locked.

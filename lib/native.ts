@@ -16,7 +16,7 @@ import { pagewiseError } from './errors';
 export interface NativeAddon {
   readonly pageSize: number;
   /** 2^32: the largest external ArrayBuffer Node 20 accepts. */
-  readonly maxWindow: number;
+  readonly maxViewLength: number;
   /** Where NativeMapping.residencyInto() writes (one per environment). */
   readonly residencyScratch: Uint8Array;
   supports(advice: number): boolean;
@@ -79,7 +79,7 @@ function probeExternalBuffers(addon: NativeAddon): void {
   try {
     const probe = addon.map(addon.pageSize, 3, false, -1, 0, false, false, 0);
     try {
-      probe.window(0, 1);
+      probe.view(0, 1);
     } finally {
       probe.close();
     }
@@ -99,7 +99,7 @@ export function loadNativeBackend(): Backend {
   return {
     kind: 'native',
     pageSize: addon.pageSize,
-    maxWindow: addon.maxWindow,
+    maxViewLength: addon.maxViewLength,
     residencyScratch: addon.residencyScratch,
     supports: (advice: number) => addon.supports(advice),
     map: (request: MapRequest): BackendMapping =>

@@ -1,4 +1,4 @@
-// Module init: exports pageSize, maxWindow, supports, map, fileResidency,
+// Module init: exports pageSize, maxViewLength, supports, map, fileResidency,
 // fadvise, accessMode, residencyScratch. One AddonData per environment (main thread, workers).
 #include <napi.h>
 
@@ -29,7 +29,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   raw->scratchLength = kScratch;
   exports.Set("residencyScratch", Napi::Uint8Array::New(env, kScratch, scratch, 0));
   exports.Set("pageSize", Napi::Number::New(env, static_cast<double>(PageSize())));
-  exports.Set("maxWindow", Napi::Number::New(env, static_cast<double>(kMaxWindow)));
+  exports.Set("maxViewLength", Napi::Number::New(env, static_cast<double>(kMaxViewLength)));
   exports.Set("supports", Napi::Function::New(env, Supports, "supports"));
   exports.Set("fileResidency", Napi::Function::New(env, FileResidency, "fileResidency"));
   exports.Set("fadvise", Napi::Function::New(env, Fadvise, "fadvise"));

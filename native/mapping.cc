@@ -1,4 +1,4 @@
-// mmap / munmap / mremap, windows, lifetime and environment teardown.
+// mmap / munmap / mremap, views, lifetime and environment teardown.
 #include "mapping.h"
 
 #include <sys/mman.h>
@@ -27,8 +27,8 @@ size_t PageSize() {
 // MappingState
 
 MappingState::~MappingState() {
-  // Runs on the main thread when the last owner (NativeMapping, window, async
-  // work item) is gone. The cleanup hook cleared `windows` and set `envGone`
+  // Runs on the main thread when the last owner (NativeMapping, view, async
+  // work item) is gone. The cleanup hook cleared `views` and set `envGone`
   // if the environment is being torn down, so no N-API call happens then.
   if (mapped) {
     munmap(addr, mapLength);
@@ -37,7 +37,7 @@ MappingState::~MappingState() {
   if (!envGone) {
     Report(0);
   } else {
-    for (auto& ref : windows) ref.SuppressDestruct();
+    for (auto& ref : views) ref.SuppressDestruct();
   }
 }
 
@@ -49,8 +49,8 @@ void MappingState::Report(int64_t bytes) {
   napi_adjust_external_memory(env, delta, &ignored);
 }
 
-void MappingState::DetachWindows() {
-  for (auto& ref : windows) {
+void MappingState::DetachViews() {
+  for (auto& ref : views) {
     Napi::ArrayBuffer ab = ref.Value();
     if (ab.IsEmpty()) continue;  // already collected
     bool detached = false;
@@ -58,7 +58,7 @@ void MappingState::DetachWindows() {
       napi_detach_arraybuffer(env, ab);
     }
   }
-  windows.clear();
+  views.clear();
   pruneAt = 16;
 }
 
@@ -96,7 +96,7 @@ void CleanupHook(void* arg) {
     std::shared_ptr<MappingState> s = weak.lock();
     if (!s) continue;
     s->closing.store(true, std::memory_order_release);
-    s->windows.clear();  // delete the weak references while the env is alive
+    s->views.clear();  // delete the weak references while the env is alive
     if (s->mapped) {
       munmap(s->addr, s->mapLength);
       s->mapped = false;
@@ -107,13 +107,13 @@ void CleanupHook(void* arg) {
   data->live.clear();
 }
 
-struct WindowHint {
+struct ViewHint {
   std::shared_ptr<MappingState> state;
 };
 
-void FinalizeWindow(napi_env /*env*/, void* /*data*/, void* hint) {
+void FinalizeView(napi_env /*env*/, void* /*data*/, void* hint) {
   // Only drops an owner; ~MappingState unmaps if this was the last one.
-  std::unique_ptr<WindowHint> owned(static_cast<WindowHint*>(hint));
+  std::unique_ptr<ViewHint> owned(static_cast<ViewHint*>(hint));
 }
 
 }  // namespace
@@ -127,8 +127,8 @@ Napi::Function NativeMapping::DefineClass(Napi::Env env) {
       {
           InstanceAccessor<&NativeMapping::GetLength>("length", napi_enumerable),
           InstanceAccessor<&NativeMapping::GetClosed>("closed", napi_enumerable),
-          InstanceMethod<&NativeMapping::Window>("window"),
-          InstanceMethod<&NativeMapping::Detach>("detach"),
+          InstanceMethod<&NativeMapping::View>("view"),
+          InstanceMethod<&NativeMapping::DetachView>("detachView"),
           InstanceMethod<&NativeMapping::Advise>("advise"),
           InstanceMethod<&NativeMapping::Residency>("residency"),
           InstanceMethod<&NativeMapping::ResidencyInto>("residencyInto"),
@@ -156,7 +156,7 @@ NativeMapping::NativeMapping(const Napi::CallbackInfo& info) : ObjectWrap<Native
   data->pending.reset();
 }
 
-MappingState& NativeMapping::Open(Napi::Env env, const char* operation) {
+MappingState& NativeMapping::RequireOpen(Napi::Env env, const char* operation) {
   if (!state_ || state_->closed) throw MappingClosed(env, operation);
   return *state_;
 }
@@ -188,26 +188,26 @@ Napi::Value NativeMapping::GetClosed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), !state_ || state_->closed);
 }
 
-// mapping.window(offset, length): Uint8Array over [offset, offset + length),
+// mapping.view(offset, length): Uint8Array over [offset, offset + length),
 // backed by an external ArrayBuffer that owns a reference to the state.
-Napi::Value NativeMapping::Window(const Napi::CallbackInfo& info) {
+Napi::Value NativeMapping::View(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  MappingState& s = Open(env, "create a window");
+  MappingState& s = RequireOpen(env, "create a view");
   uint64_t offset = ArgUint(info, 0, "offset");
   uint64_t length = ArgUint(info, 1, "length");
   if (offset > s.length) {
     throw OutOfRange(env, "offset", ">= 0 && <= " + std::to_string(s.length), static_cast<double>(offset));
   }
-  uint64_t room = std::min<uint64_t>(kMaxWindow, s.length - offset);
+  uint64_t room = std::min<uint64_t>(kMaxViewLength, s.length - offset);
   if (length > room) {
     throw OutOfRange(env, "length", ">= 0 && <= " + std::to_string(room), static_cast<double>(length));
   }
 
-  if (s.windows.size() >= s.pruneAt) {
-    s.windows.erase(std::remove_if(s.windows.begin(), s.windows.end(),
+  if (s.views.size() >= s.pruneAt) {
+    s.views.erase(std::remove_if(s.views.begin(), s.views.end(),
                                    [](const Napi::Reference<Napi::ArrayBuffer>& r) { return r.Value().IsEmpty(); }),
-                    s.windows.end());
-    s.pruneAt = std::max<size_t>(16, s.windows.size() * 2);
+                    s.views.end());
+    s.pruneAt = std::max<size_t>(16, s.views.size() * 2);
   }
 
   Napi::ArrayBuffer ab;
@@ -216,35 +216,35 @@ Napi::Value NativeMapping::Window(const Napi::CallbackInfo& info) {
   } else {
     // The hint is owned by the finalizer from here on. (If creation fails,
     // Node may or may not have run the finalizer already; leaking the small
-    // hint is the safe choice. It does not fail for length <= kMaxWindow.)
-    auto hint = std::make_unique<WindowHint>(WindowHint{state_});
+    // hint is the safe choice. It does not fail for length <= kMaxViewLength.)
+    auto hint = std::make_unique<ViewHint>(ViewHint{state_});
     napi_value result = nullptr;
     napi_status status = napi_create_external_arraybuffer(env, s.addr + offset, static_cast<size_t>(length),
-                                                          FinalizeWindow, hint.release(), &result);
+                                                          FinalizeView, hint.release(), &result);
     if (status != napi_ok) throw Napi::Error::New(env);
     ab = Napi::ArrayBuffer(env, result);
   }
-  s.windows.emplace_back(Napi::Weak(ab));
+  s.views.emplace_back(Napi::Weak(ab));
   return Napi::Uint8Array::New(env, static_cast<size_t>(length), ab, 0);
 }
 
-// mapping.detach(view): boolean — detach the ArrayBuffer behind `view` if it
-// is a live window of this mapping (every view over it then has length 0).
-Napi::Value NativeMapping::Detach(const Napi::CallbackInfo& info) {
+// mapping.detachView(view): boolean — detach the ArrayBuffer behind `view` if it
+// is a live view of this mapping (every view over it then has length 0).
+Napi::Value NativeMapping::DetachView(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  MappingState& s = Open(env, "detach a view");
+  MappingState& s = RequireOpen(env, "detach a view");
   Napi::Value view = Arg(info, 0);
   if (!view.IsTypedArray() || view.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
     throw InvalidArgType(env, "view", "an instance of Uint8Array", view);
   }
   Napi::ArrayBuffer buffer = view.As<Napi::TypedArray>().ArrayBuffer();
-  for (auto it = s.windows.begin(); it != s.windows.end(); ++it) {
+  for (auto it = s.views.begin(); it != s.views.end(); ++it) {
     Napi::ArrayBuffer ab = it->Value();
     if (ab.IsEmpty() || !ab.StrictEquals(buffer)) continue;
     bool detached = false;
     bool live = napi_is_detached_arraybuffer(env, ab, &detached) == napi_ok && !detached;
     if (live && napi_detach_arraybuffer(env, ab) != napi_ok) throw Napi::Error::New(env);
-    s.windows.erase(it);
+    s.views.erase(it);
     return Napi::Boolean::New(env, live);
   }
   return Napi::Boolean::New(env, false);
@@ -252,7 +252,7 @@ Napi::Value NativeMapping::Detach(const Napi::CallbackInfo& info) {
 
 Napi::Value NativeMapping::Resize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  MappingState& s = Open(env, "resize");
+  MappingState& s = RequireOpen(env, "resize");
   uint64_t newLength = ArgUint(info, 0, "newLength");
   if (newLength == 0) {
     throw OutOfRange(env, "newLength", ">= 1 && <= " + std::to_string(kMaxSafeInteger), 0.0);
@@ -269,9 +269,9 @@ Napi::Value NativeMapping::Resize(const Napi::CallbackInfo& info) {
   }
   void* p = mremap(s.addr, s.mapLength, newMapLength, MREMAP_MAYMOVE);
   if (p == MAP_FAILED) throw ErrnoError(env, errno, "mremap");
-  // Only now: on failure the old windows stay valid. JavaScript cannot run
+  // Only now: on failure the old views stay valid. JavaScript cannot run
   // between the mremap and this point.
-  s.DetachWindows();
+  s.DetachViews();
   s.addr = static_cast<char*>(p);
   s.mapLength = newMapLength;
   s.length = newLength;
@@ -285,7 +285,7 @@ Napi::Value NativeMapping::Close(const Napi::CallbackInfo& info) {
   MappingState& s = *state_;
   s.closed = true;
   s.closing.store(true, std::memory_order_release);
-  s.DetachWindows();
+  s.DetachViews();
   if (s.inflight == 0) s.Unmap();  // else the last finishing work item unmaps
   return env.Undefined();
 }
@@ -298,11 +298,12 @@ namespace {
 class ChunkedWork : public Napi::AsyncWorker {
  public:
   ChunkedWork(Napi::Env env, std::shared_ptr<MappingState> state, uint64_t offset, uint64_t length,
-              const char* syscall, std::function<int(char*, size_t)> op)
+              const char* operation, const char* syscall, std::function<int(char*, size_t)> op)
       : Napi::AsyncWorker(env, "pagewise"),
         state_(std::move(state)),
         start_(state_->addr + offset),
         length_(length),
+        operation_(operation),
         syscall_(syscall),
         op_(std::move(op)) {
     if (napi_create_promise(env, &deferred_, &promise_) != napi_ok) throw Napi::Error::New(env);
@@ -335,7 +336,7 @@ class ChunkedWork : public Napi::AsyncWorker {
     napi_env env = Env();
     napi_value value = nullptr;
     if (aborted_) {
-      value = RawCodedError(env, "ERR_MAPPING_CLOSED", std::string("Cannot ") + Verb() + ": the mapping is closed");
+      value = RawCodedError(env, "ERR_MAPPING_CLOSED", std::string("Cannot ") + operation_ + ": the mapping is closed");
     } else if (errno_ != 0) {
       value = RawErrnoError(env, errno_, syscall_);
     } else {
@@ -352,13 +353,6 @@ class ChunkedWork : public Napi::AsyncWorker {
   }
 
  private:
-  const char* Verb() const {
-    std::string s = syscall_;
-    if (s == "madvise") return "populate";
-    if (s == "msync") return "flush";
-    return "lock";
-  }
-
   void Finish() {
     MappingState& s = *state_;
     s.inflight--;
@@ -370,6 +364,7 @@ class ChunkedWork : public Napi::AsyncWorker {
   std::shared_ptr<MappingState> state_;
   char* start_;
   uint64_t length_;
+  const char* operation_;
   const char* syscall_;
   std::function<int(char*, size_t)> op_;
   bool aborted_ = false;
@@ -385,18 +380,33 @@ Napi::Value Rejected(Napi::Env env, const Napi::Error& error) {
 }
 
 Napi::Value QueueChunked(Napi::Env env, const std::shared_ptr<MappingState>& state, uint64_t offset,
-                         uint64_t length, const char* syscall, std::function<int(char*, size_t)> op) {
+                         uint64_t length, const char* operation, const char* syscall,
+                         std::function<int(char*, size_t)> op) {
   if (length == 0) {
     auto deferred = Napi::Promise::Deferred::New(env);
     deferred.Resolve(env.Undefined());
     return deferred.Promise();
   }
-  auto work = std::make_unique<ChunkedWork>(env, state, offset, length, syscall, std::move(op));
+  auto work = std::make_unique<ChunkedWork>(env, state, offset, length, operation, syscall, std::move(op));
   Napi::Value promise = work->Promise();
   work->Queue();
   state->inflight++;
   work.release();  // AsyncWorker deletes itself after OnOK / OnError
   return promise;
+}
+
+Napi::Value NativeMapping::QueueRangeOp(const Napi::CallbackInfo& info, const char* operation, const char* syscall,
+                                        RangeOp op) {
+  Napi::Env env = info.Env();
+  try {
+    RequireOpen(env, operation);
+    auto [offset, length] = Range(info, 0);
+    bool flag = ArgBool(info, 2, "flag");
+    return QueueChunked(env, state_, offset, length, operation, syscall,
+                        [op, flag](char* addr, size_t len) { return op(addr, len, flag); });
+  } catch (const Napi::Error& e) {
+    return Rejected(env, e);
+  }
 }
 
 // ---------------------------------------------------------------------------

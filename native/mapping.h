@@ -1,7 +1,7 @@
-// NativeMapping: one mmap'ed range, its ArrayBuffer windows and its lifetime.
+// NativeMapping: one mmap'ed range, its ArrayBuffer views and its lifetime.
 //
 // Ownership: the memory belongs to a MappingState held by std::shared_ptr.
-// Owners are the NativeMapping JS object, every window ArrayBuffer (through
+// Owners are the NativeMapping JS object, every view ArrayBuffer (through
 // its finalize hint) and every in-flight async work item. The range is
 // unmapped exactly once: by close() (or, if async work is in flight, by the
 // last work item to finish after close()), by the env cleanup hook at
@@ -20,8 +20,8 @@
 namespace pagewise {
 
 size_t PageSize();
-// Largest window (ArrayBuffer) handed out.
-constexpr uint64_t kMaxWindow = uint64_t{1} << 32;
+// Largest view (ArrayBuffer) handed out.
+constexpr uint64_t kMaxViewLength = uint64_t{1} << 32;
 // Async work splits its range into chunks of this size and checks for close()
 // between chunks.
 constexpr size_t kChunk = size_t{64} << 20;
@@ -44,9 +44,9 @@ struct MappingState {
   int inflight = 0;         // async work items queued and not yet completed (main thread only)
   std::atomic<bool> closing{false};  // read by worker threads between chunks
   int64_t reported = 0;     // bytes reported to V8 as external memory
-  // Weak references to the ArrayBuffer behind every window handed out
+  // Weak references to the ArrayBuffer behind every view handed out
   // (including empty ones), pruned of collected entries as it grows.
-  std::vector<Napi::Reference<Napi::ArrayBuffer>> windows;
+  std::vector<Napi::Reference<Napi::ArrayBuffer>> views;
   size_t pruneAt = 16;
 
   MappingState() = default;
@@ -58,7 +58,7 @@ struct MappingState {
   // a page.
   uint64_t Limit() const { return RoundUp(length, PageSize()); }
   void Report(int64_t bytes);       // AdjustExternalMemory to `bytes` in total
-  void DetachWindows();             // detach + forget every window
+  void DetachViews();             // detach + forget every view
   void Unmap();                     // munmap if still mapped (idempotent)
 };
 
@@ -70,8 +70,8 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
  private:
   Napi::Value GetLength(const Napi::CallbackInfo& info);
   Napi::Value GetClosed(const Napi::CallbackInfo& info);
-  Napi::Value Window(const Napi::CallbackInfo& info);
-  Napi::Value Detach(const Napi::CallbackInfo& info);
+  Napi::Value View(const Napi::CallbackInfo& info);
+  Napi::Value DetachView(const Napi::CallbackInfo& info);
   Napi::Value Advise(const Napi::CallbackInfo& info);     // madvise.cc
   Napi::Value Populate(const Napi::CallbackInfo& info);   // madvise.cc
   Napi::Value Residency(const Napi::CallbackInfo& info);  // mincore.cc
@@ -89,10 +89,15 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   // Throws ERR_MAPPING_CLOSED when closed.
-  MappingState& Open(Napi::Env env, const char* operation);
+  MappingState& RequireOpen(Napi::Env env, const char* operation);
   // Validates (offset, length) at info[first], info[first + 1]: page-aligned
   // offset, offset + length <= Limit(). Returns {offset, length}.
   std::pair<uint64_t, uint64_t> Range(const Napi::CallbackInfo& info, size_t first);
+  // populate / lock / flush, which differ only in the syscall: the range at
+  // info[0], info[1] and a flag at info[2], then op(addr, len, flag) chunked on
+  // the threadpool (QueueChunked). Returns a Promise; argument errors reject it.
+  using RangeOp = int (*)(char* addr, size_t len, bool flag);
+  Napi::Value QueueRangeOp(const Napi::CallbackInfo& info, const char* operation, const char* syscall, RangeOp op);
 
   std::shared_ptr<MappingState> state_;
 };
@@ -101,9 +106,11 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
 // threadpool and returns a Promise. `op` returns 0 or an errno value and must
 // not touch N-API. Settles on the main thread: resolves when every chunk
 // succeeded, rejects with an errno error (syscall `syscall`) on failure, or
-// with ERR_MAPPING_CLOSED when close() stopped it before it finished.
+// with ERR_MAPPING_CLOSED ("Cannot <operation>: ...") when close() stopped it
+// before it finished.
 Napi::Value QueueChunked(Napi::Env env, const std::shared_ptr<MappingState>& state, uint64_t offset,
-                         uint64_t length, const char* syscall, std::function<int(char*, size_t)> op);
+                         uint64_t length, const char* operation, const char* syscall,
+                         std::function<int(char*, size_t)> op);
 
 // A Promise rejected with `error`.
 Napi::Value Rejected(Napi::Env env, const Napi::Error& error);

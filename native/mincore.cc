@@ -45,7 +45,7 @@ constexpr uint64_t kFileWindow = uint64_t{1} << 30;  // map the file 1 GiB at a 
 // mapping.residency(offset, length): Uint8Array (one byte per page, bit 0)
 Napi::Value NativeMapping::Residency(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  MappingState& s = Open(env, "query residency");
+  MappingState& s = RequireOpen(env, "query residency");
   auto [offset, length] = Range(info, 0);
   uint64_t pages = RoundUp(length, PageSize()) / PageSize();
   Napi::Uint8Array vec = Napi::Uint8Array::New(env, static_cast<size_t>(pages));
@@ -61,7 +61,7 @@ Napi::Value NativeMapping::Residency(const Napi::CallbackInfo& info) {
 // allocation costs more than the mincore call itself).
 Napi::Value NativeMapping::ResidencyInto(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  MappingState& s = Open(env, "query residency");
+  MappingState& s = RequireOpen(env, "query residency");
   auto [offset, length] = Range(info, 0);
   AddonData* data = GetAddonData(env);
   uint64_t pages = RoundUp(length, PageSize()) / PageSize();

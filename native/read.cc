@@ -146,7 +146,7 @@ Napi::Value Settled(Napi::Env env, double bytes) {
 // mapping.readInto(offset, length, target): bytes copied into target[0, n).
 Napi::Value NativeMapping::ReadInto(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  MappingState& s = Open(env, "read");
+  MappingState& s = RequireOpen(env, "read");
   CopyArgs a = ReadCopyArgs(info, s, true, "target");
   if (a.length == 0) return Napi::Number::New(env, 0);
   int64_t n = Copy(s.addr + a.offset, a.data, a.length, false, nullptr);
@@ -157,7 +157,7 @@ Napi::Value NativeMapping::ReadInto(const Napi::CallbackInfo& info) {
 // mapping.writeFrom(offset, source): bytes copied from source into the mapping.
 Napi::Value NativeMapping::WriteFrom(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  MappingState& s = Open(env, "write");
+  MappingState& s = RequireOpen(env, "write");
   CopyArgs a = ReadCopyArgs(info, s, false, "source");
   if (a.length == 0) return Napi::Number::New(env, 0);
   int64_t n = Copy(s.addr + a.offset, a.data, a.length, true, nullptr);
@@ -171,7 +171,7 @@ Napi::Value NativeMapping::WriteFrom(const Napi::CallbackInfo& info) {
 Napi::Value NativeMapping::ReadIntoAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   try {
-    MappingState& s = Open(env, "read");
+    MappingState& s = RequireOpen(env, "read");
     CopyArgs a = ReadCopyArgs(info, s, true, "target");
     if (a.length == 0) return Settled(env, 0);
     auto work = std::make_unique<CopyWork>(env, state_, a, false);
@@ -188,7 +188,7 @@ Napi::Value NativeMapping::ReadIntoAsync(const Napi::CallbackInfo& info) {
 Napi::Value NativeMapping::WriteFromAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   try {
-    MappingState& s = Open(env, "write");
+    MappingState& s = RequireOpen(env, "write");
     CopyArgs a = ReadCopyArgs(info, s, false, "source");
     if (a.length == 0) return Settled(env, 0);
     auto work = std::make_unique<CopyWork>(env, state_, a, true);

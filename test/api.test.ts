@@ -128,7 +128,7 @@ describe('unsupported advice', () => {
       ...real,
       kind: real.kind,
       pageSize: real.pageSize,
-      maxWindow: real.maxWindow,
+      maxViewLength: real.maxViewLength,
       supports: (advice) => advice !== ADVICE.collapse.value,
       map: (req) => {
         const region = real.map(req);
@@ -140,7 +140,7 @@ describe('unsupported advice', () => {
             return region.closed;
           },
           close: () => region.close(),
-          window: (o: number, l: number) => region.window(o, l),
+          view: (o: number, l: number) => region.view(o, l),
           advise: (o: number, l: number, a: number) => {
             if (a === ADVICE.collapse.value) throw errnoError('EINVAL', 'madvise');
             region.advise(o, l, a);

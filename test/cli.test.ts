@@ -5,12 +5,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { main } from '../lib/cli';
+import { main } from '../lib/cli/main';
 import { PathFilter, clipRange, formatBytes, globToRegExp, parseRange, parseSize } from '../lib/cli/args';
 import { residencyStrip, type StatFile } from '../lib/cli/commands';
 import { PAGE, onKernel, pattern, pw } from './helpers';
 
-const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
+const CLI = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
 const haveDist = fs.existsSync(CLI);
 const isRoot = typeof process.geteuid === 'function' && process.geteuid() === 0;
 let fincore: string | undefined;

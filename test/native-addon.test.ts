@@ -51,13 +51,13 @@ function expectCode(fn: () => unknown, code: string, type: ErrorConstructor = Er
 describe.skipIf(!linux)('native addon', () => {
   it('exports the constants and functions', () => {
     expect(addon.pageSize).toBe(4096);
-    expect(addon.maxWindow).toBe(2 ** 32);
+    expect(addon.maxViewLength).toBe(2 ** 32);
     expect(addon.supports(MADV_DONTNEED)).toBe(true);
     expect(addon.supports(9999)).toBe(false);
     const backend = loadNativeBackend();
     expect(backend.kind).toBe('native');
     expect(backend.pageSize).toBe(PAGE);
-    expect(backend.maxWindow).toBe(2 ** 32);
+    expect(backend.maxViewLength).toBe(2 ** 32);
   });
 
   it('builds errno errors like Node fs errors', () => {
@@ -88,7 +88,7 @@ describe.skipIf(!linux)('native addon', () => {
     for (const v of bad) {
       expectCode(() => m.advise(v, PAGE, MADV_DONTNEED), 'ERR_OUT_OF_RANGE', RangeError);
       expectCode(() => m.residency(0, v), 'ERR_OUT_OF_RANGE', RangeError);
-      expectCode(() => m.window(v, 1), 'ERR_OUT_OF_RANGE', RangeError);
+      expectCode(() => m.view(v, 1), 'ERR_OUT_OF_RANGE', RangeError);
       expectCode(() => addon.map(v, RW, false, -1, 0, false, false, 0), 'ERR_OUT_OF_RANGE', RangeError);
       expectCode(() => addon.fileResidency(0, v, 0, false), 'ERR_OUT_OF_RANGE', RangeError);
     }
@@ -103,17 +103,17 @@ describe.skipIf(!linux)('native addon', () => {
     expectCode(() => m.advise(1, PAGE, MADV_DONTNEED), 'ERR_OUT_OF_RANGE', RangeError);
     expectCode(() => m.advise(0, 4 * PAGE + 1, MADV_DONTNEED), 'ERR_OUT_OF_RANGE', RangeError);
     expectCode(() => m.advise(5 * PAGE, 0, MADV_DONTNEED), 'ERR_OUT_OF_RANGE', RangeError);
-    expectCode(() => m.window(4 * PAGE, 1), 'ERR_OUT_OF_RANGE', RangeError);
-    expectCode(() => m.window(0, 2 ** 32 + 1), 'ERR_OUT_OF_RANGE', RangeError);
+    expectCode(() => m.view(4 * PAGE, 1), 'ERR_OUT_OF_RANGE', RangeError);
+    expectCode(() => m.view(0, 2 ** 32 + 1), 'ERR_OUT_OF_RANGE', RangeError);
     expectCode(() => addon.map(0, RW, false, -1, 0, false, false, 0), 'ERR_OUT_OF_RANGE', RangeError);
     expectCode(() => addon.map(PAGE, RW, false, -2, 0, false, false, 0), 'ERR_OUT_OF_RANGE', RangeError);
     expectCode(() => addon.map(PAGE, RW, false, -1, 0, false, false, 64), 'ERR_OUT_OF_RANGE', RangeError);
-    // Length 0 is a no-op, also at the very end; unaligned window offsets are fine.
+    // Length 0 is a no-op, also at the very end; unaligned view offsets are fine.
     m.advise(4 * PAGE, 0, MADV_DONTNEED);
     expect(m.residency(4 * PAGE, 0).length).toBe(0);
-    expect(m.window(4 * PAGE, 0)).toBeInstanceOf(Uint8Array);
-    expect(m.window(4 * PAGE, 0).byteLength).toBe(0);
-    expect(m.window(3, 5).byteLength).toBe(5);
+    expect(m.view(4 * PAGE, 0)).toBeInstanceOf(Uint8Array);
+    expect(m.view(4 * PAGE, 0).byteLength).toBe(0);
+    expect(m.view(3, 5).byteLength).toBe(5);
     // The class cannot be constructed from JavaScript.
     const Ctor = Object.getPrototypeOf(m).constructor as new () => unknown;
     expect(() => new Ctor()).toThrow(TypeError);
@@ -125,14 +125,14 @@ describe.skipIf(!linux)('native addon', () => {
     expect(m.length).toBe(PAGE + 10);
     m.advise(0, 2 * PAGE, MADV_DONTNEED);
     expect(m.residency(0, 2 * PAGE).length).toBe(2);
-    expectCode(() => m.window(0, PAGE + 11), 'ERR_OUT_OF_RANGE', RangeError);
-    expect(m.window(PAGE, 10).byteLength).toBe(10);
+    expectCode(() => m.view(0, PAGE + 11), 'ERR_OUT_OF_RANGE', RangeError);
+    expect(m.view(PAGE, 10).byteLength).toBe(10);
     m.close();
   });
 
   it('MADV_DONTNEED zero-fills private anonymous memory', () => {
     const m = anon(4 * PAGE);
-    const bytes = m.window(0, 4 * PAGE);
+    const bytes = m.view(0, 4 * PAGE);
     bytes.fill(0xab);
     m.advise(PAGE, 2 * PAGE, MADV_DONTNEED);
     expect(bytes[0]).toBe(0xab);
@@ -144,7 +144,7 @@ describe.skipIf(!linux)('native addon', () => {
   it('MADV_FREE then MADV_PAGEOUT discards the pages (they read back as zero)', () => {
     if (!addon.supports(MADV_FREE) || !addon.supports(MADV_PAGEOUT)) return;
     const m = anon(8 * PAGE);
-    const bytes = m.window(0, 8 * PAGE);
+    const bytes = m.view(0, 8 * PAGE);
     bytes.fill(0x5a);
     m.advise(0, 8 * PAGE, MADV_FREE);
     expect(bytes[0]).toBe(0x5a); // kept until reclaim
@@ -168,10 +168,10 @@ describe.skipIf(!linux)('native addon', () => {
     m.close();
   });
 
-  it('close detaches every window; double close is fine; later calls fail with ERR_MAPPING_CLOSED', async () => {
+  it('close detaches every view; double close is fine; later calls fail with ERR_MAPPING_CLOSED', async () => {
     const m = anon(4 * PAGE);
-    const a = m.window(0, 4 * PAGE);
-    const b = new DataView(m.window(PAGE + 3, 100).buffer);
+    const a = m.view(0, 4 * PAGE);
+    const b = new DataView(m.view(PAGE + 3, 100).buffer);
     a[0] = 1;
     expect(m.closed).toBe(false);
     m.close();
@@ -182,7 +182,7 @@ describe.skipIf(!linux)('native addon', () => {
     expect(a[0]).toBeUndefined();
     m.close();
     expect(m.length).toBe(4 * PAGE);
-    expectCode(() => m.window(0, 1), 'ERR_MAPPING_CLOSED');
+    expectCode(() => m.view(0, 1), 'ERR_MAPPING_CLOSED');
     expectCode(() => m.advise(0, PAGE, MADV_DONTNEED), 'ERR_MAPPING_CLOSED');
     expectCode(() => m.residency(0, PAGE), 'ERR_MAPPING_CLOSED');
     expectCode(() => m.protect(0, PAGE, 1), 'ERR_MAPPING_CLOSED');
@@ -195,29 +195,29 @@ describe.skipIf(!linux)('native addon', () => {
     await expect(m.lock(0, PAGE, false)).rejects.toMatchObject({ code: 'ERR_MAPPING_CLOSED' });
   });
 
-  it('detach(view) detaches one window and leaves the others', () => {
+  it('detach(view) detaches one view and leaves the others', () => {
     const m = anon(2 * PAGE);
-    const a = m.window(0, 2 * PAGE);
-    const b = m.window(PAGE, PAGE);
+    const a = m.view(0, 2 * PAGE);
+    const b = m.view(PAGE, PAGE);
     const alias = new Uint8Array(a.buffer, 10, 20);
-    const empty = m.window(0, 0);
+    const empty = m.view(0, 0);
     expect(a).toBeInstanceOf(Uint8Array);
     a[PAGE] = 3;
-    expect(m.detach(alias)).toBe(true); // same ArrayBuffer as `a`
+    expect(m.detachView(alias)).toBe(true); // same ArrayBuffer as `a`
     expect(a.byteLength).toBe(0);
     expect(alias.byteLength).toBe(0);
     expect(b[0]).toBe(3);
-    expect(m.detach(a)).toBe(false); // no longer live
-    expect(m.detach(new Uint8Array(8))).toBe(false);
-    expect(m.detach(empty)).toBe(true);
-    expectCode(() => m.detach(new Uint16Array(4) as never), 'ERR_INVALID_ARG_TYPE', TypeError);
-    expectCode(() => m.detach({} as never), 'ERR_INVALID_ARG_TYPE', TypeError);
+    expect(m.detachView(a)).toBe(false); // no longer live
+    expect(m.detachView(new Uint8Array(8))).toBe(false);
+    expect(m.detachView(empty)).toBe(true);
+    expectCode(() => m.detachView(new Uint16Array(4) as never), 'ERR_INVALID_ARG_TYPE', TypeError);
+    expectCode(() => m.detachView({} as never), 'ERR_INVALID_ARG_TYPE', TypeError);
     const other = anon(PAGE);
-    expect(other.detach(b)).toBe(false);
+    expect(other.detachView(b)).toBe(false);
     other.close();
     m.close();
     expect(b.byteLength).toBe(0);
-    expectCode(() => m.detach(b), 'ERR_MAPPING_CLOSED');
+    expectCode(() => m.detachView(b), 'ERR_MAPPING_CLOSED');
   });
 
   it('async methods reject bad arguments', async () => {
@@ -233,7 +233,7 @@ describe.skipIf(!linux)('native addon', () => {
     const baseline = vmSize();
     const m = anon(GiB, { noreserve: true });
     expect(vmSize()).toBeGreaterThanOrEqual(baseline + GiB);
-    const bytes = m.window(0, PAGE);
+    const bytes = m.view(0, PAGE);
     const p = m.populate(0, GiB, true);
     expectCode(() => m.resize(2 * GiB), 'ERR_MAPPING_BUSY');
     m.close();
@@ -262,34 +262,34 @@ describe.skipIf(!linux)('native addon', () => {
     expect(vmSize()).toBeLessThan(baseline + GiB / 2);
   });
 
-  it('windows over a mapping larger than 4 GiB, at offset 5 GiB, and of exactly maxWindow', () => {
+  it('views over a mapping larger than 4 GiB, at offset 5 GiB, and of exactly maxViewLength', () => {
     const m = anon(6 * GiB, { noreserve: true });
     expect(m.length).toBe(6 * GiB);
-    const at5 = m.window(5 * GiB, 2 * PAGE);
+    const at5 = m.view(5 * GiB, 2 * PAGE);
     at5[0] = 42;
     at5[2 * PAGE - 1] = 43;
-    expect(m.window(5 * GiB - 1, 2)[1]).toBe(42);
-    const max = m.window(GiB, addon.maxWindow);
+    expect(m.view(5 * GiB - 1, 2)[1]).toBe(42);
+    const max = m.view(GiB, addon.maxViewLength);
     expect(max.byteLength).toBe(2 ** 32);
     const view = new Uint8Array(max.buffer);
     expect(view.length).toBe(2 ** 32);
     view[2 ** 32 - 1] = 7;
-    expect(m.window(5 * GiB - 1, 1)[0]).toBe(7);
+    expect(m.view(5 * GiB - 1, 1)[0]).toBe(7);
     expect(Array.from(m.residency(5 * GiB, 2 * PAGE))).toEqual([1, 1]);
     m.close();
     expect(view.length).toBe(0);
     expect(at5.length).toBe(0);
   });
 
-  it('resize grows (and shrinks) the mapping and detaches old windows', () => {
+  it('resize grows (and shrinks) the mapping and detaches old views', () => {
     const m = anon(2 * PAGE);
-    const old = m.window(0, 2 * PAGE);
+    const old = m.view(0, 2 * PAGE);
     old[0] = 9;
     old[2 * PAGE - 1] = 8;
     m.resize(64 * PAGE + 1);
     expect(m.length).toBe(64 * PAGE + 1);
     expect(old.byteLength).toBe(0);
-    const now = m.window(0, 64 * PAGE + 1);
+    const now = m.view(0, 64 * PAGE + 1);
     expect(now[0]).toBe(9);
     expect(now[2 * PAGE - 1]).toBe(8);
     now[64 * PAGE] = 1;
@@ -297,7 +297,7 @@ describe.skipIf(!linux)('native addon', () => {
     m.resize(PAGE);
     expect(now.byteLength).toBe(0);
     expect(m.length).toBe(PAGE);
-    expect(m.window(0, PAGE)[0]).toBe(9);
+    expect(m.view(0, PAGE)[0]).toBe(9);
     expectCode(() => m.resize(0), 'ERR_OUT_OF_RANGE', RangeError);
     m.close();
   });
@@ -369,13 +369,13 @@ describe.skipIf(!linux)('native addon', () => {
     }
   });
 
-  it('file mappings: write through a window, flush / flushSync, protect, lock / unlock', async () => {
+  it('file mappings: write through a view, flush / flushSync, protect, lock / unlock', async () => {
     const file = tempPath('flush');
     fs.writeFileSync(file, Buffer.alloc(4 * PAGE, 0));
     const fd = fs.openSync(file, 'r+');
     const m = addon.map(4 * PAGE, RW, true, fd, 0, false, false, 0);
     fs.closeSync(fd); // the mapping does not need the descriptor
-    const bytes = m.window(0, 4 * PAGE);
+    const bytes = m.view(0, 4 * PAGE);
     bytes[0] = 0x11;
     bytes[3 * PAGE] = 0x22;
     await m.flush(0, 4 * PAGE, false);
@@ -394,7 +394,7 @@ describe.skipIf(!linux)('native addon', () => {
     // A private mapping of a read-only descriptor.
     const ro = fs.openSync(file, 'r');
     const p = addon.map(PAGE, 1, false, ro, 0, true, false, 0);
-    expect(p.window(0, 1)[0]).toBe(0x11);
+    expect(p.view(0, 1)[0]).toBe(0x11);
     p.close();
     expect(() => addon.map(PAGE, RW, true, ro, 0, false, false, 0)).toThrow(
       expect.objectContaining({ code: 'EACCES', syscall: 'mmap' }),
@@ -424,9 +424,9 @@ describe.skipIf(!linux)('native addon', () => {
     }
   });
 
-  it('windows cannot be transferred to another thread (Node 20 copies external buffers; Node 21+ throws DataCloneError)', () => {
+  it('views cannot be transferred to another thread (Node 20 copies external buffers; Node 21+ throws DataCloneError)', () => {
     const m = anon(PAGE);
-    const view = m.window(0, PAGE);
+    const view = m.view(0, PAGE);
     view[0] = 5;
     const buffer = view.buffer as ArrayBuffer;
     if (Number(process.versions.node.split('.')[0]) >= 21) {
@@ -443,7 +443,7 @@ describe.skipIf(!linux)('native addon', () => {
     expect(new Uint8Array(copy)[0]).toBe(5);
   });
 
-  it('GC of unclosed mappings and windows unmaps them (child process with --expose-gc)', () => {
+  it('GC of unclosed mappings and views unmaps them (child process with --expose-gc)', () => {
     const script = `
       const fs = require('fs');
       const addon = require(${JSON.stringify(ADDON_PATH)});
@@ -461,9 +461,9 @@ describe.skipIf(!linux)('native addon', () => {
           for (let i = 0; i < 100; i++) {
             // PROT_READ and PROT_READ|PROT_WRITE alternate so neighbours never merge.
             const m = addon.map(2 ** 20, i % 2 ? 1 : 3, false, -1, 0, false, true, 0);
-            const w = m.window(0, 4096);
+            const w = m.view(0, 4096);
             if (i % 2 === 0) w[0] = 1;
-            if (i % 3 === 0) kept.push(w); // windows outlive their mapping object
+            if (i % 3 === 0) kept.push(w); // views outlive their mapping object
             if (i % 7 === 0) { const p = m.populate(0, 4096, false); p.catch(() => {}); if (i % 14 === 0) m.close(); }
           }
           if (round === 10) { kept = []; }
@@ -493,7 +493,7 @@ describe.skipIf(!linux)('native addon', () => {
         const keep = [];
         for (let i = 0; i < 50; i++) {
           const m = addon.map(8 * 4096, i % 2 ? 1 : 3, false, -1, 0, false, false, 0);
-          keep.push(m, m.window(0, 4096));
+          keep.push(m, m.view(0, 4096));
         }
         const big = addon.map(2 ** 30, 3, false, -1, 0, false, true, 0);
         keep.push(big, big.populate(0, 2 ** 29, true));

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { findMemoryCgroup, runChildInCgroup } from '../lib/demo';
+import { findMemoryCgroup, runChildInCgroup } from '../lib/cli/demo';
 import { VolatileArena, type VolatileBuffer } from '../lib/index';
 import { onKernel, PAGE, pw } from './helpers';
 
