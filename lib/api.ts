@@ -7,6 +7,7 @@ import type { Backend, RawFileResidency } from './backend';
 import { FADV } from './constants';
 import { invalidArgType, invalidArgValue, outOfRange } from './errors';
 import { CREATE, Mapping, PROTECTION, PROTECTION_NAMES, type Protection, roundDown, roundUp } from './mapping';
+import { createSharedMemory, type SharedMemory, type SharedMemoryOptions } from './shared-memory';
 import { type Range, validateBoolean, validateInteger, validateObject, validateOneOf } from './validate';
 
 export interface MapOptions {
@@ -139,6 +140,15 @@ export class Pagewise {
       });
       return new Mapping(CREATE, { backend: this.backend, region, delta, length, kind: 'file', shared, protection: 'read-write' });
     });
+  }
+
+  /**
+   * Shared memory nobody can truncate: a memfd of `size` bytes sealed against shrinking
+   * (F_SEAL_SHRINK), mapped shared. Hand `fd` to a child process or a worker, which maps
+   * the same pages with mapFile(fd, { mode: 'shared' }). Native backend only.
+   */
+  createSharedMemory(size: number, options?: SharedMemoryOptions): SharedMemory {
+    return createSharedMemory(this.backend, (fd) => this.mapFile(fd, { mode: 'shared' }), size, options);
   }
 
   /** Page-cache residency of a file without mapping it into the caller's view: cachestat(2), or mmap + mincore. */
