@@ -6,7 +6,7 @@ import { ADVICE, ADVICE_NAMES, type Advice } from './advice';
 import type { Backend, RawFileResidency } from './backend';
 import { FADV } from './constants';
 import { invalidArgType, invalidArgValue, outOfRange } from './errors';
-import { CREATE, Mapping, PROTECTION, PROTECTION_NAMES, type Protection, roundDown, roundUp } from './mapping';
+import { CREATE, Mapping, WATCH, PROTECTION, PROTECTION_NAMES, type Protection, roundDown, roundUp } from './mapping';
 import { createSharedMemory, type SharedMemory, type SharedMemoryOptions } from './shared-memory';
 import { type Range, validateBoolean, validateInteger, validateObject, validateOneOf } from './validate';
 
@@ -36,6 +36,12 @@ export interface MapFileOptions {
   length?: number;
   /** MAP_POPULATE. */
   populate?: boolean;
+  /**
+   * Watch the file (inotify, does not keep the process alive): when it shrinks below the
+   * mapping, detach the views reaching past its new end and emit 'truncate' on
+   * mapping.truncation. Narrows the SIGBUS window, cannot close it (README "Hazards").
+   */
+  watch?: boolean;
 }
 
 export interface FileResidencyOptions extends Range {
@@ -106,6 +112,7 @@ export class Pagewise {
     const o = validateObject<MapFileOptions>('options', options);
     const mode = o.mode === undefined ? 'private' : validateOneOf('options.mode', o.mode, ['private', 'shared'] as const);
     const populate = o.populate === undefined ? false : validateBoolean('options.populate', o.populate);
+    const watch = o.watch === undefined ? false : validateBoolean('options.watch', o.watch);
     const shared = mode === 'shared';
     return withFile(file, shared ? 'r+' : 'r', (fd, path) => {
       const size = regularFileSize(fd, file);
@@ -138,7 +145,9 @@ export class Pagewise {
         noreserve: false,
         hugePageShift: 0,
       });
-      return new Mapping(CREATE, { backend: this.backend, region, delta, length, kind: 'file', shared, protection: 'read-write' });
+      const mapping = new Mapping(CREATE, { backend: this.backend, region, delta, length, kind: 'file', shared, protection: 'read-write' });
+      if (watch) startWatch(mapping, fd, aligned);
+      return mapping;
     });
   }
 
@@ -178,6 +187,19 @@ export class Pagewise {
       const [start, end] = fileRange(validateObject<Range>('range', range), regularFileSize(fd, file), this.backend.pageSize);
       this.backend.fadvise(fd, start, end - start, FADV.WILLNEED);
     });
+  }
+}
+
+/** mapFile { watch: true }: the watch gets its own descriptor of the file (the caller's may be closed). */
+function startWatch(mapping: Mapping, fd: number, fileOffset: number): void {
+  let own = -1;
+  try {
+    own = fs.openSync(`/proc/self/fd/${fd}`, 'r');
+    mapping[WATCH](own, fileOffset);
+  } catch (err) {
+    if (own >= 0 && mapping.truncation === undefined) fs.closeSync(own);
+    mapping.close();
+    throw err;
   }
 }
 

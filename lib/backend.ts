@@ -108,6 +108,12 @@ export interface BackendMapping {
   /** The same off the event loop. */
   writeFromAsync(offset: number, source: Uint8Array): Promise<number>;
   /**
+   * Detach every view whose bytes reach past `offset` (page-aligned: where a file that
+   * shrank now ends); views wholly before it stay. Returns how many were detached (the
+   * simulator counts extents: views on one extent share fate).
+   */
+  detachViewsPast(offset: number): number;
+  /**
    * Detach every view and unmap. Idempotent. If async work (populate, flush,
    * lock) is in flight, the address range stays mapped until that work ends,
    * and work not yet finished settles (resolves if it completed, otherwise

@@ -28,6 +28,8 @@ export function createPagewise(kind: 'native' | 'simulator'): Pagewise {
 export { Pagewise } from './api';
 export { SharedMemory } from './shared-memory';
 export type { SharedMemoryOptions } from './shared-memory';
+export { TruncationWatch } from './truncation-watch';
+export type { TruncationEvent } from './truncation-watch';
 export type { ShortReadError, ShortWriteError } from './safe-copy';
 export type { FileArgument, FileResidency, FileResidencyOptions, MapFileOptions, MapOptions } from './api';
 export { ADVICE, ADVICE_NAMES } from './advice';

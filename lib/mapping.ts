@@ -5,6 +5,7 @@ import type { Backend, BackendMapping } from './backend';
 import { PROT } from './constants';
 import { type ErrnoError, invalidArgType, invalidArgValue, invalidThis, mappingClosed, pagewiseError } from './errors';
 import * as safeCopy from './safe-copy';
+import { TruncationWatch } from './truncation-watch';
 import { type Range, validateBoolean, validateInteger, validateObject, validateOneOf, validateRange } from './validate';
 
 export type Protection = 'none' | 'read' | 'read-write' | 'read-exec' | 'read-write-exec';
@@ -50,6 +51,8 @@ export interface LockOptions extends Range {
 
 /** Passed by Pagewise to the constructor so users cannot make a Mapping over arbitrary memory. */
 export const CREATE = Symbol('pagewise.createMapping');
+/** Internal: starts the truncation watch of a file mapping (mapFile { watch: true }, lib/truncation-watch.ts). */
+export const WATCH = Symbol('pagewise.watchTruncation');
 
 export interface MappingInit {
   backend: Backend;
@@ -301,6 +304,7 @@ export class Mapping implements Disposable {
   close(): void {
     Mapping.#self(this);
     this.#closed = true;
+    this.#truncation?.close();
     this.#region.close();
     this.#buffer = undefined;
   }
@@ -346,6 +350,35 @@ export class Mapping implements Disposable {
     Mapping.#open(this, 'write');
     const [start, src] = safeCopy.writeArgs(offset, source, this.#length);
     return safeCopy.write(this.#region, this.#delta + start, src);
+  }
+
+  // ---- noticing that the file shrank (issue 14; lib/truncation-watch.ts) ----
+
+  #truncation: TruncationWatch | undefined;
+
+  /**
+   * For a file mapped with { watch: true }: emits 'truncate' when the file shrinks below
+   * the end of the mapping, after detaching the views that reach past its new end.
+   * Undefined otherwise. It narrows the SIGBUS window; it cannot close it.
+   */
+  get truncation(): TruncationWatch | undefined {
+    return Mapping.#self(this).#truncation;
+  }
+
+  /** @internal fd: a descriptor of the file the watch owns; fileOffset: the file offset of the region's byte 0. */
+  [WATCH](fd: number, fileOffset: number): void {
+    const page = this.#backend.pageSize;
+    this.#truncation = new TruncationWatch(fd, {
+      shrunk: (size) => {
+        // Pages from here on raise SIGBUS (the page holding the new end is still backed).
+        const cut = Math.max(0, roundUp(size, page) - fileOffset);
+        if (this.#closed || cut >= roundUp(this.#delta + this.#length, page)) return undefined;
+        const detachedViews = this.#region.detachViewsPast(cut);
+        if (this.#buffer !== undefined && this.#buffer.byteLength === 0) this.#buffer = undefined;
+        const mappedBytes = Math.min(this.#length, Math.max(0, size - fileOffset - this.#delta));
+        return { mappedBytes, detachedViews };
+      },
+    });
   }
 
   [Symbol.dispose](): void {

@@ -143,6 +143,7 @@ Napi::Function NativeMapping::DefineClass(Napi::Env env) {
           InstanceMethod<&NativeMapping::ReadIntoAsync>("readIntoAsync"),
           InstanceMethod<&NativeMapping::WriteFrom>("writeFrom"),
           InstanceMethod<&NativeMapping::WriteFromAsync>("writeFromAsync"),
+          InstanceMethod<&NativeMapping::DetachViewsPast>("detachViewsPast"),
           InstanceMethod<&NativeMapping::Close>("close"),
       });
 }

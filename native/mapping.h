@@ -86,6 +86,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   Napi::Value ReadIntoAsync(const Napi::CallbackInfo& info);   // read.cc
   Napi::Value WriteFrom(const Napi::CallbackInfo& info);       // read.cc
   Napi::Value WriteFromAsync(const Napi::CallbackInfo& info);  // read.cc
+  Napi::Value DetachViewsPast(const Napi::CallbackInfo& info); // read.cc
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   // Throws ERR_MAPPING_CLOSED when closed.

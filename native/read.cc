@@ -202,4 +202,28 @@ Napi::Value NativeMapping::WriteFromAsync(const Napi::CallbackInfo& info) {
   }
 }
 
+// mapping.detachViewsPast(offset): detach every live view whose bytes reach past
+// `offset` (the end of a file that shrank: touching those bytes raises SIGBUS).
+// Returns how many were detached. Views wholly before `offset` stay.
+Napi::Value NativeMapping::DetachViewsPast(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  MappingState& s = RequireOpen(env, "detach views");
+  uint64_t offset = std::min<uint64_t>(ArgUint(info, 0, "offset"), s.mapLength);
+  const char* end = s.addr + offset;
+  size_t detached = 0;
+  for (auto it = s.views.begin(); it != s.views.end();) {
+    Napi::ArrayBuffer ab = it->Value();
+    bool gone = true;
+    if (!ab.IsEmpty() && napi_is_detached_arraybuffer(env, ab, &gone) != napi_ok) gone = true;
+    if (gone || ab.ByteLength() == 0 || static_cast<const char*>(ab.Data()) + ab.ByteLength() <= end) {
+      ++it;
+      continue;
+    }
+    if (napi_detach_arraybuffer(env, ab) != napi_ok) throw Napi::Error::New(env);
+    it = s.views.erase(it);
+    detached++;
+  }
+  return Napi::Number::New(env, static_cast<double>(detached));
+}
+
 }  // namespace pagewise

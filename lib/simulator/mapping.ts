@@ -766,6 +766,10 @@ export class SimMapping implements BackendMapping {
   writeFromAsync(offset: number, source: Uint8Array): Promise<number> {
     return copy.later(this, 'write', () => copy.writeFrom(this, offset, source));
   }
+  detachViewsPast(offset: number): number {
+    if (this.closed) throw mappingClosed('detach views');
+    return this.store.detachViewsFrom(Math.ceil(offset / PAGE));
+  }
   /** Fault pages [first, end) in order until one cannot be; returns the pages reached. */
   reach(first: number, end: number, write: boolean): number {
     this.observe(first, end);
