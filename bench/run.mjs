@@ -15,6 +15,7 @@ const QUESTIONS = [
   'file-read.mjs',
   'arena.mjs',
   'populate-event-loop.mjs',
+  'read.mjs',
 ];
 
 const argv = process.argv.slice(2);
