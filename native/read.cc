@@ -98,6 +98,7 @@ class CopyWork : public Napi::AsyncWorker {
 
   // Main thread; plain N-API calls whose failures are ignored (may run at teardown).
   void OnOK() override {
+    bufferRef_.Reset();  // the caller's buffer may be collected again
     MappingState& s = *state_;
     s.inflight--;
     if (s.closed && s.inflight == 0) s.Unmap();

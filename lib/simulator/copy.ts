@@ -3,6 +3,10 @@
 // at the first one that cannot be faulted (past the end of the file, PROT_NONE,
 // a guard page, a write without PROT_WRITE, past a shmem object) and report the
 // bytes copied up to there.
+// Divergences: the simulator reads a file when it maps it, so after another process
+// truncates the file, bytes past the new end inside its last page still show the
+// old contents (the kernel zeroes them), and a copy racing a truncation never sees
+// the zeros the kernel can show.
 import { mappingClosed } from '../errors';
 
 const PAGE = 4096;
