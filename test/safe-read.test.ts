@@ -1,6 +1,8 @@
 // mapping.read / readSync / write / writeSync: copies that never fault (issue 14).
 import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ErrnoError } from '../lib/index';
 import { copySettings, type ShortReadError, type ShortWriteError } from '../lib/safe-copy';
@@ -160,6 +162,40 @@ describe('close while a copy is in flight', () => {
     );
     if (outcome.ok) expect(outcome).toEqual({ ok: true, first: 3, length: size });
     else expect(outcome).toEqual({ ok: false, code: 'ERR_MAPPING_CLOSED' });
+  });
+});
+
+const DIST = path.join(__dirname, '..', 'dist', 'index.js');
+
+describe.skipIf(!fs.existsSync(DIST))('in a worker (needs dist/)', () => {
+  it('read() works there, and terminating the worker with a threadpool copy in flight disturbs nothing', async () => {
+    const file = tempFile(pattern(16 * 1024 * 1024 + 3));
+    const body = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const pw = require(workerData.dist);
+      const m = pw.mapFile(workerData.file);
+      m.read(1, 10).then((bytes) => {
+        parentPort.postMessage(Array.from(bytes));
+        for (let i = 0; i < 4; i++) void m.read(0, m.length).catch(() => {}); // still running at terminate()
+        parentPort.postMessage('busy');
+      });
+    `;
+    for (let round = 0; round < 3; round++) {
+      const worker = new Worker(body, { eval: true, workerData: { dist: DIST, file }, env: process.env });
+      const messages: unknown[] = [];
+      await new Promise<void>((resolve, reject) => {
+        worker.on('message', (msg) => {
+          messages.push(msg);
+          if (msg === 'busy') resolve();
+        });
+        worker.once('error', reject);
+      });
+      await worker.terminate();
+      expect(messages[0]).toEqual(Array.from(pattern(16 * 1024 * 1024 + 3).subarray(1, 11)));
+    }
+    // This thread is fine: its own copies still work.
+    using m = pw.mapFile(file);
+    expect(b(m.readSync(5, 4))).toEqual(b(pattern(16 * 1024 * 1024 + 3).subarray(5, 9)));
   });
 });
 
