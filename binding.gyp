@@ -12,6 +12,7 @@
         ["OS=='linux'", {
           "sources": [
             "native/addon.cc",
+            "native/cachestat_batch.cc",
             "native/errors.cc",
             "native/fadvise.cc",
             "native/madvise.cc",

@@ -38,6 +38,8 @@ export type SafeAdvice =
 export type Advice = SafeAdvice | DestructiveAdvice;
 
 import { MADV, type MadviseName } from './constants';
+import { closest, invalidArgValue } from './errors';
+import { validateOneOf } from './validate';
 
 export interface AdviceInfo {
   /** The MADV_* number. */
@@ -85,6 +87,28 @@ export const ADVICE: Readonly<Record<Advice, AdviceInfo>> = Object.freeze({
 });
 
 export const ADVICE_NAMES: readonly Advice[] = Object.freeze(Object.keys(ADVICE) as Advice[]);
+
+/** The kernel's spelling of an advice, as in madvise(2): 'MADV_FREE' is accepted for 'free'. */
+export type AdviceConstant = `MADV_${MadviseName}`;
+
+const BY_CONSTANT: ReadonlyMap<string, AdviceInfo> = new Map(ADVICE_NAMES.map((name) => [ADVICE[name].constant, ADVICE[name]]));
+
+/**
+ * The table entry of an advice named as pagewise spells it ('free') or as the
+ * kernel does ('MADV_FREE'). Anything else is ERR_INVALID_ARG_VALUE with the
+ * closest name ('fre', 'FREE', 'dontneeed' -> did you mean 'free' / 'dontneed'?):
+ * a guessed advice could destroy data, so other spellings are not accepted.
+ */
+export function adviceFromName(advice: unknown): AdviceInfo {
+  if (typeof advice !== 'string') return ADVICE[validateOneOf('advice', advice, ADVICE_NAMES)];
+  const known = (Object.prototype.hasOwnProperty.call(ADVICE, advice) ? ADVICE[advice as Advice] : undefined) ?? BY_CONSTANT.get(advice);
+  if (known !== undefined) return known;
+  // Compare in pagewise's spelling: 'MADV_POPULATE_WRTE' -> 'populate-wrte' -> 'populate-write'.
+  const key = advice.replace(/^madv_/i, '').replace(/_/g, '-').toLowerCase();
+  const guess = Object.prototype.hasOwnProperty.call(ADVICE, key) ? key : closest(key, ADVICE_NAMES);
+  const names = ADVICE_NAMES.map((a) => `'${a}'`).join(', ');
+  throw invalidArgValue('advice', advice, `must be one of: ${names}${guess !== undefined ? ` (did you mean '${guess}'?)` : ''}`);
+}
 
 export function isAdvice(value: unknown): value is Advice {
   return typeof value === 'string' && Object.prototype.hasOwnProperty.call(ADVICE, value);

@@ -145,4 +145,9 @@ export interface Backend {
   createMemfd(name: string, size: number, sealGrow: boolean): number;
   /** fcntl(F_GET_SEALS) bits, or -1 for a file that cannot carry seals. */
   seals(fd: number): number;
+  /**
+   * Native only, for the CLI: open (O_NONBLOCK) + fstat (+ cachestat of the whole file) of
+   * many paths in one call (`paths`: each path followed by a NUL); rows of doubles laid out as in lib/cli/batch.ts.
+   */
+  statFiles?(paths: string, wantCachestat: boolean): Float64Array;
 }

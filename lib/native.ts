@@ -3,10 +3,10 @@
 //
 // The addon's objects already implement BackendMapping (NativeMapping is an
 // N-API ObjectWrap), so this file only adapts map()'s request object to the
-// addon's positional arguments. The addon re-validates every argument itself
-// (TypeError ERR_INVALID_ARG_TYPE, RangeError ERR_OUT_OF_RANGE, Error
-// ERR_MAPPING_CLOSED) and reports kernel failures as errno errors shaped like
-// Node's fs errors (`EINVAL: invalid argument, madvise`, code, errno, syscall).
+// addon's positional arguments. The addon keeps only the checks that protect
+// memory (mapping open, range inside it, argument types it reads), each a short
+// coded error, and reports kernel failures as `{ errno, syscall }` only: the
+// public API turns those into Node-style errors (lib/errors.ts kernelError).
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import type { Backend, BackendMapping, MapRequest, RawFileResidency } from './backend';
@@ -35,6 +35,7 @@ export interface NativeAddon {
   accessMode(fd: number): 'read' | 'write' | 'read-write';
   createMemfd(name: string, size: number, sealGrow: boolean): number;
   seals(fd: number): number;
+  statFiles(paths: string, wantCachestat: boolean): Float64Array;
 }
 
 let cached: NativeAddon | undefined;
@@ -45,7 +46,7 @@ export function loadNativeAddon(): NativeAddon {
   if (process.platform !== 'linux') {
     throw pagewiseError(
       'ERR_PAGEWISE_NATIVE_UNAVAILABLE',
-      `pagewise: the native backend needs Linux (this is ${process.platform})`,
+      `the native backend needs Linux (this is ${process.platform})`,
     );
   }
   const root = path.join(__dirname, '..');
@@ -57,13 +58,13 @@ export function loadNativeAddon(): NativeAddon {
     const why = (err instanceof Error ? err.message : String(err)).trim();
     const e = pagewiseError(
       'ERR_PAGEWISE_NATIVE_UNAVAILABLE',
-      `pagewise: cannot load the native addon from ${root} (${why}); build it with \`npx node-gyp rebuild\``,
+      `cannot load the native addon from ${root} (${why}); build it with \`npm rebuild pagewise\` (needs a C++ toolchain and Python)`,
     );
     (e as Error & { cause?: unknown }).cause = err;
     throw e;
   }
   if (typeof addon.map !== 'function' || typeof addon.pageSize !== 'number') {
-    throw pagewiseError('ERR_PAGEWISE_NATIVE_UNAVAILABLE', `pagewise: the addon in ${root} is not a Linux build`);
+    throw pagewiseError('ERR_PAGEWISE_NATIVE_UNAVAILABLE', `the addon in ${root} is not a Linux build`);
   }
   probeExternalBuffers(addon);
   cached = addon;
@@ -87,7 +88,7 @@ function probeExternalBuffers(addon: NativeAddon): void {
     const why = err instanceof Error ? err.message : String(err);
     throw pagewiseError(
       'ERR_PAGEWISE_NATIVE_UNAVAILABLE',
-      `pagewise: the native addon loaded but cannot expose mapped memory to JavaScript (${why}); ` +
+      `the native addon loaded but cannot expose mapped memory to JavaScript (${why}); ` +
         'external ArrayBuffers are refused here (Electron\'s V8 sandbox?)',
     );
   }
@@ -119,5 +120,6 @@ export function loadNativeBackend(): Backend {
     accessMode: (fd: number) => addon.accessMode(fd),
     createMemfd: (name: string, size: number, sealGrow: boolean) => addon.createMemfd(name, size, sealGrow),
     seals: (fd: number) => addon.seals(fd),
+    statFiles: (paths: string, wantCachestat: boolean) => addon.statFiles(paths, wantCachestat),
   };
 }

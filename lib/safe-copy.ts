@@ -5,7 +5,7 @@
 // got. Mapping.read/readSync/write/writeSync (lib/mapping.ts) turn a short copy
 // into an EFAULT error that carries the count.
 import type { BackendMapping } from './backend';
-import { type ErrnoError, errnoError, invalidArgType } from './errors';
+import { type ErrnoError, errnoError, invalidArgType, kernelError, mappingClosed } from './errors';
 import { validateInteger } from './validate';
 
 /**
@@ -27,15 +27,15 @@ export interface ShortWriteError extends ErrnoError {
 }
 
 export function shortRead(bytesRead: number, length: number): ShortReadError {
-  const err = errnoError('EFAULT', 'process_vm_readv') as ShortReadError;
-  err.message += ` (copied ${bytesRead} of ${length} bytes: a page past the end of the file, or one that cannot be read)`;
+  const hint = `copied ${bytesRead} of ${length} bytes: a page past the end of the file, or one that cannot be read`;
+  const err = errnoError('EFAULT', 'process_vm_readv', hint) as ShortReadError;
   err.bytesRead = bytesRead;
   return err;
 }
 
 export function shortWrite(bytesWritten: number, length: number): ShortWriteError {
-  const err = errnoError('EFAULT', 'process_vm_writev') as ShortWriteError;
-  err.message += ` (copied ${bytesWritten} of ${length} bytes: a page past the end of the file, or one that cannot be written)`;
+  const hint = `copied ${bytesWritten} of ${length} bytes: a page past the end of the file, or one that cannot be written`;
+  const err = errnoError('EFAULT', 'process_vm_writev', hint) as ShortWriteError;
   err.bytesWritten = bytesWritten;
   return err;
 }
@@ -60,27 +60,55 @@ export function writeArgs(offset: unknown, source: unknown, size: number): [numb
   return [start, source];
 }
 
+/** A backend copy, with its errors as the public API reports them (kernel errors, ERR_MAPPING_CLOSED). */
+function copying(operation: string, copy: () => number): number {
+  try {
+    return copy();
+  } catch (err) {
+    throw publicError(operation, err);
+  }
+}
+
+async function copyingAsync(operation: string, copy: () => Promise<number>): Promise<number> {
+  try {
+    return await copy();
+  } catch (err) {
+    throw publicError(operation, err);
+  }
+}
+
+function publicError(operation: string, err: unknown): unknown {
+  if ((err as ErrnoError | undefined)?.code === 'ERR_MAPPING_CLOSED') return mappingClosed(operation);
+  return kernelError(err);
+}
+
 export function readSync(region: BackendMapping, at: number, length: number, into: Uint8Array): Uint8Array {
-  const n = length === 0 ? 0 : region.readInto(at, length, into);
+  const n = length === 0 ? 0 : copying('read', () => region.readInto(at, length, into));
   if (n < length) throw shortRead(n, length);
   return into.subarray(0, length);
 }
 
 export async function read(region: BackendMapping, at: number, length: number, into: Uint8Array): Promise<Uint8Array> {
-  const n = length < copySettings.asyncMin ? region.readInto(at, length, into) : await region.readIntoAsync(at, length, into);
+  const n =
+    length < copySettings.asyncMin
+      ? copying('read', () => region.readInto(at, length, into))
+      : await copyingAsync('read', () => region.readIntoAsync(at, length, into));
   if (n < length) throw shortRead(n, length);
   return into.subarray(0, length);
 }
 
 export function writeSync(region: BackendMapping, at: number, source: Uint8Array): number {
-  const n = source.byteLength === 0 ? 0 : region.writeFrom(at, source);
+  const n = source.byteLength === 0 ? 0 : copying('write', () => region.writeFrom(at, source));
   if (n < source.byteLength) throw shortWrite(n, source.byteLength);
   return n;
 }
 
 export async function write(region: BackendMapping, at: number, source: Uint8Array): Promise<number> {
   const length = source.byteLength;
-  const n = length < copySettings.asyncMin ? region.writeFrom(at, source) : await region.writeFromAsync(at, source);
+  const n =
+    length < copySettings.asyncMin
+      ? copying('write', () => region.writeFrom(at, source))
+      : await copyingAsync('write', () => region.writeFromAsync(at, source));
   if (n < length) throw shortWrite(n, length);
   return n;
 }

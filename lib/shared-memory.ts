@@ -6,7 +6,7 @@
 // the same pages with mapFile(fd, { mode: 'shared' }).
 import * as fs from 'node:fs';
 import type { Backend } from './backend';
-import { invalidArgValue, pagewiseError } from './errors';
+import { invalidArgValue, kernelError, pagewiseError } from './errors';
 import type { Mapping } from './mapping';
 import { validateBoolean, validateInteger, validateObject } from './validate';
 
@@ -16,6 +16,8 @@ export interface SharedMemoryOptions {
   /** Also seal against growing (F_SEAL_GROW): the size is then fixed for good. Default false. */
   sealGrow?: boolean;
 }
+
+const SHARED_MEMORY_KEYS = Object.freeze(['name', 'sealGrow']);
 
 /** F_SEAL_* bits (include/uapi/linux/fcntl.h). */
 const F_SEAL_SHRINK = 0x0002;
@@ -74,7 +76,7 @@ export function createSharedMemory(
   options: SharedMemoryOptions | undefined,
 ): SharedMemory {
   validateInteger('size', size, 1);
-  const o = validateObject<SharedMemoryOptions>('options', options);
+  const o = validateObject<SharedMemoryOptions>('options', options, SHARED_MEMORY_KEYS);
   let name = 'pagewise';
   if (o.name !== undefined) {
     if (typeof o.name !== 'string' || o.name.includes('\u0000') || Buffer.byteLength(o.name) > 249) {
@@ -83,7 +85,12 @@ export function createSharedMemory(
     name = o.name;
   }
   const sealGrow = o.sealGrow === undefined ? false : validateBoolean('options.sealGrow', o.sealGrow);
-  const fd = backend.createMemfd(name, size, sealGrow);
+  let fd: number;
+  try {
+    fd = backend.createMemfd(name, size, sealGrow);
+  } catch (err) {
+    throw kernelError(err);
+  }
   try {
     return new SharedMemory(fd, mapFd(fd), size);
   } catch (err) {

@@ -14,6 +14,7 @@ Napi::Value Fadvise(const Napi::CallbackInfo& info);        // fadvise.cc
 Napi::Value AccessMode(const Napi::CallbackInfo& info);     // fadvise.cc
 Napi::Value CreateMemfd(const Napi::CallbackInfo& info);    // memfd.cc
 Napi::Value Seals(const Napi::CallbackInfo& info);          // memfd.cc
+Napi::Value StatFiles(const Napi::CallbackInfo& info);      // cachestat_batch.cc
 
 namespace {
 
@@ -36,6 +37,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("accessMode", Napi::Function::New(env, AccessMode, "accessMode"));
   exports.Set("createMemfd", Napi::Function::New(env, CreateMemfd, "createMemfd"));
   exports.Set("seals", Napi::Function::New(env, Seals, "seals"));
+  exports.Set("statFiles", Napi::Function::New(env, StatFiles, "statFiles"));
   return exports;
 }
 

@@ -157,8 +157,8 @@ NativeMapping::NativeMapping(const Napi::CallbackInfo& info) : ObjectWrap<Native
   data->pending.reset();
 }
 
-MappingState& NativeMapping::RequireOpen(Napi::Env env, const char* operation) {
-  if (!state_ || state_->closed) throw MappingClosed(env, operation);
+MappingState& NativeMapping::RequireOpen(Napi::Env env) {
+  if (!state_ || state_->closed) throw MappingClosed(env);
   return *state_;
 }
 
@@ -169,14 +169,13 @@ std::pair<uint64_t, uint64_t> NativeMapping::Range(const Napi::CallbackInfo& inf
   uint64_t limit = state_->Limit();
   uint64_t page = PageSize();
   if (offset % page != 0) {
-    throw OutOfRange(env, "offset", "a multiple of the page size (" + std::to_string(page) + ")",
-                     static_cast<double>(offset));
+    throw OutOfRange(env, "offset");
   }
   if (offset > limit) {
-    throw OutOfRange(env, "offset", ">= 0 && <= " + std::to_string(limit), static_cast<double>(offset));
+    throw OutOfRange(env, "offset");
   }
   if (length > limit - offset) {
-    throw OutOfRange(env, "length", ">= 0 && <= " + std::to_string(limit - offset), static_cast<double>(length));
+    throw OutOfRange(env, "length");
   }
   return {offset, length};
 }
@@ -193,15 +192,15 @@ Napi::Value NativeMapping::GetClosed(const Napi::CallbackInfo& info) {
 // backed by an external ArrayBuffer that owns a reference to the state.
 Napi::Value NativeMapping::View(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  MappingState& s = RequireOpen(env, "create a view");
+  MappingState& s = RequireOpen(env);
   uint64_t offset = ArgUint(info, 0, "offset");
   uint64_t length = ArgUint(info, 1, "length");
   if (offset > s.length) {
-    throw OutOfRange(env, "offset", ">= 0 && <= " + std::to_string(s.length), static_cast<double>(offset));
+    throw OutOfRange(env, "offset");
   }
   uint64_t room = std::min<uint64_t>(kMaxViewLength, s.length - offset);
   if (length > room) {
-    throw OutOfRange(env, "length", ">= 0 && <= " + std::to_string(room), static_cast<double>(length));
+    throw OutOfRange(env, "length");
   }
 
   if (s.views.size() >= s.pruneAt) {
@@ -233,10 +232,10 @@ Napi::Value NativeMapping::View(const Napi::CallbackInfo& info) {
 // is a live view of this mapping (every view over it then has length 0).
 Napi::Value NativeMapping::DetachView(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  MappingState& s = RequireOpen(env, "detach a view");
+  MappingState& s = RequireOpen(env);
   Napi::Value view = Arg(info, 0);
   if (!view.IsTypedArray() || view.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    throw InvalidArgType(env, "view", "an instance of Uint8Array", view);
+    throw InvalidArgType(env, "view");
   }
   Napi::ArrayBuffer buffer = view.As<Napi::TypedArray>().ArrayBuffer();
   for (auto it = s.views.begin(); it != s.views.end(); ++it) {
@@ -253,10 +252,10 @@ Napi::Value NativeMapping::DetachView(const Napi::CallbackInfo& info) {
 
 Napi::Value NativeMapping::Resize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  MappingState& s = RequireOpen(env, "resize");
+  MappingState& s = RequireOpen(env);
   uint64_t newLength = ArgUint(info, 0, "newLength");
   if (newLength == 0) {
-    throw OutOfRange(env, "newLength", ">= 1 && <= " + std::to_string(kMaxSafeInteger), 0.0);
+    throw OutOfRange(env, "newLength");
   }
   if (s.inflight > 0) {
     throw CodedError(env, "ERR_MAPPING_BUSY", "Cannot resize: async work (populate, lock or flush) is in flight");
@@ -264,9 +263,8 @@ Napi::Value NativeMapping::Resize(const Napi::CallbackInfo& info) {
   uint64_t unit = s.hugePageSize ? s.hugePageSize : PageSize();
   uint64_t newMapLength = RoundUp(newLength, unit);
   if (newMapLength > s.growLimit) {
-    throw CodedError(env, "ERR_OPERATION_NOT_SUPPORTED",
-                     "Cannot resize: a shared or file mapping cannot grow past the " + std::to_string(s.growLimit) +
-                         " bytes it was created with (the pages past them raise SIGBUS)");
+    // The pages past a shmem object or a file raise SIGBUS on access.
+    throw CodedError(env, "ERR_OPERATION_NOT_SUPPORTED", "Cannot grow past the mapped object");
   }
   void* p = mremap(s.addr, s.mapLength, newMapLength, MREMAP_MAYMOVE);
   if (p == MAP_FAILED) throw ErrnoError(env, errno, "mremap");
@@ -299,12 +297,11 @@ namespace {
 class ChunkedWork : public Napi::AsyncWorker {
  public:
   ChunkedWork(Napi::Env env, std::shared_ptr<MappingState> state, uint64_t offset, uint64_t length,
-              const char* operation, const char* syscall, std::function<int(char*, size_t)> op)
+              const char* syscall, std::function<int(char*, size_t)> op)
       : Napi::AsyncWorker(env, "pagewise"),
         state_(std::move(state)),
         start_(state_->addr + offset),
         length_(length),
-        operation_(operation),
         syscall_(syscall),
         op_(std::move(op)) {
     if (napi_create_promise(env, &deferred_, &promise_) != napi_ok) throw Napi::Error::New(env);
@@ -337,7 +334,7 @@ class ChunkedWork : public Napi::AsyncWorker {
     napi_env env = Env();
     napi_value value = nullptr;
     if (aborted_) {
-      value = RawCodedError(env, "ERR_MAPPING_CLOSED", std::string("Cannot ") + operation_ + ": the mapping is closed");
+      value = RawCodedError(env, "ERR_MAPPING_CLOSED", "The mapping is closed");
     } else if (errno_ != 0) {
       value = RawErrnoError(env, errno_, syscall_);
     } else {
@@ -365,7 +362,6 @@ class ChunkedWork : public Napi::AsyncWorker {
   std::shared_ptr<MappingState> state_;
   char* start_;
   uint64_t length_;
-  const char* operation_;
   const char* syscall_;
   std::function<int(char*, size_t)> op_;
   bool aborted_ = false;
@@ -381,14 +377,13 @@ Napi::Value Rejected(Napi::Env env, const Napi::Error& error) {
 }
 
 Napi::Value QueueChunked(Napi::Env env, const std::shared_ptr<MappingState>& state, uint64_t offset,
-                         uint64_t length, const char* operation, const char* syscall,
-                         std::function<int(char*, size_t)> op) {
+                         uint64_t length, const char* syscall, std::function<int(char*, size_t)> op) {
   if (length == 0) {
     auto deferred = Napi::Promise::Deferred::New(env);
     deferred.Resolve(env.Undefined());
     return deferred.Promise();
   }
-  auto work = std::make_unique<ChunkedWork>(env, state, offset, length, operation, syscall, std::move(op));
+  auto work = std::make_unique<ChunkedWork>(env, state, offset, length, syscall, std::move(op));
   Napi::Value promise = work->Promise();
   work->Queue();
   state->inflight++;
@@ -396,14 +391,14 @@ Napi::Value QueueChunked(Napi::Env env, const std::shared_ptr<MappingState>& sta
   return promise;
 }
 
-Napi::Value NativeMapping::QueueRangeOp(const Napi::CallbackInfo& info, const char* operation, const char* syscall,
+Napi::Value NativeMapping::QueueRangeOp(const Napi::CallbackInfo& info, const char* syscall,
                                         RangeOp op) {
   Napi::Env env = info.Env();
   try {
-    RequireOpen(env, operation);
+    RequireOpen(env);
     auto [offset, length] = Range(info, 0);
     bool flag = ArgBool(info, 2, "flag");
-    return QueueChunked(env, state_, offset, length, operation, syscall,
+    return QueueChunked(env, state_, offset, length, syscall,
                         [op, flag](char* addr, size_t len) { return op(addr, len, flag); });
   } catch (const Napi::Error& e) {
     return Rejected(env, e);
@@ -417,7 +412,7 @@ Napi::Value Map(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   AddonData* data = GetAddonData(env);
   uint64_t length = ArgUint(info, 0, "length");
-  if (length == 0) throw OutOfRange(env, "length", ">= 1 && <= " + std::to_string(kMaxSafeInteger), 0.0);
+  if (length == 0) throw OutOfRange(env, "length");
   int protection = static_cast<int>(ArgInt(info, 1, "protection", 0, INT32_MAX));
   bool shared = ArgBool(info, 2, "shared");
   int fd = static_cast<int>(ArgInt(info, 3, "fd", -1, INT32_MAX));

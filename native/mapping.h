@@ -89,8 +89,8 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   Napi::Value DetachViewsPast(const Napi::CallbackInfo& info); // read.cc
   Napi::Value Close(const Napi::CallbackInfo& info);
 
-  // Throws ERR_MAPPING_CLOSED when closed.
-  MappingState& RequireOpen(Napi::Env env, const char* operation);
+  // Throws ERR_MAPPING_CLOSED when closed (the public API checked first; this guards the memory).
+  MappingState& RequireOpen(Napi::Env env);
   // Validates (offset, length) at info[first], info[first + 1]: page-aligned
   // offset, offset + length <= Limit(). Returns {offset, length}.
   std::pair<uint64_t, uint64_t> Range(const Napi::CallbackInfo& info, size_t first);
@@ -98,7 +98,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   // info[0], info[1] and a flag at info[2], then op(addr, len, flag) chunked on
   // the threadpool (QueueChunked). Returns a Promise; argument errors reject it.
   using RangeOp = int (*)(char* addr, size_t len, bool flag);
-  Napi::Value QueueRangeOp(const Napi::CallbackInfo& info, const char* operation, const char* syscall, RangeOp op);
+  Napi::Value QueueRangeOp(const Napi::CallbackInfo& info, const char* syscall, RangeOp op);
 
   std::shared_ptr<MappingState> state_;
 };
@@ -107,11 +107,9 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
 // threadpool and returns a Promise. `op` returns 0 or an errno value and must
 // not touch N-API. Settles on the main thread: resolves when every chunk
 // succeeded, rejects with an errno error (syscall `syscall`) on failure, or
-// with ERR_MAPPING_CLOSED ("Cannot <operation>: ...") when close() stopped it
-// before it finished.
+// with ERR_MAPPING_CLOSED when close() stopped it before it finished.
 Napi::Value QueueChunked(Napi::Env env, const std::shared_ptr<MappingState>& state, uint64_t offset,
-                         uint64_t length, const char* operation, const char* syscall,
-                         std::function<int(char*, size_t)> op);
+                         uint64_t length, const char* syscall, std::function<int(char*, size_t)> op);
 
 // A Promise rejected with `error`.
 Napi::Value Rejected(Napi::Env env, const Napi::Error& error);

@@ -32,7 +32,7 @@ namespace pagewise {
 Napi::Value CreateMemfd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Value nameArg = Arg(info, 0);
-  if (!nameArg.IsString()) throw InvalidArgType(env, "name", "of type string", nameArg);
+  if (!nameArg.IsString()) throw InvalidArgType(env, "name");
   std::string name = nameArg.As<Napi::String>().Utf8Value();
   uint64_t size = ArgUint(info, 1, "size");
   bool sealGrow = ArgBool(info, 2, "sealGrow");

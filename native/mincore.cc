@@ -45,7 +45,7 @@ constexpr uint64_t kFileWindow = uint64_t{1} << 30;  // map the file 1 GiB at a 
 // mapping.residency(offset, length): Uint8Array (one byte per page, bit 0)
 Napi::Value NativeMapping::Residency(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  MappingState& s = RequireOpen(env, "query residency");
+  MappingState& s = RequireOpen(env);
   auto [offset, length] = Range(info, 0);
   uint64_t pages = RoundUp(length, PageSize()) / PageSize();
   Napi::Uint8Array vec = Napi::Uint8Array::New(env, static_cast<size_t>(pages));
@@ -61,12 +61,12 @@ Napi::Value NativeMapping::Residency(const Napi::CallbackInfo& info) {
 // allocation costs more than the mincore call itself).
 Napi::Value NativeMapping::ResidencyInto(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  MappingState& s = RequireOpen(env, "query residency");
+  MappingState& s = RequireOpen(env);
   auto [offset, length] = Range(info, 0);
   AddonData* data = GetAddonData(env);
   uint64_t pages = RoundUp(length, PageSize()) / PageSize();
   if (pages > data->scratchLength) {
-    throw OutOfRange(env, "length", "<= " + std::to_string(data->scratchLength * PageSize()), static_cast<double>(length));
+    throw OutOfRange(env, "length");
   }
   if (pages == 0) return env.Undefined();
   unsigned char* out = data->scratch;
@@ -83,8 +83,7 @@ Napi::Value FileResidency(const Napi::CallbackInfo& info) {
   uint64_t length = ArgUint(info, 2, "length");
   bool wantPages = ArgBool(info, 3, "wantPages");
   if (length > kMaxSafeInteger - offset) {
-    throw OutOfRange(env, "length", ">= 0 && <= " + std::to_string(kMaxSafeInteger - offset),
-                     static_cast<double>(length));
+    throw OutOfRange(env, "length");
   }
   uint64_t page = PageSize();
   uint64_t first = offset / page;

@@ -16,7 +16,7 @@ namespace pagewise {
 
 // mapping.lock(offset, length, onFault): Promise<void>
 Napi::Value NativeMapping::Lock(const Napi::CallbackInfo& info) {
-  return QueueRangeOp(info, "lock", "mlock2", [](char* addr, size_t len, bool onFault) {
+  return QueueRangeOp(info, "mlock2", [](char* addr, size_t len, bool onFault) {
     return syscall(SYS_mlock2, addr, len, onFault ? MLOCK_ONFAULT : 0) == 0 ? 0 : errno;
   });
 }
@@ -24,7 +24,7 @@ Napi::Value NativeMapping::Lock(const Napi::CallbackInfo& info) {
 // mapping.unlock(offset, length): void
 Napi::Value NativeMapping::Unlock(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  MappingState& s = RequireOpen(env, "unlock");
+  MappingState& s = RequireOpen(env);
   auto [offset, length] = Range(info, 0);
   if (munlock(s.addr + offset, static_cast<size_t>(length)) != 0) throw ErrnoError(env, errno, "munlock");
   return env.Undefined();

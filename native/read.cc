@@ -62,16 +62,16 @@ CopyArgs ReadCopyArgs(const Napi::CallbackInfo& info, const MappingState& s, boo
   size_t bufferIndex = withLength ? 2 : 1;
   Napi::Value v = Arg(info, bufferIndex);
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    throw InvalidArgType(env, bufferName, "an instance of Uint8Array", v);
+    throw InvalidArgType(env, bufferName);
   }
   Napi::Uint8Array buffer = v.As<Napi::Uint8Array>();
   uint64_t length = withLength ? ArgUint(info, 1, "length") : buffer.ElementLength();
   if (offset > s.length) {
-    throw OutOfRange(env, "offset", ">= 0 && <= " + std::to_string(s.length), static_cast<double>(offset));
+    throw OutOfRange(env, "offset");
   }
   uint64_t room = std::min<uint64_t>(s.length - offset, buffer.ElementLength());
   if (length > room) {
-    throw OutOfRange(env, "length", ">= 0 && <= " + std::to_string(room), static_cast<double>(length));
+    throw OutOfRange(env, "length");
   }
   char* data = reinterpret_cast<char*>(buffer.Data());
   return {offset, length, buffer, data};
@@ -108,8 +108,7 @@ class CopyWork : public Napi::AsyncWorker {
     if (result_ < 0) {
       value = RawErrnoError(env, static_cast<int>(-result_), syscall);
     } else if (s.closed && static_cast<uint64_t>(result_) < length_) {
-      value = RawCodedError(env, "ERR_MAPPING_CLOSED",
-                            std::string("Cannot ") + (toMapping_ ? "write" : "read") + ": the mapping is closed");
+      value = RawCodedError(env, "ERR_MAPPING_CLOSED", "The mapping is closed");
     } else {
       if (napi_create_double(env, static_cast<double>(result_), &value) == napi_ok) {
         napi_resolve_deferred(env, deferred_, value);
@@ -147,7 +146,7 @@ Napi::Value Settled(Napi::Env env, double bytes) {
 // mapping.readInto(offset, length, target): bytes copied into target[0, n).
 Napi::Value NativeMapping::ReadInto(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  MappingState& s = RequireOpen(env, "read");
+  MappingState& s = RequireOpen(env);
   CopyArgs a = ReadCopyArgs(info, s, true, "target");
   if (a.length == 0) return Napi::Number::New(env, 0);
   int64_t n = Copy(s.addr + a.offset, a.data, a.length, false, nullptr);
@@ -158,7 +157,7 @@ Napi::Value NativeMapping::ReadInto(const Napi::CallbackInfo& info) {
 // mapping.writeFrom(offset, source): bytes copied from source into the mapping.
 Napi::Value NativeMapping::WriteFrom(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  MappingState& s = RequireOpen(env, "write");
+  MappingState& s = RequireOpen(env);
   CopyArgs a = ReadCopyArgs(info, s, false, "source");
   if (a.length == 0) return Napi::Number::New(env, 0);
   int64_t n = Copy(s.addr + a.offset, a.data, a.length, true, nullptr);
@@ -172,7 +171,7 @@ Napi::Value NativeMapping::WriteFrom(const Napi::CallbackInfo& info) {
 Napi::Value NativeMapping::ReadIntoAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   try {
-    MappingState& s = RequireOpen(env, "read");
+    MappingState& s = RequireOpen(env);
     CopyArgs a = ReadCopyArgs(info, s, true, "target");
     if (a.length == 0) return Settled(env, 0);
     auto work = std::make_unique<CopyWork>(env, state_, a, false);
@@ -189,7 +188,7 @@ Napi::Value NativeMapping::ReadIntoAsync(const Napi::CallbackInfo& info) {
 Napi::Value NativeMapping::WriteFromAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   try {
-    MappingState& s = RequireOpen(env, "write");
+    MappingState& s = RequireOpen(env);
     CopyArgs a = ReadCopyArgs(info, s, false, "source");
     if (a.length == 0) return Settled(env, 0);
     auto work = std::make_unique<CopyWork>(env, state_, a, true);
@@ -208,7 +207,7 @@ Napi::Value NativeMapping::WriteFromAsync(const Napi::CallbackInfo& info) {
 // Returns how many were detached. Views wholly before `offset` stay.
 Napi::Value NativeMapping::DetachViewsPast(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  MappingState& s = RequireOpen(env, "detach views");
+  MappingState& s = RequireOpen(env);
   uint64_t offset = std::min<uint64_t>(ArgUint(info, 0, "offset"), s.mapLength);
   const char* end = s.addr + offset;
   size_t detached = 0;

@@ -6,7 +6,16 @@ import type { Backend, BackendMapping, MapRequest, RawFileResidency } from '../b
 import { FADV, KNOWN_MADVISE, PROT } from '../constants';
 import { errnoError, pagewiseError } from '../errors';
 import { SimMapping } from './mapping';
-import { type FileCache, type SimFile, evictFilePage, fileClean, fileMapped, rethrowFs } from './page-cache';
+import {
+  type FileCache,
+  type SimFile,
+  callerMayWrite,
+  evictFilePage,
+  fileClean,
+  fileMapped,
+  newFileCache,
+  rethrowFs,
+} from './page-cache';
 import { A_LOCKED, PAGE, S_LAZY, pagesOf } from './state';
 
 export interface SimulatorOptions {
@@ -83,7 +92,7 @@ export class SimulatorBackend implements Backend {
         const eof = m.eofPages();
         for (let p = 0; p < m.pages; p++) {
           const fp = m.file.pageOffset + p;
-          if (fp >= eof || done.has(fp)) continue;
+          if (fp >= eof || done.has(fp) || cache.unevictable) continue;
           done.add(fp);
           if (cache.evicted.has(fp) || !fileClean(cache, fp)) continue;
           candidates.push({ stamp: cache.stamps.get(fp) ?? 0, page: fp, cache });
@@ -192,18 +201,10 @@ export class SimulatorBackend implements Backend {
     const key = `${st.dev}:${st.ino}`;
     let cache = this.files.get(key);
     if (!cache) {
-      cache = { key, evicted: new Set(), stamps: new Map(), mappings: new Set() };
+      cache = newFileCache(key, fd);
       this.files.set(key, cache);
     }
-    let canWrite = typeof process.getuid === 'function' && (process.getuid() === 0 || process.getuid() === st.uid);
-    if (!canWrite) {
-      try {
-        fs.accessSync(`/proc/self/fd/${fd}`, fs.constants.W_OK);
-        canWrite = true;
-      } catch {
-        canWrite = false;
-      }
-    }
+    const canWrite = callerMayWrite(fd, st.uid);
     return { fd, ownFd, cache, pageOffset: file.offset / PAGE, writable: file.writable, canWrite };
   }
 
@@ -214,14 +215,19 @@ export class SimulatorBackend implements Backend {
     } catch (err) {
       rethrowFs(err, wantPages ? 'mmap' : 'cachestat');
     }
+    // cachestat(2) answers only to a caller who owns the file or may write it (EPERM otherwise),
+    // and mincore(2) then reports every page resident (it may not reveal the page cache).
+    const mayWrite = callerMayWrite(fd, st.uid);
+    if (!mayWrite && !wantPages) throw errnoError('EPERM', 'cachestat');
     const size = st.size;
     const first = Math.floor(offset / PAGE);
-    const end = length === 0 ? Math.max(first, pagesOf(size)) : pagesOf(offset + length);
+    const end = length === 0 ? first : pagesOf(offset + length);
     const total = end - first;
     const eof = pagesOf(size);
     const cache = this.files.get(`${st.dev}:${st.ino}`);
     for (const m of cache?.mappings ?? []) m.scan(0, m.pages);
     const pages = new Uint8Array(total);
+    if (!mayWrite) return { cached: total, total, source: 'mincore', pages: pages.fill(1) };
     let cached = 0;
     let dirty = 0;
     let evicted = 0;
@@ -253,9 +259,10 @@ export class SimulatorBackend implements Backend {
     const key = `${st.dev}:${st.ino}`;
     let cache = this.files.get(key);
     if (!cache) {
-      cache = { key, evicted: new Set(), stamps: new Map(), mappings: new Set() };
+      cache = newFileCache(key, fd);
       this.files.set(key, cache);
     }
+    if (advice === FADV.DONTNEED && cache.unevictable) return; // tmpfs without swap: nothing to drop to
     const eof = pagesOf(st.size);
     const first = Math.floor(offset / PAGE);
     const end = length === 0 ? eof : Math.min(eof, pagesOf(offset + length));

@@ -508,7 +508,7 @@ export class SimMapping implements BackendMapping {
         break;
       case 'file': {
         const file = this.file!;
-        if (!file.canWrite || (s & (S_PRESENT | S_COW)) !== S_PRESENT) break;
+        if (!file.canWrite || file.cache.unevictable || (s & (S_PRESENT | S_COW)) !== S_PRESENT) break;
         const fp = file.pageOffset + p;
         if (this.shared && this.isDirty(p)) break; // dirty: kept
         if (!fileClean(file.cache, fp) || fileMapped(file.cache, fp, this)) break; // shared with another mapping

@@ -1,6 +1,7 @@
 // The simulator's page cache of files: one FileCache per file (dev:ino), shared by
 // every mapping of that file, and the rules that decide whether a file page is
 // clean, mapped, or can leave the cache.
+import * as fs from 'node:fs';
 import { errnoError } from '../errors';
 import type { SimMapping } from './mapping';
 import { A_LOCKED, S_COW, S_PRESENT } from './state';
@@ -30,6 +31,49 @@ export interface FileCache {
   /** Last-use clock per page for reclaim order (absent = older than anything seen). */
   stamps: Map<number, number>;
   mappings: Set<SimMapping>;
+  /**
+   * tmpfs / shmem without swap: the page cache is the file's only copy, so neither
+   * fadvise(DONTNEED), PAGEOUT nor reclaim can drop its pages (MADV_REMOVE still punches holes).
+   */
+  unevictable: boolean;
+}
+
+/** statfs f_type of tmpfs (and of the shmem behind /dev/shm and memfd). */
+const TMPFS_MAGIC = 0x01021994;
+let swapOn: boolean | undefined;
+
+/** Whether any swap area is active (/proc/swaps lists one below its header line). */
+function haveSwap(): boolean {
+  if (swapOn === undefined) {
+    try {
+      swapOn = fs.readFileSync('/proc/swaps', 'utf8').trim().split('\n').length > 1;
+    } catch {
+      swapOn = false;
+    }
+  }
+  return swapOn;
+}
+
+/** A FileCache for the file open on fd (key dev:ino). */
+export function newFileCache(key: string, fd: number): FileCache {
+  let tmpfs = false;
+  try {
+    tmpfs = Number(fs.statfsSync(`/proc/self/fd/${fd}`).type) === TMPFS_MAGIC;
+  } catch {
+    tmpfs = false; // no /proc (not Linux): ordinary files
+  }
+  return { key, evicted: new Set(), stamps: new Map(), mappings: new Set(), unevictable: tmpfs && !haveSwap() };
+}
+
+/** Whether the caller owns the file open on fd or may write it: the kernel's test for cachestat(2) and an honest mincore(2). */
+export function callerMayWrite(fd: number, uid: number): boolean {
+  if (typeof process.getuid === 'function' && (process.getuid() === 0 || process.getuid() === uid)) return true;
+  try {
+    fs.accessSync(`/proc/self/fd/${fd}`, fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export interface SimFile {
