@@ -27,7 +27,7 @@ constexpr size_t kCopyChunk = size_t{8} << 20;
 // Returns the bytes copied (short where a page faulted) or -errno for a
 // failure other than a fault (EPERM / ENOSYS under a seccomp filter, ENOMEM).
 int64_t Copy(char* mapped, char* local, uint64_t length, bool toMapping, const std::atomic<bool>* closing) {
-  static const pid_t self = getpid();
+  const pid_t self = getpid();  // not cached: a fork()ed child must not copy from its parent
   uint64_t done = 0;
   while (done < length) {
     if (closing != nullptr && closing->load(std::memory_order_acquire)) break;
