@@ -1,4 +1,4 @@
-// Q7. The cost of safety: mapping.readSync() / read() (process_vm_readv, cannot
+// Q8. The cost of safety: mapping.readSync() / read() (process_vm_readv, cannot
 // fault) vs copying out of a view of the same mapping (buffer.subarray().set(),
 // raises SIGBUS if the file was truncated) vs fs.readSync from the file, for
 // 4 KiB, 1 MiB and 64 MiB copies out of a cached, populated 64 MiB file mapping.
@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import { ensureBigFile, fmtMs, fmtRatio, interleave, isMain, loadPagewise, main, median, MiB, nowNs, warmFile } from './lib/common.mjs';
 
 export const meta = {
-  id: 7,
+  id: 8,
   title: 'The cost of safety: read() vs a view copy vs fs.readSync',
   question:
     'Time per copy of 4 KiB, 1 MiB and 64 MiB out of a cached, populated 64 MiB file mapping into a reused buffer: mapping.readSync() and mapping.read() (process_vm_readv on the calling process: a truncated file gives EFAULT, never SIGBUS) vs view.subarray().set() (a plain memory copy, SIGBUS if the file was truncated) vs fs.readSync() of the same bytes. No target: this measures what safety costs.',

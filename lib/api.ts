@@ -1,12 +1,12 @@
 // Pagewise: the public entry points bound to one backend. The package's default
 // export binds the selected backend (lib/index.ts); tests bind both side by side.
 import * as fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { type Advice, type AdviceConstant, adviceFromName } from './advice';
 import type { Backend, RawFileResidency } from './backend';
 import { FADV } from './constants';
-import { errnoError, invalidArgType, invalidArgValue, kernelError, outOfRange } from './errors';
-import { CREATE, Mapping, WATCH, PROTECTION, PROTECTION_NAMES, type Protection, roundDown, roundUp } from './mapping';
+import { openRegularFile, requireRegularFile } from './open-file';
+import { errnoError, invalidArgValue, kernelError, outOfRange } from './errors';
+import { checkResidencyVector, CREATE, Mapping, WATCH, PROTECTION, PROTECTION_NAMES, type Protection, roundDown, roundUp } from './mapping';
 import { RANGE_KEYS, type Range, validateBoolean, validateInteger, validateObject, validateOneOf } from './validate';
 import { createSharedMemory, type SharedMemory, type SharedMemoryOptions } from './shared-memory';
 
@@ -194,6 +194,7 @@ export class Pagewise {
     return withFile(file, 'r', (fd) => {
       const size = regularFileSize(fd, file);
       const [start, end] = fileRange(o, size, this.backend.pageSize, 'options', false);
+      if (wantPages) checkResidencyVector((end - start) / this.backend.pageSize, end - start, this.backend.pageSize);
       let raw: RawFileResidency;
       try {
         raw = this.backend.fileResidency(fd, start, end - start, wantPages);
@@ -219,7 +220,7 @@ export class Pagewise {
       // Inward, as posix_fadvise(DONTNEED) itself treats partial pages: no page the caller did not name is dropped.
       const [start, end] = fileRange(r, fadvisableSize(fd, file), this.backend.pageSize, 'range', true);
       this.#fadvise(fd, start, end, FADV.DONTNEED);
-    });
+    }, requireFadvisable);
   }
 
   /** Ask the kernel to start reading a file into the page cache (POSIX_FADV.WILLNEED); returns at once. */
@@ -228,7 +229,7 @@ export class Pagewise {
     withFile(file, 'r', (fd) => {
       const [start, end] = fileRange(r, fadvisableSize(fd, file), this.backend.pageSize, 'range', false);
       this.#fadvise(fd, start, end, FADV.WILLNEED);
-    });
+    }, requireFadvisable);
   }
 
   /** posix_fadvise over [start, end); an empty range is never passed (length 0 means "to the end of the file"). */
@@ -256,23 +257,29 @@ function startWatch(mapping: Mapping, fd: number, fileOffset: number): void {
 }
 
 /** Open a path (closing it afterwards) or use a caller's descriptor as is. */
-function withFile<T>(file: FileArgument, flags: 'r' | 'r+', use: (fd: number, path: string | undefined) => T): T {
+function withFile<T>(
+  file: FileArgument,
+  flags: 'r' | 'r+',
+  use: (fd: number, path: string | Buffer | undefined) => T,
+  check: (stat: fs.Stats, file: FileArgument) => void = requireRegularFile,
+): T {
   if (typeof file === 'number') {
     validateInteger('file', file, 0, 0x7fffffff);
     return use(file, undefined);
   }
-  let path: string;
-  if (typeof file === 'string') path = file;
-  else if (file instanceof URL) path = fileURLToPath(file);
-  else if (Buffer.isBuffer(file)) path = file.toString();
-  else throw invalidArgType('file', 'of type string or an instance of Buffer or URL, or a file descriptor', file);
-  if (path.includes('\u0000')) throw invalidArgValue('file', file, 'must be a string without null bytes');
-  const fd = fs.openSync(path, flags);
+  // Byte-exact paths; special files refused before and after an open that never blocks (lib/open-file.ts).
+  const { fd, path } = openRegularFile(file, flags, check);
   try {
     return use(fd, path);
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** posix_fadvise's view of a file: a pipe or socket is ESPIPE, as posix_fadvise(2) gives; anything else not regular is refused. */
+function requireFadvisable(stat: fs.Stats, file: FileArgument): void {
+  if (stat.isFIFO() || stat.isSocket()) throw errnoError('ESPIPE', 'posix_fadvise');
+  requireRegularFile(stat, file);
 }
 
 /** The size of a file posix_fadvise can act on: a pipe or socket is ESPIPE, as posix_fadvise(2) gives. */
@@ -284,7 +291,7 @@ function fadvisableSize(fd: number, file: FileArgument): number {
 
 function regularFileSize(fd: number, file: FileArgument): number {
   const stat = fs.fstatSync(fd);
-  if (!stat.isFile()) throw invalidArgValue('file', file, 'is not a regular file');
+  requireRegularFile(stat, file);
   return stat.size;
 }
 

@@ -23,7 +23,7 @@ export interface MapRequest {
     /** An open descriptor; the backend must not close it and may not keep it past map(). */
     fd: number;
     /** The path, when the caller named one (the simulator reopens it to keep access). */
-    path?: string;
+    path?: string | Buffer;
     /** Page-aligned offset into the file. */
     offset: number;
     /** Whether fd was opened for writing (needed by shared writable mappings). */
@@ -74,13 +74,20 @@ export interface BackendMapping {
   detachView(view: Uint8Array): boolean;
   /** madvise(2). */
   advise(offset: number, length: number, advice: number): void;
+  /**
+   * The same advice over several ranges, `runs` = [offset, length, offset, length, ...]
+   * (each page-aligned and inside the mapping): process_madvise(2) with one iovec per
+   * range on the calling process, falling back to one madvise per range where the
+   * kernel refuses. Optional: callers loop over advise() without it.
+   */
+  adviseRuns?(runs: Float64Array, advice: number): void;
   /** mincore(2): one byte per page of [offset, offset + length), bit 0 = resident. */
   residency(offset: number, length: number): Uint8Array;
   /**
-   * Optional fast path of residency() for up to backend.residencyScratch.length
-   * pages: the vector goes into that shared scratch array (no allocation).
+   * Optional fast path of residency(): the vector goes into `out` (at least one
+   * byte per page; the caller's own array, so nothing is allocated per call).
    */
-  residencyInto?(offset: number, length: number): void;
+  residencyInto?(offset: number, length: number, out: Uint8Array): void;
   /** mprotect(2). */
   protect(offset: number, length: number, protection: number): void;
   /** mlock2(2) (MLOCK_ONFAULT when onFault) off the event loop. */
@@ -101,7 +108,7 @@ export interface BackendMapping {
   // a truncated file, PROT_NONE, a guard page, a write the protection forbids).
   /** process_vm_readv(2) into target[0, length) on the calling thread. */
   readInto(offset: number, length: number, target: Uint8Array): number;
-  /** The same off the event loop. target must stay attached until the Promise settles. */
+  /** The same off the event loop. Only ever given a buffer no JavaScript can reach (lib/safe-copy.ts). */
   readIntoAsync(offset: number, length: number, target: Uint8Array): Promise<number>;
   /** process_vm_writev(2) of all of source at offset, on the calling thread. */
   writeFrom(offset: number, source: Uint8Array): number;
@@ -127,8 +134,6 @@ export interface Backend {
   readonly pageSize: number;
   /** Largest ArrayBuffer view this engine can hold. */
   readonly maxViewLength: number;
-  /** Where residencyInto() writes, when the mappings have it. */
-  readonly residencyScratch?: Uint8Array;
   /** madvise(NULL, 0, advice) === 0. */
   supports(advice: number): boolean;
   map(request: MapRequest): BackendMapping;
@@ -150,4 +155,6 @@ export interface Backend {
    * many paths in one call (`paths`: each path followed by a NUL); rows of doubles laid out as in lib/cli/batch.ts.
    */
   statFiles?(paths: string, wantCachestat: boolean): Float64Array;
+  /** Native only, for the CLI: walk a directory and statFiles() every regular file in it. */
+  walkFiles?(dir: string, wantCachestat: boolean): { files: string; rows: Float64Array; directories: number; errors: string };
 }

@@ -1,8 +1,7 @@
 // pagewise: page-level memory control for Node.js on Linux.
 import { Pagewise } from './api';
+import { defaultPagewise as defaultInstance } from './default-pagewise';
 import { selectBackend } from './select';
-
-const defaultInstance = new Pagewise(selectBackend());
 
 /** The backend in use: 'native' (the kernel) or 'simulator' (lib/simulator/). */
 export const backend: 'native' | 'simulator' = defaultInstance.kind;
@@ -42,4 +41,5 @@ export type { CodedError, ErrnoError } from './errors';
 export { VolatileArena, VolatileBuffer } from './arena';
 export type { ArenaStats, BufferState, PinResult, VolatileArenaOptions } from './arena';
 export { CacheHandle, VolatileCache } from './cache';
-export type { CacheOutcome, CacheStats, Producer, VolatileCacheOptions } from './cache';
+export type { CacheOutcome, CacheStats, FillProducer, Producer, VolatileCacheOptions } from './cache';
+export { whenViewReleased } from './view-release';

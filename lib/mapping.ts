@@ -12,8 +12,10 @@ import {
   invalidThis,
   kernelError,
   mappingClosed,
+  outOfRange,
   pagewiseError,
 } from './errors';
+import { whenViewReleased } from './view-release';
 import { RANGE_KEYS, type Range, validateBoolean, validateInteger, validateObject, validateOneOf, validateRange } from './validate';
 import * as safeCopy from './safe-copy';
 import { TruncationWatch } from './truncation-watch';
@@ -58,6 +60,9 @@ export interface LockOptions extends Range {
   /** mlock2(MLOCK_ONFAULT): lock pages as they are touched instead of faulting them all in now. */
   onFault?: boolean;
 }
+
+/** Residency vectors up to this many pages are copied out of the scratch vector into an on-heap typed array (V8's limit is 64 bytes). */
+const SMALL_VECTOR = 64;
 
 const POPULATE_KEYS = Object.freeze(['offset', 'length', 'mode']);
 const FLUSH_KEYS = Object.freeze(['offset', 'length', 'invalidate']);
@@ -184,6 +189,16 @@ export class Mapping implements Disposable {
   }
 
   /**
+   * Resolves once the ArrayBuffer behind `view` is garbage-collected: from then on no
+   * JavaScript and no Node async work (zlib, crypto, fs) can reach its memory, even
+   * after detachView() or close(). See lib/view-release.ts.
+   */
+  whenViewReleased(view: Uint8Array): Promise<void> {
+    Mapping.#self(this);
+    return whenViewReleased(view);
+  }
+
+  /**
    * madvise(2). Destructive advice (see ADVICE[advice].destructive) rounds the range
    * inward to whole pages, so no byte outside it is touched; the rest rounds outward.
    * A range that ends at the end of the mapping includes its last partial page.
@@ -211,24 +226,65 @@ export class Mapping implements Disposable {
     return { offset: start - this.#delta, length: end - start };
   }
 
-  /** mincore(2) over the pages covering the range. */
+  /**
+   * The same advice over several ranges in one call: process_madvise(2) with one
+   * iovec per range on the native backend (one TLB flush for the batch; one
+   * madvise per range where the kernel refuses it). Each range is rounded as by
+   * advise(). Returns the bytes advised per range.
+   */
+  adviseRanges(advice: Advice | AdviceConstant, ranges: readonly (Range & object)[]): AdvisedRange[] {
+    Mapping.#open(this, 'advise');
+    const meta = ADVICE_BY_NAME.get(advice) ?? adviceFromName(advice);
+    if (!Array.isArray(ranges)) throw invalidArgType('ranges', 'an instance of Array', ranges);
+    const runs = new Float64Array(2 * ranges.length);
+    const advised: AdvisedRange[] = [];
+    for (let i = 0; i < ranges.length; i++) {
+      const [start, end] = meta.destructive ? this.#inward(ranges[i]) : this.#outward(ranges[i]);
+      runs[2 * i] = start;
+      runs[2 * i + 1] = Math.max(0, end - start);
+      advised.push({ offset: start - this.#delta, length: Math.max(0, end - start) });
+    }
+    try {
+      if (this.#region.adviseRuns !== undefined) this.#region.adviseRuns(runs, meta.value);
+      else for (let i = 0; i < runs.length; i += 2) if (runs[i + 1] > 0) this.#region.advise(runs[i], runs[i + 1], meta.value);
+    } catch (err) {
+      throw kernelError(err, (code) => adviceHint(meta, code, this.kind, this.shared), meta.constant);
+    }
+    return advised;
+  }
+
+  /** mincore(2) over the pages covering the range. Ranges whose vector (one byte per page) exceeds 2^32 bytes throw ERR_OUT_OF_RANGE: query them in parts. */
   residency(range?: Range & object): Residency {
     Mapping.#open(this, 'read residency');
     const [start, end] = this.#outward(range);
     const count = (end - start) / this.#backend.pageSize;
-    const scratch = this.#backend.residencyScratch;
+    checkResidencyVector(count, end - start, this.#backend.pageSize);
     let pages: Uint8Array;
+    let resident = 0;
     try {
-      if (scratch !== undefined && this.#region.residencyInto !== undefined && count <= scratch.length) {
-        this.#region.residencyInto(start, end - start);
-        pages = scratch.slice(0, count);
+      if (this.#region.residencyInto !== undefined) {
+        if (count <= SMALL_VECTOR) {
+          // Small vectors: V8 keeps a typed array this small on its own heap, so copying
+          // element by element (and counting on the way) costs far less than slice(),
+          // which allocates an ArrayBuffer backing store.
+          this.#region.residencyInto(start, end - start, RESIDENCY_SCRATCH);
+          pages = new Uint8Array(count);
+          for (let i = 0; i < count; i++) resident += pages[i] = RESIDENCY_SCRATCH[i] & 1;
+          return { pages, resident, total: count, offset: start - this.#delta };
+        }
+        if (count <= RESIDENCY_SCRATCH.length) {
+          this.#region.residencyInto(start, end - start, RESIDENCY_SCRATCH);
+          pages = RESIDENCY_SCRATCH.slice(0, count);
+        } else {
+          pages = residencyVector(count, end - start, this.#backend.pageSize);
+          this.#region.residencyInto(start, end - start, pages);
+        }
       } else {
         pages = this.#region.residency(start, end - start);
       }
     } catch (err) {
       throw kernelError(err);
     }
-    let resident = 0;
     for (let i = 0; i < pages.length; i++) resident += pages[i] & 1;
     return { pages, resident, total: pages.length, offset: start - this.#delta };
   }
@@ -393,17 +449,17 @@ export class Mapping implements Disposable {
    */
   readSync(offset: number, length: number, target?: Uint8Array): Uint8Array {
     Mapping.#open(this, 'read');
-    const [start, len, into] = safeCopy.readArgs(offset, length, target, this.#length, false);
+    const [start, len, into] = safeCopy.readArgs(offset, length, target, this.#length);
     return safeCopy.readSync(this.#region, this.#delta + start, len, into);
   }
 
   /**
-   * readSync() as a Promise: copies of 1 MiB or more run on the threadpool, smaller ones
-   * on the calling thread. A caller's `target` must not be transferred until it settles.
+   * readSync() as a Promise: copies of 1 MiB or more run on the threadpool (through a
+   * private buffer, copied into `target` when done), smaller ones on the calling thread.
    */
   async read(offset: number, length: number, target?: Uint8Array): Promise<Uint8Array> {
     Mapping.#open(this, 'read');
-    const [start, len, into] = safeCopy.readArgs(offset, length, target, this.#length, true);
+    const [start, len, into] = safeCopy.readArgs(offset, length, target, this.#length);
     this.#inflight++; // resize() refuses meanwhile, as for populate()
     try {
       return await safeCopy.read(this.#region, this.#delta + start, len, into);
@@ -423,7 +479,7 @@ export class Mapping implements Disposable {
     return safeCopy.writeSync(this.#region, this.#delta + start, src);
   }
 
-  /** writeSync() as a Promise: 1 MiB or more on the threadpool. `source` must not be transferred until it settles. */
+  /** writeSync() as a Promise: 1 MiB or more on the threadpool, from a private copy of `source` taken at the call. */
   async write(offset: number, source: Uint8Array): Promise<number> {
     Mapping.#open(this, 'write');
     const [start, src] = safeCopy.writeArgs(offset, source, this.#length);
@@ -508,6 +564,34 @@ export class Mapping implements Disposable {
     const rawEnd = this.#delta + offset + length;
     const end = length > 0 && offset + length === this.#length ? roundUp(rawEnd, page) : roundDown(rawEnd, page);
     return end > start ? [start, end] : [start, start];
+  }
+}
+
+/**
+ * Where small residency vectors are written before being copied out: module-private,
+ * so no user code can transfer or detach it (the addon also re-reads its length at
+ * every call). 4096 pages = 16 MiB of mapping.
+ */
+const RESIDENCY_SCRATCH = new Uint8Array(4096);
+/** Largest residency vector: the largest typed array Node 20 can hold. */
+const MAX_RESIDENCY_PAGES = 2 ** 32;
+
+/** A coded RangeError when a residency vector of `count` pages (for `bytes` bytes) cannot exist. */
+export function checkResidencyVector(count: number, bytes: number, page: number): void {
+  if (count > MAX_RESIDENCY_PAGES) throw outOfRange('range.length', residencyLimit(page), bytes);
+}
+
+function residencyLimit(page: number): string {
+  return `a range of at most ${MAX_RESIDENCY_PAGES * page} bytes (its residency vector, one byte per page, must fit in an ArrayBuffer): query larger ranges in parts`;
+}
+
+/** A zeroed vector of `count` pages, or a coded RangeError when it cannot exist. */
+function residencyVector(count: number, bytes: number, page: number): Uint8Array {
+  checkResidencyVector(count, bytes, page);
+  try {
+    return new Uint8Array(count);
+  } catch {
+    throw outOfRange('range.length', `${residencyLimit(page)}; ${count} bytes could not be allocated`, bytes);
   }
 }
 

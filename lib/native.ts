@@ -15,10 +15,8 @@ import { pagewiseError } from './errors';
 /** The addon's exports (native/addon.cc). */
 export interface NativeAddon {
   readonly pageSize: number;
-  /** 2^32: the largest external ArrayBuffer Node 20 accepts. */
+  /** The longest view this engine accepts, probed at load (native/limits.cc): 2^32, or 2^53 - 1 on V8 12.4+ (Node 22+, Deno). */
   readonly maxViewLength: number;
-  /** Where NativeMapping.residencyInto() writes (one per environment). */
-  readonly residencyScratch: Uint8Array;
   supports(advice: number): boolean;
   map(
     length: number,
@@ -36,6 +34,7 @@ export interface NativeAddon {
   createMemfd(name: string, size: number, sealGrow: boolean): number;
   seals(fd: number): number;
   statFiles(paths: string, wantCachestat: boolean): Float64Array;
+  walkFiles(dir: string, wantCachestat: boolean): { files: string; rows: Float64Array; directories: number; errors: string };
 }
 
 let cached: NativeAddon | undefined;
@@ -101,7 +100,6 @@ export function loadNativeBackend(): Backend {
     kind: 'native',
     pageSize: addon.pageSize,
     maxViewLength: addon.maxViewLength,
-    residencyScratch: addon.residencyScratch,
     supports: (advice: number) => addon.supports(advice),
     map: (request: MapRequest): BackendMapping =>
       addon.map(
@@ -121,5 +119,6 @@ export function loadNativeBackend(): Backend {
     createMemfd: (name: string, size: number, sealGrow: boolean) => addon.createMemfd(name, size, sealGrow),
     seals: (fd: number) => addon.seals(fd),
     statFiles: (paths: string, wantCachestat: boolean) => addon.statFiles(paths, wantCachestat),
+    walkFiles: (dir: string, wantCachestat: boolean) => addon.walkFiles(dir, wantCachestat),
   };
 }

@@ -5,7 +5,7 @@
 // got. Mapping.read/readSync/write/writeSync (lib/mapping.ts) turn a short copy
 // into an EFAULT error that carries the count.
 import type { BackendMapping } from './backend';
-import { type ErrnoError, errnoError, invalidArgType, kernelError, mappingClosed } from './errors';
+import { type ErrnoError, errnoError, invalidArgType, kernelError, mappingClosed, pagewiseError } from './errors';
 import { validateInteger } from './validate';
 
 /**
@@ -40,16 +40,13 @@ export function shortWrite(bytesWritten: number, length: number): ShortWriteErro
   return err;
 }
 
-/** Checks read() arguments against a mapping of `size` bytes; returns the target to fill. */
-export function readArgs(offset: unknown, length: unknown, target: unknown, size: number, ownMemory: boolean): [number, number, Uint8Array] {
+/** Checks read() arguments against a mapping of `size` bytes; returns [offset, length, the caller's target]. */
+export function readArgs(offset: unknown, length: unknown, target: unknown, size: number): [number, number, Uint8Array | undefined] {
   const start = validateInteger('offset', offset, 0, size);
   if (target !== undefined && !(target instanceof Uint8Array)) throw invalidArgType('target', 'an instance of Uint8Array', target);
   const room = target === undefined ? size - start : Math.min(size - start, target.byteLength);
   const len = validateInteger('length', length, 0, room);
-  // A threadpool copy writes into its own ArrayBuffer (allocUnsafeSlow: not a slice of
-  // the shared pool), which no JavaScript can transfer or detach while the copy runs.
-  const into = target ?? (ownMemory ? Buffer.allocUnsafeSlow(len) : Buffer.allocUnsafe(len));
-  return [start, len, into];
+  return [start, len, target];
 }
 
 /** Checks write() arguments against a mapping of `size` bytes. */
@@ -82,19 +79,31 @@ function publicError(operation: string, err: unknown): unknown {
   return kernelError(err);
 }
 
-export function readSync(region: BackendMapping, at: number, length: number, into: Uint8Array): Uint8Array {
+export function readSync(region: BackendMapping, at: number, length: number, target: Uint8Array | undefined): Uint8Array {
+  const into = target ?? Buffer.allocUnsafe(length);
   const n = length === 0 ? 0 : copying('read', () => region.readInto(at, length, into));
   if (n < length) throw shortRead(n, length);
   return into.subarray(0, length);
 }
 
-export async function read(region: BackendMapping, at: number, length: number, into: Uint8Array): Promise<Uint8Array> {
-  const n =
-    length < copySettings.asyncMin
-      ? copying('read', () => region.readInto(at, length, into))
-      : await copyingAsync('read', () => region.readIntoAsync(at, length, into));
+/**
+ * The threadpool only ever copies into or out of a buffer no JavaScript can reach:
+ * a caller's buffer could be detached or transferred meanwhile (its memory freed or
+ * moved under the copy), so the bytes go through a private buffer and the caller's
+ * is touched on the main thread only.
+ */
+export async function read(region: BackendMapping, at: number, length: number, target: Uint8Array | undefined): Promise<Uint8Array> {
+  if (length < copySettings.asyncMin) return readSync(region, at, length, target);
+  const own = Buffer.allocUnsafeSlow(length);
+  const n = await copyingAsync('read', () => region.readIntoAsync(at, length, own));
+  let result: Uint8Array = own.subarray(0, length);
+  if (target !== undefined) {
+    if (target.byteLength < n) throw detachedMeanwhile('target');
+    target.set(own.subarray(0, n));
+    result = target.subarray(0, length);
+  }
   if (n < length) throw shortRead(n, length);
-  return into.subarray(0, length);
+  return result;
 }
 
 export function writeSync(region: BackendMapping, at: number, source: Uint8Array): number {
@@ -105,10 +114,14 @@ export function writeSync(region: BackendMapping, at: number, source: Uint8Array
 
 export async function write(region: BackendMapping, at: number, source: Uint8Array): Promise<number> {
   const length = source.byteLength;
-  const n =
-    length < copySettings.asyncMin
-      ? copying('write', () => region.writeFrom(at, source))
-      : await copyingAsync('write', () => region.writeFromAsync(at, source));
+  if (length < copySettings.asyncMin) return writeSync(region, at, source);
+  const own = Buffer.allocUnsafeSlow(length);
+  own.set(source); // the caller may detach source once this returns
+  const n = await copyingAsync('write', () => region.writeFromAsync(at, own));
   if (n < length) throw shortWrite(n, length);
   return n;
+}
+
+function detachedMeanwhile(name: string): Error {
+  return pagewiseError('ERR_INVALID_STATE', `The ${name} buffer was detached or transferred while the copy ran; the bytes were not delivered`);
 }

@@ -1,5 +1,5 @@
 // Module init: exports pageSize, maxViewLength, supports, map, fileResidency,
-// fadvise, accessMode, residencyScratch. One AddonData per environment (main thread, workers).
+// fadvise, accessMode, statFiles. One AddonData per environment (main thread, workers).
 #include <napi.h>
 
 #include <memory>
@@ -15,6 +15,7 @@ Napi::Value AccessMode(const Napi::CallbackInfo& info);     // fadvise.cc
 Napi::Value CreateMemfd(const Napi::CallbackInfo& info);    // memfd.cc
 Napi::Value Seals(const Napi::CallbackInfo& info);          // memfd.cc
 Napi::Value StatFiles(const Napi::CallbackInfo& info);      // cachestat_batch.cc
+Napi::Value WalkFiles(const Napi::CallbackInfo& info);      // cachestat_batch.cc
 
 namespace {
 
@@ -23,14 +24,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   AddonData* raw = data.get();
   env.SetInstanceData<AddonData>(data.release());  // the env owns it (deleted at teardown)
   InitMapping(env, exports, raw);
-  constexpr size_t kScratch = 4096;  // residency vectors of up to 16 MiB without an allocation
-  Napi::ArrayBuffer scratch = Napi::ArrayBuffer::New(env, kScratch);
-  raw->scratchRef = Napi::Persistent(scratch);
-  raw->scratch = static_cast<unsigned char*>(scratch.Data());
-  raw->scratchLength = kScratch;
-  exports.Set("residencyScratch", Napi::Uint8Array::New(env, kScratch, scratch, 0));
   exports.Set("pageSize", Napi::Number::New(env, static_cast<double>(PageSize())));
-  exports.Set("maxViewLength", Napi::Number::New(env, static_cast<double>(kMaxViewLength)));
+  raw->maxViewLength = ProbeMaxViewLength(env);
+  exports.Set("maxViewLength", Napi::Number::New(env, static_cast<double>(raw->maxViewLength)));
   exports.Set("supports", Napi::Function::New(env, Supports, "supports"));
   exports.Set("fileResidency", Napi::Function::New(env, FileResidency, "fileResidency"));
   exports.Set("fadvise", Napi::Function::New(env, Fadvise, "fadvise"));
@@ -38,6 +34,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("createMemfd", Napi::Function::New(env, CreateMemfd, "createMemfd"));
   exports.Set("seals", Napi::Function::New(env, Seals, "seals"));
   exports.Set("statFiles", Napi::Function::New(env, StatFiles, "statFiles"));
+  exports.Set("walkFiles", Napi::Function::New(env, WalkFiles, "walkFiles"));
   return exports;
 }
 

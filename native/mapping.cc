@@ -2,6 +2,7 @@
 #include "mapping.h"
 
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -69,6 +70,21 @@ void MappingState::Unmap() {
   Report(0);
 }
 
+void MappingState::Release() {
+  if (!mapped || released) return;
+  // Writable, private, unreserved zero pages: a threadpool write lands in memory
+  // that belongs to nobody, a read sees zeros, and the file and its pages are
+  // let go now. If this fails (ENOMEM), the old mapping simply stays until the
+  // range is unmapped: still safe, only later.
+  void* p = mmap(addr, mapLength, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+  if (p != MAP_FAILED) released = true;
+  Report(0);
+}
+
+void MappingState::UnmapIfUnreachable() {
+  if (closed && inflight == 0 && liveViews == 0) Unmap();
+}
+
 // ---------------------------------------------------------------------------
 // Per-environment registry and teardown
 
@@ -107,13 +123,36 @@ void CleanupHook(void* arg) {
   data->live.clear();
 }
 
+// A view's claim on the range. Two events release it, in either order, both
+// on the main thread: the backing store's release (external ArrayBuffer
+// finalizer) and the collection of the ArrayBuffer object (napi_add_finalizer).
+// The backing store alone is not enough: detaching a buffer releases it at
+// once, while Node's async work (crypto.randomFill, fs.write) still holds the
+// raw pointer and keeps only the JavaScript object alive until its callback.
 struct ViewHint {
   std::shared_ptr<MappingState> state;
+  int holds = 2;
 };
 
-void FinalizeView(napi_env /*env*/, void* /*data*/, void* hint) {
-  // Only drops an owner; ~MappingState unmaps if this was the last one.
-  std::unique_ptr<ViewHint> owned(static_cast<ViewHint*>(hint));
+void DropViewHold(napi_env /*env*/, void* /*data*/, void* hint) {
+  auto* h = static_cast<ViewHint*>(hint);
+  if (--h->holds > 0) return;
+  std::shared_ptr<MappingState> state = std::move(h->state);
+  delete h;
+  state->liveViews--;
+  state->UnmapIfUnreachable();
+  // ~MappingState unmaps if this was the last owner.
+}
+
+// Marks NativeMapping objects, so that a method called on another object, even
+// one another addon wrapped, is refused before anything is unwrapped.
+constexpr napi_type_tag kMappingTag = {0x7061676577697365ULL, 0x4e61746976654d61ULL};
+
+// Node throws these two as TypeErrors (ERR_INVALID_THIS, ERR_ILLEGAL_CONSTRUCTOR).
+Napi::Error CodedTypeError(Napi::Env env, const char* code, const char* message) {
+  Napi::Error e = Napi::TypeError::New(env, message);
+  e.Set("code", Napi::String::New(env, code));
+  return e;
 }
 
 }  // namespace
@@ -121,38 +160,62 @@ void FinalizeView(napi_env /*env*/, void* /*data*/, void* hint) {
 // ---------------------------------------------------------------------------
 // NativeMapping
 
+NativeMapping* NativeMapping::Self(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  napi_value self = info.This();
+  napi_valuetype type = napi_undefined;
+  bool tagged = false;
+  if (self != nullptr && napi_typeof(env, self, &type) == napi_ok && type == napi_object &&
+      napi_check_object_type_tag(env, self, &kMappingTag, &tagged) == napi_ok && tagged) {
+    return Unwrap(info.This().As<Napi::Object>());
+  }
+  throw CodedTypeError(info.Env(), "ERR_INVALID_THIS", "Value of \"this\" must be of type NativeMapping");
+}
+
+// Methods and accessors are plain functions on the prototype that check their
+// receiver themselves: the class template's own check throws a TypeError
+// without a code ("Illegal invocation"), and accessors had none.
+template <Napi::Value (NativeMapping::*Method)(const Napi::CallbackInfo&)>
+Napi::Value NativeMapping::Call(const Napi::CallbackInfo& info) {
+  return (Self(info)->*Method)(info);
+}
+
 Napi::Function NativeMapping::DefineClass(Napi::Env env) {
-  return ObjectWrap<NativeMapping>::DefineClass(
-      env, "NativeMapping",
-      {
-          InstanceAccessor<&NativeMapping::GetLength>("length", napi_enumerable),
-          InstanceAccessor<&NativeMapping::GetClosed>("closed", napi_enumerable),
-          InstanceMethod<&NativeMapping::View>("view"),
-          InstanceMethod<&NativeMapping::DetachView>("detachView"),
-          InstanceMethod<&NativeMapping::Advise>("advise"),
-          InstanceMethod<&NativeMapping::Residency>("residency"),
-          InstanceMethod<&NativeMapping::ResidencyInto>("residencyInto"),
-          InstanceMethod<&NativeMapping::Protect>("protect"),
-          InstanceMethod<&NativeMapping::Lock>("lock"),
-          InstanceMethod<&NativeMapping::Unlock>("unlock"),
-          InstanceMethod<&NativeMapping::Populate>("populate"),
-          InstanceMethod<&NativeMapping::Flush>("flush"),
-          InstanceMethod<&NativeMapping::FlushSync>("flushSync"),
-          InstanceMethod<&NativeMapping::Resize>("resize"),
-          InstanceMethod<&NativeMapping::ReadInto>("readInto"),
-          InstanceMethod<&NativeMapping::ReadIntoAsync>("readIntoAsync"),
-          InstanceMethod<&NativeMapping::WriteFrom>("writeFrom"),
-          InstanceMethod<&NativeMapping::WriteFromAsync>("writeFromAsync"),
-          InstanceMethod<&NativeMapping::DetachViewsPast>("detachViewsPast"),
-          InstanceMethod<&NativeMapping::Close>("close"),
-      });
+  Napi::Function ctor = ObjectWrap<NativeMapping>::DefineClass(env, "NativeMapping", {});
+  Napi::Object proto = ctor.Get("prototype").As<Napi::Object>();
+  using PD = Napi::PropertyDescriptor;
+  proto.DefineProperties({
+      PD::Accessor<&Call<&NativeMapping::GetLength>>("length", napi_enumerable),
+      PD::Accessor<&Call<&NativeMapping::GetClosed>>("closed", napi_enumerable),
+      PD::Function("view", &Call<&NativeMapping::View>),
+      PD::Function("detachView", &Call<&NativeMapping::DetachView>),
+      PD::Function("advise", &Call<&NativeMapping::Advise>),
+      PD::Function("adviseRuns", &Call<&NativeMapping::AdviseRuns>),
+      PD::Function("residency", &Call<&NativeMapping::Residency>),
+      PD::Function("residencyInto", &Call<&NativeMapping::ResidencyInto>),
+      PD::Function("protect", &Call<&NativeMapping::Protect>),
+      PD::Function("lock", &Call<&NativeMapping::Lock>),
+      PD::Function("unlock", &Call<&NativeMapping::Unlock>),
+      PD::Function("populate", &Call<&NativeMapping::Populate>),
+      PD::Function("flush", &Call<&NativeMapping::Flush>),
+      PD::Function("flushSync", &Call<&NativeMapping::FlushSync>),
+      PD::Function("resize", &Call<&NativeMapping::Resize>),
+      PD::Function("readInto", &Call<&NativeMapping::ReadInto>),
+      PD::Function("readIntoAsync", &Call<&NativeMapping::ReadIntoAsync>),
+      PD::Function("writeFrom", &Call<&NativeMapping::WriteFrom>),
+      PD::Function("writeFromAsync", &Call<&NativeMapping::WriteFromAsync>),
+      PD::Function("detachViewsPast", &Call<&NativeMapping::DetachViewsPast>),
+      PD::Function("close", &Call<&NativeMapping::Close>),
+  });
+  return ctor;
 }
 
 NativeMapping::NativeMapping(const Napi::CallbackInfo& info) : ObjectWrap<NativeMapping>(info) {
   AddonData* data = GetAddonData(info.Env());
   if (data == nullptr || !data->pending) {
-    throw Napi::TypeError::New(info.Env(), "Illegal constructor: use map()");
+    throw CodedTypeError(info.Env(), "ERR_ILLEGAL_CONSTRUCTOR", "Illegal constructor: use map()");
   }
+  if (napi_type_tag_object(info.Env(), info.This(), &kMappingTag) != napi_ok) throw Napi::Error::New(info.Env());
   state_ = std::move(data->pending);
   data->pending.reset();
 }
@@ -198,7 +261,7 @@ Napi::Value NativeMapping::View(const Napi::CallbackInfo& info) {
   if (offset > s.length) {
     throw OutOfRange(env, "offset");
   }
-  uint64_t room = std::min<uint64_t>(kMaxViewLength, s.length - offset);
+  uint64_t room = std::min<uint64_t>(GetAddonData(env)->maxViewLength, s.length - offset);
   if (length > room) {
     throw OutOfRange(env, "length");
   }
@@ -216,12 +279,16 @@ Napi::Value NativeMapping::View(const Napi::CallbackInfo& info) {
   } else {
     // The hint is owned by the finalizer from here on. (If creation fails,
     // Node may or may not have run the finalizer already; leaking the small
-    // hint is the safe choice. It does not fail for length <= kMaxViewLength.)
-    auto hint = std::make_unique<ViewHint>(ViewHint{state_});
+    // hint is the safe choice. It does not fail for length <= maxViewLength.)
+    auto* hint = new ViewHint{state_};
     napi_value result = nullptr;
     napi_status status = napi_create_external_arraybuffer(env, s.addr + offset, static_cast<size_t>(length),
-                                                          FinalizeView, hint.release(), &result);
+                                                          DropViewHold, hint, &result);
     if (status != napi_ok) throw Napi::Error::New(env);
+    s.liveViews++;
+    if (napi_add_finalizer(env, result, nullptr, DropViewHold, hint, nullptr) != napi_ok) {
+      hint->holds--;  // only the backing store's release will count (cannot happen for a fresh object)
+    }
     ab = Napi::ArrayBuffer(env, result);
   }
   s.views.emplace_back(Napi::Weak(ab));
@@ -284,8 +351,11 @@ Napi::Value NativeMapping::Close(const Napi::CallbackInfo& info) {
   MappingState& s = *state_;
   s.closed = true;
   s.closing.store(true, std::memory_order_release);
-  s.DetachViews();
-  if (s.inflight == 0) s.Unmap();  // else the last finishing work item unmaps
+  // Views stay attached (see mapping.h): they now show the zero pages.
+  s.views.clear();
+  s.pruneAt = 16;
+  s.Release();
+  s.UnmapIfUnreachable();  // else the last view or work item to go unmaps
   return env.Undefined();
 }
 
@@ -354,7 +424,7 @@ class ChunkedWork : public Napi::AsyncWorker {
   void Finish() {
     MappingState& s = *state_;
     s.inflight--;
-    if (s.closed && s.inflight == 0) s.Unmap();
+    s.UnmapIfUnreachable();
   }
 
   napi_deferred deferred_ = nullptr;
@@ -437,6 +507,16 @@ Napi::Value Map(const Napi::CallbackInfo& info) {
     if (hugePageShift < 48) {
       hugePageSize = uint64_t{1} << hugePageShift;
       unit = std::max<uint64_t>(unit, hugePageSize);
+    }
+  }
+  if (fd >= 0) {
+    // Pages past the end of a file raise SIGBUS on access: refuse them, as the public API does.
+    struct stat st {};
+    if (fstat(fd, &st) != 0) throw ErrnoError(env, errno, "fstat");
+    if (S_ISREG(st.st_mode)) {
+      uint64_t size = static_cast<uint64_t>(st.st_size);
+      if (offset > size) throw OutOfRange(env, "offset");
+      if (length > size - offset) throw OutOfRange(env, "length");
     }
   }
   void* p = mmap(nullptr, static_cast<size_t>(length), protection, flags, fd, static_cast<off_t>(offset));

@@ -101,7 +101,7 @@ class CopyWork : public Napi::AsyncWorker {
     bufferRef_.Reset();  // the caller's buffer may be collected again
     MappingState& s = *state_;
     s.inflight--;
-    if (s.closed && s.inflight == 0) s.Unmap();
+    s.UnmapIfUnreachable();
     napi_env env = Env();
     napi_value value = nullptr;
     const char* syscall = toMapping_ ? "process_vm_writev" : "process_vm_readv";

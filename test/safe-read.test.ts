@@ -108,6 +108,32 @@ describe('read / readSync', () => {
   });
 });
 
+describe('buffers detached while a threadpool copy runs', () => {
+  it('read(): the copy lands in a private buffer; a target detached meanwhile gets ERR_INVALID_STATE, no crash', async () => {
+    const content = pattern(4 * PAGE);
+    using m = pw.mapFile(tempFile(content));
+    copySettings.asyncMin = 0;
+    const target = new Uint8Array(2 * PAGE);
+    const pending = m.read(PAGE, 2 * PAGE, target);
+    const moved = new Uint8Array(structuredClone(target.buffer, { transfer: [target.buffer] }));
+    await expect(pending).rejects.toMatchObject({ code: 'ERR_INVALID_STATE' });
+    expect(allEqual(moved, 0)).toBe(true); // nothing was written into memory the caller gave away
+    const kept = new Uint8Array(2 * PAGE);
+    expect(b(await m.read(PAGE, 2 * PAGE, kept))).toEqual(b(content.subarray(PAGE, 3 * PAGE)));
+  });
+
+  it('write(): the source is copied at the call; detaching it afterwards changes nothing', async () => {
+    const file = tempFile(new Uint8Array(2 * PAGE));
+    using m = pw.mapFile(file, { mode: 'shared' });
+    copySettings.asyncMin = 0;
+    const source = new Uint8Array(PAGE).fill(0x5a);
+    const pending = m.write(PAGE, source);
+    structuredClone(source.buffer, { transfer: [source.buffer] });
+    expect(await pending).toBe(PAGE);
+    expect(allEqual(m.readSync(PAGE, PAGE), 0x5a)).toBe(true);
+  });
+});
+
 describe('write / writeSync', () => {
   it('writes into a shared file mapping; flush() takes it to the file', async () => {
     const file = tempFile(new Uint8Array(4 * PAGE));

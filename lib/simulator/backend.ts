@@ -226,23 +226,24 @@ export class SimulatorBackend implements Backend {
     const eof = pagesOf(size);
     const cache = this.files.get(`${st.dev}:${st.ino}`);
     for (const m of cache?.mappings ?? []) m.scan(0, m.pages);
-    const pages = new Uint8Array(total);
-    if (!mayWrite) return { cached: total, total, source: 'mincore', pages: pages.fill(1) };
+    // Counts need no vector; pages past the end of the file are never cached (huge ranges cost what the file costs).
+    const pages = wantPages ? new Uint8Array(total) : undefined;
+    if (!mayWrite) return { cached: total, total, source: 'mincore', pages: pages?.fill(1) };
     let cached = 0;
     let dirty = 0;
     let evicted = 0;
-    for (let i = 0; i < total; i++) {
+    const scan = Math.max(0, Math.min(total, eof - first));
+    for (let i = 0; i < scan; i++) {
       const fp = first + i;
-      if (fp >= eof) continue;
       if (cache?.evicted.has(fp)) {
         evicted++;
         continue;
       }
-      pages[i] = 1;
+      if (pages) pages[i] = 1;
       cached++;
       if (cache && !fileClean(cache, fp, true)) dirty++;
     }
-    if (wantPages) return { cached, total, source: 'mincore', pages };
+    if (pages) return { cached, total, source: 'mincore', pages };
     return { cached, total, dirty, writeback: 0, evicted, recentlyEvicted: evicted, source: 'cachestat' };
   }
 

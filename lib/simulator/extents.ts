@@ -22,7 +22,7 @@
 //     they would otherwise show stale copies of the moved pages.
 // detach(view): re-home the extent behind view.buffer (structuredClone with
 // transfer: no copy); every view on it gets length 0; the bytes stay.
-// resize() and close() detach every view.
+// resize() detaches every view; close() zeroes them (they stay attached).
 
 import { SIMULATED_PAGE_SIZE } from '../constants';
 
@@ -287,9 +287,13 @@ export class ExtentStore {
     this.empties = new WeakSet();
   }
 
-  /** Detach every view and drop the memory. */
+  /**
+   * Drop the memory. Views stay attached and read zeros from now on, as the
+   * native backend's do: Node's threadpool (zlib, crypto, fs) may still use them,
+   * and a transferred buffer would be freed under it.
+   */
   close(): void {
-    for (const buffer of this.byBuffer.keys()) transfer(buffer);
+    for (const buffer of this.byBuffer.keys()) new Uint8Array(buffer).fill(0);
     this.byBuffer.clear();
     this.owner = [];
     this.pages = 0;

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import type { BackendMapping } from '../backend';
 import { KNOWN_MADVISE, MADV, PROT } from '../constants';
 import { errnoError, mappingClosed } from '../errors';
+import { adviseRuns as adviseRunsInOrder } from './advise-runs';
 import type { SimulatorBackend } from './backend';
 import * as copy from './copy';
 import { ExtentStore, ZERO_HASH } from './extents';
@@ -323,6 +324,10 @@ export class SimMapping implements BackendMapping {
   detachView(view: Uint8Array): boolean {
     if (this.closed) return false;
     return this.store.detachView(view);
+  }
+
+  adviseRuns(runs: Float64Array, advice: number): void {
+    adviseRunsInOrder(this, runs, advice);
   }
 
   advise(offset: number, length: number, advice: number): void {

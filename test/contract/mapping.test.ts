@@ -155,22 +155,31 @@ describe('anonymous memory and advice', () => {
 });
 
 describe('lifetime', () => {
-  it('close detaches every view (length 0) and a second close is harmless', () => {
+  it('close lets go of the memory: views stay attached but read zeros, writes reach nothing; a second close is harmless', () => {
     const m = pw.map(2 * PAGE);
     const whole = m.buffer;
     const part = m.view(PAGE, 10);
-    const dv = new DataView(whole.buffer);
-    whole[0] = 1;
+    whole.fill(7);
     m.close();
     expect(m.closed).toBe(true);
-    expect(whole.length).toBe(0);
-    expect(part.length).toBe(0);
-    expect(whole[0]).toBeUndefined();
-    expect(() => dv.getUint8(0)).toThrow(TypeError);
+    // Still attached (Node's threadpool may be using them: see docs/RELIABILITY.md), but the contents are gone.
+    expect(whole.length).toBe(2 * PAGE);
+    expect(allEqual(whole, 0)).toBe(true);
+    expect(allEqual(part, 0)).toBe(true);
     m.close();
     expect(() => m.buffer).toThrow(expect.objectContaining({ code: 'ERR_MAPPING_CLOSED' }));
     expect(() => m.advise('dontneed')).toThrow(expect.objectContaining({ code: 'ERR_MAPPING_CLOSED' }));
     expect(() => m.residency()).toThrow(expect.objectContaining({ code: 'ERR_MAPPING_CLOSED' }));
+  });
+
+  it('after close, a write through an old view of a shared file mapping does not reach the file', () => {
+    const file = tempFile(pattern(2 * PAGE));
+    const m = pw.mapFile(file, { mode: 'shared' });
+    const view = m.buffer;
+    m.close();
+    expect(allEqual(view, 0)).toBe(true);
+    view.fill(9);
+    expect(new Uint8Array(fs.readFileSync(file))).toEqual(pattern(2 * PAGE));
   });
 
   it('async work on a closed mapping rejects', async () => {
@@ -211,7 +220,9 @@ describe('lifetime', () => {
     const size = 5 * 1024 ** 3;
     using m = pw.map(size, { noreserve: true });
     expect(m.length).toBe(size);
-    expect(() => m.buffer).toThrow(expect.objectContaining({ code: 'ERR_MAPPING_TOO_LARGE' }));
+    // Whole where the engine's ArrayBuffers may exceed 4 GiB (Node 22+): test/big-buffer.test.ts.
+    if (pw.backend.maxViewLength < size) expect(() => m.buffer).toThrow(expect.objectContaining({ code: 'ERR_MAPPING_TOO_LARGE' }));
+    else expect(m.buffer.length).toBe(size);
     const far = m.view(size - 2 * PAGE, 2 * PAGE);
     far.fill(0x11);
     expect(m.residency({ offset: size - 2 * PAGE }).resident).toBe(2);
