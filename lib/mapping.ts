@@ -17,6 +17,8 @@ import {
 } from './errors';
 import { whenViewReleased } from './view-release';
 import { RANGE_KEYS, type Range, validateBoolean, validateInteger, validateObject, validateOneOf, validateRange } from './validate';
+import * as safeCopy from './safe-copy';
+import { TruncationWatch } from './truncation-watch';
 
 export type Protection = 'none' | 'read' | 'read-write' | 'read-exec' | 'read-write-exec';
 
@@ -68,6 +70,8 @@ const LOCK_KEYS = Object.freeze(['offset', 'length', 'onFault']);
 
 /** Passed by Pagewise to the constructor so users cannot make a Mapping over arbitrary memory. */
 export const CREATE = Symbol('pagewise.createMapping');
+/** Internal: starts the truncation watch of a file mapping (mapFile { watch: true }, lib/truncation-watch.ts). */
+export const WATCH = Symbol('pagewise.watchTruncation');
 
 export interface MappingInit {
   backend: Backend;
@@ -429,8 +433,91 @@ export class Mapping implements Disposable {
   close(): void {
     Mapping.#self(this);
     this.#closed = true;
+    this.#truncation?.close();
     this.#region.close();
     this.#buffer = undefined;
+  }
+
+  // ---- copies that never fault (issue 14; lib/safe-copy.ts) ----------------
+
+  /**
+   * Copy [offset, offset + length) out of the mapping into `target` (default: a new
+   * Buffer) and return the bytes (a view of target). Unlike reading mapping.buffer, this
+   * cannot raise SIGBUS or SIGSEGV: where a page cannot be read (the file was truncated
+   * under the mapping, PROT_NONE, a guard page) it throws EFAULT with `bytesRead`, the
+   * bytes copied before it. Runs on the calling thread.
+   */
+  readSync(offset: number, length: number, target?: Uint8Array): Uint8Array {
+    Mapping.#open(this, 'read');
+    const [start, len, into] = safeCopy.readArgs(offset, length, target, this.#length);
+    return safeCopy.readSync(this.#region, this.#delta + start, len, into);
+  }
+
+  /**
+   * readSync() as a Promise: copies of 1 MiB or more run on the threadpool (through a
+   * private buffer, copied into `target` when done), smaller ones on the calling thread.
+   */
+  async read(offset: number, length: number, target?: Uint8Array): Promise<Uint8Array> {
+    Mapping.#open(this, 'read');
+    const [start, len, into] = safeCopy.readArgs(offset, length, target, this.#length);
+    this.#inflight++; // resize() refuses meanwhile, as for populate()
+    try {
+      return await safeCopy.read(this.#region, this.#delta + start, len, into);
+    } finally {
+      this.#inflight--;
+    }
+  }
+
+  /**
+   * Copy all of `source` into the mapping at `offset`; returns the bytes written. Where a
+   * page cannot be written (past the end of a truncated file, a protection without write,
+   * a guard page) it throws EFAULT with `bytesWritten` instead of a signal.
+   */
+  writeSync(offset: number, source: Uint8Array): number {
+    Mapping.#open(this, 'write');
+    const [start, src] = safeCopy.writeArgs(offset, source, this.#length);
+    return safeCopy.writeSync(this.#region, this.#delta + start, src);
+  }
+
+  /** writeSync() as a Promise: 1 MiB or more on the threadpool, from a private copy of `source` taken at the call. */
+  async write(offset: number, source: Uint8Array): Promise<number> {
+    Mapping.#open(this, 'write');
+    const [start, src] = safeCopy.writeArgs(offset, source, this.#length);
+    this.#inflight++;
+    try {
+      return await safeCopy.write(this.#region, this.#delta + start, src);
+    } finally {
+      this.#inflight--;
+    }
+  }
+
+  // ---- noticing that the file shrank (issue 14; lib/truncation-watch.ts) ----
+
+  #truncation: TruncationWatch | undefined;
+
+  /**
+   * For a file mapped with { watch: true }: emits 'truncate' when the file shrinks below
+   * the end of the mapping, after detaching the views that reach past its new end.
+   * Undefined otherwise. It narrows the SIGBUS window; it cannot close it.
+   */
+  get truncation(): TruncationWatch | undefined {
+    return Mapping.#self(this).#truncation;
+  }
+
+  /** @internal fd: a descriptor of the file the watch owns; fileOffset: the file offset of the region's byte 0. */
+  [WATCH](fd: number, fileOffset: number): void {
+    const page = this.#backend.pageSize;
+    this.#truncation = new TruncationWatch(fd, {
+      shrunk: (size) => {
+        // Pages from here on raise SIGBUS (the page holding the new end is still backed).
+        const cut = Math.max(0, roundUp(size, page) - fileOffset);
+        if (this.#closed || cut >= roundUp(this.#delta + this.#length, page)) return undefined;
+        const detachedViews = this.#region.detachViewsPast(cut);
+        if (this.#buffer !== undefined && this.#buffer.byteLength === 0) this.#buffer = undefined;
+        const mappedBytes = Math.min(this.#length, Math.max(0, size - fileOffset - this.#delta));
+        return { mappedBytes, detachedViews };
+      },
+    });
   }
 
   [Symbol.dispose](): void {

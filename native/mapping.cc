@@ -199,6 +199,11 @@ Napi::Function NativeMapping::DefineClass(Napi::Env env) {
       PD::Function("flush", &Call<&NativeMapping::Flush>),
       PD::Function("flushSync", &Call<&NativeMapping::FlushSync>),
       PD::Function("resize", &Call<&NativeMapping::Resize>),
+      PD::Function("readInto", &Call<&NativeMapping::ReadInto>),
+      PD::Function("readIntoAsync", &Call<&NativeMapping::ReadIntoAsync>),
+      PD::Function("writeFrom", &Call<&NativeMapping::WriteFrom>),
+      PD::Function("writeFromAsync", &Call<&NativeMapping::WriteFromAsync>),
+      PD::Function("detachViewsPast", &Call<&NativeMapping::DetachViewsPast>),
       PD::Function("close", &Call<&NativeMapping::Close>),
   });
   return ctor;

@@ -6,6 +6,7 @@ import { KNOWN_MADVISE, MADV, PROT } from '../constants';
 import { errnoError, mappingClosed } from '../errors';
 import { adviseRuns as adviseRunsInOrder } from './advise-runs';
 import type { SimulatorBackend } from './backend';
+import * as copy from './copy';
 import { ExtentStore, ZERO_HASH } from './extents';
 import { type SimFile, evictFilePage, fileClean, fileMapped, rethrowFs } from './page-cache';
 import {
@@ -755,6 +756,33 @@ export class SimMapping implements BackendMapping {
       }
     }
     this.store.close();
+  }
+
+  // Copies that never fault (lib/simulator/copy.ts).
+  readInto(offset: number, length: number, target: Uint8Array): number {
+    return copy.readInto(this, offset, length, target);
+  }
+  readIntoAsync(offset: number, length: number, target: Uint8Array): Promise<number> {
+    return copy.later(this, 'read', () => copy.readInto(this, offset, length, target));
+  }
+  writeFrom(offset: number, source: Uint8Array): number {
+    return copy.writeFrom(this, offset, source);
+  }
+  writeFromAsync(offset: number, source: Uint8Array): Promise<number> {
+    return copy.later(this, 'write', () => copy.writeFrom(this, offset, source));
+  }
+  detachViewsPast(offset: number): number {
+    if (this.closed) throw mappingClosed('detach views');
+    return this.store.detachViewsFrom(Math.ceil(offset / PAGE));
+  }
+  /** Fault pages [first, end) in order until one cannot be; returns the pages reached. */
+  reach(first: number, end: number, write: boolean): number {
+    this.observe(first, end);
+    this.chargeRange(first, end, () => write);
+    const eof = this.file ? this.eofPages() : 0;
+    let p = first;
+    for (; p < end && !this.faultError(p, write, eof); p++) this.fault(p, write);
+    return p - first;
   }
 
   /** Run work on a later microtask, as the native backend runs it off the event loop. */
