@@ -10,17 +10,26 @@
       "cflags_cc": ["-std=c++17", "-fexceptions"],
       "conditions": [
         ["OS=='linux'", {
+          # Load on glibc 2.28 (Node 20's floor): the glibc 2.32/2.33 symbols used
+          # by the sources and by libstdc++'s headers resolve to native/compat.cc.
+          "defines": ["__libc_single_threaded=pagewise_single_threaded"],
+          "ldflags": ["-Wl,--wrap=fstat64,--wrap=stat64,--wrap=lstat64,--wrap=fstatat64"],
           "sources": [
             "native/addon.cc",
             "native/cachestat_batch.cc",
+            "native/compat.cc",
             "native/errors.cc",
             "native/fadvise.cc",
+            "native/limits.cc",
             "native/madvise.cc",
+            "native/memfd.cc",
             "native/mapping.cc",
             "native/mincore.cc",
             "native/mlock.cc",
             "native/mprotect.cc",
-            "native/msync.cc"
+            "native/msync.cc",
+            "native/process_madvise.cc",
+            "native/read.cc"
           ]
         }, {
           # Other systems: nothing to build (lib/native.ts uses the simulator there).

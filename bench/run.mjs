@@ -22,6 +22,7 @@ const QUESTIONS = [
   'arena.mjs',
   'populate-event-loop.mjs',
   'cli-vs-vmtouch.mjs',
+  'read.mjs',
 ];
 
 const argv = process.argv.slice(2);

@@ -1,6 +1,6 @@
 // pagewise in one minute: map memory, watch residency, free it lazily, let the
 // kernel take it back. Run after `npm ci`:  node examples/quickstart.mjs
-import { backend, map, pageSize } from '../dist/index.js';
+import { backend, map, pageSize } from '../dist/index.mjs';
 
 const pages = 8;
 const m = map(pages * pageSize); // anonymous, private, zero-filled

@@ -15,7 +15,7 @@ import { pagewiseError } from './errors';
 /** The addon's exports (native/addon.cc). */
 export interface NativeAddon {
   readonly pageSize: number;
-  /** 2^32: the largest external ArrayBuffer Node 20 accepts. */
+  /** The longest view this engine accepts, probed at load (native/limits.cc): 2^32, or 2^53 - 1 on V8 12.4+ (Node 22+, Deno). */
   readonly maxViewLength: number;
   supports(advice: number): boolean;
   map(
@@ -31,6 +31,8 @@ export interface NativeAddon {
   fileResidency(fd: number, offset: number, length: number, wantPages: boolean): RawFileResidency;
   fadvise(fd: number, offset: number, length: number, advice: number): void;
   accessMode(fd: number): 'read' | 'write' | 'read-write';
+  createMemfd(name: string, size: number, sealGrow: boolean): number;
+  seals(fd: number): number;
   statFiles(paths: string, wantCachestat: boolean): Float64Array;
   walkFiles(dir: string, wantCachestat: boolean): { files: string; rows: Float64Array; directories: number; errors: string };
 }
@@ -114,6 +116,8 @@ export function loadNativeBackend(): Backend {
       addon.fileResidency(fd, offset, length, wantPages),
     fadvise: (fd: number, offset: number, length: number, advice: number) => addon.fadvise(fd, offset, length, advice),
     accessMode: (fd: number) => addon.accessMode(fd),
+    createMemfd: (name: string, size: number, sealGrow: boolean) => addon.createMemfd(name, size, sealGrow),
+    seals: (fd: number) => addon.seals(fd),
     statFiles: (paths: string, wantCachestat: boolean) => addon.statFiles(paths, wantCachestat),
     walkFiles: (dir: string, wantCachestat: boolean) => addon.walkFiles(dir, wantCachestat),
   };

@@ -12,6 +12,8 @@ Napi::Value Supports(const Napi::CallbackInfo& info);       // madvise.cc
 Napi::Value FileResidency(const Napi::CallbackInfo& info);  // mincore.cc
 Napi::Value Fadvise(const Napi::CallbackInfo& info);        // fadvise.cc
 Napi::Value AccessMode(const Napi::CallbackInfo& info);     // fadvise.cc
+Napi::Value CreateMemfd(const Napi::CallbackInfo& info);    // memfd.cc
+Napi::Value Seals(const Napi::CallbackInfo& info);          // memfd.cc
 Napi::Value StatFiles(const Napi::CallbackInfo& info);      // cachestat_batch.cc
 Napi::Value WalkFiles(const Napi::CallbackInfo& info);      // cachestat_batch.cc
 
@@ -23,11 +25,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<AddonData>(data.release());  // the env owns it (deleted at teardown)
   InitMapping(env, exports, raw);
   exports.Set("pageSize", Napi::Number::New(env, static_cast<double>(PageSize())));
-  exports.Set("maxViewLength", Napi::Number::New(env, static_cast<double>(kMaxViewLength)));
+  raw->maxViewLength = ProbeMaxViewLength(env);
+  exports.Set("maxViewLength", Napi::Number::New(env, static_cast<double>(raw->maxViewLength)));
   exports.Set("supports", Napi::Function::New(env, Supports, "supports"));
   exports.Set("fileResidency", Napi::Function::New(env, FileResidency, "fileResidency"));
   exports.Set("fadvise", Napi::Function::New(env, Fadvise, "fadvise"));
   exports.Set("accessMode", Napi::Function::New(env, AccessMode, "accessMode"));
+  exports.Set("createMemfd", Napi::Function::New(env, CreateMemfd, "createMemfd"));
+  exports.Set("seals", Napi::Function::New(env, Seals, "seals"));
   exports.Set("statFiles", Napi::Function::New(env, StatFiles, "statFiles"));
   exports.Set("walkFiles", Napi::Function::New(env, WalkFiles, "walkFiles"));
   return exports;

@@ -189,6 +189,7 @@ Napi::Function NativeMapping::DefineClass(Napi::Env env) {
       PD::Function("view", &Call<&NativeMapping::View>),
       PD::Function("detachView", &Call<&NativeMapping::DetachView>),
       PD::Function("advise", &Call<&NativeMapping::Advise>),
+      PD::Function("adviseRuns", &Call<&NativeMapping::AdviseRuns>),
       PD::Function("residency", &Call<&NativeMapping::Residency>),
       PD::Function("residencyInto", &Call<&NativeMapping::ResidencyInto>),
       PD::Function("protect", &Call<&NativeMapping::Protect>),
@@ -198,6 +199,11 @@ Napi::Function NativeMapping::DefineClass(Napi::Env env) {
       PD::Function("flush", &Call<&NativeMapping::Flush>),
       PD::Function("flushSync", &Call<&NativeMapping::FlushSync>),
       PD::Function("resize", &Call<&NativeMapping::Resize>),
+      PD::Function("readInto", &Call<&NativeMapping::ReadInto>),
+      PD::Function("readIntoAsync", &Call<&NativeMapping::ReadIntoAsync>),
+      PD::Function("writeFrom", &Call<&NativeMapping::WriteFrom>),
+      PD::Function("writeFromAsync", &Call<&NativeMapping::WriteFromAsync>),
+      PD::Function("detachViewsPast", &Call<&NativeMapping::DetachViewsPast>),
       PD::Function("close", &Call<&NativeMapping::Close>),
   });
   return ctor;
@@ -254,7 +260,7 @@ Napi::Value NativeMapping::View(const Napi::CallbackInfo& info) {
   if (offset > s.length) {
     throw OutOfRange(env, "offset");
   }
-  uint64_t room = std::min<uint64_t>(kMaxViewLength, s.length - offset);
+  uint64_t room = std::min<uint64_t>(GetAddonData(env)->maxViewLength, s.length - offset);
   if (length > room) {
     throw OutOfRange(env, "length");
   }
@@ -272,7 +278,7 @@ Napi::Value NativeMapping::View(const Napi::CallbackInfo& info) {
   } else {
     // The hint is owned by the finalizer from here on. (If creation fails,
     // Node may or may not have run the finalizer already; leaking the small
-    // hint is the safe choice. It does not fail for length <= kMaxViewLength.)
+    // hint is the safe choice. It does not fail for length <= maxViewLength.)
     auto* hint = new ViewHint{state_};
     napi_value result = nullptr;
     napi_status status = napi_create_external_arraybuffer(env, s.addr + offset, static_cast<size_t>(length),

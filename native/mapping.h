@@ -28,7 +28,8 @@
 namespace pagewise {
 
 size_t PageSize();
-// Largest view (ArrayBuffer) handed out.
+// Longest view (ArrayBuffer) every engine accepts; AddonData::maxViewLength
+// is what this one accepts (native/limits.cc).
 constexpr uint64_t kMaxViewLength = uint64_t{1} << 32;
 // Async work splits its range into chunks of this size and checks for close()
 // between chunks.
@@ -87,6 +88,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   Napi::Value View(const Napi::CallbackInfo& info);
   Napi::Value DetachView(const Napi::CallbackInfo& info);
   Napi::Value Advise(const Napi::CallbackInfo& info);     // madvise.cc
+  Napi::Value AdviseRuns(const Napi::CallbackInfo& info);  // process_madvise.cc
   Napi::Value Populate(const Napi::CallbackInfo& info);   // madvise.cc
   Napi::Value Residency(const Napi::CallbackInfo& info);  // mincore.cc
   Napi::Value ResidencyInto(const Napi::CallbackInfo& info);  // mincore.cc
@@ -96,6 +98,11 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   Napi::Value Flush(const Napi::CallbackInfo& info);      // msync.cc
   Napi::Value FlushSync(const Napi::CallbackInfo& info);  // msync.cc
   Napi::Value Resize(const Napi::CallbackInfo& info);
+  Napi::Value ReadInto(const Napi::CallbackInfo& info);        // read.cc
+  Napi::Value ReadIntoAsync(const Napi::CallbackInfo& info);   // read.cc
+  Napi::Value WriteFrom(const Napi::CallbackInfo& info);       // read.cc
+  Napi::Value WriteFromAsync(const Napi::CallbackInfo& info);  // read.cc
+  Napi::Value DetachViewsPast(const Napi::CallbackInfo& info); // read.cc
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   // `this` of a call, or ERR_INVALID_THIS when it is not a NativeMapping.
@@ -138,10 +145,12 @@ struct AddonData {
   std::vector<std::weak_ptr<MappingState>> live;
   std::shared_ptr<MappingState> pending;  // handed from Map() to the constructor
   size_t pruneAt = 64;
+  uint64_t maxViewLength = kMaxViewLength;  // set at load by ProbeMaxViewLength()
   void Register(const std::shared_ptr<MappingState>& state);
 };
 
 AddonData* GetAddonData(Napi::Env env);
+uint64_t ProbeMaxViewLength(Napi::Env env);  // limits.cc
 void InitMapping(Napi::Env env, Napi::Object exports, AddonData* data);
 
 }  // namespace pagewise

@@ -2,7 +2,7 @@
 // an empty project with npm's default settings (npm 11 blocks dependencies'
 // install scripts, so nothing is compiled there), then import, require and
 // type-check it.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -24,7 +24,8 @@ describe.skipIf(!onKernel)('installed from the packed tarball (packaging does no
     const packOut = run('npm', ['pack', '--silent', '--pack-destination', tmp], src).trim().split('\n');
     const tarball = path.join(tmp, packOut[packOut.length - 1]);
     const listing = run('tar', ['-tzf', tarball], tmp);
-    expect(listing).toMatch(/package\/prebuilds\/linux-x64\/[^\n]*\.node/);
+    expect(listing).toMatch(/package\/prebuilds\/linux-x64\/pagewise\.glibc\.node/); // tagged: musl systems skip it
+    expect(listing).toMatch(/package\/dist\/index\.mjs/);
     expect(listing).toMatch(/package\/dist\/index\.js/);
     expect(listing).toMatch(/package\/dist\/index\.d\.ts/);
 
@@ -47,6 +48,57 @@ describe.skipIf(!onKernel)('installed from the packed tarball (packaging does no
       app,
     );
     expect(cjs.trim()).toBe('native 1');
+
+    // The ESM entry re-exports the CommonJS build: every name, and one instance per
+    // process (one backend selection, one default Pagewise) however it is loaded.
+    const both = run(
+      'node',
+      [
+        '--input-type=module',
+        '-e',
+        "import * as esm from 'pagewise'; import { createRequire } from 'node:module'; const cjs = createRequire(import.meta.url)('pagewise');" +
+          ' const names = (o) => Object.keys(o).filter((k) => k !== "default" && k !== "__esModule").sort().join();' +
+          ' console.log(names(esm) === names(cjs), esm.pagewise === cjs.pagewise, esm.default === cjs, esm.map === cjs.map, names(esm).split(",").length);',
+      ],
+      app,
+    );
+    const [sameNames, sameInstance, defaultIsCjs, sameMap, count] = both.trim().split(' ');
+    expect([sameNames, sameInstance, defaultIsCjs, sameMap]).toEqual(['true', 'true', 'true', 'true']);
+    expect(Number(count)).toBeGreaterThan(15);
+
+    // musl (Alpine): the glibc prebuild is skipped and nothing was compiled, so the
+    // package says why and runs on the simulator. (node-gyp-build reads LIBC.)
+    const musl = execFileSync('node', ['-e', "const pw = require('pagewise'); console.log(pw.backend);"], {
+      cwd: app,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, PAGEWISE_BACKEND: '', LIBC: 'musl' },
+    });
+    expect(musl.trim()).toBe('simulator');
+    const muslWarning = spawnSync('node', ['-e', "require('pagewise')"], {
+      cwd: app,
+      encoding: 'utf8',
+      env: { ...process.env, PAGEWISE_BACKEND: '', LIBC: 'musl' },
+    }).stderr;
+    expect(muslWarning).toMatch(/PAGEWISE_SIMULATED/);
+    expect(muslWarning).toMatch(/No native build was found[^\n]*libc=musl/);
+    expect(muslWarning).toMatch(/npm rebuild pagewise/);
+    // Compiling from source there, without a compiler: the install script fails soft with the reason.
+    const installed = path.join(app, 'node_modules/pagewise');
+    const install = spawnSync('sh', ['-c', JSON.parse(fs.readFileSync(path.join(installed, 'package.json'), 'utf8')).scripts.install], {
+      cwd: installed,
+      encoding: 'utf8',
+      env: {
+        ...process.env,
+        LIBC: 'musl',
+        CC: '/nonexistent/cc',
+        CXX: '/nonexistent/c++',
+        PATH: `${path.join(app, 'node_modules/.bin')}:${process.env.PATH}`,
+      },
+    });
+    expect(install.status).toBe(0);
+    expect(install.stderr).toMatch(/no prebuild fits this system \(musl\/Alpine[^\n]*C\+\+ compiler[^\n]*simulator will be used/);
+    expect(fs.existsSync(path.join(installed, 'build/Release/pagewise.node'))).toBe(false);
 
     // The command line, as `npx pagewise` runs it.
     const stat = JSON.parse(run(path.join(app, 'node_modules/.bin/pagewise'), ['stat', '--json', path.join(app, 'package.json')], app));
@@ -71,6 +123,17 @@ describe.skipIf(!onKernel)('installed from the packed tarball (packaging does no
       process.execPath,
       [tsc, '--noEmit', '--strict', '--module', 'node16', '--moduleResolution', 'node16', '--target', 'es2022',
         '--lib', 'es2023,esnext.disposable', '--typeRoots', path.join(root, 'node_modules/@types'), '--types', 'node', 'check.ts'],
+      app,
+    );
+    // The same types serve an ES module (the `import` condition): named and default imports.
+    fs.writeFileSync(
+      path.join(app, 'check-esm.mts'),
+      "import pw, { map, type Mapping } from 'pagewise';\nconst m: Mapping = map(pw.pageSize);\nm.close();\n",
+    );
+    run(
+      process.execPath,
+      [tsc, '--noEmit', '--strict', '--module', 'node16', '--moduleResolution', 'node16', '--target', 'es2022',
+        '--lib', 'es2023,esnext.disposable', '--typeRoots', path.join(root, 'node_modules/@types'), '--types', 'node', 'check-esm.mts'],
       app,
     );
     // A mistake is caught: the advice names are typed.

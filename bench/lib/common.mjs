@@ -83,7 +83,8 @@ export function compileC(name, extra = []) {
   const src = path.join(BENCH_DIR, 'c', `${name}.c`);
   const out = path.join(BUILD_DIR, name);
   fs.mkdirSync(BUILD_DIR, { recursive: true });
-  const stale = !fs.existsSync(out) || fs.statSync(out).mtimeMs < fs.statSync(src).mtimeMs;
+  const newest = Math.max(fs.statSync(src).mtimeMs, fs.statSync(path.join(BENCH_DIR, 'c', 'timing.h')).mtimeMs);
+  const stale = !fs.existsSync(out) || fs.statSync(out).mtimeMs < newest;
   if (stale) {
     execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-std=gnu11', '-o', out, src, ...extra], { stdio: ['ignore', 'inherit', 'inherit'] });
   }

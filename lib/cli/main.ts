@@ -12,8 +12,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { pagewise } from '../index';
-import { loadNativeAddon } from '../native';
+import { Pagewise } from '../api';
+import { loadNativeBackend } from '../native';
 import { PathFilter, UsageError, parseRange, parseSize } from './args';
 import {
   type CliIO,
@@ -176,19 +176,23 @@ function readFileList(source: string): string[] {
   return parts.filter((p) => p !== '');
 }
 
-/** Why the native addon is not in use (for the refusal message). */
-function simulatorReason(): string {
-  if (process.env.PAGEWISE_BACKEND === 'simulator') return 'PAGEWISE_BACKEND=simulator is set';
+/**
+ * The library bound to the native backend, or why it cannot be. The CLI loads only what
+ * the file commands need (not the simulator, the arena or the cache): start-up time is
+ * part of every command.
+ */
+function nativePagewise(): { pw: Pagewise; reason?: undefined } | { pw?: undefined; reason: string } {
+  const forced = process.env.PAGEWISE_BACKEND;
+  if (forced === 'simulator') return { reason: 'PAGEWISE_BACKEND=simulator is set' };
+  if (forced !== undefined && forced !== '' && forced !== 'native') return { reason: `PAGEWISE_BACKEND=${forced} is not 'native' or 'simulator'` };
   try {
-    loadNativeAddon();
-    return 'the simulator was selected';
+    return { pw: new Pagewise(loadNativeBackend()) };
   } catch (err) {
-    return (err as Error).message.replace(/^pagewise: /, '');
+    return { reason: (err as Error).message.replace(/^pagewise: /, '') };
   }
 }
 
-function refuseOnSimulator(io: CliIO, command: FileCommand, json: boolean): number {
-  const reason = simulatorReason();
+function refuseOnSimulator(io: CliIO, command: FileCommand, json: boolean, reason: string): number {
   const message =
     `pagewise ${command}: the native addon is not available (${reason}), so pagewise cannot see or change ` +
     "this machine's page cache; the reference simulator would only report its own model.";
@@ -272,7 +276,8 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     const paths = [...positionals];
     for (const list of v['files-from'] ?? []) paths.push(...readFileList(list));
     if (paths.length === 0 && v.from === undefined) throw new UsageError('no paths given');
-    if (pagewise.kind !== 'native') return refuseOnSimulator(io, name, v.json === true);
+    const { pw: pagewise, reason } = nativePagewise();
+    if (pagewise === undefined) return refuseOnSimulator(io, name, v.json === true, reason);
     if (v.daemon) return await (await import('./daemon.js')).daemonize(io, rest, v['pid-file'], v.quiet === true);
 
     const snapshot = v.from === undefined ? undefined : readSnapshot(v.from);
