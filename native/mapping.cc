@@ -35,6 +35,8 @@ MappingState::~MappingState() {
     munmap(addr, mapLength);
     mapped = false;
   }
+  for (auto& [at, bytes] : retired) munmap(at, bytes);
+  retired.clear();
   if (!envGone) {
     Report(0);
   } else {
@@ -64,10 +66,23 @@ void MappingState::DetachViews() {
 }
 
 void MappingState::Unmap() {
+  for (auto& [at, bytes] : retired) munmap(at, bytes);
+  retired.clear();
   if (!mapped) return;
   munmap(addr, mapLength);
   mapped = false;
   Report(0);
+}
+
+void MappingState::Retire(char* at, uint64_t bytes) {
+  // MAP_FIXED_NOREPLACE: if another thread mapped something there in between,
+  // leave it alone (the old views could then reach it, as before this fix).
+  void* p = mmap(at, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_NORESERVE, -1, 0);
+  if (p == at) {
+    retired.emplace_back(at, bytes);
+  } else if (p != MAP_FAILED) {
+    munmap(p, bytes);  // a kernel without MAP_FIXED_NOREPLACE placed it elsewhere
+  }
 }
 
 void MappingState::Release() {
@@ -117,6 +132,8 @@ void CleanupHook(void* arg) {
       munmap(s->addr, s->mapLength);
       s->mapped = false;
     }
+    for (auto& [at, bytes] : s->retired) munmap(at, bytes);
+    s->retired.clear();
     s->envGone = true;
     s->reported = 0;
   }
@@ -332,8 +349,20 @@ Napi::Value NativeMapping::Resize(const Napi::CallbackInfo& info) {
     // The pages past a shmem object or a file raise SIGBUS on access.
     throw CodedError(env, "ERR_OPERATION_NOT_SUPPORTED", "Cannot grow past the mapped object");
   }
+  char* oldAddr = s.addr;
+  uint64_t oldMapLength = s.mapLength;
   void* p = mremap(s.addr, s.mapLength, newMapLength, MREMAP_MAYMOVE);
   if (p == MAP_FAILED) throw ErrnoError(env, errno, "mremap");
+  // Views are detached below, but a backing store moved away with
+  // ArrayBuffer.prototype.transfer() or held by Node's threadpool still points
+  // at the old range: put zero pages where mremap took memory away.
+  if (s.liveViews > 0) {
+    if (p != oldAddr) {
+      s.Retire(oldAddr, oldMapLength);
+    } else if (newMapLength < oldMapLength) {
+      s.Retire(oldAddr + newMapLength, oldMapLength - newMapLength);
+    }
+  }
   // Only now: on failure the old views stay valid. JavaScript cannot run
   // between the mremap and this point.
   s.DetachViews();

@@ -50,6 +50,10 @@ struct MappingState {
   bool mapped = false;
   bool released = false;    // close() replaced the range with anonymous memory nobody else sees
   int liveViews = 0;        // views (length > 0) not yet collected and released (main thread only)
+  // Ranges a moving or shrinking resize() left behind while views could still
+  // reach them (a transferred backing store, Node's threadpool): zero pages,
+  // unmapped with the mapping. {addr, length}.
+  std::vector<std::pair<char*, uint64_t>> retired;
   bool closed = false;      // close() was called
   bool envGone = false;     // the env cleanup hook ran: no N-API calls any more
   int inflight = 0;         // async work items queued and not yet completed (main thread only)
@@ -70,7 +74,8 @@ struct MappingState {
   uint64_t Limit() const { return RoundUp(length, PageSize()); }
   void Report(int64_t bytes);       // AdjustExternalMemory to `bytes` in total
   void DetachViews();             // detach + forget every view
-  void Unmap();                     // munmap if still mapped (idempotent)
+  void Unmap();                     // munmap if still mapped (idempotent), retired ranges too
+  void Retire(char* at, uint64_t bytes);  // map zero pages over a range mremap just gave up
   void Release();                   // close(): drop the file and the pages, keep the range reserved
   // Async work items call this when they end (after inflight--): after close(),
   // unmaps once no view and no work can reach the range.

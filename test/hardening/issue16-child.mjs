@@ -3,6 +3,7 @@
 //
 //   node --expose-gc issue16-child.mjs <scenario> [rounds]
 //     async-close   Node's threadpool (zlib, crypto, fs) using a view while close() runs
+//     resize        resize() (moving grow, in-place shrink) while crypto writes through a view
 //     released      whenViewReleased() resolves only after the async work on a detached view ended
 //     special-files FIFO, socket, devices, directory, /proc for every file-taking call; a FIFO swapped in after the check
 //     paths         Buffer (non-UTF-8) and URL paths reach open(2) byte for byte
@@ -87,6 +88,25 @@ async function asyncClose() {
   fs.closeSync(sink);
   fs.closeSync(src);
   Object.assign(out, { calls, errors });
+}
+
+// resize() while crypto.randomFill writes 64 MiB through a view: a moving grow and an in-place shrink.
+async function resizeRace() {
+  const waits = [];
+  for (let i = 0; i < rounds * 4; i++) {
+    const grow = pw.map(64 * 2 ** 20);
+    const blocker = pw.map(PAGE); // makes growing in place unlikely: the range moves
+    waits.push(new Promise((r) => crypto.randomFill(grow.view(0, 64 * 2 ** 20), r)));
+    grow.resize(256 * 2 ** 20);
+    const shrink = pw.map(64 * 2 ** 20);
+    waits.push(new Promise((r) => crypto.randomFill(shrink.view(0, 64 * 2 ** 20), r)));
+    shrink.resize(PAGE);
+    grow.close();
+    shrink.close();
+    blocker.close();
+  }
+  const errors = (await Promise.all(waits)).filter(Boolean).length;
+  Object.assign(out, { callbacks: waits.length, errors });
 }
 
 async function released() {
@@ -247,6 +267,7 @@ function bounds() {
 try {
   if (scenario === 'async-close') await asyncClose();
   else if (scenario === 'released') await released();
+  else if (scenario === 'resize') await resizeRace();
   else if (scenario === 'special-files') await specialFiles();
   else if (scenario === 'paths') paths();
   else if (scenario === 'bounds') bounds();
@@ -265,6 +286,8 @@ if (scenario === 'async-close') {
   for (const [k, n] of Object.entries(out.calls)) want(n === rounds, `${k}: ${n} callbacks of ${rounds}`);
   want(Object.keys(out.calls).length === 12, `${Object.keys(out.calls).length} operations called back, 12 expected`);
   for (const e of out.errors) want(e.includes('detachView+close'), e);
+} else if (scenario === 'resize') {
+  want(out.errors === 0 && out.callbacks === rounds * 8, `${out.callbacks} callbacks, ${out.errors} errors`);
 } else if (scenario === 'released') {
   want(out.order.join() === 'callback,released', `order ${out.order}`);
 } else if (scenario === 'special-files') {
