@@ -22,11 +22,14 @@
             "native/fadvise.cc",
             "native/limits.cc",
             "native/madvise.cc",
+            "native/memfd.cc",
             "native/mapping.cc",
             "native/mincore.cc",
             "native/mlock.cc",
             "native/mprotect.cc",
-            "native/msync.cc"
+            "native/msync.cc",
+            "native/process_madvise.cc",
+            "native/read.cc"
           ]
         }, {
           # Other systems: nothing to build (lib/native.ts uses the simulator there).

@@ -48,6 +48,18 @@ export async function run({ full = false } = {}) {
     addonRegion = undefined;
   }
 
+  // The TypeScript layer alone: the public API over a backend whose calls do nothing
+  // (no N-API transition, no syscall), to see what validation and rounding cost.
+  const real = pw.pagewise.backend;
+  const noop = new pw.Pagewise({
+    ...real,
+    kind: real.kind,
+    pageSize: page,
+    maxViewLength: real.maxViewLength,
+    supports: () => true,
+    map: () => ({ length: MiB, closed: false, advise() {}, residencyInto() {}, residency: (o, l) => new Uint8Array(l / page), close() {} }),
+  }).map(MiB);
+
   const { mod: mmapio, error: mmapioError } = loadMmapIo();
   let mbuf;
   if (mmapio) {
@@ -60,6 +72,7 @@ export async function run({ full = false } = {}) {
   // must cost far less than that. One hrtime pair per `calls` calls adds < 1 ns per call;
   // a per-iteration harness (tinybench times every iteration) would add tens of ns.
   let sink = 0;
+  let intoVector;
   const loop = {
     'pagewise advise': () => {
       const t0 = nowNs();
@@ -69,6 +82,22 @@ export async function run({ full = false } = {}) {
     'pagewise residency': () => {
       const t0 = nowNs();
       for (let i = 0; i < calls; i++) sink += m.residency(range).resident;
+      return Number(nowNs() - t0) / calls;
+    },
+    'TS layer advise (no-op backend)': () => {
+      const t0 = nowNs();
+      for (let i = 0; i < calls; i++) noop.advise('willneed', range);
+      return Number(nowNs() - t0) / calls;
+    },
+    'TS layer residency (no-op backend)': () => {
+      const t0 = nowNs();
+      for (let i = 0; i < calls; i++) sink += noop.residency(range).resident;
+      return Number(nowNs() - t0) / calls;
+    },
+    'addon residencyInto (no TS layer)': () => {
+      intoVector ??= new Uint8Array(4096);
+      const t0 = nowNs();
+      for (let i = 0; i < calls; i++) addonRegion.residencyInto(0, page, intoVector);
       return Number(nowNs() - t0) / calls;
     },
     'addon advise (no TS layer)': () => {
@@ -111,6 +140,7 @@ export async function run({ full = false } = {}) {
     { variant: "pagewise advise('willneed', 1 page)", median: fmtNs(med['pagewise advise']), ratio: `${fmtRatio(adv.met !== undefined ? r('pagewise advise', 'C madvise') : NaN)} of C`, ...adv, note: `+${(med['pagewise advise'] - med['C madvise']).toFixed(0)} ns per call over C` },
   );
   if (addonRegion) rows.push({ variant: 'raw addon advise (diagnostic)', median: fmtNs(med['addon advise (no TS layer)']), ratio: `${fmtRatio(r('addon advise (no TS layer)', 'C madvise'))} of C`, note: 'N-API call without the TypeScript validation' });
+  rows.push({ variant: 'TypeScript layer of advise (diagnostic)', median: fmtNs(med['TS layer advise (no-op backend)']), ratio: '', note: 'public API over a backend that does nothing: validation + rounding only' });
   if (mmapio) {
     const vs = check(r('pagewise advise', 'mmap-io advise'), 'le', 1.0);
     rows.push({ variant: 'mmap-io advise(buf, 0, page, WILLNEED)', median: fmtNs(med['mmap-io advise']), ratio: `pagewise/mmap-io = ${fmtRatio(r('pagewise advise', 'mmap-io advise'))}`, ...vs, target: '≤ 1.00× (no slower)', note: 'NAN addon, no argument validation beyond types' });
@@ -119,7 +149,11 @@ export async function run({ full = false } = {}) {
     { variant: 'C mincore, 1 page', median: fmtNs(med['C mincore']), ratio: '1.00×', note: 'tight C loop into a 1-byte vector' },
     { variant: 'pagewise residency(1 page)', median: fmtNs(med['pagewise residency']), ratio: `${fmtRatio(r('pagewise residency', 'C mincore'))} of C`, ...res, note: `+${(med['pagewise residency'] - med['C mincore']).toFixed(0)} ns per call over C (returns a fresh Uint8Array + counts)` },
   );
-  if (addonRegion) rows.push({ variant: 'raw addon residency (diagnostic)', median: fmtNs(med['addon residency (no TS layer)']), ratio: `${fmtRatio(r('addon residency (no TS layer)', 'C mincore'))} of C`, note: 'N-API call without the TypeScript layer' });
+  if (addonRegion) {
+    rows.push({ variant: 'raw addon residency (diagnostic)', median: fmtNs(med['addon residency (no TS layer)']), ratio: `${fmtRatio(r('addon residency (no TS layer)', 'C mincore'))} of C`, note: 'N-API call without the TypeScript layer, allocating the vector' });
+    rows.push({ variant: 'raw addon residencyInto (diagnostic)', median: fmtNs(med['addon residencyInto (no TS layer)']), ratio: `${fmtRatio(r('addon residencyInto (no TS layer)', 'C mincore'))} of C`, note: 'the call pagewise makes: into the shared scratch vector, no allocation' });
+  }
+  rows.push({ variant: 'TypeScript layer of residency (diagnostic)', median: fmtNs(med['TS layer residency (no-op backend)']), ratio: '', note: 'public API over a backend that does nothing: validation, rounding, copy of the vector, count' });
   if (mmapio) {
     const vs = check(r('pagewise residency', 'mmap-io incore'), 'le', 1.0);
     rows.push({ variant: 'mmap-io incore(1-page Buffer)', median: fmtNs(med['mmap-io incore']), ratio: `pagewise/mmap-io = ${fmtRatio(r('pagewise residency', 'mmap-io incore'))}`, ...vs, target: '≤ 1.00× (no slower)', note: 'returns [unmapped, mapped] counts (malloc + free per call)' });
@@ -129,7 +163,7 @@ export async function run({ full = false } = {}) {
       'A tight loop is the right tool for a sub-microsecond call: a per-iteration benchmark harness would add its own timer overhead to every call.',
     'All variants use one page of a touched 1 MiB private anonymous mapping. MADV_WILLNEED is a hint that takes the mmap read lock (no VMA split), so the mapping is unchanged between calls.',
     'On this VM a bare madvise/mincore syscall costs several hundred ns (syscall entry with mitigations); the JS-side cost on top is the N-API transition plus pagewise argument validation and range rounding.',
-    'What limits pagewise here: the raw-addon rows show the TypeScript layer adds little; the cost is inside the addon call. native/errors.cc ArgUint() builds its out-of-range message (std::string + std::to_string) on every call, before checking, for each of offset and length; mmap-io (NAN) does no such work. Building the message only on failure is the first fix to try; residency() additionally allocates a Uint8Array per call.',
+    'Layers: pagewise = TypeScript layer (validation incl. the unknown-key check, rounding; the no-op-backend rows) + N-API call (raw addon minus C: argument reads, ObjectWrap unwrap, the open/range guards) + the syscall. The addon keeps only the memory-protecting checks and builds no message unless a call fails; the unknown-key check of a range costs nothing measurable when the keys are offset/length (compared literally before any array search).',
     mmapio ? '@riaskov/mmap-io 1.4.3 loads on Node 20 (prebuilt build/ present). The original `mmap-io` package does not build on Node 20 (per the issue; not installed here), so it is not compared.' : `@riaskov/mmap-io could not be loaded (${mmapioError}); rows skipped. The original \`mmap-io\` package does not build on Node 20.`,
   ];
   return { ...meta, rows, notes, params: { calls, rounds, cRepsPerRound: cReps, page }, raw: s, sink };

@@ -1,10 +1,16 @@
-// Runs every benchmark question (each in its own process), then writes
-// bench/RESULTS.md and bench/results.json.
-//   node bench/run.mjs            quick pass (a few minutes)
-//   node bench/run.mjs --full     full pass (longer, more samples)
-//   node bench/run.mjs --only 1,3 selected questions (results files are not written unless all ran)
+// Runs every benchmark question (each in its own process), then writes RESULTS.md and
+// results.json into a run directory, bench/runs/<date>/ (not committed).
+//   node bench/run.mjs                   quick pass (a few minutes)
+//   node bench/run.mjs --full            full pass (longer, more samples)
+//   node bench/run.mjs --only 1,3        selected questions
+//   node bench/run.mjs --update-results  also replace the committed bench/RESULTS.md and
+//                                        bench/results.json (only when every question ran)
+//   node bench/run.mjs --out DIR         the run directory
+// Large temporary files (the 1 GiB test file, file trees) go into a fresh directory under
+// the system's temporary directory (or PAGEWISE_BENCH_DIR), removed when the run ends.
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { BENCH_DIR, BUILD_DIR, distPath, machineInfo, resultMarkdown, ROOT } from './lib/common.mjs';
 
@@ -15,12 +21,28 @@ const QUESTIONS = [
   'file-read.mjs',
   'arena.mjs',
   'populate-event-loop.mjs',
+  'cli-vs-vmtouch.mjs',
+  'read.mjs',
 ];
 
 const argv = process.argv.slice(2);
 const full = argv.includes('--full');
 const onlyIdx = argv.indexOf('--only');
 const only = onlyIdx >= 0 ? new Set(argv[onlyIdx + 1].split(',').map(Number)) : undefined;
+const updateResults = argv.includes('--update-results');
+const outIdx = argv.indexOf('--out');
+const runDir = outIdx >= 0 ? path.resolve(argv[outIdx + 1]) : path.join(BENCH_DIR, 'runs', new Date().toISOString().replace(/[:.]/g, '-'));
+
+// Scratch space for the questions' big files; removed however the run ends.
+const scratch = fs.mkdtempSync(path.join(process.env.PAGEWISE_BENCH_DIR || os.tmpdir(), 'pagewise-bench-'));
+const removeScratch = () => fs.rmSync(scratch, { recursive: true, force: true });
+process.once('exit', removeScratch);
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => {
+    removeScratch();
+    process.exit(128 + (signal === 'SIGINT' ? 2 : 15));
+  });
+}
 
 function gitRev() {
   try {
@@ -48,7 +70,10 @@ QUESTIONS.forEach((file, i) => {
   fs.rmSync(out, { force: true });
   const t0 = Date.now();
   process.stdout.write(`[${id}/${QUESTIONS.length}] ${file} ... `);
-  const r = spawnSync(process.execPath, [path.join(BENCH_DIR, file), '--json', out, ...(full ? ['--full'] : [])], { stdio: ['ignore', 'inherit', 'inherit'], env: process.env });
+  const r = spawnSync(process.execPath, [path.join(BENCH_DIR, file), '--json', out, ...(full ? ['--full'] : [])], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, PAGEWISE_BENCH_DIR: scratch },
+  });
   let res;
   try {
     res = JSON.parse(fs.readFileSync(out, 'utf8'));
@@ -86,10 +111,15 @@ const summary =
   '\n\n';
 const md = header + summary + results.map(resultMarkdown).join('\n');
 
-if (!only) {
+const json = JSON.stringify({ mode: full ? 'full' : 'quick', seconds, machine, pagewise: gitRev(), results }, null, 2) + '\n';
+fs.mkdirSync(runDir, { recursive: true });
+fs.writeFileSync(path.join(runDir, 'RESULTS.md'), md);
+fs.writeFileSync(path.join(runDir, 'results.json'), json);
+console.log(`\nWrote ${path.relative(process.cwd(), runDir) || runDir}/RESULTS.md and results.json (${seconds} s).`);
+if (updateResults && !only) {
   fs.writeFileSync(path.join(BENCH_DIR, 'RESULTS.md'), md);
-  fs.writeFileSync(path.join(BENCH_DIR, 'results.json'), JSON.stringify({ mode: full ? 'full' : 'quick', seconds, machine, pagewise: gitRev(), results }, null, 2) + '\n');
-  console.log(`\nWrote bench/RESULTS.md and bench/results.json (${seconds} s).`);
-} else {
-  console.log(`\n(--only: results files not written; ${seconds} s)`);
+  fs.writeFileSync(path.join(BENCH_DIR, 'results.json'), json);
+  console.log('Updated the committed bench/RESULTS.md and bench/results.json (--update-results).');
+} else if (updateResults) {
+  console.log('--update-results ignored with --only: the committed results cover every question.');
 }

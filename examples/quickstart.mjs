@@ -20,10 +20,14 @@ show('after writing 42 everywhere');
 m.advise('free'); // MADV_FREE: the kernel may take the pages whenever it needs memory
 show("after advise('free')  (still there)");
 
-m.buffer[3 * pageSize] = 42; // a write after FREE keeps that page
+// A write after FREE makes that page dirty again, so the kernel keeps it. Write a value the
+// page does not hold yet: only a real change is a write anyone (the kernel, or the
+// reference simulator on other systems) can tell from "nothing happened".
+m.buffer[3 * pageSize] = 7;
 m.advise('pageout'); // reclaim now: clean lazy-free pages are discarded
 show("after advise('pageout')");
-console.log(`page 3 was written after FREE, so it kept its data: ${m.buffer[3 * pageSize]}`);
+console.log(`page 3 was written (7) after FREE, so it kept its data: ${m.buffer[3 * pageSize]} ${m.buffer[3 * pageSize + 1]} (the rest of the page kept 42 too)`);
+console.log(`page 0 was not written again: ${m.buffer[0] === 0 ? 'it was dropped and reads as 0' : `it still holds ${m.buffer[0]} (the kernel did not take it this time)`}`);
 
 const advised = m.advise('dontneed', { offset: 100, length: 2 * pageSize });
 console.log(`\ndestructive advice rounds inward: asked for bytes 100..${100 + 2 * pageSize}, advised`, advised);

@@ -6,8 +6,9 @@ import type { Backend, RawFileResidency } from './backend';
 import { FADV } from './constants';
 import { openRegularFile, requireRegularFile } from './open-file';
 import { errnoError, invalidArgValue, kernelError, outOfRange } from './errors';
-import { checkResidencyVector, CREATE, Mapping, PROTECTION, PROTECTION_NAMES, type Protection, roundDown, roundUp } from './mapping';
+import { checkResidencyVector, CREATE, Mapping, WATCH, PROTECTION, PROTECTION_NAMES, type Protection, roundDown, roundUp } from './mapping';
 import { RANGE_KEYS, type Range, validateBoolean, validateInteger, validateObject, validateOneOf } from './validate';
+import { createSharedMemory, type SharedMemory, type SharedMemoryOptions } from './shared-memory';
 
 export interface MapOptions {
   /** MAP_SHARED: the memory is shared with children after fork(). Default false (private). */
@@ -35,6 +36,12 @@ export interface MapFileOptions {
   length?: number;
   /** MAP_POPULATE. */
   populate?: boolean;
+  /**
+   * Watch the file (inotify, does not keep the process alive): when it shrinks below the
+   * mapping, detach the views reaching past its new end and emit 'truncate' on
+   * mapping.truncation. Narrows the SIGBUS window, cannot close it (README "Hazards").
+   */
+  watch?: boolean;
 }
 
 export interface FileResidencyOptions extends Range {
@@ -60,7 +67,7 @@ export type FileArgument = string | URL | Buffer | number;
 
 const HUGE_SHIFT = { '2MiB': 21, '1GiB': 30 } as const;
 const MAP_KEYS = Object.freeze(['shared', 'protection', 'populate', 'noreserve', 'hugePages']);
-const MAP_FILE_KEYS = Object.freeze(['mode', 'offset', 'length', 'populate']);
+const MAP_FILE_KEYS = Object.freeze(['mode', 'offset', 'length', 'populate', 'watch']);
 const FILE_RESIDENCY_KEYS = Object.freeze(['offset', 'length', 'pages']);
 
 export class Pagewise {
@@ -122,6 +129,7 @@ export class Pagewise {
     const o = validateObject<MapFileOptions>('options', options, MAP_FILE_KEYS);
     const mode = o.mode === undefined ? 'private' : validateOneOf('options.mode', o.mode, ['private', 'shared'] as const);
     const populate = o.populate === undefined ? false : validateBoolean('options.populate', o.populate);
+    const watch = o.watch === undefined ? false : validateBoolean('options.watch', o.watch);
     const shared = mode === 'shared';
     return withFile(file, shared ? 'r+' : 'r', (fd, path) => {
       const size = regularFileSize(fd, file);
@@ -164,8 +172,19 @@ export class Pagewise {
       } catch (err) {
         throw kernelError(err);
       }
-      return new Mapping(CREATE, { backend: this.backend, region, delta, length, kind: 'file', shared, protection: 'read-write' });
+      const mapping = new Mapping(CREATE, { backend: this.backend, region, delta, length, kind: 'file', shared, protection: 'read-write' });
+      if (watch) startWatch(mapping, fd, aligned);
+      return mapping;
     });
+  }
+
+  /**
+   * Shared memory nobody can truncate: a memfd of `size` bytes sealed against shrinking
+   * (F_SEAL_SHRINK), mapped shared. Hand `fd` to a child process or a worker, which maps
+   * the same pages with mapFile(fd, { mode: 'shared' }). Native backend only.
+   */
+  createSharedMemory(size: number, options?: SharedMemoryOptions): SharedMemory {
+    return createSharedMemory(this.backend, (fd) => this.mapFile(fd, { mode: 'shared' }), size, options);
   }
 
   /** Page-cache residency of a file without mapping it into the caller's view: cachestat(2), or mmap + mincore. */
@@ -221,6 +240,19 @@ export class Pagewise {
     } catch (err) {
       throw kernelError(err);
     }
+  }
+}
+
+/** mapFile { watch: true }: the watch gets its own descriptor of the file (the caller's may be closed). */
+function startWatch(mapping: Mapping, fd: number, fileOffset: number): void {
+  let own = -1;
+  try {
+    own = fs.openSync(`/proc/self/fd/${fd}`, 'r');
+    mapping[WATCH](own, fileOffset);
+  } catch (err) {
+    if (own >= 0 && mapping.truncation === undefined) fs.closeSync(own);
+    mapping.close();
+    throw err;
   }
 }
 

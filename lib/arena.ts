@@ -504,6 +504,9 @@ export class VolatileArena implements Disposable {
     page: () => this.#page,
     zero: () => this.#zero,
     strict: () => this.#strict,
+    // The simulator's extent store keeps a viewed extent's ArrayBuffer reachable until it
+    // is detached, so there a quarantined view must be detached to ever be collected.
+    keepViewsOnFree: () => this.#pw.kind === 'native',
     stats: () => this.#stats,
     ticket: (b) => this.#ticket(b),
     softUnpin: (b) => this.#softUnpin(b),
@@ -559,6 +562,7 @@ export class VolatileArena implements Disposable {
       b[kCanaries]();
     }
     batch.sort((x, y) => x.offset - y.offset);
+    const runs: Array<{ offset: number; length: number }> = [];
     let runStart = batch[0].offset;
     let runEnd = runStart + batch[0].capacity;
     for (let i = 1; i < batch.length; i++) {
@@ -567,11 +571,15 @@ export class VolatileArena implements Disposable {
         runEnd += b.capacity;
         continue;
       }
-      this.#mapping.advise('free', { offset: runStart, length: runEnd - runStart });
+      runs.push({ offset: runStart, length: runEnd - runStart });
       runStart = b.offset;
       runEnd = runStart + b.capacity;
     }
-    this.#mapping.advise('free', { offset: runStart, length: runEnd - runStart });
+    runs.push({ offset: runStart, length: runEnd - runStart });
+    // Several runs: one process_madvise with an iovec (one TLB flush for the batch;
+    // bench/c/batch_free.c); one run: a plain madvise.
+    if (runs.length === 1) this.#mapping.advise('free', runs[0]);
+    else this.#mapping.adviseRanges('free', runs);
     const s = this.#stats;
     s.volatileBatches++;
     s.madeVolatile += batch.length;
@@ -791,6 +799,7 @@ interface ArenaCore {
   page(): number;
   zero(): boolean;
   strict(): boolean;
+  keepViewsOnFree(): boolean;
   stats(): ArenaStats;
   ticket(b: VolatileBuffer): Ticket | undefined;
   softUnpin(b: VolatileBuffer): void;
@@ -932,11 +941,18 @@ export class VolatileBuffer implements Disposable {
     return 'intact';
   }
 
-  /** Return the span to the arena. Every view is detached. Idempotent. */
+  /**
+   * Return the span to the arena. Every view is detached — except with `quarantine`
+   * on the native backend, where views stay attached (Node's zlib aborts the process
+   * if its input is detached mid-stream) and the span is not reused while any of
+   * them is alive.
+   * Idempotent.
+   */
   free(): void {
     const state = this.#state;
     if (state === 'freed') return;
-    this.#detach();
+    if (this.#ticket !== undefined && this.#core.keepViewsOnFree()) this.#view = this.#bytes = undefined;
+    else this.#detach();
     this.#state = 'freed';
     this.#side = undefined;
     this.#core.release(this, state, this.#ticket);

@@ -74,6 +74,13 @@ export interface BackendMapping {
   detachView(view: Uint8Array): boolean;
   /** madvise(2). */
   advise(offset: number, length: number, advice: number): void;
+  /**
+   * The same advice over several ranges, `runs` = [offset, length, offset, length, ...]
+   * (each page-aligned and inside the mapping): process_madvise(2) with one iovec per
+   * range on the calling process, falling back to one madvise per range where the
+   * kernel refuses. Optional: callers loop over advise() without it.
+   */
+  adviseRuns?(runs: Float64Array, advice: number): void;
   /** mincore(2): one byte per page of [offset, offset + length), bit 0 = resident. */
   residency(offset: number, length: number): Uint8Array;
   /**
@@ -95,6 +102,24 @@ export interface BackendMapping {
   flushSync(offset: number, length: number, invalidate: boolean): void;
   /** mremap(2) with MREMAP_MAYMOVE; detaches every view handed out so far. */
   resize(newLength: number): void;
+  // Copies that never fault (lib/safe-copy.ts). Unlike the calls above, offsets are any
+  // byte offset; offset + length <= length (checked again by the backend). They return
+  // the bytes copied: fewer than asked where a page cannot be reached (past the end of
+  // a truncated file, PROT_NONE, a guard page, a write the protection forbids).
+  /** process_vm_readv(2) into target[0, length) on the calling thread. */
+  readInto(offset: number, length: number, target: Uint8Array): number;
+  /** The same off the event loop. Only ever given a buffer no JavaScript can reach (lib/safe-copy.ts). */
+  readIntoAsync(offset: number, length: number, target: Uint8Array): Promise<number>;
+  /** process_vm_writev(2) of all of source at offset, on the calling thread. */
+  writeFrom(offset: number, source: Uint8Array): number;
+  /** The same off the event loop. */
+  writeFromAsync(offset: number, source: Uint8Array): Promise<number>;
+  /**
+   * Detach every view whose bytes reach past `offset` (page-aligned: where a file that
+   * shrank now ends); views wholly before it stay. Returns how many were detached (the
+   * simulator counts extents: views on one extent share fate).
+   */
+  detachViewsPast(offset: number): number;
   /**
    * Detach every view and unmap. Idempotent. If async work (populate, flush,
    * lock) is in flight, the address range stays mapped until that work ends,
@@ -119,8 +144,17 @@ export interface Backend {
   /** O_ACCMODE of an open descriptor. */
   accessMode(fd: number): 'read' | 'write' | 'read-write';
   /**
+   * memfd_create(2) of `size` bytes sealed with F_SEAL_SHRINK | F_SEAL_SEAL (and F_SEAL_GROW
+   * when sealGrow); returns the descriptor (close-on-exec), which the caller owns.
+   */
+  createMemfd(name: string, size: number, sealGrow: boolean): number;
+  /** fcntl(F_GET_SEALS) bits, or -1 for a file that cannot carry seals. */
+  seals(fd: number): number;
+  /**
    * Native only, for the CLI: open (O_NONBLOCK) + fstat (+ cachestat of the whole file) of
    * many paths in one call (`paths`: each path followed by a NUL); rows of doubles laid out as in lib/cli/batch.ts.
    */
   statFiles?(paths: string, wantCachestat: boolean): Float64Array;
+  /** Native only, for the CLI: walk a directory and statFiles() every regular file in it. */
+  walkFiles?(dir: string, wantCachestat: boolean): { files: string; rows: Float64Array; directories: number; errors: string };
 }

@@ -49,8 +49,9 @@ export function errnoError(errnoOrCode: number | string, syscall: string, hint?:
     if (name === '') throw new Error(`unknown errno code ${errnoOrCode}`);
   }
   const err = new Error(`${name}: ${text}, ${syscall}${hint ? ` (${hint})` : ''}`) as ErrnoError;
-  err.code = name;
+  // In the order Node's own fs errors have them (Object.keys: errno, code, syscall).
   err.errno = errno;
+  err.code = name;
   err.syscall = syscall;
   return err;
 }

@@ -14,6 +14,7 @@ export const supports: Pagewise['supports'] = (advice) => defaultInstance.suppor
 export const fileResidency: Pagewise['fileResidency'] = (file, options) => defaultInstance.fileResidency(file, options);
 export const evict: Pagewise['evict'] = (file, range) => defaultInstance.evict(file, range);
 export const prefetch: Pagewise['prefetch'] = (file, range) => defaultInstance.prefetch(file, range);
+export const createSharedMemory: Pagewise['createSharedMemory'] = (size, options) => defaultInstance.createSharedMemory(size, options);
 
 /** The Pagewise instance behind the functions above. */
 export const pagewise: Pagewise = defaultInstance;
@@ -24,6 +25,11 @@ export function createPagewise(kind: 'native' | 'simulator'): Pagewise {
 }
 
 export { Pagewise } from './api';
+export { SharedMemory } from './shared-memory';
+export type { SharedMemoryOptions } from './shared-memory';
+export { TruncationWatch } from './truncation-watch';
+export type { TruncationEvent } from './truncation-watch';
+export type { ShortReadError, ShortWriteError } from './safe-copy';
 export type { FileArgument, FileResidency, FileResidencyOptions, MapFileOptions, MapOptions } from './api';
 export { ADVICE, ADVICE_NAMES } from './advice';
 export type { Advice, AdviceInfo, DestructiveAdvice, SafeAdvice } from './advice';
@@ -35,5 +41,5 @@ export type { CodedError, ErrnoError } from './errors';
 export { VolatileArena, VolatileBuffer } from './arena';
 export type { ArenaStats, BufferState, PinResult, VolatileArenaOptions } from './arena';
 export { CacheHandle, VolatileCache } from './cache';
-export type { CacheOutcome, CacheStats, Producer, VolatileCacheOptions } from './cache';
+export type { CacheOutcome, CacheStats, FillProducer, Producer, VolatileCacheOptions } from './cache';
 export { whenViewReleased } from './view-release';

@@ -17,6 +17,8 @@ import {
 } from './errors';
 import { whenViewReleased } from './view-release';
 import { RANGE_KEYS, type Range, validateBoolean, validateInteger, validateObject, validateOneOf, validateRange } from './validate';
+import * as safeCopy from './safe-copy';
+import { TruncationWatch } from './truncation-watch';
 
 export type Protection = 'none' | 'read' | 'read-write' | 'read-exec' | 'read-write-exec';
 
@@ -59,12 +61,17 @@ export interface LockOptions extends Range {
   onFault?: boolean;
 }
 
+/** Residency vectors up to this many pages are copied out of the scratch vector into an on-heap typed array (V8's limit is 64 bytes). */
+const SMALL_VECTOR = 64;
+
 const POPULATE_KEYS = Object.freeze(['offset', 'length', 'mode']);
 const FLUSH_KEYS = Object.freeze(['offset', 'length', 'invalidate']);
 const LOCK_KEYS = Object.freeze(['offset', 'length', 'onFault']);
 
 /** Passed by Pagewise to the constructor so users cannot make a Mapping over arbitrary memory. */
 export const CREATE = Symbol('pagewise.createMapping');
+/** Internal: starts the truncation watch of a file mapping (mapFile { watch: true }, lib/truncation-watch.ts). */
+export const WATCH = Symbol('pagewise.watchTruncation');
 
 export interface MappingInit {
   backend: Backend;
@@ -219,6 +226,33 @@ export class Mapping implements Disposable {
     return { offset: start - this.#delta, length: end - start };
   }
 
+  /**
+   * The same advice over several ranges in one call: process_madvise(2) with one
+   * iovec per range on the native backend (one TLB flush for the batch; one
+   * madvise per range where the kernel refuses it). Each range is rounded as by
+   * advise(). Returns the bytes advised per range.
+   */
+  adviseRanges(advice: Advice | AdviceConstant, ranges: readonly (Range & object)[]): AdvisedRange[] {
+    Mapping.#open(this, 'advise');
+    const meta = ADVICE_BY_NAME.get(advice) ?? adviceFromName(advice);
+    if (!Array.isArray(ranges)) throw invalidArgType('ranges', 'an instance of Array', ranges);
+    const runs = new Float64Array(2 * ranges.length);
+    const advised: AdvisedRange[] = [];
+    for (let i = 0; i < ranges.length; i++) {
+      const [start, end] = meta.destructive ? this.#inward(ranges[i]) : this.#outward(ranges[i]);
+      runs[2 * i] = start;
+      runs[2 * i + 1] = Math.max(0, end - start);
+      advised.push({ offset: start - this.#delta, length: Math.max(0, end - start) });
+    }
+    try {
+      if (this.#region.adviseRuns !== undefined) this.#region.adviseRuns(runs, meta.value);
+      else for (let i = 0; i < runs.length; i += 2) if (runs[i + 1] > 0) this.#region.advise(runs[i], runs[i + 1], meta.value);
+    } catch (err) {
+      throw kernelError(err, (code) => adviceHint(meta, code, this.kind, this.shared), meta.constant);
+    }
+    return advised;
+  }
+
   /** mincore(2) over the pages covering the range. Ranges whose vector (one byte per page) exceeds 2^32 bytes throw ERR_OUT_OF_RANGE: query them in parts. */
   residency(range?: Range & object): Residency {
     Mapping.#open(this, 'read residency');
@@ -226,8 +260,18 @@ export class Mapping implements Disposable {
     const count = (end - start) / this.#backend.pageSize;
     checkResidencyVector(count, end - start, this.#backend.pageSize);
     let pages: Uint8Array;
+    let resident = 0;
     try {
       if (this.#region.residencyInto !== undefined) {
+        if (count <= SMALL_VECTOR) {
+          // Small vectors: V8 keeps a typed array this small on its own heap, so copying
+          // element by element (and counting on the way) costs far less than slice(),
+          // which allocates an ArrayBuffer backing store.
+          this.#region.residencyInto(start, end - start, RESIDENCY_SCRATCH);
+          pages = new Uint8Array(count);
+          for (let i = 0; i < count; i++) resident += pages[i] = RESIDENCY_SCRATCH[i] & 1;
+          return { pages, resident, total: count, offset: start - this.#delta };
+        }
         if (count <= RESIDENCY_SCRATCH.length) {
           this.#region.residencyInto(start, end - start, RESIDENCY_SCRATCH);
           pages = RESIDENCY_SCRATCH.slice(0, count);
@@ -241,7 +285,6 @@ export class Mapping implements Disposable {
     } catch (err) {
       throw kernelError(err);
     }
-    let resident = 0;
     for (let i = 0; i < pages.length; i++) resident += pages[i] & 1;
     return { pages, resident, total: pages.length, offset: start - this.#delta };
   }
@@ -390,8 +433,91 @@ export class Mapping implements Disposable {
   close(): void {
     Mapping.#self(this);
     this.#closed = true;
+    this.#truncation?.close();
     this.#region.close();
     this.#buffer = undefined;
+  }
+
+  // ---- copies that never fault (issue 14; lib/safe-copy.ts) ----------------
+
+  /**
+   * Copy [offset, offset + length) out of the mapping into `target` (default: a new
+   * Buffer) and return the bytes (a view of target). Unlike reading mapping.buffer, this
+   * cannot raise SIGBUS or SIGSEGV: where a page cannot be read (the file was truncated
+   * under the mapping, PROT_NONE, a guard page) it throws EFAULT with `bytesRead`, the
+   * bytes copied before it. Runs on the calling thread.
+   */
+  readSync(offset: number, length: number, target?: Uint8Array): Uint8Array {
+    Mapping.#open(this, 'read');
+    const [start, len, into] = safeCopy.readArgs(offset, length, target, this.#length);
+    return safeCopy.readSync(this.#region, this.#delta + start, len, into);
+  }
+
+  /**
+   * readSync() as a Promise: copies of 1 MiB or more run on the threadpool (through a
+   * private buffer, copied into `target` when done), smaller ones on the calling thread.
+   */
+  async read(offset: number, length: number, target?: Uint8Array): Promise<Uint8Array> {
+    Mapping.#open(this, 'read');
+    const [start, len, into] = safeCopy.readArgs(offset, length, target, this.#length);
+    this.#inflight++; // resize() refuses meanwhile, as for populate()
+    try {
+      return await safeCopy.read(this.#region, this.#delta + start, len, into);
+    } finally {
+      this.#inflight--;
+    }
+  }
+
+  /**
+   * Copy all of `source` into the mapping at `offset`; returns the bytes written. Where a
+   * page cannot be written (past the end of a truncated file, a protection without write,
+   * a guard page) it throws EFAULT with `bytesWritten` instead of a signal.
+   */
+  writeSync(offset: number, source: Uint8Array): number {
+    Mapping.#open(this, 'write');
+    const [start, src] = safeCopy.writeArgs(offset, source, this.#length);
+    return safeCopy.writeSync(this.#region, this.#delta + start, src);
+  }
+
+  /** writeSync() as a Promise: 1 MiB or more on the threadpool, from a private copy of `source` taken at the call. */
+  async write(offset: number, source: Uint8Array): Promise<number> {
+    Mapping.#open(this, 'write');
+    const [start, src] = safeCopy.writeArgs(offset, source, this.#length);
+    this.#inflight++;
+    try {
+      return await safeCopy.write(this.#region, this.#delta + start, src);
+    } finally {
+      this.#inflight--;
+    }
+  }
+
+  // ---- noticing that the file shrank (issue 14; lib/truncation-watch.ts) ----
+
+  #truncation: TruncationWatch | undefined;
+
+  /**
+   * For a file mapped with { watch: true }: emits 'truncate' when the file shrinks below
+   * the end of the mapping, after detaching the views that reach past its new end.
+   * Undefined otherwise. It narrows the SIGBUS window; it cannot close it.
+   */
+  get truncation(): TruncationWatch | undefined {
+    return Mapping.#self(this).#truncation;
+  }
+
+  /** @internal fd: a descriptor of the file the watch owns; fileOffset: the file offset of the region's byte 0. */
+  [WATCH](fd: number, fileOffset: number): void {
+    const page = this.#backend.pageSize;
+    this.#truncation = new TruncationWatch(fd, {
+      shrunk: (size) => {
+        // Pages from here on raise SIGBUS (the page holding the new end is still backed).
+        const cut = Math.max(0, roundUp(size, page) - fileOffset);
+        if (this.#closed || cut >= roundUp(this.#delta + this.#length, page)) return undefined;
+        const detachedViews = this.#region.detachViewsPast(cut);
+        if (this.#buffer !== undefined && this.#buffer.byteLength === 0) this.#buffer = undefined;
+        const mappedBytes = Math.min(this.#length, Math.max(0, size - fileOffset - this.#delta));
+        return { mappedBytes, detachedViews };
+      },
+    });
   }
 
   [Symbol.dispose](): void {

@@ -31,7 +31,10 @@ export interface NativeAddon {
   fileResidency(fd: number, offset: number, length: number, wantPages: boolean): RawFileResidency;
   fadvise(fd: number, offset: number, length: number, advice: number): void;
   accessMode(fd: number): 'read' | 'write' | 'read-write';
+  createMemfd(name: string, size: number, sealGrow: boolean): number;
+  seals(fd: number): number;
   statFiles(paths: string, wantCachestat: boolean): Float64Array;
+  walkFiles(dir: string, wantCachestat: boolean): { files: string; rows: Float64Array; directories: number; errors: string };
 }
 
 let cached: NativeAddon | undefined;
@@ -113,6 +116,9 @@ export function loadNativeBackend(): Backend {
       addon.fileResidency(fd, offset, length, wantPages),
     fadvise: (fd: number, offset: number, length: number, advice: number) => addon.fadvise(fd, offset, length, advice),
     accessMode: (fd: number) => addon.accessMode(fd),
+    createMemfd: (name: string, size: number, sealGrow: boolean) => addon.createMemfd(name, size, sealGrow),
+    seals: (fd: number) => addon.seals(fd),
     statFiles: (paths: string, wantCachestat: boolean) => addon.statFiles(paths, wantCachestat),
+    walkFiles: (dir: string, wantCachestat: boolean) => addon.walkFiles(dir, wantCachestat),
   };
 }

@@ -28,7 +28,10 @@ export function validateObject<T extends object>(name: string, value: unknown, k
   }
   if (keys !== undefined) {
     for (const key in value) {
-      if (!keys.includes(key) && Object.prototype.hasOwnProperty.call(value, key)) throw unknownKey(name, value, key, keys);
+      // The literal comparisons first: the common range keys then cost no array search (hot path).
+      if (key !== 'offset' && key !== 'length' && !keys.includes(key) && Object.prototype.hasOwnProperty.call(value, key)) {
+        throw unknownKey(name, value, key, keys);
+      }
     }
   }
   return value as Partial<T>;

@@ -12,7 +12,10 @@ Napi::Value Supports(const Napi::CallbackInfo& info);       // madvise.cc
 Napi::Value FileResidency(const Napi::CallbackInfo& info);  // mincore.cc
 Napi::Value Fadvise(const Napi::CallbackInfo& info);        // fadvise.cc
 Napi::Value AccessMode(const Napi::CallbackInfo& info);     // fadvise.cc
+Napi::Value CreateMemfd(const Napi::CallbackInfo& info);    // memfd.cc
+Napi::Value Seals(const Napi::CallbackInfo& info);          // memfd.cc
 Napi::Value StatFiles(const Napi::CallbackInfo& info);      // cachestat_batch.cc
+Napi::Value WalkFiles(const Napi::CallbackInfo& info);      // cachestat_batch.cc
 
 namespace {
 
@@ -28,7 +31,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fileResidency", Napi::Function::New(env, FileResidency, "fileResidency"));
   exports.Set("fadvise", Napi::Function::New(env, Fadvise, "fadvise"));
   exports.Set("accessMode", Napi::Function::New(env, AccessMode, "accessMode"));
+  exports.Set("createMemfd", Napi::Function::New(env, CreateMemfd, "createMemfd"));
+  exports.Set("seals", Napi::Function::New(env, Seals, "seals"));
   exports.Set("statFiles", Napi::Function::New(env, StatFiles, "statFiles"));
+  exports.Set("walkFiles", Napi::Function::New(env, WalkFiles, "walkFiles"));
   return exports;
 }
 

@@ -4,17 +4,26 @@
 // calls and no JavaScript objects; the same work through fs.openSync /
 // fs.fstatSync / fileResidency costs several times that in call overhead.
 //
+// walkFiles(dir, wantCachestat) does the directory walk too (the common case of
+// `pagewise stat DIR` without filters), so that no JavaScript object is made per
+// directory entry.
+//
 // Files are opened O_NONBLOCK: a path swapped for a FIFO after the directory
 // walk opens at once (and fstat says it is not a regular file) instead of
 // blocking until a writer appears. Only regular files get cachestat.
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "errors.h"
 
@@ -54,6 +63,90 @@ struct Fd {
 
 }  // namespace
 
+namespace {
+
+// open + fstat (+ cachestat) of one path into one row.
+void StatOne(const char* path, double* row, bool wantCachestat) {
+  Fd file{open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)};
+  if (file.fd < 0) {
+    row[kErrno] = errno;
+    row[kStage] = kOpen;
+    return;
+  }
+  struct stat st;
+  if (fstat(file.fd, &st) != 0) {
+    row[kErrno] = errno;
+    row[kStage] = kFstat;
+    return;
+  }
+  row[kType] = S_ISREG(st.st_mode) ? kRegular : kOther;
+  row[kDev] = static_cast<double>(st.st_dev);
+  row[kIno] = static_cast<double>(st.st_ino);
+  row[kSize] = static_cast<double>(st.st_size);
+  if (!wantCachestat || !S_ISREG(st.st_mode) || st.st_size == 0) return;
+  BatchCachestatRange range{0, 0};  // len 0: to the end of the file
+  BatchCachestat cs{};
+  if (syscall(__NR_cachestat, file.fd, &range, &cs, 0) != 0) {
+    row[kErrno] = errno;
+    row[kStage] = kCachestat;
+    return;
+  }
+  row[kCached] = static_cast<double>(cs.nr_cache);
+  row[kDirty] = static_cast<double>(cs.nr_dirty);
+  row[kWriteback] = static_cast<double>(cs.nr_writeback);
+  row[kEvicted] = static_cast<double>(cs.nr_evicted);
+  row[kRecent] = static_cast<double>(cs.nr_recently_evicted);
+}
+
+struct Walk {
+  std::string files;   // regular files found, each followed by a NUL
+  size_t count = 0;
+  double directories = 0;
+  std::string errors;  // "path\0errno\0" per directory that could not be read
+};
+
+// Depth-first, entries in byte order (the order lib/cli/files.ts walks in); symbolic
+// links and special files are skipped, as in the JavaScript walk.
+void WalkDir(const std::string& dir, Walk& w) {
+  w.directories++;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) {
+    w.errors += dir;
+    w.errors += '\0';
+    w.errors += std::to_string(errno);
+    w.errors += '\0';
+    return;
+  }
+  std::vector<std::pair<std::string, unsigned char>> entries;
+  errno = 0;
+  while (dirent* e = readdir(d)) {
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    unsigned char type = e->d_type;
+    if (type == DT_UNKNOWN) {
+      struct stat st;
+      if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_LNK;
+      }
+    }
+    if (type == DT_DIR || type == DT_REG) entries.emplace_back(e->d_name, type);
+  }
+  closedir(d);
+  std::sort(entries.begin(), entries.end());
+  const std::string prefix = !dir.empty() && dir.back() == '/' ? dir : dir + '/';
+  for (const auto& [name, type] : entries) {
+    if (type == DT_DIR) {
+      WalkDir(prefix + name, w);
+    } else {
+      w.files += prefix;
+      w.files += name;
+      w.files += '\0';
+      w.count++;
+    }
+  }
+}
+
+}  // namespace
+
 Napi::Value StatFiles(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) throw CodedError(env, "ERR_INVALID_ARG_TYPE", "paths must be a string");
@@ -65,40 +158,37 @@ Napi::Value StatFiles(const Napi::CallbackInfo& info) {
   double* out = rows.Data();
   size_t start = 0;
   for (size_t i = 0; i < n; i++) {
-    double* row = out + i * kFields;
     const char* path = joined.c_str() + start;
     start = joined.find('\0', start) + 1;
-    Fd file{open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)};
-    if (file.fd < 0) {
-      row[kErrno] = errno;
-      row[kStage] = kOpen;
-      continue;
-    }
-    struct stat st;
-    if (fstat(file.fd, &st) != 0) {
-      row[kErrno] = errno;
-      row[kStage] = kFstat;
-      continue;
-    }
-    row[kType] = S_ISREG(st.st_mode) ? kRegular : kOther;
-    row[kDev] = static_cast<double>(st.st_dev);
-    row[kIno] = static_cast<double>(st.st_ino);
-    row[kSize] = static_cast<double>(st.st_size);
-    if (!wantCachestat || !S_ISREG(st.st_mode) || st.st_size == 0) continue;
-    BatchCachestatRange range{0, 0};  // len 0: to the end of the file
-    BatchCachestat cs{};
-    if (syscall(__NR_cachestat, file.fd, &range, &cs, 0) != 0) {
-      row[kErrno] = errno;
-      row[kStage] = kCachestat;
-      continue;
-    }
-    row[kCached] = static_cast<double>(cs.nr_cache);
-    row[kDirty] = static_cast<double>(cs.nr_dirty);
-    row[kWriteback] = static_cast<double>(cs.nr_writeback);
-    row[kEvicted] = static_cast<double>(cs.nr_evicted);
-    row[kRecent] = static_cast<double>(cs.nr_recently_evicted);
+    StatOne(path, out + i * kFields, wantCachestat);
   }
   return rows;
+}
+
+// walkFiles(dir, wantCachestat): { files, rows, directories, errors } — the regular files
+// under dir (NUL-terminated paths, dir + '/' + relative path), one StatOne row each, the
+// number of directories read, and "path\0errno\0" for each that could not be read.
+Napi::Value WalkFiles(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw CodedError(env, "ERR_INVALID_ARG_TYPE", "dir must be a string");
+  std::string dir = info[0].As<Napi::String>().Utf8Value();
+  bool wantCachestat = info[1].ToBoolean().Value();
+  Walk w;
+  WalkDir(dir, w);
+  Napi::Float64Array rows = Napi::Float64Array::New(env, w.count * kFields);
+  double* out = rows.Data();
+  size_t start = 0;
+  for (size_t i = 0; i < w.count; i++) {
+    const char* path = w.files.c_str() + start;
+    start = w.files.find('\0', start) + 1;
+    StatOne(path, out + i * kFields, wantCachestat);
+  }
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("files", Napi::String::New(env, w.files));
+  result.Set("rows", rows);
+  result.Set("directories", Napi::Number::New(env, w.directories));
+  result.Set("errors", Napi::String::New(env, w.errors));
+  return result;
 }
 
 }  // namespace pagewise

@@ -163,10 +163,9 @@ Napi::Error CodedTypeError(Napi::Env env, const char* code, const char* message)
 NativeMapping* NativeMapping::Self(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
   napi_value self = info.This();
-  napi_valuetype type = napi_undefined;
   bool tagged = false;
-  if (self != nullptr && napi_typeof(env, self, &type) == napi_ok && type == napi_object &&
-      napi_check_object_type_tag(env, self, &kMappingTag, &tagged) == napi_ok && tagged) {
+  // napi_object_expected for a primitive receiver: one N-API call on the hot path.
+  if (self != nullptr && napi_check_object_type_tag(env, self, &kMappingTag, &tagged) == napi_ok && tagged) {
     return Unwrap(info.This().As<Napi::Object>());
   }
   throw CodedTypeError(info.Env(), "ERR_INVALID_THIS", "Value of \"this\" must be of type NativeMapping");
@@ -190,6 +189,7 @@ Napi::Function NativeMapping::DefineClass(Napi::Env env) {
       PD::Function("view", &Call<&NativeMapping::View>),
       PD::Function("detachView", &Call<&NativeMapping::DetachView>),
       PD::Function("advise", &Call<&NativeMapping::Advise>),
+      PD::Function("adviseRuns", &Call<&NativeMapping::AdviseRuns>),
       PD::Function("residency", &Call<&NativeMapping::Residency>),
       PD::Function("residencyInto", &Call<&NativeMapping::ResidencyInto>),
       PD::Function("protect", &Call<&NativeMapping::Protect>),
@@ -199,6 +199,11 @@ Napi::Function NativeMapping::DefineClass(Napi::Env env) {
       PD::Function("flush", &Call<&NativeMapping::Flush>),
       PD::Function("flushSync", &Call<&NativeMapping::FlushSync>),
       PD::Function("resize", &Call<&NativeMapping::Resize>),
+      PD::Function("readInto", &Call<&NativeMapping::ReadInto>),
+      PD::Function("readIntoAsync", &Call<&NativeMapping::ReadIntoAsync>),
+      PD::Function("writeFrom", &Call<&NativeMapping::WriteFrom>),
+      PD::Function("writeFromAsync", &Call<&NativeMapping::WriteFromAsync>),
+      PD::Function("detachViewsPast", &Call<&NativeMapping::DetachViewsPast>),
       PD::Function("close", &Call<&NativeMapping::Close>),
   });
   return ctor;

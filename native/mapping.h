@@ -88,6 +88,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   Napi::Value View(const Napi::CallbackInfo& info);
   Napi::Value DetachView(const Napi::CallbackInfo& info);
   Napi::Value Advise(const Napi::CallbackInfo& info);     // madvise.cc
+  Napi::Value AdviseRuns(const Napi::CallbackInfo& info);  // process_madvise.cc
   Napi::Value Populate(const Napi::CallbackInfo& info);   // madvise.cc
   Napi::Value Residency(const Napi::CallbackInfo& info);  // mincore.cc
   Napi::Value ResidencyInto(const Napi::CallbackInfo& info);  // mincore.cc
@@ -97,6 +98,11 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   Napi::Value Flush(const Napi::CallbackInfo& info);      // msync.cc
   Napi::Value FlushSync(const Napi::CallbackInfo& info);  // msync.cc
   Napi::Value Resize(const Napi::CallbackInfo& info);
+  Napi::Value ReadInto(const Napi::CallbackInfo& info);        // read.cc
+  Napi::Value ReadIntoAsync(const Napi::CallbackInfo& info);   // read.cc
+  Napi::Value WriteFrom(const Napi::CallbackInfo& info);       // read.cc
+  Napi::Value WriteFromAsync(const Napi::CallbackInfo& info);  // read.cc
+  Napi::Value DetachViewsPast(const Napi::CallbackInfo& info); // read.cc
   Napi::Value Close(const Napi::CallbackInfo& info);
 
   // `this` of a call, or ERR_INVALID_THIS when it is not a NativeMapping.

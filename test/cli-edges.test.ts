@@ -12,6 +12,7 @@ import { PathFilter } from '../lib/cli/args';
 import { statFiles } from '../lib/cli/batch';
 import { type Run, evictCommand, lockCommand, statCommand, touchCommand } from '../lib/cli/commands';
 import { collectFiles } from '../lib/cli/files';
+import { findMemoryCgroup } from '../lib/cli/demo';
 import { EXIT_UNAVAILABLE, main } from '../lib/cli/main';
 import { PAGE, onKernel, pattern, pw } from './helpers';
 
@@ -200,6 +201,25 @@ describe.skipIf(!onKernel)('files that change under the CLI (native only: the fi
     }
   });
 
+  it('the native walk (no filters) finds what the JavaScript walk (filters) finds, in the same order', () => {
+    const d = dir('walks');
+    for (const rel of ['b/2', 'b/1', 'a', 'c/d/e', 'Z']) {
+      fs.mkdirSync(path.dirname(path.join(d, rel)), { recursive: true });
+      fs.writeFileSync(path.join(d, rel), pattern(PAGE));
+    }
+    fs.symlinkSync(path.join(d, 'a'), path.join(d, 'link'));
+    execFileSync('mkfifo', [path.join(d, 'pipe')]);
+    const native = collectFiles([d], new PathFilter(), pw.backend, { cachestat: true });
+    const js = collectFiles([d], new PathFilter([], ['no-such-name']), pw.backend, { cachestat: true });
+    expect(native.files.map((f) => path.relative(d, f.path))).toEqual(['Z', 'a', 'b/1', 'b/2', 'c/d/e']);
+    expect(js.files.map((f) => f.path)).toEqual(native.files.map((f) => f.path));
+    expect(native.directories).toBe(js.directories);
+    expect(native.files.every((f) => f.counts?.cached === 1)).toBe(true);
+    // A directory that cannot be read is an error of its own (errno in the result).
+    const gone = pw.backend.walkFiles?.(path.join(d, 'no-such-dir'), false);
+    expect(gone?.errors).toBe(`${path.join(d, 'no-such-dir')}\u00002\u0000`);
+  });
+
   it('a newline in a file name does not split a table row (escaped; --json has the exact name)', async () => {
     const d = dir('names');
     const odd = path.join(d, 'two\nlines');
@@ -220,6 +240,17 @@ describe.skipIf(!onKernel)('files that change under the CLI (native only: the fi
 });
 
 describe.skipIf(!onKernel)('vmtouch-like options (native only: the file commands refuse the simulator)', () => {
+  it('stat -s prints the summary line only, with the same figures as the table', async () => {
+    const d = dir('summary');
+    fs.writeFileSync(path.join(d, 'a'), pattern(PAGE));
+    fs.writeFileSync(path.join(d, 'b'), pattern(3 * PAGE));
+    const table = await run(['stat', d]);
+    const summary = await run(['stat', '-s', d]);
+    expect(summary.code).toBe(0);
+    expect(summary.stdout.split('\n')).toEqual([table.stdout.trimEnd().split('\n').at(-1), '']);
+    expect(summary.stdout).toMatch(/^2 files in 1 directory, 16\.0 KiB: 4\/4 pages resident/);
+  });
+
   it('--max-size skips larger files and says how many', async () => {
     const d = dir('max');
     fs.writeFileSync(path.join(d, 'small'), pattern(PAGE));
@@ -347,5 +378,18 @@ describe.skipIf(!onKernel)('vmtouch-like options (native only: the file commands
     for (let i = 0; i < 500 && fs.existsSync(`/proc/${pid}`); i++) await new Promise((res) => setTimeout(res, 20));
     expect(fs.existsSync(`/proc/${pid}`)).toBe(false);
     expect(fs.existsSync(pidFile)).toBe(false);
+  });
+});
+
+describe('pagewise demo --limit below what the runtime needs', () => {
+  it.skipIf(findMemoryCgroup().version === 0)('refuses 64M and 96M with the measured floor instead of dying with SIGKILL (needs a writable memory cgroup)', async () => {
+    for (const limit of ['64M', '96M']) {
+      const r = await run(['demo', '--limit', limit]);
+      expect(r.code, limit).toBe(2);
+      expect(r.stdout, limit).toContain(`--limit ${limit} is too small to show anything`);
+      const floor = Number(/Use --limit (\d+)M or more/.exec(r.stdout)?.[1]);
+      expect(floor, r.stdout).toBeGreaterThan(Number.parseInt(limit, 10));
+      expect(r.stdout).not.toContain('SIGKILL');
+    }
   });
 });

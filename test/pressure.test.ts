@@ -181,7 +181,7 @@ describe('reclaim race (native)', () => {
   it.skipIf(onKernel)('skipped on the simulator: the race needs the kernel (process_madvise from a second process)', () => {});
 });
 
-const distDemo = path.join(__dirname, '..', 'dist', 'demo.js');
+const distDemo = path.join(__dirname, '..', 'dist', 'cli', 'demo.js');
 const cgroup = onKernel ? findMemoryCgroup() : undefined;
 const haveDist = fs.existsSync(distDemo);
 if (onKernel && cgroup?.version === 0) {

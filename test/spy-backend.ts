@@ -11,8 +11,10 @@ export interface SpyPagewise {
   pagewise: Pagewise;
   /** madvise calls so far, by advice name. */
   calls: Map<string, number>;
-  /** [offset, length, advice] of every call, in order. */
+  /** [offset, length, advice] of every advised range, in order. */
   log: Array<[number, number, string]>;
+  /** Runs per adviseRuns() call (one syscall each). */
+  batches: number[];
   total(): number;
 }
 
@@ -30,6 +32,7 @@ function forward<T extends object>(target: T, override: Partial<Record<keyof T, 
 export function spyPagewise(): SpyPagewise {
   const calls = new Map<string, number>();
   const log: Array<[number, number, string]> = [];
+  const batches: number[] = [];
   const backend = pw.backend;
   const spy: Backend = forward(backend, {
     map: (request: Parameters<Backend['map']>[0]) => {
@@ -41,6 +44,18 @@ export function spyPagewise(): SpyPagewise {
           log.push([offset, length, name]);
           m.advise(offset, length, advice);
         },
+        // A batch is one call (process_madvise) of several runs: logged per run, counted once.
+        ...(m.adviseRuns === undefined
+          ? {}
+          : {
+              adviseRuns: (runs: Float64Array, advice: number) => {
+                const name = NAMES.get(advice) ?? String(advice);
+                calls.set(name, (calls.get(name) ?? 0) + 1);
+                for (let i = 0; i < runs.length; i += 2) log.push([runs[i], runs[i + 1], name]);
+                batches.push(runs.length / 2);
+                m.adviseRuns?.(runs, advice);
+              },
+            }),
       });
     },
   });
@@ -48,6 +63,7 @@ export function spyPagewise(): SpyPagewise {
     pagewise: new Pagewise(spy),
     calls,
     log,
+    batches,
     total: () => [...calls.values()].reduce((a, b) => a + b, 0),
   };
 }

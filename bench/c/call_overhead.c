@@ -10,11 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
+#include "timing.h"
 
 int main(int argc, char** argv) {
   if (argc != 5) { fprintf(stderr, "usage: %s madvise|mincore advice calls reps\n", argv[0]); return 2; }

@@ -15,15 +15,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "timing.h"
+
 #ifndef MADV_FREE
 #define MADV_FREE 8
 #endif
-
-static double now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
 
 int main(int argc, char** argv) {
   if (argc != 4) { fprintf(stderr, "usage: %s pages cycles reps\n", argv[0]); return 2; }

@@ -12,15 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "timing.h"
+
 #ifndef MADV_FREE
 #define MADV_FREE 8
 #endif
-
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 int main(int argc, char** argv) {
   if (argc != 4) { fprintf(stderr, "usage: %s MiB rounds free|dontneed\n", argv[0]); return 2; }

@@ -9,11 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
+#include "timing.h"
 
 int main(int argc, char** argv) {
   if (argc != 3) { fprintf(stderr, "usage: %s file reps\n", argv[0]); return 2; }

@@ -83,7 +83,8 @@ export function compileC(name, extra = []) {
   const src = path.join(BENCH_DIR, 'c', `${name}.c`);
   const out = path.join(BUILD_DIR, name);
   fs.mkdirSync(BUILD_DIR, { recursive: true });
-  const stale = !fs.existsSync(out) || fs.statSync(out).mtimeMs < fs.statSync(src).mtimeMs;
+  const newest = Math.max(fs.statSync(src).mtimeMs, fs.statSync(path.join(BENCH_DIR, 'c', 'timing.h')).mtimeMs);
+  const stale = !fs.existsSync(out) || fs.statSync(out).mtimeMs < newest;
   if (stale) {
     execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-std=gnu11', '-o', out, src, ...extra], { stdio: ['ignore', 'inherit', 'inherit'] });
   }
@@ -199,11 +200,16 @@ export function isMain(importMetaUrl) {
   return process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(importMetaUrl);
 }
 
-/** A large test file (created once, filled with non-zero pseudo-random data). */
+/**
+ * A large test file (filled with non-zero pseudo-random data) in PAGEWISE_BENCH_DIR (bench/run.mjs
+ * sets it to a scratch directory it removes at the end), else in the system's temporary
+ * directory, removed when this process exits.
+ */
 export function ensureBigFile(size = GiB, name = 'pagewise-bench-1g.bin') {
-  const dir = process.env.PAGEWISE_BENCH_DIR || '/var/tmp';
-  const file = path.join(dir, name);
+  const dir = process.env.PAGEWISE_BENCH_DIR || os.tmpdir();
+  const file = path.join(dir, process.env.PAGEWISE_BENCH_DIR ? name : `${process.pid}-${name}`);
   if (fs.existsSync(file) && fs.statSync(file).size === size) return file;
+  if (!process.env.PAGEWISE_BENCH_DIR) process.once('exit', () => fs.rmSync(file, { force: true }));
   const fd = fs.openSync(file + '.tmp', 'w');
   const chunk = Buffer.allocUnsafe(16 * MiB);
   let x = 0x9e3779b9 >>> 0;

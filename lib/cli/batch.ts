@@ -3,8 +3,8 @@
 // (without cachestat). Files are opened O_NONBLOCK, so a path that became a FIFO after
 // the directory walk cannot block the command.
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import type { Backend } from '../backend';
+import { errnoError } from '../errors';
 
 /** Fields of one row of Backend.statFiles(), in order (native/cachestat_batch.cc). */
 const STAT_FIELDS = ['errno', 'stage', 'regular', 'dev', 'ino', 'size', 'cached', 'dirty', 'writeback', 'evicted', 'recentlyEvicted'] as const;
@@ -34,16 +34,11 @@ export interface StatRows {
 export const FIELD = Object.fromEntries(STAT_FIELDS.map((f, i) => [f, i])) as Record<(typeof STAT_FIELDS)[number], number>;
 export { FIELDS };
 
-const ERRNO_NAMES = new Map<number, string>(Object.entries(os.constants.errno).map(([name, n]) => [n, name]));
-
 /** The error of row i as a Node-style errno error, or undefined. */
 export function rowError(s: StatRows, i: number): NodeJS.ErrnoException | undefined {
   const errno = s.rows[i * FIELDS + FIELD.errno];
   if (errno === 0) return undefined;
-  const syscall = STAGE_SYSCALL[s.rows[i * FIELDS + FIELD.stage]] ?? 'open';
-  const code = ERRNO_NAMES.get(errno) ?? `E${errno}`;
-  const file = s.paths[i];
-  return Object.assign(new Error(`${code}: ${syscall} '${file}'`), { code, errno: -errno, syscall, path: file });
+  return errnoError(errno, STAGE_SYSCALL[s.rows[i * FIELDS + FIELD.stage]] ?? 'open');
 }
 
 /** One open + fstat (+ cachestat when the backend has it and `wantCachestat`) per path, in order. */

@@ -41,6 +41,8 @@ export interface Run {
   quiet?: boolean;
   /** stat --pages: record resident page runs. */
   snapshot?: boolean;
+  /** stat --summary: the summary line only (vmtouch's default output). */
+  summaryOnly?: boolean;
   /** Left out by --max-size / --one-file-system (counted in the summary). */
   skippedLarge?: number;
   skippedOtherFs?: number;
@@ -216,11 +218,28 @@ export function statCommand(run: Run, json: boolean, pages = false): number {
   const { pw } = run;
   run.snapshot = pages;
   const rows: StatFile[] = [];
+  // The summary is summed as rows come; with --summary (and no --json) rows are not kept at all.
+  const keep = json || !run.summaryOnly;
+  const acc = { files: 0, size: 0, length: 0, cached: 0, total: 0 };
+  const sums: Record<'dirty' | 'writeback' | 'evicted' | 'recentlyEvicted', number | null> = { dirty: null, writeback: null, evicted: null, recentlyEvicted: null };
+  const add = (size: number, length: number, cached: number, total: number, c: CacheCounts): void => {
+    acc.files++;
+    acc.size += size;
+    acc.length += length;
+    acc.cached += cached;
+    acc.total += total;
+    if (c.dirty !== null) sums.dirty = (sums.dirty ?? 0) + c.dirty;
+    if (c.writeback !== null) sums.writeback = (sums.writeback ?? 0) + c.writeback;
+    if (c.evicted !== null) sums.evicted = (sums.evicted ?? 0) + c.evicted;
+    if (c.recentlyEvicted !== null) sums.recentlyEvicted = (sums.recentlyEvicted ?? 0) + c.recentlyEvicted;
+  };
   for (const target of run.files) {
     // Whole files without strips: the counts the batch took while collecting (one cachestat each).
     if (target.counts !== undefined && run.range === undefined && !run.verbose) {
       const c = target.counts;
       const total = Math.ceil(target.size / pw.pageSize);
+      add(target.size, target.size, c.cached, total, c);
+      if (!keep) continue;
       rows.push({
         path: target.path,
         size: target.size,
@@ -239,36 +258,26 @@ export function statCommand(run: Run, json: boolean, pages = false): number {
       continue;
     }
     try {
+      const before = rows.length;
       withOpenFile(target.path, (fd, size) => statOne(run, rows, target.path, fd, size));
+      for (let i = before; i < rows.length; i++) add(rows[i].size, rows[i].length, rows[i].cached, rows[i].total, rows[i]);
+      if (!keep) rows.length = before;
     } catch (err) {
       fail(run, target.path, err);
     }
   }
 
-  const sum = (key: 'dirty' | 'writeback' | 'evicted' | 'recentlyEvicted'): number | null => {
-    let total: number | null = null;
-    for (const r of rows) {
-      const v = r[key];
-      if (v !== null) total = (total ?? 0) + v;
-    }
-    return total;
-  };
-  const cached = rows.reduce((a, r) => a + r.cached, 0);
-  const total = rows.reduce((a, r) => a + r.total, 0);
   const summary: StatSummary = {
-    files: rows.length,
+    files: acc.files,
     directories: run.directories,
     errors: run.failures.length,
-    size: rows.reduce((a, r) => a + r.size, 0),
-    length: rows.reduce((a, r) => a + r.length, 0),
-    cached,
-    total,
-    percent: total === 0 ? 100 : (100 * cached) / total,
-    residentBytes: cached * pw.pageSize,
-    dirty: sum('dirty'),
-    writeback: sum('writeback'),
-    evicted: sum('evicted'),
-    recentlyEvicted: sum('recentlyEvicted'),
+    size: acc.size,
+    length: acc.length,
+    cached: acc.cached,
+    total: acc.total,
+    percent: acc.total === 0 ? 100 : (100 * acc.cached) / acc.total,
+    residentBytes: acc.cached * pw.pageSize,
+    ...sums,
   };
 
   if (json) {
@@ -321,7 +330,8 @@ function statOne(run: Run, rows: StatFile[], file: string, fd: number, size: num
   rows.push(row);
 }
 
-function printStatTable(run: Run, rows: StatFile[], summary: StatSummary): void {
+function printStatTable(run: Run, statRows: StatFile[], summary: StatSummary): void {
+  let rows = statRows;
   // One write for the whole table: tens of thousands of rows are common.
   const lines: string[] = [];
   const emit = (line: string): void => void lines.push(line);
@@ -330,6 +340,7 @@ function printStatTable(run: Run, rows: StatFile[], summary: StatSummary): void 
   const header = ['RESIDENT', 'PAGES', 'SIZE', 'PERCENT'];
   if (withCachestat) header.push('DIRTY', 'WRITEBACK', 'EVICTED', 'RECENT');
   const columns = header.length;
+  if (run.summaryOnly) rows = [];
   // Cells of all rows in one flat array (tens of thousands of rows: no array per row).
   const cells: string[] = new Array(rows.length * columns);
   const widths = header.map((h) => h.length);
@@ -348,7 +359,7 @@ function printStatTable(run: Run, rows: StatFile[], summary: StatSummary): void 
     }
     for (let c = 0; c < columns; c++) if (cells[at + c].length > widths[c]) widths[c] = cells[at + c].length;
   }
-  if (rows.length > 0) {
+  if (rows.length > 0 && !run.summaryOnly) {
     const line = (get: (c: number) => string, file: string): string => {
       let text = '';
       for (let c = 0; c < columns; c++) text += `${c === 0 ? '' : '  '}${get(c).padStart(widths[c])}`;

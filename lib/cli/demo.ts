@@ -184,7 +184,7 @@ function checkPattern(bytes: Uint8Array, key: number): boolean {
  */
 export function childWorkload(mode: 'volatile' | 'plain', limitMiB: number): ChildReport {
   const entries = 2 * limitMiB;
-  const freshMiB = Math.floor(0.6 * limitMiB);
+  const freshMiB = Math.floor(FRESH_SHARE * limitMiB);
   const report: ChildReport = { mode, limitMiB, entries, cachedMiB: entries, freshMiB, intact: 0, purged: 0, corrupt: 0 };
   const fresh: Buffer[] = [];
   if (mode === 'plain') {
@@ -237,8 +237,20 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     log('Running the deterministic version instead: MADV_PAGEOUT stands in for the kernel under pressure.');
     return deterministicDemo(log);
   }
+  // Below some limit Node itself does not fit next to the fresh allocations, and even the
+  // volatile child is OOM-killed: that would show nothing about the cache. Refuse instead.
+  const floor = await runtimeFloor();
+  if (floor !== undefined && limitMiB < floor.floorMiB) {
+    log(
+      `pagewise demo: --limit ${limitMiB}M is too small to show anything: a Node process with pagewise loaded ` +
+        `already uses ${floor.baselineMiB} MiB here, and the workload allocates ${Math.round(FRESH_SHARE * 100)} % of the limit ` +
+        `as fresh memory the kernel cannot take back (plus ${HEADROOM_MIB} MiB of headroom for V8), so both runs would be ` +
+        `OOM-killed. Use --limit ${floor.floorMiB}M or more.`,
+    );
+    return DEMO_LIMIT_TOO_SMALL;
+  }
   log(`pagewise demo: a child process limited to ${limitMiB} MiB (cgroup v${support.version}) caches ${2 * limitMiB} MiB,`);
-  log(`then allocates ${Math.floor(0.6 * limitMiB)} MiB of fresh memory, then reads its cache back.`);
+  log(`then allocates ${Math.floor(FRESH_SHARE * limitMiB)} MiB of fresh memory, then reads its cache back.`);
   log('');
   log('1. With plain Buffers (everything stays in memory):');
   const plain = await runChildInCgroup(support, 'plain', limitMiB);
@@ -252,7 +264,15 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   const vol = await runChildInCgroup(support, 'volatile', limitMiB);
   const r = vol.report;
   if (vol.code !== 0 || r === undefined) {
-    log(`   it failed (exit code ${vol.code}, signal ${vol.signal}). ${vol.stderr.trim()}`);
+    if (vol.signal === 'SIGKILL' || (vol.oomKills ?? 0) > 0) {
+      log(
+        `   the kernel's OOM killer ended it too (signal ${vol.signal ?? 'none'}, oom kills ${vol.oomKills ?? '?'}): ` +
+          `${limitMiB} MiB did not hold Node plus the ${Math.floor(FRESH_SHARE * limitMiB)} MiB of fresh memory on this machine. ` +
+          'Try a larger --limit.',
+      );
+    } else {
+      log(`   it failed (exit code ${vol.code}, signal ${vol.signal}). ${vol.stderr.trim()}`);
+    }
     return 1;
   }
   log(`   it survived. After filling, the kernel counted ${r.lazyFreeMiB ?? '?'} MiB as LazyFree (droppable).`);
@@ -263,6 +283,33 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   }
   log('   The kernel took back the unpinned memory it needed, and the cache noticed every page it took.');
   return 0;
+}
+
+/** Share of the limit the child allocates as fresh (unreclaimable) memory. */
+export const FRESH_SHARE = 0.6;
+/** Room for V8's heap growth and the cache's bookkeeping during the workload. */
+export const HEADROOM_MIB = 24;
+/** runDemo's result when the limit cannot hold the runtime (a usage error of `pagewise demo`). */
+export const DEMO_LIMIT_TOO_SMALL = 2;
+
+/**
+ * The smallest limit at which the demo can show something: the resident memory of a Node
+ * child that has loaded pagewise and made a cache (measured, on this machine and Node),
+ * plus headroom, must fit next to the fresh allocations. undefined if it cannot be measured.
+ */
+export async function runtimeFloor(): Promise<{ baselineMiB: number; floorMiB: number } | undefined> {
+  const script = __filename.endsWith('.ts') ? path.join(__dirname, '..', '..', 'dist', 'cli', 'demo.js') : __filename;
+  const child = spawn(process.execPath, [script, 'probe'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const code = await new Promise<number | null>((resolve) => {
+    child.on('error', () => resolve(null));
+    child.on('close', (c) => resolve(c));
+  });
+  const rss = Number(out.trim());
+  if (code !== 0 || !Number.isFinite(rss) || rss <= 0) return undefined;
+  const baselineMiB = Math.ceil(rss / MiB);
+  return { baselineMiB, floorMiB: Math.ceil((baselineMiB + HEADROOM_MIB) / (1 - FRESH_SHARE)) };
 }
 
 function deterministicDemo(log: (line: string) => void): number {
@@ -286,6 +333,14 @@ function deterministicDemo(log: (line: string) => void): number {
   log(`Reading back: ${regenerated} of 32 entries were dropped and regenerated; ${corrupt} wrong.`);
   cache.close();
   return corrupt === 0 && regenerated > 0 ? 0 : 1;
+}
+
+if (require.main === module && process.argv[2] === 'probe') {
+  // What the child costs before its workload: Node, pagewise, an empty cache.
+  const cache = new VolatileCache<number>({ budget: 16 * MiB, decayMs: -1 });
+  cache.get(0, () => new Uint8Array(ENTRY)).release();
+  process.stdout.write(`${process.memoryUsage().rss}\n`);
+  cache.close();
 }
 
 if (require.main === module && process.argv[2] === 'child') {

@@ -5,7 +5,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Backend } from '../backend';
 import type { PathFilter } from './args';
-import { FIELD, FIELDS, type StatCounts, rowError, statFiles } from './batch';
+import { errnoError } from '../errors';
+import { FIELD, FIELDS, type StatCounts, type StatRows, rowError, statFiles } from './batch';
 
 export interface Target {
   /** The path as shown to the user (the argument, or argument + '/' + relative path). */
@@ -94,7 +95,23 @@ export interface CollectOptions {
 export function collectFiles(args: readonly string[], filter: PathFilter, backend: Backend, options: CollectOptions = {}): Collected {
   const files: Target[] = [];
   const failures: Failure[] = [];
-  const candidates: Array<{ path: string; named: boolean; rootDev: number | undefined }> = [];
+  // Files to take, in order: runs of paths still to stat (from the JavaScript walk or named on
+  // the command line), and blocks the native walk has stat'ed already.
+  const segments: Array<{ paths: string[]; rootDevs: Array<number | undefined>; stats?: StatRows }> = [];
+  const pending = (): { paths: string[]; rootDevs: Array<number | undefined> } => {
+    const last = segments[segments.length - 1];
+    if (last !== undefined && last.stats === undefined) return last;
+    const fresh = { paths: [] as string[], rootDevs: [] as Array<number | undefined> };
+    segments.push(fresh);
+    return fresh;
+  };
+  const candidate = (file: string, rootDev: number | undefined): void => {
+    const seg = pending();
+    seg.paths.push(file);
+    seg.rootDevs.push(rootDev);
+  };
+  // Without filters or options, the native walk does readdir + stat in one call (no object per entry).
+  const nativeWalk = filter.empty && !options.follow && !options.oneFileSystem ? backend.walkFiles : undefined;
   const walkedDirs = new Set<string>();
   let directories = 0;
   let skippedLarge = 0;
@@ -146,7 +163,7 @@ export function collectFiles(args: readonly string[], filter: PathFilter, backen
         }
         walk(full, childRel, rootDev);
       } else if (isFile) {
-        if (filter.accept(childRel)) candidates.push({ path: full, named: false, rootDev });
+        if (filter.accept(childRel)) candidate(full, rootDev);
       }
     }
   };
@@ -159,31 +176,41 @@ export function collectFiles(args: readonly string[], filter: PathFilter, backen
       failures.push(failureOf(arg, err));
       continue;
     }
-    if (st.isDirectory()) {
+    if (st.isDirectory() && nativeWalk !== undefined) {
+      const w = nativeWalk(arg, options.cachestat === true);
+      directories += w.directories;
+      const errs = w.errors.split('\0');
+      for (let i = 0; i + 1 < errs.length; i += 2) failures.push(failureOf(errs[i], errnoError(Number(errs[i + 1]), 'opendir')));
+      const paths = w.files.split('\0');
+      paths.pop(); // after the last NUL
+      segments.push({ paths, rootDevs: [], stats: { rows: w.rows, paths, cachestat: options.cachestat === true } });
+    } else if (st.isDirectory()) {
       walkedDirs.add(`${st.dev}:${st.ino}`);
       walk(arg, '', options.oneFileSystem ? st.dev : undefined);
-    } else if (st.isFile()) candidates.push({ path: arg, named: true, rootDev: undefined });
+    } else if (st.isFile()) candidate(arg, undefined);
     else failures.push(notRegular(arg));
   }
 
   // Hard links and paths named twice: one file per device + inode.
   const seen = new Map<number, Set<number>>();
-  const stats = statFiles(backend, candidates.map((c) => c.path), options.cachestat === true);
+  for (const seg of segments) {
+  const stats = seg.stats ?? statFiles(backend, seg.paths, options.cachestat === true);
   const { rows } = stats;
-  for (let i = 0; i < candidates.length; i++) {
-    const c = candidates[i];
+  for (let i = 0; i < seg.paths.length; i++) {
+    const file = seg.paths[i];
+    const rootDev = seg.rootDevs[i];
     const at = i * FIELDS;
     const error = rowError(stats, i);
     if (error !== undefined && error.syscall !== 'cachestat') {
-      failures.push(failureOf(c.path, error));
+      failures.push(failureOf(file, error));
       continue;
     }
     if (rows[at + FIELD.regular] !== 1) {
-      failures.push(notRegular(c.path));
+      failures.push(notRegular(file));
       continue;
     }
     const dev = rows[at + FIELD.dev];
-    if (c.rootDev !== undefined && dev !== c.rootDev) {
+    if (rootDev !== undefined && dev !== rootDev) {
       skippedOtherFs++;
       continue;
     }
@@ -208,7 +235,8 @@ export function collectFiles(args: readonly string[], filter: PathFilter, backen
             recentlyEvicted: rows[at + FIELD.recentlyEvicted],
           }
         : undefined;
-    files.push({ path: c.path, size, counts });
+    files.push({ path: file, size, counts });
+  }
   }
   return { files, directories, failures, skippedLarge, skippedOtherFs };
 }

@@ -5,7 +5,11 @@ const EXIT_STATUS = `Exit status:
   1  one or more files failed (missing, permission denied, not a regular file,
      or the operation failed); each is reported on stderr, the others are
      still processed
-  2  usage error: unknown command or option, missing or invalid argument`;
+  2  usage error: unknown command or option, missing or invalid argument
+     (sizes, ranges, globs), or a demo --limit too small for the runtime
+  69 unavailable: the native addon is not loaded (PAGEWISE_BACKEND=simulator,
+     or no addon for this system), so stat, touch, evict and lock cannot see
+     this machine's page cache; 'npm rebuild pagewise' builds it`;
 
 const FILE_OPTIONS = `  --range RANGE    Only these bytes of each file: START-END (END exclusive),
                    START-, -END, or SIZE (= 0-SIZE). Sizes take K, M, G, T
@@ -16,7 +20,18 @@ const FILE_OPTIONS = `  --range RANGE    Only these bytes of each file: START-EN
                    with '/' the path relative to the directory argument.
                    * ? [abc] [!abc] and ** (any number of directories).
   --exclude GLOB   Under directory arguments, skip files and directories
-                   matching GLOB (repeatable; wins over --include).`;
+                   matching GLOB (repeatable; wins over --include).
+  --files-from FILE
+                   Also take the paths listed in FILE ('-' = standard input),
+                   one per line, or NUL-separated if the list holds a NUL.
+  --follow         Follow symbolic links found inside directories.
+  --one-file-system
+                   Do not leave the file system of each directory argument.
+  --max-size SIZE  Skip files larger than SIZE (counted in the summary).`;
+
+const VMTOUCH = `vmtouch users: -t is 'touch', -e 'evict', -l 'lock', -d 'lock --daemon',
+-p '--range', -i '--exclude', -I '--include', -b '--files-from', -f '--follow',
+-F '--one-file-system', -m '--max-size'; -q and -v work as they are.`;
 
 export const HELP: Record<string, string> = {
   main: `Usage: pagewise <command> [options] <paths...>
@@ -33,7 +48,10 @@ Commands:
   help [command]     Show the help of a command
 
 Directories are walked recursively (symbolic links inside them are not
-followed). Run 'pagewise <command> --help' for a command's options.
+followed unless --follow). Run 'pagewise <command> --help' for a command's
+options. The commands need the native addon: on the simulator they exit 69.
+
+${VMTOUCH}
 
 Options:
   -h, --help         Show this help
@@ -53,21 +71,30 @@ Options:
 ${FILE_OPTIONS}
   -v, --verbose    Also draw each file's residency strip, 60 cells wide:
                    'O' all pages resident, 'o' some, ' ' none
+  -s, --summary    Print the summary line only (vmtouch's default output)
   --json           Print one JSON document: {backend, pageSize, range,
                    files: [...], summary: {...}, errors: [...]}
+  --pages          With --json: each file also gets 'resident', the runs
+                   [first, end) of its resident pages: a snapshot that
+                   'pagewise touch --from FILE' reads back after a restart
   -h, --help       Show this help
 
 ${EXIT_STATUS}
 `,
   touch: `Usage: pagewise touch [options] <paths...>
 
-Read files into the page cache: each file is mapped and populated with
-MADV_POPULATE_READ, 64 MiB at a time, off the event loop. A progress bar is
-drawn when standard output is a terminal.
+Read files into the page cache: each file is mapped, mincore(2) finds the
+pages not cached yet, and only those are read (MADV_POPULATE_READ, 64 MiB at
+a time, off the event loop). A progress bar is drawn when standard output is
+a terminal.
 
 Options:
 ${FILE_OPTIONS}
+  --from FILE      Re-warm from a snapshot ('pagewise stat --json --pages'
+                   output; '-' = standard input): read back exactly the pages
+                   that were resident, of the files it lists (no paths then)
   -v, --verbose    Print each file touched
+  -q, --quiet      Print nothing but errors
   --no-progress    Do not draw the progress bar
   -h, --help       Show this help
 
@@ -82,6 +109,7 @@ mapped or locked by a process stay too: the summary says what is still resident.
 Options:
 ${FILE_OPTIONS}
   -v, --verbose    Print each file evicted and what of it is still resident
+  -q, --quiet      Print nothing but errors
   -h, --help       Show this help
 
 ${EXIT_STATUS}
@@ -96,6 +124,11 @@ If no file could be locked, pagewise exits at once with status 1.
 
 Options:
 ${FILE_OPTIONS}
+  -q, --quiet      Print nothing but errors (no "locked ..." line per file)
+  --daemon         Lock in a background process (its own session) and return
+                   once everything is locked; 'kill PID' unlocks
+  --pid-file FILE  With --daemon: write the process id to FILE (removed when
+                   the daemon exits)
   -h, --help       Show this help
 
 ${EXIT_STATUS}
@@ -107,7 +140,9 @@ that the kernel reclaims under memory pressure, instead of the process being
 killed.
 
 Options:
-  --limit SIZE     Memory limit of the demo (e.g. 256M; whole MiB)
+  --limit SIZE     Memory limit of the demo (e.g. 256M; whole MiB). A limit
+                   too small for Node itself next to the workload is refused
+                   (status 2) with the smallest that works, measured here
   -h, --help       Show this help
 
 ${EXIT_STATUS}

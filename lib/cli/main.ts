@@ -12,8 +12,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { pagewise } from '../index';
-import { loadNativeAddon } from '../native';
+import { Pagewise } from '../api';
+import { loadNativeBackend } from '../native';
 import { PathFilter, UsageError, parseRange, parseSize } from './args';
 import {
   type CliIO,
@@ -54,7 +54,7 @@ const SHARED = {
 } as const;
 
 const OPTIONS = {
-  stat: { ...SHARED, verbose: { type: 'boolean', short: 'v' }, json: { type: 'boolean' }, pages: { type: 'boolean' } },
+  stat: { ...SHARED, verbose: { type: 'boolean', short: 'v' }, json: { type: 'boolean' }, pages: { type: 'boolean' }, summary: { type: 'boolean', short: 's' } },
   touch: { ...SHARED, verbose: { type: 'boolean', short: 'v' }, quiet: { type: 'boolean', short: 'q' }, 'no-progress': { type: 'boolean' }, from: { type: 'string' } },
   evict: { ...SHARED, verbose: { type: 'boolean', short: 'v' }, quiet: { type: 'boolean', short: 'q' } },
   lock: { ...SHARED, quiet: { type: 'boolean', short: 'q' }, daemon: { type: 'boolean' }, 'pid-file': { type: 'string' } },
@@ -102,6 +102,7 @@ interface Values {
   quiet?: boolean;
   json?: boolean;
   pages?: boolean;
+  summary?: boolean;
   'no-progress'?: boolean;
   from?: string;
   daemon?: boolean;
@@ -175,19 +176,23 @@ function readFileList(source: string): string[] {
   return parts.filter((p) => p !== '');
 }
 
-/** Why the native addon is not in use (for the refusal message). */
-function simulatorReason(): string {
-  if (process.env.PAGEWISE_BACKEND === 'simulator') return 'PAGEWISE_BACKEND=simulator is set';
+/**
+ * The library bound to the native backend, or why it cannot be. The CLI loads only what
+ * the file commands need (not the simulator, the arena or the cache): start-up time is
+ * part of every command.
+ */
+function nativePagewise(): { pw: Pagewise; reason?: undefined } | { pw?: undefined; reason: string } {
+  const forced = process.env.PAGEWISE_BACKEND;
+  if (forced === 'simulator') return { reason: 'PAGEWISE_BACKEND=simulator is set' };
+  if (forced !== undefined && forced !== '' && forced !== 'native') return { reason: `PAGEWISE_BACKEND=${forced} is not 'native' or 'simulator'` };
   try {
-    loadNativeAddon();
-    return 'the simulator was selected';
+    return { pw: new Pagewise(loadNativeBackend()) };
   } catch (err) {
-    return (err as Error).message.replace(/^pagewise: /, '');
+    return { reason: (err as Error).message.replace(/^pagewise: /, '') };
   }
 }
 
-function refuseOnSimulator(io: CliIO, command: FileCommand, json: boolean): number {
-  const reason = simulatorReason();
+function refuseOnSimulator(io: CliIO, command: FileCommand, json: boolean, reason: string): number {
   const message =
     `pagewise ${command}: the native addon is not available (${reason}), so pagewise cannot see or change ` +
     "this machine's page cache; the reference simulator would only report its own model.";
@@ -271,7 +276,8 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     const paths = [...positionals];
     for (const list of v['files-from'] ?? []) paths.push(...readFileList(list));
     if (paths.length === 0 && v.from === undefined) throw new UsageError('no paths given');
-    if (pagewise.kind !== 'native') return refuseOnSimulator(io, name, v.json === true);
+    const { pw: pagewise, reason } = nativePagewise();
+    if (pagewise === undefined) return refuseOnSimulator(io, name, v.json === true, reason);
     if (v.daemon) return await (await import('./daemon.js')).daemonize(io, rest, v['pid-file'], v.quiet === true);
 
     const snapshot = v.from === undefined ? undefined : readSnapshot(v.from);
@@ -291,6 +297,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       range,
       verbose: v.verbose === true,
       quiet: v.quiet === true,
+      summaryOnly: v.summary === true,
       skippedLarge: collected.skippedLarge,
       skippedOtherFs: collected.skippedOtherFs,
     };

@@ -279,6 +279,14 @@ export class SimulatorBackend implements Backend {
     }
   }
 
+  /** memfd_create and file seals cannot be had without the kernel (lib/shared-memory.ts). */
+  createMemfd(_name: string, _size: number, _sealGrow: boolean): number {
+    throw pagewiseError('ERR_OPERATION_NOT_SUPPORTED', 'createSharedMemory() needs the native backend: the simulator cannot create a sealed memfd');
+  }
+  seals(_fd: number): number {
+    return -1;
+  }
+
   accessMode(fd: number): 'read' | 'write' | 'read-write' {
     const mode = this.accessModeOrUndefined(fd);
     if (mode) return mode;

@@ -252,6 +252,19 @@ export class ExtentStore {
     return false;
   }
 
+  /** Detach the views of every extent that holds a page at or past `page` (lib/simulator/copy.ts). */
+  detachViewsFrom(page: number): number {
+    let n = 0;
+    for (const e of [...this.byBuffer.values()]) {
+      if (!e.viewed || e.start + e.span <= page) continue;
+      this.byBuffer.delete(e.buffer);
+      e.rehome(moved(e));
+      this.byBuffer.set(e.buffer, e);
+      n++;
+    }
+    return n;
+  }
+
   /** Keep the contents of the first min(old, newPages) pages; detach every view. */
   resize(newPages: number): void {
     for (let p = newPages; p < this.pages; p++) {

@@ -4,7 +4,9 @@ import * as fs from 'node:fs';
 import type { BackendMapping } from '../backend';
 import { KNOWN_MADVISE, MADV, PROT } from '../constants';
 import { errnoError, mappingClosed } from '../errors';
+import { adviseRuns as adviseRunsInOrder } from './advise-runs';
 import type { SimulatorBackend } from './backend';
+import * as copy from './copy';
 import { ExtentStore, ZERO_HASH } from './extents';
 import { type SimFile, evictFilePage, fileClean, fileMapped, rethrowFs } from './page-cache';
 import {
@@ -322,6 +324,10 @@ export class SimMapping implements BackendMapping {
   detachView(view: Uint8Array): boolean {
     if (this.closed) return false;
     return this.store.detachView(view);
+  }
+
+  adviseRuns(runs: Float64Array, advice: number): void {
+    adviseRunsInOrder(this, runs, advice);
   }
 
   advise(offset: number, length: number, advice: number): void {
@@ -750,6 +756,33 @@ export class SimMapping implements BackendMapping {
       }
     }
     this.store.close();
+  }
+
+  // Copies that never fault (lib/simulator/copy.ts).
+  readInto(offset: number, length: number, target: Uint8Array): number {
+    return copy.readInto(this, offset, length, target);
+  }
+  readIntoAsync(offset: number, length: number, target: Uint8Array): Promise<number> {
+    return copy.later(this, 'read', () => copy.readInto(this, offset, length, target));
+  }
+  writeFrom(offset: number, source: Uint8Array): number {
+    return copy.writeFrom(this, offset, source);
+  }
+  writeFromAsync(offset: number, source: Uint8Array): Promise<number> {
+    return copy.later(this, 'write', () => copy.writeFrom(this, offset, source));
+  }
+  detachViewsPast(offset: number): number {
+    if (this.closed) throw mappingClosed('detach views');
+    return this.store.detachViewsFrom(Math.ceil(offset / PAGE));
+  }
+  /** Fault pages [first, end) in order until one cannot be; returns the pages reached. */
+  reach(first: number, end: number, write: boolean): number {
+    this.observe(first, end);
+    this.chargeRange(first, end, () => write);
+    const eof = this.file ? this.eofPages() : 0;
+    let p = first;
+    for (; p < end && !this.faultError(p, write, eof); p++) this.fault(p, write);
+    return p - first;
   }
 
   /** Run work on a later microtask, as the native backend runs it off the event loop. */

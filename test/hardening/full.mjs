@@ -93,6 +93,23 @@ for (const backend of ['native', 'simulator']) {
   steps.push({ ok });
 }
 
+// 5. Issue 16: Node's async APIs racing close() and detachView(), special files for every
+//    file-taking call (with a FIFO swapped in under a symlink), byte-exact paths, bounds.
+results.issue16 = {};
+for (const backend of ['native', 'simulator']) {
+  const per = {};
+  for (const [scenario, rounds] of [['async-close', scale(40)], ['released', 1], ['special-files', scale(50)], ['paths', 1], ['bounds', 1]]) {
+    const r = run('issue16-child.mjs', [scenario, String(rounds)], backend);
+    steps.push(r);
+    const j = r.json ?? {};
+    if (scenario === 'async-close') per[scenario] = { rounds, callbacks: Object.values(j.calls ?? {}).reduce((a, b) => a + b, 0), errors: j.errors?.length };
+    else if (scenario === 'special-files') per[scenario] = { calls: Object.keys(j.results ?? {}).length, swapCalls: j.swap, codes: [...new Set(Object.values(j.results ?? {}))] };
+    else if (scenario === 'released') per[scenario] = { order: j.order, gcRounds: j.gcRounds };
+    else per[scenario] = j;
+  }
+  results.issue16[backend] = per;
+}
+
 results.failures = steps.filter((s) => !s.ok).length;
 fs.writeFileSync(path.join(here, 'last-full-run.json'), `${JSON.stringify(results, null, 2)}\n`);
 
@@ -102,5 +119,7 @@ console.log(`  calls fuzzed:   ${f.native.calls} native + ${f.simulator.calls} s
 console.log(`  races run:      ${results.races?.racesRun} async operations raced against close(); ${results.races?.gcMappings} mappings to the GC; ${results.races?.workers} workers terminated`);
 console.log(`  maps lines:     ${results.races?.baseline?.lines} -> ${results.races?.end?.lines} (test file: ${results.races?.end?.fileLines})`);
 console.log(`  cycles soaked:  ${results.soak?.cycles}, RSS +${results.soak?.rssGrowthMiB} MiB, maps lines +${results.soak?.mapsLineGrowth}`);
+const i16 = results.issue16.native;
+console.log(`  issue 16:       ${i16['async-close']?.callbacks} async callbacks after close() (native), ${i16['special-files']?.calls} special-file calls + ${Object.values(i16['special-files']?.swapCalls ?? {}).reduce((a, b) => a + b, 0)} under a FIFO swap`);
 console.log(`  failures:       ${results.failures}`);
 process.exitCode = results.failures === 0 ? 0 : 1;

@@ -159,9 +159,10 @@ async function specialFiles() {
     if (i % 50 === 0) await tick(); // let the shell run
   }
   const exited = new Promise((r) => flipper.once('exit', r));
-  flipper.kill();
+  flipper.kill('SIGKILL');
   await exited;
-  server.close();
+  await new Promise((r) => server.close(r)); // libuv unlinks the socket file on close
+  await new Promise((r) => setTimeout(r, 50)); // an `ln` the shell had started
   Object.assign(out, { results, swap });
 }
 
@@ -251,6 +252,30 @@ try {
   else if (scenario === 'bounds') bounds();
   else throw new Error(`unknown scenario ${scenario}`);
 } finally {
-  fs.rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
+  try {
+    fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 });
+  } catch (err) {
+    console.error(`could not remove ${dir}: ${err.code}`); // a temporary directory, not a finding
+  }
 }
+// The same expectations as issue16.test.ts, so that the full run counts a failure too.
+const failures = [];
+const want = (ok, what) => ok || failures.push(what);
+if (scenario === 'async-close') {
+  for (const [k, n] of Object.entries(out.calls)) want(n === rounds, `${k}: ${n} callbacks of ${rounds}`);
+  want(Object.keys(out.calls).length === 12, `${Object.keys(out.calls).length} operations called back, 12 expected`);
+  for (const e of out.errors) want(e.includes('detachView+close'), e);
+} else if (scenario === 'released') {
+  want(out.order.join() === 'callback,released', `order ${out.order}`);
+} else if (scenario === 'special-files') {
+  for (const [k, v] of Object.entries(out.results)) want(['ERR_INVALID_ARG_VALUE', 'ESPIPE', 'ERR_OUT_OF_RANGE', 'ok'].includes(v), `${k}: ${v}`);
+  for (const k of Object.keys(out.swap)) want(['ok', 'ERR_INVALID_ARG_VALUE', 'ESPIPE', 'ENOENT'].includes(k), `swap: ${k}`);
+} else if (scenario === 'paths') {
+  want(out['Buffer private'] === 'REAL' && out['URL private'] === 'REAL', 'read the decoy');
+  want(out['decoy after shared writes'] === 'DECYDECY', 'wrote the decoy');
+} else if (scenario === 'bounds') {
+  for (const [k, v] of Object.entries(out)) if (typeof v === 'string' && v.startsWith('NO CODE')) failures.push(`${k}: ${v}`);
+}
+out.failures = failures;
 console.log(JSON.stringify(out));
+if (failures.length > 0) process.exitCode = 1;

@@ -1,0 +1,90 @@
+// process_madvise(2) on the calling process: one call advises many ranges of a
+// mapping (one iovec per range). The kernel batches the TLB flush, so a batch of
+// runs costs about one madvise instead of one each (bench/c/batch_free.c). Where
+// the kernel refuses it (older kernels accept only COLD/PAGEOUT/WILLNEED, or no
+// pidfd_open), the runs fall back to one madvise each: same outcome.
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <vector>
+
+#include "errors.h"
+#include "mapping.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_process_madvise
+#define SYS_process_madvise 440
+#endif
+
+namespace pagewise {
+
+namespace {
+
+// A pidfd of this process, opened once (-1 when unavailable). A forked child gets
+// a new pid: reopen then.
+int SelfPidfd() {
+  static pid_t owner = 0;
+  static int fd = -1;
+  pid_t pid = getpid();
+  if (owner != pid) {
+    if (fd >= 0 && owner != 0) close(fd);
+    fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+    owner = pid;
+  }
+  return fd;
+}
+
+}  // namespace
+
+// mapping.adviseRuns(runs: Float64Array [offset, length, ...], advice): void
+Napi::Value NativeMapping::AdviseRuns(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  MappingState& s = RequireOpen(env);
+  Napi::Value arg = Arg(info, 0);
+  if (!arg.IsTypedArray() || arg.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    throw InvalidArgType(env, "runs");
+  }
+  Napi::Float64Array runs = arg.As<Napi::Float64Array>();
+  int advice = static_cast<int>(ArgInt(info, 1, "advice", INT_MIN, INT_MAX));
+  size_t count = runs.ElementLength();
+  if (count % 2 != 0) throw OutOfRange(env, "runs");
+  uint64_t limit = s.Limit();
+  uint64_t page = PageSize();
+  std::vector<iovec> iov;
+  iov.reserve(count / 2);
+  for (size_t i = 0; i < count; i += 2) {
+    double o = runs[i];
+    double l = runs[i + 1];
+    if (!(o >= 0 && o <= static_cast<double>(limit) && o == static_cast<double>(static_cast<uint64_t>(o)))) {
+      throw OutOfRange(env, "runs");
+    }
+    if (!(l >= 0 && l == static_cast<double>(static_cast<uint64_t>(l)))) throw OutOfRange(env, "runs");
+    uint64_t offset = static_cast<uint64_t>(o);
+    uint64_t length = static_cast<uint64_t>(l);
+    if (offset % page != 0 || length > limit - offset) throw OutOfRange(env, "runs");
+    if (length != 0) iov.push_back({s.addr + offset, static_cast<size_t>(length)});
+  }
+  size_t done = 0;  // runs fully advised
+  int pidfd = SelfPidfd();
+  while (pidfd >= 0 && done < iov.size()) {
+    size_t n = std::min<size_t>(iov.size() - done, IOV_MAX);
+    size_t want = 0;
+    for (size_t i = done; i < done + n; i++) want += iov[i].iov_len;
+    long r = syscall(SYS_process_madvise, pidfd, &iov[done], n, advice, 0);
+    if (r < 0 || static_cast<size_t>(r) != want) break;  // refused or partial: madvise the rest
+    done += n;
+  }
+  for (size_t i = done; i < iov.size(); i++) {
+    if (madvise(iov[i].iov_base, iov[i].iov_len, advice) != 0) throw ErrnoError(env, errno, "madvise");
+  }
+  return env.Undefined();
+}
+
+}  // namespace pagewise

@@ -1,0 +1,58 @@
+// Development hygiene: `npm run bench` leaves the committed results and the temporary
+// directory alone unless told otherwise; the source maps in dist/ carry their sources.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { onKernel } from './helpers';
+
+const root = path.join(__dirname, '..');
+const haveDist = fs.existsSync(path.join(root, 'dist', 'index.js'));
+
+function walk(dir: string, out: string[] = []): string[] {
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) walk(p, out);
+    else out.push(p);
+  }
+  return out;
+}
+
+describe.skipIf(!onKernel)('hygiene (once: it does not depend on the backend)', () => {
+  it.skipIf(!haveDist)('bench/run.mjs writes to a run directory, not the committed results, and removes its scratch files', () => {
+    const committed = fs.readFileSync(path.join(root, 'bench', 'RESULTS.md'), 'utf8');
+    const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'pagewise-hygiene-'));
+    try {
+      const out = path.join(parent, 'run');
+      const scratchParent = path.join(parent, 'scratch');
+      fs.mkdirSync(scratchParent);
+      // --only 0 selects no question: the run's bookkeeping alone, in seconds.
+      const r = spawnSync(process.execPath, [path.join(root, 'bench', 'run.mjs'), '--only', '0', '--out', out], {
+        encoding: 'utf8',
+        env: { ...process.env, PAGEWISE_BENCH_DIR: scratchParent },
+      });
+      expect(r.status, r.stderr).toBe(0);
+      expect(fs.existsSync(path.join(out, 'RESULTS.md'))).toBe(true);
+      expect(fs.existsSync(path.join(out, 'results.json'))).toBe(true);
+      expect(fs.readFileSync(path.join(root, 'bench', 'RESULTS.md'), 'utf8')).toBe(committed);
+      expect(fs.readdirSync(scratchParent)).toEqual([]); // the scratch directory is gone
+    } finally {
+      fs.rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
+  it.skipIf(!haveDist)('every source map in dist/ carries the sources it points to (lib/ is not shipped)', () => {
+    // Maps of the current sources (a checkout may keep outputs of files since moved).
+    const dist = path.join(root, 'dist');
+    const maps = walk(dist)
+      .filter((f) => f.endsWith('.js.map'))
+      .filter((f) => fs.existsSync(path.join(root, 'lib', path.relative(dist, f).replace(/\.js\.map$/, '.ts'))));
+    expect(maps.length).toBeGreaterThan(0);
+    for (const m of maps) {
+      const map = JSON.parse(fs.readFileSync(m, 'utf8')) as { sources: string[]; sourcesContent?: Array<string | null> };
+      expect(map.sourcesContent?.length, m).toBe(map.sources.length);
+      expect(map.sourcesContent?.every((c) => typeof c === 'string' && c.length > 0), m).toBe(true);
+    }
+  });
+});
