@@ -237,7 +237,7 @@ export function table(run) {
     '| runtime | prebuild loads | import / require / quickstart | smoke suite | vitest suite | `mapping.buffer` > 4 GiB | window in a transfer list |',
     '|---|---|---|---|---|---|---|',
   ];
-  const transfer = { copy: 'copied', DataCloneError: '`DataCloneError`', moved: '**moved** (hazard, see below)' };
+  const transfer = { copy: 'copied', DataCloneError: '`DataCloneError`', moved: '**moved** (see Hazards)' };
   for (const r of run.results) {
     const s = Object.fromEntries(r.steps.map((x) => [x.name, x]));
     const entry = ['import', 'require', 'quickstart'].map((n) => (s[n]?.ok ? 'ok' : 'FAIL')).join(' / ');
@@ -253,7 +253,7 @@ export function table(run) {
     );
   }
   return [
-    `Last matrix run: ${run.date}, \`node scripts/runtimes.mjs\` on Linux ${os.release()} (glibc of the prebuild: needs ${run.glibc}), ${run.total}.`,
+    `Last matrix run: ${run.date}, \`node scripts/runtimes.mjs\` on Linux ${run.kernel ?? os.release()} (the prebuild needs glibc ${run.glibc}), ${run.total}.`,
     '',
     ...rows,
   ].join('\n');
@@ -299,10 +299,10 @@ async function main() {
     const r = checkRuntime(rt, exe, ctx);
     results.push(r);
     console.log(line(r));
-    save({ date, total: `unfinished run, ${elapsed(started)} so far`, glibc: glibc.glibc, results });
+    save({ date, kernel: os.release(), total: `unfinished run, ${elapsed(started)} so far`, glibc: glibc.glibc, results });
   }
   const failed = results.filter((r) => !r.ok).length;
-  const record = { date, total: `whole matrix ${elapsed(started)}`, glibc: glibc.glibc, results };
+  const record = { date, kernel: os.release(), total: `whole matrix ${elapsed(started)}`, glibc: glibc.glibc, results };
   save(record);
   if (flag('--write-readme')) writeReadme(record);
   console.log(`runtimes: ${results.length - failed} passed, ${failed} failed (${elapsed(started)})`);
