@@ -19,7 +19,8 @@
             "native/mincore.cc",
             "native/mlock.cc",
             "native/mprotect.cc",
-            "native/msync.cc"
+            "native/msync.cc",
+            "native/pressure.cc"
           ]
         }, {
           "sources": ["native/stub.cc"],

@@ -12,6 +12,7 @@ Napi::Value Supports(const Napi::CallbackInfo& info);       // madvise.cc
 Napi::Value FileResidency(const Napi::CallbackInfo& info);  // mincore.cc
 Napi::Value Fadvise(const Napi::CallbackInfo& info);        // fadvise.cc
 Napi::Value AccessMode(const Napi::CallbackInfo& info);     // fadvise.cc
+void InitPressure(Napi::Env env, Napi::Object exports);     // pressure.cc
 
 namespace {
 
@@ -32,6 +33,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fileResidency", Napi::Function::New(env, FileResidency, "fileResidency"));
   exports.Set("fadvise", Napi::Function::New(env, Fadvise, "fadvise"));
   exports.Set("accessMode", Napi::Function::New(env, AccessMode, "accessMode"));
+  InitPressure(env, exports);
   return exports;
 }
 

@@ -127,6 +127,7 @@ Napi::Function NativeMapping::DefineClass(Napi::Env env) {
       {
           InstanceAccessor<&NativeMapping::GetLength>("length", napi_enumerable),
           InstanceAccessor<&NativeMapping::GetClosed>("closed", napi_enumerable),
+          InstanceAccessor<&NativeMapping::GetAddress>("address"),
           InstanceMethod<&NativeMapping::Window>("window"),
           InstanceMethod<&NativeMapping::Detach>("detach"),
           InstanceMethod<&NativeMapping::Advise>("advise"),
@@ -150,6 +151,13 @@ NativeMapping::NativeMapping(const Napi::CallbackInfo& info) : ObjectWrap<Native
   }
   state_ = std::move(data->pending);
   data->pending.reset();
+}
+
+// mapping.address: the start address (bigint) while mapped, for /proc/self/smaps and
+// PR_SET_VMA_ANON_NAME; undefined once unmapped.
+Napi::Value NativeMapping::GetAddress(const Napi::CallbackInfo& info) {
+  if (!state_ || !state_->mapped || state_->closed) return info.Env().Undefined();
+  return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reinterpret_cast<uintptr_t>(state_->addr)));
 }
 
 MappingState& NativeMapping::Open(Napi::Env env, const char* operation) {
