@@ -15,6 +15,7 @@ export const supports: Pagewise['supports'] = (advice) => defaultInstance.suppor
 export const fileResidency: Pagewise['fileResidency'] = (file, options) => defaultInstance.fileResidency(file, options);
 export const evict: Pagewise['evict'] = (file, range) => defaultInstance.evict(file, range);
 export const prefetch: Pagewise['prefetch'] = (file, range) => defaultInstance.prefetch(file, range);
+export const supportsMappingNames: Pagewise['supportsMappingNames'] = () => defaultInstance.supportsMappingNames();
 
 /** The Pagewise instance behind the functions above. */
 export const pagewise: Pagewise = defaultInstance;
@@ -37,3 +38,7 @@ export { VolatileArena, VolatileBuffer } from './arena';
 export type { ArenaStats, BufferState, PinResult, VolatileArenaOptions } from './arena';
 export { CacheHandle, VolatileCache } from './cache';
 export type { CacheOutcome, CacheStats, Producer, VolatileCacheOptions } from './cache';
+export { MemoryPressureWatcher, watchMemoryPressure } from './pressure';
+export type { PressureEvent, PressureLevel, PressureSource, PressureSourceInfo, PressureSourceKind, WatchMemoryPressureOptions } from './pressure';
+export { memoryUsage } from './memory-usage';
+export type { MappingMemoryUsage, MemoryFigures, MemoryUsage, ProcessMemoryUsage } from './memory-usage';

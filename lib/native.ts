@@ -33,6 +33,9 @@ export interface NativeAddon {
   fileResidency(fd: number, offset: number, length: number, wantPages: boolean): RawFileResidency;
   fadvise(fd: number, offset: number, length: number, advice: number): void;
   accessMode(fd: number): 'read' | 'write' | 'read-write';
+  /** prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME) over an empty range succeeds (native/pressure.cc). */
+  supportsAnonName?(): boolean;
+  setAnonName?(address: bigint, length: number, name: string): void;
 }
 
 let cached: NativeAddon | undefined;
@@ -115,5 +118,18 @@ export function loadNativeBackend(): Backend {
       addon.fileResidency(fd, offset, length, wantPages),
     fadvise: (fd: number, offset: number, length: number, advice: number) => addon.fadvise(fd, offset, length, advice),
     accessMode: (fd: number) => addon.accessMode(fd),
+    supportsMappingNames: () => (anonNames ??= addon.supportsAnonName?.() === true),
+    nameMapping: (region: BackendMapping, name: string): boolean => {
+      if (!(anonNames ??= addon.supportsAnonName?.() === true) || region.address === undefined) return false;
+      try {
+        addon.setAnonName!(region.address, region.length, name);
+        return true;
+      } catch {
+        return false; // e.g. EBADF for shared (shmem) memory: a name is a label, never a failure
+      }
+    },
   };
 }
+
+/** Whether this kernel names anonymous mappings (CONFIG_ANON_VMA_NAME), probed once. */
+let anonNames: boolean | undefined;
