@@ -7,6 +7,7 @@
 // the thread through an eventfd and join it before the descriptors are closed.
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -214,6 +215,7 @@ class PressureWatch : public Napi::ObjectWrap<PressureWatch> {
 
   // The thread: no N-API calls except NonBlockingCall.
   static void Run(std::vector<Source> sources, int wakeFd, Tsfn tsfn) {
+    pthread_setname_np(pthread_self(), "pw-pressure");  // visible in /proc/self/task/*/comm
     std::vector<pollfd> fds(sources.size() + 1);
     fds[0] = {wakeFd, POLLIN, 0};
     for (size_t i = 0; i < sources.size(); i++) {
