@@ -19,6 +19,11 @@ export interface PressureEvent {
   level: PressureLevel;
   /** Which source reported it: 'cgroup-v1', 'cgroup-v2-psi', 'cgroup-v2-events', 'psi' or 'synthetic' (raise()). */
   source: string;
+  /**
+   * When the kernel's notification woke the watcher thread, in milliseconds of the monotonic
+   * clock (Number(process.hrtime.bigint()) / 1e6 compares with it). Absent for raise().
+   */
+  detectedAt?: number;
 }
 /** Anything that emits 'pressure' events, e.g. the watcher from watchMemoryPressure(). */
 export interface PressureSource {
@@ -97,7 +102,7 @@ interface NativeWatch {
   start(): void;
   close(): void;
 }
-type NativeWatchCtor = new (callback: (index: number, gone: boolean, text?: string) => void) => NativeWatch;
+type NativeWatchCtor = new (callback: (index: number, gone: boolean, text: string | undefined, wokeMs: number) => void) => NativeWatch;
 
 /** native/pressure.cc source kinds: 0 eventfd through cgroup.event_control, 1 PSI trigger, 2 kernfs change. */
 const KIND_CODE = { 'cgroup-v1': 0, psi: 1, kernfs: 2 } as const;
@@ -235,7 +240,7 @@ export class MemoryPressureWatcher extends EventEmitter implements PressureSourc
       }
       if (Ctor !== undefined) {
         const registered: Registered[] = [];
-        const watch = new Ctor((index, gone, text) => this.#onNative(registered, index, gone, text));
+        const watch = new Ctor((index, gone, text, wokeMs) => this.#onNative(registered, index, gone, text, wokeMs));
         try {
           this.#register(watch, options, wanted === 'auto' ? PRESSURE_SOURCE_KINDS : wanted, registered, sources);
         } catch (err) {
@@ -292,12 +297,13 @@ export class MemoryPressureWatcher extends EventEmitter implements PressureSourc
     this.close();
   }
 
-  #emit(level: PressureLevel, source: string): void {
+  #emit(level: PressureLevel, source: string, detectedAt?: number): void {
     this.counts[level]++;
-    this.emit('pressure', { level, source } satisfies PressureEvent);
+    const event: PressureEvent = detectedAt === undefined ? { level, source } : { level, source, detectedAt };
+    this.emit('pressure', event);
   }
 
-  #onNative(registered: Registered[], index: number, gone: boolean, text: string | undefined): void {
+  #onNative(registered: Registered[], index: number, gone: boolean, text: string | undefined, wokeMs: number): void {
     if (this.#closed) return;
     const r = registered[index];
     if (r === undefined) return;
@@ -313,7 +319,7 @@ export class MemoryPressureWatcher extends EventEmitter implements PressureSourc
       const level: PressureLevel | undefined =
         rose('max') || rose('oom') || rose('oom_kill') ? 'critical' : rose('high') ? 'moderate' : undefined;
       r.counters = now;
-      if (level !== undefined) this.#emit(level, r.kind);
+      if (level !== undefined) this.#emit(level, r.kind, wokeMs);
       return;
     }
     if (r.usage !== undefined) {
@@ -321,7 +327,7 @@ export class MemoryPressureWatcher extends EventEmitter implements PressureSourc
       const now = readNumber(r.usage.file);
       if (now === undefined || now < r.usage.threshold) return;
     }
-    if (r.level !== undefined) this.#emit(r.level, r.kind);
+    if (r.level !== undefined) this.#emit(r.level, r.kind, wokeMs);
   }
 
   #register(

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <ctime>
 #include <string>
 #include <thread>
 #include <vector>
@@ -44,6 +45,7 @@ struct Notice {
   uint32_t index;
   bool gone;         // the source cannot report any more (file or cgroup removed)
   std::string text;  // kKernfs: the file's new contents
+  double wokeMs;     // CLOCK_MONOTONIC when poll() returned (process.hrtime's clock), in ms
 };
 
 // Closes a descriptor on scope exit unless released.
@@ -100,7 +102,8 @@ void Deliver(Napi::Env env, Napi::Function callback, std::nullptr_t*, Notice* no
   if (env == nullptr || callback.IsEmpty()) return;
   Napi::Value text = owned->gone || owned->text.empty() ? env.Undefined() : Napi::String::New(env, owned->text);
   // A throwing listener becomes an uncaught exception, as with any event emitter.
-  callback.Call({Napi::Number::New(env, owned->index), Napi::Boolean::New(env, owned->gone), text});
+  callback.Call({Napi::Number::New(env, owned->index), Napi::Boolean::New(env, owned->gone), text,
+                 Napi::Number::New(env, owned->wokeMs)});
 }
 
 class PressureWatch : public Napi::ObjectWrap<PressureWatch> {
@@ -114,7 +117,7 @@ class PressureWatch : public Napi::ObjectWrap<PressureWatch> {
                                                   });
   }
 
-  // new PressureWatch(callback(index, gone, text?))
+  // new PressureWatch(callback(index, gone, text?, wokeMs))
   explicit PressureWatch(const Napi::CallbackInfo& info) : ObjectWrap<PressureWatch>(info) {
     Napi::Env env = info.Env();
     if (!Arg(info, 0).IsFunction()) throw InvalidArgType(env, "callback", "of type function", Arg(info, 0));
@@ -228,12 +231,16 @@ class PressureWatch : public Napi::ObjectWrap<PressureWatch> {
         return;
       }
       if (fds[0].revents != 0) return;  // close()
+      timespec now{};
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      double wokeMs = static_cast<double>(now.tv_sec) * 1e3 + static_cast<double>(now.tv_nsec) / 1e6;
       for (size_t i = 0; i < sources.size(); i++) {
         short revents = fds[i + 1].revents;
         if (revents == 0) continue;
         auto notice = std::make_unique<Notice>();
         notice->index = static_cast<uint32_t>(i);
         notice->gone = false;
+        notice->wokeMs = wokeMs;
         int fd = sources[i].fd;
         switch (sources[i].kind) {
           case kCgroupV1: {
