@@ -42,3 +42,5 @@ export { MemoryPressureWatcher, watchMemoryPressure } from './pressure';
 export type { PressureEvent, PressureLevel, PressureSource, PressureSourceInfo, PressureSourceKind, WatchMemoryPressureOptions } from './pressure';
 export { memoryUsage } from './memory-usage';
 export type { MappingMemoryUsage, MemoryFigures, MemoryUsage, ProcessMemoryUsage } from './memory-usage';
+export { collectMetrics } from './metrics';
+export type { MetricsCollector, MetricsOptions } from './metrics';
