@@ -1,5 +1,6 @@
 // Module init: exports pageSize, maxWindow, supports, map, fileResidency,
-// fadvise, accessMode, residencyScratch. One AddonData per environment (main thread, workers).
+// fadvise, accessMode, residencyScratch, PressureWatch, supportsAnonName, setAnonName.
+// One AddonData per environment (main thread, workers).
 #include <napi.h>
 
 #include <memory>
