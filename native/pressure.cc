@@ -206,6 +206,8 @@ class PressureWatch : public Napi::ObjectWrap<PressureWatch> {
     int wakeFd = wake_;
     Tsfn tsfn = tsfn_;
     thread_ = std::thread([sources, wakeFd, tsfn]() mutable { Run(sources, wakeFd, tsfn); });
+    // Named before start() returns: /proc/self/task/*/comm shows it (tests count watcher threads).
+    pthread_setname_np(thread_.native_handle(), "pw-pressure");
     return env.Undefined();
   }
 
@@ -218,7 +220,6 @@ class PressureWatch : public Napi::ObjectWrap<PressureWatch> {
 
   // The thread: no N-API calls except NonBlockingCall.
   static void Run(std::vector<Source> sources, int wakeFd, Tsfn tsfn) {
-    pthread_setname_np(pthread_self(), "pw-pressure");  // visible in /proc/self/task/*/comm
     std::vector<pollfd> fds(sources.size() + 1);
     fds[0] = {wakeFd, POLLIN, 0};
     for (size_t i = 0; i < sources.size(); i++) {

@@ -103,6 +103,23 @@ describe('kernel sources (native)', () => {
     w.close();
   });
 
+  it.skipIf(!onKernel || !haveDist)('a worker that exits or is terminated with a watcher open leaves no thread behind', async () => {
+    const { Worker } = await import('node:worker_threads');
+    const dist = JSON.stringify(path.join(__dirname, '..', 'dist', 'index.js'));
+    const before = watcherThreads();
+    for (const code of [
+      `const w = require(${dist}).watchMemoryPressure(); require('node:worker_threads').parentPort.postMessage(w.supported);`,
+      `const w = require(${dist}).watchMemoryPressure(); setInterval(() => {}, 1000); require('node:worker_threads').parentPort.postMessage(w.supported);`,
+    ]) {
+      const worker = new Worker(code, { eval: true });
+      const supported = await new Promise<boolean>((resolve) => worker.once('message', resolve));
+      if (!supported) return; // no kernel source here: nothing to leak
+      expect(watcherThreads()).toBe(before + 1);
+      await worker.terminate(); // the first exits by itself; terminate() then just waits for it
+      expect(watcherThreads()).toBe(before);
+    }
+  });
+
   it.skipIf(!onKernel || !fs.existsSync('/proc/pressure/memory'))(
     'PSI: a window that is not a multiple of 2 s works with CAP_SYS_RESOURCE, else is widened to 2 s and noted',
     () => {
