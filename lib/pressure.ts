@@ -47,8 +47,8 @@ export interface WatchMemoryPressureOptions {
   /** Stops the watcher when aborted (like close()). */
   signal?: AbortSignal;
   /**
-   * 'auto' (default): every kernel source found for this process. 'synthetic': none, only
-   * raise(). Or a list of kinds to try.
+   * 'auto' (default): every cgroup source found for this process, and system-wide PSI only
+   * when there is none. 'synthetic': none, only raise(). Or a list of kinds to try.
    */
   sources?: 'auto' | 'synthetic' | readonly PressureSourceKind[];
   /** A simulator instance has no kernel to ask: its watcher is synthetic (raise() only). */
@@ -162,6 +162,39 @@ export function ownCgroups(): OwnCgroups {
   return found;
 }
 
+/** This process's own memory limit, if its cgroup has one. */
+export interface MemoryLimit {
+  /** Bytes. */
+  bytes: number;
+  /** The file it came from: v2 memory.high (the throttling point) or memory.max, v1 memory.limit_in_bytes. */
+  file: string;
+}
+
+/**
+ * The memory limit of this process's cgroup: v2 memory.high if set, else memory.max; v1
+ * memory.limit_in_bytes. undefined when there is none (or no cgroup). Ancestors' limits
+ * are not consulted. A default budget for a cache can start from it.
+ */
+export function ownMemoryLimit(): MemoryLimit | undefined {
+  const cgroups = ownCgroups();
+  const candidates: string[] = [];
+  if (cgroups.v2 !== undefined) candidates.push(path.join(cgroups.v2, 'memory.high'), path.join(cgroups.v2, 'memory.max'));
+  if (cgroups.v1 !== undefined) candidates.push(path.join(cgroups.v1, 'memory.limit_in_bytes'));
+  for (const file of candidates) {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8').trim();
+    } catch {
+      continue;
+    }
+    if (text === 'max') continue;
+    const bytes = Number(text);
+    // v1 "no limit" is PAGE_COUNTER_MAX pages in bytes (about 2^63).
+    if (Number.isSafeInteger(bytes) && bytes > 0 && bytes < 2 ** 52) return { bytes, file };
+  }
+  return undefined;
+}
+
 /** Parses memory.events ("high 3\nmax 0\n..."). */
 function parseCounters(text: string): Map<string, number> {
   const counters = new Map<string, number>();
@@ -242,7 +275,7 @@ export class MemoryPressureWatcher extends EventEmitter implements PressureSourc
         const registered: Registered[] = [];
         const watch = new Ctor((index, gone, text, wokeMs) => this.#onNative(registered, index, gone, text, wokeMs));
         try {
-          this.#register(watch, options, wanted === 'auto' ? PRESSURE_SOURCE_KINDS : wanted, registered, sources);
+          this.#register(watch, options, wanted === 'auto' ? PRESSURE_SOURCE_KINDS : wanted, registered, sources, wanted === 'auto');
         } catch (err) {
           watch.close();
           throw err;
@@ -336,6 +369,7 @@ export class MemoryPressureWatcher extends EventEmitter implements PressureSourc
     kinds: readonly PressureSourceKind[],
     registered: Registered[],
     sources: PressureSourceInfo[],
+    auto: boolean,
   ): void {
     const psi = { ...DEFAULT_PSI, ...validateObject<{ moderate: string | false; critical: string | false }>('options.psi', options.psi) };
     const vm = {
@@ -396,6 +430,11 @@ export class MemoryPressureWatcher extends EventEmitter implements PressureSourc
     };
     for (const kind of kinds) {
       validateOneOf('options.sources[]', kind, PRESSURE_SOURCE_KINDS);
+      if (kind === 'psi' && auto && registered.length > 0) {
+        // The host's stalls (other tenants') say little about a process in its own memory cgroup.
+        this.notes.push('psi: not used (auto): this process has its own cgroup sources');
+        continue;
+      }
       if (kind === 'psi') psiTriggers(kind, '/proc/pressure/memory');
       else if (kind === 'cgroup-v2-psi') {
         if (cgroups.v2 === undefined) this.notes.push('cgroup-v2-psi: this process is in no cgroup v2 hierarchy');

@@ -218,9 +218,30 @@ describe('real pressure in a child memory cgroup (native, cgroup v1)', () => {
     expect(last.allocatedMiB as number).toBeGreaterThanOrEqual(critical!.allocatedMiB as number);
   });
 
-  it.skipIf(!runnable)('an idle watcher does not keep the process alive', async () => {
+  it.skipIf(!runnable)('rising allocation beside an unpinned cache: the critical event purges it, the cgroup usage drops, no OOM', async () => {
+    const limitMiB = 192;
+    const cachedMiB = 64;
+    const r = await runInCgroup(limitMiB, ['cache', String(cachedMiB), '120'], 90_000);
+    const purge = r.lines.find((l) => l.purge !== undefined);
+    const done = r.lines.find((l) => l.done === true);
+    console.log(`cache + rising allocation in ${limitMiB} MiB: purge ${JSON.stringify(purge)}; done ${JSON.stringify(done)}; ` +
+      `exit ${r.code} signal ${r.signal}`);
+    expect(r.signal).toBeNull();
+    expect(r.code).toBe(0);
+    expect(r.oomKills).toBe(0);
+    expect(purge).toBeDefined();
+    expect(purge!.purge).toMatch(/^cgroup-v1/); // this cgroup's own signal, not the host's
+    expect(purge!.allocatedMiB as number).toBeGreaterThan(0);
+    // The unpinned entries really left the cgroup (they were charged while lazy-free).
+    expect((purge!.usageBefore as number) - (purge!.usageAfter as number)).toBeGreaterThanOrEqual((cachedMiB / 2) * MiB);
+    expect(done!.purgedEntries as number).toBeGreaterThan(0); // the cache noticed (and regenerated) them
+    expect(done!.allocatedMiB).toBe(120);
+  });
+
+  it.skipIf(!runnable)('an idle watcher does not keep the process alive; ownMemoryLimit() reads the cgroup limit', async () => {
     const r = await runInCgroup(256, ['idle'], 30_000);
     expect(r.lines[0]).toMatchObject({ supported: true });
+    expect(r.lines[0].limit).toEqual({ bytes: 256 * MiB, file: expect.stringMatching(/memory\.limit_in_bytes$/) });
     expect(r.signal).toBeNull();
     expect(r.code).toBe(0);
   });
