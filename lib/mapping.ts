@@ -101,8 +101,9 @@ export class Mapping implements Disposable {
    * /proc/self/maps; undefined on the simulator and once closed. It changes on resize().
    */
   get address(): bigint | undefined {
-    const start = this.#closed ? undefined : this.#region.address;
-    return start === undefined ? undefined : start + BigInt(this.#delta);
+    const self = Mapping.#self(this);
+    const start = self.#closed ? undefined : self.#region.address;
+    return start === undefined ? undefined : start + BigInt(self.#delta);
   }
 
   /** Bytes mapped (what the caller asked for; the kernel works in whole pages). */
