@@ -490,12 +490,13 @@ export class MemoryPressureWatcher extends EventEmitter implements PressureSourc
           if (vmLevel === false) continue;
           try {
             // 'hierarchy': events of this cgroup and its descendants, whatever other listeners do.
-            add(kind, KIND_CODE['cgroup-v1'], file, `${vmLevel} hierarchy`, `${vmLevel} -> ${level}`, { level });
+            add(kind, KIND_CODE['cgroup-v1'], file, `${vmLevel},hierarchy`, `${vmLevel},hierarchy -> ${level}`, { level });
           } catch (err) {
             if ((err as ErrnoError).code === 'EINVAL') {
               // Kernels before 4.16 know no mode.
               try {
                 add(kind, KIND_CODE['cgroup-v1'], file, vmLevel, `${vmLevel} -> ${level}`, { level });
+                this.notes.push(`cgroup-v1: mode 'hierarchy' refused (EINVAL: kernel before 4.16?); '${vmLevel}' in the default mode`);
                 continue;
               } catch {
                 // report the first error

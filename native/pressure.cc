@@ -151,7 +151,7 @@ class PressureWatch : public Napi::ObjectWrap<PressureWatch> {
     switch (kind) {
       case kCgroupV1: {
         // path is the watched file (memory.pressure_level or memory.usage_in_bytes); the line
-        // "<eventfd> <fd of that file> <arg>" goes into cgroup.event_control beside it. The
+        // "<eventfd> <fd of that file> <arg>" (arg: "<level>[,<mode>]" or a byte threshold) goes into cgroup.event_control beside it. The
         // registration lives as long as the eventfd; the other two may close.
         std::string dir = path.substr(0, path.find_last_of('/'));
         Fd event(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));

@@ -208,6 +208,7 @@ describe('real pressure in a child memory cgroup (native, cgroup v1)', () => {
       `exit ${r.code} signal ${r.signal}, oom kills ${r.oomKills}`);
     expect(r.lines[0]).toMatchObject({ supported: true });
     expect(r.lines[0].sources).toContain('cgroup-v1-usage');
+    expect(r.lines[0].details).toContain('low,hierarchy -> moderate'); // "<level>[,<mode>]": a comma, not a space
     expect(r.signal).toBe('SIGKILL');
     expect(r.oomKills).toBeGreaterThan(0);
     const critical = events.find((e) => e.event === 'critical' && e.source === 'cgroup-v1-usage');
