@@ -12,6 +12,7 @@
         ["OS=='linux'", {
           "sources": [
             "native/addon.cc",
+            "native/cachestat_batch.cc",
             "native/errors.cc",
             "native/fadvise.cc",
             "native/madvise.cc",
@@ -23,9 +24,8 @@
             "native/pressure.cc"
           ]
         }, {
-          "sources": ["native/stub.cc"],
-          "xcode_settings": { "GCC_ENABLE_CPP_EXCEPTIONS": "YES" },
-          "msvs_settings": { "VCCLCompilerTool": { "ExceptionHandling": 1 } }
+          # Other systems: nothing to build (lib/native.ts uses the simulator there).
+          "type": "none"
         }]
       ]
     }

@@ -40,9 +40,10 @@ export async function run({ full = false } = {}) {
   const require = createRequire(import.meta.url);
   let addonRegion;
   try {
-    const addon = require(path.join(distPath(), '..', 'build', 'Release', 'pagewise.node'));
+    // The addon file the package itself loads (node-gyp-build: prebuilds/ or build/).
+    const addon = require(require('node-gyp-build').path(path.join(distPath(), '..')));
     addonRegion = addon.map(MiB, 3, false, -1, 0, false, false, 0);
-    new Uint8Array(addonRegion.window(0, MiB)).fill(1);
+    new Uint8Array(addonRegion.view(0, MiB)).fill(1);
   } catch {
     addonRegion = undefined;
   }

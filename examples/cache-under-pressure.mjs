@@ -8,7 +8,7 @@
 // Part 2 (as root, with a memory cgroup) runs a child limited to 256 MiB that caches
 // 512 MiB: it survives, while the same program with plain Buffers is OOM-killed.
 import { VolatileCache } from '../dist/index.js';
-import demo from '../dist/demo.js';
+import demo from '../dist/cli/demo.js';
 
 const cache = new VolatileCache({ budget: 16 * 1024 * 1024 });
 

@@ -1,13 +1,14 @@
 // Pagewise: the public entry points bound to one backend. The package's default
 // export binds the selected backend (lib/index.ts); tests bind both side by side.
 import * as fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { ADVICE, ADVICE_NAMES, type Advice } from './advice';
+import { type Advice, type AdviceConstant, adviceFromName } from './advice';
 import type { Backend, RawFileResidency } from './backend';
-import { invalidArgType, invalidArgValue, outOfRange } from './errors';
+import { FADV } from './constants';
+import { openRegularFile, requireRegularFile } from './open-file';
+import { errnoError, invalidArgType, invalidArgValue, kernelError, outOfRange } from './errors';
 import { trackMapping } from './memory-usage';
-import { CREATE, Mapping, PROTECTION, PROTECTION_NAMES, type Protection, roundDown, roundUp } from './mapping';
-import { type Range, validateBoolean, validateInteger, validateObject, validateOneOf } from './validate';
+import { checkResidencyVector, CREATE, Mapping, PROTECTION, PROTECTION_NAMES, type Protection, roundDown, roundUp } from './mapping';
+import { RANGE_KEYS, type Range, validateBoolean, validateInteger, validateObject, validateOneOf } from './validate';
 
 export interface MapOptions {
   /** MAP_SHARED: the memory is shared with children after fork(). Default false (private). */
@@ -49,19 +50,26 @@ export interface FileResidencyOptions extends Range {
   pages?: boolean;
 }
 
-export interface FileResidency extends RawFileResidency {
+export interface FileResidency extends Omit<RawFileResidency, 'source'> {
   /** File size in bytes. */
   size: number;
   /** cached / total as a percentage (100 for an empty range). */
   percent: number;
+  /**
+   * Which mechanism produced the numbers. 'simulator': the reference simulator's model of
+   * a page cache (every file it has not evicted counts as cached), not this machine's.
+   */
+  source: RawFileResidency['source'] | 'simulator';
+  /** True on the simulator backend: the counts are a model, not this machine's page cache. */
+  simulated: boolean;
 }
 
 export type FileArgument = string | URL | Buffer | number;
 
 const HUGE_SHIFT = { '2MiB': 21, '1GiB': 30 } as const;
-/** posix_fadvise(2) values. */
-const FADV_DONTNEED = 4;
-const FADV_WILLNEED = 3;
+const MAP_KEYS = Object.freeze(['shared', 'protection', 'populate', 'noreserve', 'hugePages', 'name']);
+const MAP_FILE_KEYS = Object.freeze(['mode', 'offset', 'length', 'populate']);
+const FILE_RESIDENCY_KEYS = Object.freeze(['offset', 'length', 'pages']);
 
 export class Pagewise {
   constructor(readonly backend: Backend) {}
@@ -76,14 +84,19 @@ export class Pagewise {
   }
 
   /** Whether this kernel knows the advice (madvise(NULL, 0, advice) == 0). */
-  supports(advice: Advice): boolean {
-    return this.backend.supports(ADVICE[validateOneOf('advice', advice, ADVICE_NAMES)].value);
+  supports(advice: Advice | AdviceConstant): boolean {
+    return this.backend.supports(adviceFromName(advice).value);
+  }
+
+  /** Longest Uint8Array view of a mapping this engine can hold (mapping.view() lengths are capped by it). */
+  get maxViewLength(): number {
+    return this.backend.maxViewLength;
   }
 
   /** Anonymous memory: zero-filled pages that exist only in this process (and its children if shared). */
-  map(length: number, options?: MapOptions): Mapping {
+  map(length: number, options?: MapOptions & object): Mapping {
     validateInteger('length', length, 1);
-    const o = validateObject<MapOptions>('options', options);
+    const o = validateObject<MapOptions>('options', options, MAP_KEYS);
     const shared = o.shared === undefined ? false : validateBoolean('options.shared', o.shared);
     const protection = o.protection === undefined ? 'read-write' : validateOneOf('options.protection', o.protection, PROTECTION_NAMES);
     const populate = o.populate === undefined ? false : validateBoolean('options.populate', o.populate);
@@ -100,14 +113,16 @@ export class Pagewise {
         throw invalidArgValue('options', o, 'cannot combine noreserve with hugePages: huge pages must be reserved at map() time');
       }
     }
-    const region = this.backend.map({
-      length,
-      protection: PROTECTION[protection],
-      shared,
-      populate,
-      noreserve,
-      hugePageShift,
-    });
+    let region;
+    try {
+      region = this.backend.map({ length, protection: PROTECTION[protection], shared, populate, noreserve, hugePageShift });
+    } catch (err) {
+      throw kernelError(err, (code) =>
+        code === 'ENOMEM' && hugePageShift !== 0
+          ? 'no free huge pages of that size are reserved: raise vm.nr_hugepages (e.g. sysctl -w vm.nr_hugepages=N) or map without hugePages'
+          : undefined,
+      );
+    }
     const named = name !== undefined && this.backend.nameMapping?.(region, name) === true;
     const mapping = new Mapping(CREATE, {
       backend: this.backend,
@@ -129,8 +144,8 @@ export class Pagewise {
   }
 
   /** Map a file (path, file: URL, or open descriptor). The descriptor is not closed. */
-  mapFile(file: FileArgument, options?: MapFileOptions): Mapping {
-    const o = validateObject<MapFileOptions>('options', options);
+  mapFile(file: FileArgument, options?: MapFileOptions & object): Mapping {
+    const o = validateObject<MapFileOptions>('options', options, MAP_FILE_KEYS);
     const mode = o.mode === undefined ? 'private' : validateOneOf('options.mode', o.mode, ['private', 'shared'] as const);
     const populate = o.populate === undefined ? false : validateBoolean('options.populate', o.populate);
     const shared = mode === 'shared';
@@ -142,7 +157,12 @@ export class Pagewise {
       if (length === 0) throw outOfRange('options.length', `>= 1 (the file has ${room} bytes from offset ${offset})`, length);
       let writable = path !== undefined ? shared : false;
       if (path === undefined) {
-        const access = this.backend.accessMode(fd);
+        let access: 'read' | 'write' | 'read-write';
+        try {
+          access = this.backend.accessMode(fd);
+        } catch (err) {
+          throw kernelError(err);
+        }
         writable = access !== 'read';
         if (access === 'write') {
           // mmap needs read access to any file mapping: say so instead of EACCES from mmap.
@@ -155,16 +175,21 @@ export class Pagewise {
       const page = this.backend.pageSize;
       const aligned = roundDown(offset, page);
       const delta = offset - aligned;
-      const region = this.backend.map({
-        length: delta + length,
-        // Private file mappings are writable copy-on-write, so a JavaScript write can never fault.
-        protection: PROTECTION['read-write'],
-        shared,
-        file: { fd, path, offset: aligned, writable },
-        populate,
-        noreserve: false,
-        hugePageShift: 0,
-      });
+      let region;
+      try {
+        region = this.backend.map({
+          length: delta + length,
+          // Private file mappings are writable copy-on-write, so a JavaScript write can never fault.
+          protection: PROTECTION['read-write'],
+          shared,
+          file: { fd, path, offset: aligned, writable },
+          populate,
+          noreserve: false,
+          hugePageShift: 0,
+        });
+      } catch (err) {
+        throw kernelError(err);
+      }
       const mapping = new Mapping(CREATE, { backend: this.backend, region, delta, length, kind: 'file', shared, protection: 'read-write' });
       trackMapping(mapping);
       return mapping;
@@ -172,48 +197,74 @@ export class Pagewise {
   }
 
   /** Page-cache residency of a file without mapping it into the caller's view: cachestat(2), or mmap + mincore. */
-  fileResidency(file: FileArgument, options?: FileResidencyOptions): FileResidency {
-    const o = validateObject<FileResidencyOptions>('options', options);
+  fileResidency(file: FileArgument, options?: FileResidencyOptions & object): FileResidency {
+    const o = validateObject<FileResidencyOptions>('options', options, FILE_RESIDENCY_KEYS);
     const wantPages = o.pages === undefined ? false : validateBoolean('options.pages', o.pages);
     return withFile(file, 'r', (fd) => {
       const size = regularFileSize(fd, file);
-      const [start, end] = fileRange(o, size, this.backend.pageSize);
-      const raw = this.backend.fileResidency(fd, start, end - start, wantPages);
+      const [start, end] = fileRange(o, size, this.backend.pageSize, 'options', false);
+      if (wantPages) checkResidencyVector((end - start) / this.backend.pageSize, end - start, this.backend.pageSize);
+      let raw: RawFileResidency;
+      try {
+        raw = this.backend.fileResidency(fd, start, end - start, wantPages);
+      } catch (err) {
+        throw kernelError(err, (code) =>
+          code === 'EPERM'
+            ? 'cachestat(2) answers only to a caller who owns the file or may write it; pass { pages: true } to use mincore(2) instead'
+            : undefined,
+        );
+      }
       const percent = raw.total === 0 ? 100 : (100 * raw.cached) / raw.total;
-      return { ...raw, size, percent };
+      // The simulator's counts come from its model: say so in the result itself, so that no
+      // caller can take them for the page cache of this machine (docs/SIMULATOR.md).
+      const simulated = this.backend.kind === 'simulator';
+      return { ...raw, size, percent, source: simulated ? 'simulator' : raw.source, simulated };
     });
   }
 
-  /** Drop a file's clean pages from the page cache (posix_fadvise POSIX_FADV_DONTNEED). Dirty pages stay until written back. */
-  evict(file: FileArgument, range?: Range): void {
+  /** Drop a file's clean pages from the page cache (posix_fadvise POSIX_FADV.DONTNEED). Dirty pages stay until written back. */
+  evict(file: FileArgument, range?: Range & object): void {
+    const r = validateObject<Range>('range', range, RANGE_KEYS);
     withFile(file, 'r', (fd) => {
-      const [start, end] = fileRange(validateObject<Range>('range', range), regularFileSize(fd, file), this.backend.pageSize);
-      this.backend.fadvise(fd, start, end - start, FADV_DONTNEED);
-    });
+      // Inward, as posix_fadvise(DONTNEED) itself treats partial pages: no page the caller did not name is dropped.
+      const [start, end] = fileRange(r, fadvisableSize(fd, file), this.backend.pageSize, 'range', true);
+      this.#fadvise(fd, start, end, FADV.DONTNEED);
+    }, requireFadvisable);
   }
 
-  /** Ask the kernel to start reading a file into the page cache (POSIX_FADV_WILLNEED); returns at once. */
-  prefetch(file: FileArgument, range?: Range): void {
+  /** Ask the kernel to start reading a file into the page cache (POSIX_FADV.WILLNEED); returns at once. */
+  prefetch(file: FileArgument, range?: Range & object): void {
+    const r = validateObject<Range>('range', range, RANGE_KEYS);
     withFile(file, 'r', (fd) => {
-      const [start, end] = fileRange(validateObject<Range>('range', range), regularFileSize(fd, file), this.backend.pageSize);
-      this.backend.fadvise(fd, start, end - start, FADV_WILLNEED);
-    });
+      const [start, end] = fileRange(r, fadvisableSize(fd, file), this.backend.pageSize, 'range', false);
+      this.#fadvise(fd, start, end, FADV.WILLNEED);
+    }, requireFadvisable);
+  }
+
+  /** posix_fadvise over [start, end); an empty range is never passed (length 0 means "to the end of the file"). */
+  #fadvise(fd: number, start: number, end: number, advice: number): void {
+    if (end <= start) return;
+    try {
+      this.backend.fadvise(fd, start, end - start, advice);
+    } catch (err) {
+      throw kernelError(err);
+    }
   }
 }
 
 /** Open a path (closing it afterwards) or use a caller's descriptor as is. */
-function withFile<T>(file: FileArgument, flags: 'r' | 'r+', use: (fd: number, path: string | undefined) => T): T {
+function withFile<T>(
+  file: FileArgument,
+  flags: 'r' | 'r+',
+  use: (fd: number, path: string | Buffer | undefined) => T,
+  check: (stat: fs.Stats, file: FileArgument) => void = requireRegularFile,
+): T {
   if (typeof file === 'number') {
     validateInteger('file', file, 0, 0x7fffffff);
     return use(file, undefined);
   }
-  let path: string;
-  if (typeof file === 'string') path = file;
-  else if (file instanceof URL) path = fileURLToPath(file);
-  else if (Buffer.isBuffer(file)) path = file.toString();
-  else throw invalidArgType('file', 'of type string or an instance of Buffer or URL, or a file descriptor', file);
-  if (path.includes('\u0000')) throw invalidArgValue('file', file, 'must be a string without null bytes');
-  const fd = fs.openSync(path, flags);
+  // Byte-exact paths; special files refused before and after an open that never blocks (lib/open-file.ts).
+  const { fd, path } = openRegularFile(file, flags, check);
   try {
     return use(fd, path);
   } finally {
@@ -230,18 +281,44 @@ function validateMappingName(name: unknown): string {
   return name;
 }
 
+/** posix_fadvise's view of a file: a pipe or socket is ESPIPE, as posix_fadvise(2) gives; anything else not regular is refused. */
+function requireFadvisable(stat: fs.Stats, file: FileArgument): void {
+  if (stat.isFIFO() || stat.isSocket()) throw errnoError('ESPIPE', 'posix_fadvise');
+  requireRegularFile(stat, file);
+}
+
+/** The size of a file posix_fadvise can act on: a pipe or socket is ESPIPE, as posix_fadvise(2) gives. */
+function fadvisableSize(fd: number, file: FileArgument): number {
+  const stat = fs.fstatSync(fd);
+  if (stat.isFIFO() || stat.isSocket()) throw errnoError('ESPIPE', 'posix_fadvise');
+  return regularFileSize(fd, file);
+}
+
 function regularFileSize(fd: number, file: FileArgument): number {
   const stat = fs.fstatSync(fd);
-  if (!stat.isFile()) throw invalidArgValue('file', file, 'is not a regular file');
+  requireRegularFile(stat, file);
   return stat.size;
 }
 
-/** A byte range of a file, rounded outward to pages and clipped to the file. */
-function fileRange(range: Range, size: number, page: number): [number, number] {
-  const offset = range.offset === undefined ? 0 : validateInteger('range.offset', range.offset, 0);
-  const length = range.length === undefined ? Math.max(0, size - offset) : validateInteger('range.length', range.length, 0);
-  // A range that starts at or past the end of the file is empty (not the file's last partial page).
-  const start = offset >= size ? roundUp(size, page) : roundDown(offset, page);
-  const end = Math.min(roundUp(offset + length, page), roundUp(size, page));
-  return [start, Math.max(start, end)];
+/**
+ * A byte range of a file clipped to the file, rounded to pages: outward, or inward
+ * for destructive operations (the last partial page of the file counts when the
+ * range reaches the end of the file, as posix_fadvise(DONTNEED) does). An empty
+ * range stays empty.
+ */
+function fileRange(range: Partial<Range>, size: number, page: number, name: string, inward: boolean): [number, number] {
+  const offset = range.offset === undefined ? 0 : validateInteger(`${name}.offset`, range.offset, 0);
+  const length = range.length === undefined ? Math.max(0, size - offset) : validateInteger(`${name}.length`, range.length, 0);
+  const to = Math.min(offset + length, size);
+  // A range that starts at or past the end of the file, or has no bytes, is empty.
+  if (offset >= size || to <= offset) {
+    const at = offset >= size ? roundUp(size, page) : roundDown(offset, page);
+    return [at, at];
+  }
+  if (inward) {
+    const start = roundUp(offset, page);
+    const end = to === size ? roundUp(size, page) : roundDown(to, page);
+    return end > start ? [start, end] : [start, start];
+  }
+  return [roundDown(offset, page), roundUp(to, page)];
 }

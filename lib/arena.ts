@@ -2,35 +2,98 @@
 //
 // One large private anonymous region (MAP_NORESERVE) is cut into page-granular
 // spans by a first-fit free list that splits and coalesces. A span handed out is
-// a VolatileBuffer: pinned (ordinary memory) or unpinned (MADV_FREE'd: the
-// kernel may drop its pages under memory pressure, and they then read back zero).
+// a VolatileBuffer in one of four states:
+//   pinned   ordinary memory; `bytes` is valid.
+//   unpinned the owner said it may be dropped, but only userspace knows (a
+//            "soft" unpin: Chromium's discardable memory keeps lock/unlock in
+//            userspace too). Pinning it again costs no syscall and no CAS.
+//   volatile canaries written and the span MADV_FREE'd: the kernel may drop its
+//            pages under pressure (they then read back zero).
+//   freed    back in the arena.
+// Unpinned spans become volatile in batches: when they have been unpinned for
+// `unpinDelayMs`, when the unpinned bytes exceed `unpinMaxBytes`, on flush() /
+// purge(), and on a memory-pressure signal. So the kernel only hears about
+// memory that has actually gone cold.
 //
-// Purge detection follows the race-free canary protocol (docs/ARENA.md,
-// Chromium's discardable memory):
-//   unpin: for every page, save its first 64-bit word and store a non-zero
-//          canary there; only after all canaries are written, MADV_FREE the span.
+// Purge detection follows the race-free canary protocol (docs/ARENA.md):
+//   make volatile: for every page, save its first 32-bit word and store a
+//          non-zero canary there; only after all canaries of the batch are
+//          written, MADV_FREE the spans (a write after MADV_FREE cancels it).
 //   pin:   for every page, one atomic compare-and-swap canary -> saved word.
 //          Success proves the page survived and (being a write) makes it
 //          non-discardable again; failure means the page was dropped.
-// Checking every canary first and restoring afterwards would race with reclaim
-// (a page dropped between the check and the restore comes back as zeros with
-// only the restored word): never do that.
+// Checking every canary first and restoring afterwards would race with reclaim:
+// never do that.
 //
-// Views: each pin (and alloc) creates a fresh view of the span; unpin and free
-// detach it, so every Uint8Array the caller kept has length 0 and can show
-// neither canaries nor a later owner's bytes. The arena uses only the public
-// API (a Pagewise instance), so it runs unchanged on the native backend and on
-// the simulator.
+// Views: a buffer's view is made on first use of `bytes` and kept across
+// unpin/pin cycles that never reach the kernel (a hot hit allocates nothing). It
+// is detached before the span's canaries are written, when the buffer is freed
+// (and so before the span can have another owner), and on unpin in `strict` mode.
+// The arena uses only the public API (a Pagewise instance), so it runs unchanged
+// on the native backend and on the simulator.
 import * as fs from 'node:fs';
 import type { Pagewise } from './api';
-import { type CodedError, invalidArgType, pagewiseError } from './errors';
-import { pagewise as defaultPagewise } from './index';
+import { defaultPagewise } from './default-pagewise';
+import { type CodedError, illegalConstructor, invalidArgType, pagewiseError } from './errors';
+import { List, type ListNode, listNode } from './list';
 import type { Mapping } from './mapping';
-import { type Range, validateBoolean, validateInteger, validateObject, validateRange } from './validate';
+import { effectiveMemoryLimit } from './memory-limit';
+import { type Range, validateBoolean, validateInteger, validateObject, validateOneOf, validateRange } from './validate';
+
+// ---- memory pressure (the agreed interface; lib/pressure.ts declares the same types) ----
+
+export type PressureLevel = 'moderate' | 'critical';
+export interface PressureEvent {
+  level: PressureLevel;
+  source: string;
+}
+/** Anything that emits 'pressure' events, e.g. the watcher from watchMemoryPressure(). */
+export interface PressureSource {
+  on(event: 'pressure', listener: (e: PressureEvent) => void): unknown;
+  off(event: 'pressure', listener: (e: PressureEvent) => void): unknown;
+}
+const PRESSURE_LEVELS: readonly PressureLevel[] = ['moderate', 'critical'];
+
+/** Listen to `source` (if any) with `handle`; returns how to stop. Validates the shape. */
+export function listenToPressure(
+  name: string,
+  source: unknown,
+  handle: (level: PressureLevel) => void,
+): (() => void) | undefined {
+  if (source === undefined) return undefined;
+  const s = source as PressureSource;
+  if (typeof s !== 'object' || s === null || typeof s.on !== 'function' || typeof s.off !== 'function') {
+    throw invalidArgType(name, 'an object with on() and off() (a PressureSource)', source);
+  }
+  const listener = (e: PressureEvent) => {
+    // A listener must not throw into the emitter: unknown levels are ignored.
+    if (e !== null && typeof e === 'object' && (e.level === 'moderate' || e.level === 'critical')) handle(e.level);
+  };
+  s.on('pressure', listener);
+  return () => {
+    s.off('pressure', listener);
+  };
+}
 
 export interface VolatileArenaOptions {
   /** Bytes to reserve (rounded up to whole pages). Virtual only: MAP_NORESERVE. Default 256 MiB. */
   size?: number;
+  /**
+   * How long an unpinned buffer stays a userspace-only state before its span is
+   * made volatile (canaries + MADV_FREE), in milliseconds. Pinning it within that
+   * time costs no syscall. 0 = volatile at once on unpin(); -1 = only by
+   * `unpinMaxBytes`, flush(), purge() or memory pressure. Default 50.
+   */
+  unpinDelayMs?: number;
+  /**
+   * Most bytes that may sit unpinned-but-not-volatile (and, separately, freed but
+   * not yet MADV_FREE'd): over it, the least recently unpinned are made volatile at
+   * once, down to 7/8 of it. This bounds what the kernel cannot reclaim even when
+   * no timer runs (a long synchronous loop). Default: 1/16 of the memory this
+   * process may use (the smallest cgroup memory.max / memory.high / v1 limit on
+   * its path, else the machine's RAM), read when the arena is made.
+   */
+  unpinMaxBytes?: number;
   /**
    * How long a freed span stays MADV_FREE'd (cheap to reuse) before it is
    * MADV_DONTNEED'd so RSS really goes down, in milliseconds (jemalloc's decay).
@@ -39,36 +102,54 @@ export interface VolatileArenaOptions {
   decayMs?: number;
   /**
    * How long a freed span stays ordinary dirty memory before it is MADV_FREE'd, in
-   * milliseconds (jemalloc's dirty_decay_ms before its muzzy stage). A span reused
-   * within that window costs no syscall at all; MADV_FREE of a MiB costs ~12 µs
-   * plus ~10 µs to re-dirty its pages (bench/). 0 = MADV_FREE at once on free
-   * (the default). The decayMs clock starts at free() either way.
+   * milliseconds (jemalloc's dirty_decay_ms). A span reused within that window costs
+   * no syscall at all. 0 = MADV_FREE at once on free. Default 50. The decayMs clock
+   * starts at free() either way.
    */
   freeDelayMs?: number;
   /** Zero-fill: new allocations and pins that report 'purged' read as all zeros. Default false (content unspecified). */
   zero?: boolean;
+  /** Debugging: unpin() detaches every view at once (as if the span became volatile). Default false. */
+  strict?: boolean;
+  /**
+   * Do not hand a freed span out again while a view ever handed out over it may
+   * still be referenced (it is reused only after every such ArrayBuffer was
+   * garbage-collected). Protects a new owner from Node's asynchronous native work
+   * (crypto.randomFill, zlib, fs writes) still using a detached view of the old
+   * owner. Freed spans then wait for the garbage collector, which in a long
+   * synchronous loop may not run: see docs/ARENA.md. Default false.
+   */
+  quarantine?: boolean;
+  /** Memory-pressure signal to follow (see handlePressure()); listened to until close(). */
+  pressure?: PressureSource;
   /** The Pagewise instance (backend) to use. Default: the package's. */
   pagewise?: Pagewise;
 }
 
-export type BufferState = 'pinned' | 'unpinned' | 'freed';
+export type BufferState = 'pinned' | 'unpinned' | 'volatile' | 'freed';
 
 /** What pin() found: every page survived ('intact') or at least one was dropped ('purged'). */
 export type PinResult = 'intact' | 'purged';
 
 /** Counters kept incrementally: reading them costs nothing. Byte counts are whole pages. */
 export interface ArenaStats {
-  /** Bytes reserved. */
+  /** Bytes reserved. pinned + unpinned + free + quarantined bytes = size. */
   size: number;
   /** Bytes in pinned buffers. */
   pinnedBytes: number;
-  /** Bytes in unpinned (volatile) buffers. */
+  /** Bytes in unpinned buffers: softUnpinnedBytes + volatileBytes. */
   unpinnedBytes: number;
-  /** Bytes not allocated. */
+  /** Bytes unpinned but not made volatile yet (userspace state only; the kernel cannot take them). */
+  softUnpinnedBytes: number;
+  /** Bytes of unpinned buffers made volatile (canaries written, MADV_FREE'd). */
+  volatileBytes: number;
+  /** Bytes free to allocate. */
   freeBytes: number;
-  /** Freed bytes not MADV_FREE'd yet (freeDelayMs > 0): ordinary dirty memory. */
+  /** Freed bytes not MADV_FREE'd yet (freeDelayMs): ordinary dirty memory. Part of freeBytes. */
   pendingFreeBytes: number;
-  /** Live buffers (pinned or unpinned). */
+  /** Freed bytes waiting for their views to be garbage-collected (quarantine: true). */
+  quarantinedBytes: number;
+  /** Live buffers (pinned, unpinned or volatile). */
   buffers: number;
   /** alloc() calls that succeeded. */
   allocations: number;
@@ -76,14 +157,22 @@ export interface ArenaStats {
   unpins: number;
   /** pin() calls. */
   pins: number;
-  /** pin() calls that reported 'intact'. */
+  /** pin() calls of a buffer that never became volatile: no syscall, no CAS. */
+  softPins: number;
+  /** pin() calls that reported 'intact' (soft pins included). */
   intactPins: number;
   /** pin() calls that reported 'purged'. */
   purgedPins: number;
+  /** Batches that made unpinned buffers volatile. */
+  volatileBatches: number;
+  /** Buffers made volatile by those batches. */
+  madeVolatile: number;
   /** Bytes advised MADV_PAGEOUT by purge(). */
   purgedBytes: number;
-  /** Bytes of free extents MADV_DONTNEED'd (at once with decayMs 0, after the decay period, or by decayNow()); a freed span coalesced with untouched neighbours is advised whole. */
+  /** Bytes of freed spans MADV_DONTNEED'd (at once with decayMs 0, after the decay period, decayNow() or critical pressure). */
   decayedBytes: number;
+  /** Memory-pressure signals handled. */
+  pressureEvents: number;
 }
 
 /** A nonzero canary; CANARY_ALT is used for a page whose saved word equals CANARY (the pin CAS must change the bytes). */
@@ -95,15 +184,44 @@ const CANARY_ALT = ~CANARY;
 export const CANARY_WORDS: readonly [number, number] = [CANARY, CANARY_ALT];
 const DEFAULT_SIZE = 256 * 1024 * 1024;
 const DEFAULT_DECAY_MS = 10_000;
+const DEFAULT_UNPIN_DELAY_MS = 50;
+const DEFAULT_FREE_DELAY_MS = 50;
+/** Share of the process's memory limit that may stay unpinned but not volatile. */
+const DEFAULT_UNPIN_SHARE = 1 / 16;
+/** Pages per residency() call in purge(): bounds the vector allocated per call. */
+const RESIDENCY_CHUNK_PAGES = 1 << 16;
 
-/** A free extent, in pages. dirtyAt: when it was last MADV_FREE'd with content (0 = known zero: untouched or DONTNEED'd). */
+/** A free extent, in pages (for allocation; coalesced). */
 interface Extent {
   start: number;
   pages: number;
-  dirtyAt: number;
 }
 
+/** A freed range that still holds a previous owner's pages: pending (not yet MADV_FREE'd) or lazy (MADV_FREE'd). */
+interface DirtyRange {
+  start: number;
+  pages: number;
+  /** When it was freed (performance.now()). */
+  at: number;
+  /** MADV_FREE'd already. */
+  lazy: boolean;
+}
+
+/** One owner's lifetime of a span, for the quarantine: freed spans wait for every view to be collected. */
+interface Ticket {
+  arena: WeakRef<VolatileArena>;
+  start: number;
+  pages: number;
+  views: number;
+  freed: boolean;
+}
+
+const quarantineRegistry = new FinalizationRegistry<Ticket>((t) => {
+  if (--t.views === 0 && t.freed) t.arena.deref()?.[kUnquarantine](t);
+});
+
 const CREATE = Symbol('pagewise.createVolatileBuffer');
+const kUnquarantine = Symbol('pagewise.unquarantine');
 
 export class VolatileArena implements Disposable {
   readonly #pw: Pagewise;
@@ -112,18 +230,32 @@ export class VolatileArena implements Disposable {
   readonly #pages: number;
   readonly #decayMs: number;
   readonly #freeDelayMs: number;
-  /** Freed ranges waiting for MADV_FREE (freeDelayMs > 0), in pages; each lies inside a free extent. */
-  #pending: Array<{ start: number; pages: number; at: number }> = [];
-  #freeTimer: NodeJS.Timeout | undefined;
+  readonly #unpinDelayMs: number;
+  readonly #unpinMaxBytes: number;
   readonly #zero: boolean;
+  readonly #strict: boolean;
+  readonly #quarantine: boolean;
   readonly #maxBytes: number;
   /** Sorted by start, never adjacent (always coalesced). */
   readonly #free: Extent[];
+  /** Freed ranges with old content (inside free extents), oldest first. */
+  #dirty: DirtyRange[] = [];
   readonly #live = new Set<VolatileBuffer>();
+  /** Unpinned, not yet volatile buffers, least recently unpinned first. */
+  readonly #soft = new List<VolatileBuffer>();
   readonly #stats: ArenaStats;
   #timer: NodeJS.Timeout | undefined;
-  #timerAt = 0;
+  #timerAt = Infinity;
+  /**
+   * A coarse clock for unpinned buffers, advanced by the timer every unpinDelayMs / 2
+   * while any are waiting (reading performance.now() on every unpin would cost more
+   * than the rest of a hot hit). A buffer is due three ticks after its unpin: it has
+   * then been unpinned between unpinDelayMs and 1.5 × unpinDelayMs.
+   */
+  #epoch = 0;
+  #epochArmed = false;
   #closed = false;
+  readonly #stopListening: (() => void) | undefined;
 
   constructor(options?: VolatileArenaOptions) {
     const o = validateObject<VolatileArenaOptions>('options', options);
@@ -133,12 +265,22 @@ export class VolatileArena implements Disposable {
     }
     this.#page = this.#pw.pageSize;
     const size = o.size === undefined ? DEFAULT_SIZE : validateInteger('options.size', o.size, 1);
-    this.#decayMs = o.decayMs === undefined ? DEFAULT_DECAY_MS : validateInteger('options.decayMs', o.decayMs, -1, 2 ** 31 - 1);
-    this.#freeDelayMs =
-      o.freeDelayMs === undefined ? 0 : validateInteger('options.freeDelayMs', o.freeDelayMs, 0, 2 ** 31 - 1);
+    const ms = (name: string, value: unknown, dflt: number, min: number) =>
+      value === undefined ? dflt : validateInteger(`options.${name}`, value, min, 2 ** 31 - 1);
+    this.#decayMs = ms('decayMs', o.decayMs, DEFAULT_DECAY_MS, -1);
+    this.#freeDelayMs = ms('freeDelayMs', o.freeDelayMs, DEFAULT_FREE_DELAY_MS, 0);
+    this.#unpinDelayMs = ms('unpinDelayMs', o.unpinDelayMs, DEFAULT_UNPIN_DELAY_MS, -1);
+    this.#unpinMaxBytes =
+      o.unpinMaxBytes === undefined
+        ? Math.floor(effectiveMemoryLimit() * DEFAULT_UNPIN_SHARE)
+        : validateInteger('options.unpinMaxBytes', o.unpinMaxBytes, 0);
     this.#zero = o.zero === undefined ? false : validateBoolean('options.zero', o.zero);
+    this.#strict = o.strict === undefined ? false : validateBoolean('options.strict', o.strict);
+    this.#quarantine = o.quarantine === undefined ? false : validateBoolean('options.quarantine', o.quarantine);
     this.#pages = Math.ceil(size / this.#page);
     const bytes = this.#pages * this.#page;
+    const maxView = this.#pw.maxViewLength;
+    this.#maxBytes = Math.min(bytes, maxView - (maxView % this.#page));
     this.#mapping = this.#pw.map(bytes, { noreserve: true });
     // Partial MADV_FREE of a transparent huge page splits it: keep the arena on small pages.
     try {
@@ -146,23 +288,37 @@ export class VolatileArena implements Disposable {
     } catch {
       // Only a hint.
     }
-    this.#maxBytes = Math.min(bytes, this.#pw.backend.maxWindow - (this.#pw.backend.maxWindow % this.#page));
-    this.#free = [{ start: 0, pages: this.#pages, dirtyAt: 0 }];
+    this.#free = [{ start: 0, pages: this.#pages }];
     this.#stats = {
       size: bytes,
       pinnedBytes: 0,
       unpinnedBytes: 0,
+      softUnpinnedBytes: 0,
+      volatileBytes: 0,
       freeBytes: bytes,
       pendingFreeBytes: 0,
+      quarantinedBytes: 0,
       buffers: 0,
       allocations: 0,
       unpins: 0,
       pins: 0,
+      softPins: 0,
       intactPins: 0,
       purgedPins: 0,
+      volatileBatches: 0,
+      madeVolatile: 0,
       purgedBytes: 0,
       decayedBytes: 0,
+      pressureEvents: 0,
     };
+    try {
+      this.#stopListening = listenToPressure('options.pressure', o.pressure, (level) => {
+        if (!this.#closed) this.handlePressure(level);
+      });
+    } catch (err) {
+      this.#mapping.close();
+      throw err;
+    }
   }
 
   /** Bytes reserved (whole pages). */
@@ -203,21 +359,22 @@ export class VolatileArena implements Disposable {
     if (i === free.length) {
       let largest = 0;
       for (const e of free) largest = Math.max(largest, e.pages);
+      const q = this.#stats.quarantinedBytes;
       throw pagewiseError(
         'ERR_ARENA_FULL',
         `Cannot allocate ${bytes} bytes (${pages} pages): the arena has ${this.#stats.freeBytes} bytes free, ` +
-          `the largest free span is ${largest * this.#page} bytes`,
+          `the largest free span is ${largest * this.#page} bytes` +
+          (q > 0 ? ` (${q} bytes wait for their old views to be garbage-collected)` : ''),
       );
     }
     const e = free[i];
     const start = e.start;
-    const dirty = e.dirtyAt !== 0;
     if (e.pages === pages) free.splice(i, 1);
     else {
       e.start += pages;
       e.pages -= pages;
     }
-    if (this.#pending.length !== 0) this.#unpend(start, start + pages);
+    const dirty = this.#dirty.length !== 0 && this.#cutDirty(start, start + pages);
     const capacity = pages * this.#page;
     const buffer = new VolatileBuffer(CREATE, this.#core, start * this.#page, bytes, capacity);
     this.#live.add(buffer);
@@ -231,45 +388,48 @@ export class VolatileArena implements Disposable {
   }
 
   /**
-   * Deterministic purge (tests, demos): MADV_PAGEOUT over every unpinned buffer and
-   * every freed span still waiting for its decay — or only over their parts inside
-   * `range` (byte offsets in the arena). On the kernel this drops the clean lazy-free
-   * pages at once (pages PAGEOUT could not take yet are MADV_DONTNEED'd: same
-   * outcome); on the simulator it reclaims them. Pinned buffers are never touched.
-   * Returns the bytes advised.
+   * Make every unpinned buffer volatile now (canaries, then MADV_FREE in one batch),
+   * and MADV_FREE every freed span still waiting for freeDelayMs. Returns the bytes
+   * of unpinned buffers made volatile.
+   */
+  flush(): number {
+    this.#open('flush');
+    return this.#flushAll();
+  }
+
+  /**
+   * Deterministic purge (tests, demos): make every unpinned buffer volatile, then
+   * MADV_PAGEOUT every volatile buffer and every freed span still holding old
+   * content — or only their parts inside `range` (byte offsets in the arena). On
+   * the kernel this drops the lazy-free pages at once (pages PAGEOUT could not take
+   * yet are MADV_DONTNEED'd: same outcome); on the simulator it reclaims them.
+   * Pinned buffers are never touched, and untouched parts of the reservation are
+   * not visited. Returns the bytes advised.
    */
   purge(range?: Range): number {
     this.#open('purge');
     const [offset, length] = validateRange(range, this.size);
-    const lo = offset;
+    const lo = offset - (offset % this.#page);
     const hi = Math.ceil((offset + length) / this.#page) * this.#page;
+    this.#flushAll();
     let bytes = 0;
     const pageout = (start: number, end: number) => {
-      const s = Math.max(start, lo - (lo % this.#page));
+      const s = Math.max(start, lo);
       const e = Math.min(end, hi);
       if (e <= s) return;
       this.#mapping.advise('pageout', { offset: s, length: e - s });
-      bytes += Math.ceil((e - s) / this.#page) * this.#page;
+      bytes += e - s;
       // PAGEOUT cannot take a page still sitting in another CPU's LRU batch (MADV_FREE
       // ran on one CPU, the thread moved since): the page is only marked lazy-free
       // when that batch drains. Drop what is still resident with DONTNEED — for
       // unpinned memory the same outcome as reclaim (the page reads back zero).
-      const { pages, resident, offset: first } = this.#mapping.residency({ offset: s, length: e - s });
-      if (resident === 0) return;
-      for (let i = 0; i < pages.length; ) {
-        if ((pages[i] & 1) === 0) {
-          i++;
-          continue;
-        }
-        let j = i;
-        while (j < pages.length && (pages[j] & 1) !== 0) j++;
-        const from = Math.max(s, first + i * this.#page);
-        this.#mapping.advise('dontneed', { offset: from, length: Math.min(e, first + j * this.#page) - from });
-        i = j;
+      for (let c = s; c < e; c += RESIDENCY_CHUNK_PAGES * this.#page) {
+        const ce = Math.min(e, c + RESIDENCY_CHUNK_PAGES * this.#page);
+        this.#dropResident(c, ce);
       }
     };
-    for (const b of this.#live) if (b.state === 'unpinned') pageout(b.offset, b.offset + b.capacity);
-    for (const e of this.#free) if (e.dirtyAt !== 0) pageout(e.start * this.#page, (e.start + e.pages) * this.#page);
+    for (const b of this.#live) if (b.state === 'volatile') pageout(b.offset, b.offset + b.capacity);
+    for (const d of this.#dirty) pageout(d.start * this.#page, (d.start + d.pages) * this.#page);
     this.#stats.purgedBytes += bytes;
     return bytes;
   }
@@ -278,6 +438,25 @@ export class VolatileArena implements Disposable {
   decayNow(): number {
     this.#open('decay');
     return this.#decay(Infinity);
+  }
+
+  /**
+   * React to memory pressure (what the `pressure` option calls). 'moderate': make
+   * every unpinned buffer volatile now and MADV_FREE every freed span. 'critical':
+   * the same, then MADV_DONTNEED every volatile buffer (its next pin reports
+   * 'purged') and every freed span, so the memory is really gone at once.
+   * Pinned buffers are never touched.
+   */
+  handlePressure(level: PressureLevel): void {
+    validateOneOf('level', level, PRESSURE_LEVELS);
+    this.#open('handle memory pressure');
+    this.#stats.pressureEvents++;
+    this.#flushAll();
+    if (level !== 'critical') return;
+    for (const b of this.#live) {
+      if (b.state === 'volatile') this.#mapping.advise('dontneed', { offset: b.offset, length: b.capacity });
+    }
+    this.#decay(Infinity);
   }
 
   /**
@@ -290,21 +469,24 @@ export class VolatileArena implements Disposable {
     return readLazyFree();
   }
 
-  /** Free every buffer (their views are detached), stop the decay timer, and unmap. Idempotent. */
+  /** Free every buffer (their views are detached), stop the timers and listeners, and unmap. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#stopListening?.();
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#freeTimer !== undefined) clearTimeout(this.#freeTimer);
-    this.#freeTimer = undefined;
-    this.#pending = [];
+    this.#dirty = [];
+    this.#soft.clear();
     for (const b of this.#live) b[kClosed]();
     this.#live.clear();
+    // Views still referenced by native work keep the memory mapped: the backend
+    // unmaps only when the last window's backing store is released.
     this.#mapping.close();
     this.#free.length = 0;
     const s = this.#stats;
-    s.pinnedBytes = s.unpinnedBytes = s.buffers = s.pendingFreeBytes = 0;
+    s.pinnedBytes = s.unpinnedBytes = s.softUnpinnedBytes = s.volatileBytes = 0;
+    s.buffers = s.pendingFreeBytes = s.quarantinedBytes = 0;
     s.freeBytes = s.size;
   }
 
@@ -321,39 +503,152 @@ export class VolatileArena implements Disposable {
     mapping: () => this.#mapping,
     page: () => this.#page,
     zero: () => this.#zero,
+    strict: () => this.#strict,
     stats: () => this.#stats,
-    release: (b, wasPinned) => this.#release(b, wasPinned),
+    ticket: (b) => this.#ticket(b),
+    softUnpin: (b) => this.#softUnpin(b),
+    softPin: (b) => this.#soft.remove(b[kSoftNode]),
+    release: (b, state, ticket) => this.#release(b, state, ticket),
   };
 
-  /** Return a buffer's span to the free list (MADV_FREE or DONTNEED it first). */
-  #release(b: VolatileBuffer, wasPinned: boolean): void {
+  #ticket(b: VolatileBuffer): Ticket | undefined {
+    if (!this.#quarantine) return undefined;
+    return { arena: new WeakRef(this), start: b.offset / this.#page, pages: b.capacity / this.#page, views: 0, freed: false };
+  }
+
+  #softUnpin(b: VolatileBuffer): void {
+    if (this.#unpinDelayMs === 0) {
+      this.#makeVolatile([b]);
+      return;
+    }
+    b[kUnpinnedAt] = this.#epoch;
+    this.#soft.push(b[kSoftNode]);
+    if (this.#stats.softUnpinnedBytes > this.#unpinMaxBytes) this.#shrinkSoft();
+    if (this.#unpinDelayMs > 0 && !this.#epochArmed && this.#soft.size !== 0) this.#armEpoch();
+  }
+
+  /** Over unpinMaxBytes: the least recently unpinned become volatile, down to 7/8 of the limit (the hot ones stay). */
+  #shrinkSoft(): void {
+    const batch: VolatileBuffer[] = [];
+    let bytes = this.#stats.softUnpinnedBytes;
+    const target = this.#unpinMaxBytes - this.#unpinMaxBytes / 8;
+    for (let n = this.#soft.head; n !== undefined; n = n.next) {
+      const b = n.value;
+      if (bytes <= target) break;
+      batch.push(b);
+      bytes -= b.capacity;
+    }
+    this.#makeVolatile(batch);
+  }
+
+  #flushAll(): number {
+    const bytes = this.#stats.softUnpinnedBytes;
+    if (this.#soft.size !== 0) this.#makeVolatile(this.#soft.values());
+    this.#freePending(Infinity);
+    return bytes;
+  }
+
+  /**
+   * The batch: every buffer's canaries first (each detaches its view), then
+   * MADV_FREE per contiguous run of the batch, lowest address first.
+   */
+  #makeVolatile(batch: VolatileBuffer[]): void {
+    if (batch.length === 0) return;
+    for (const b of batch) {
+      this.#soft.remove(b[kSoftNode]);
+      b[kCanaries]();
+    }
+    batch.sort((x, y) => x.offset - y.offset);
+    let runStart = batch[0].offset;
+    let runEnd = runStart + batch[0].capacity;
+    for (let i = 1; i < batch.length; i++) {
+      const b = batch[i];
+      if (b.offset === runEnd) {
+        runEnd += b.capacity;
+        continue;
+      }
+      this.#mapping.advise('free', { offset: runStart, length: runEnd - runStart });
+      runStart = b.offset;
+      runEnd = runStart + b.capacity;
+    }
+    this.#mapping.advise('free', { offset: runStart, length: runEnd - runStart });
+    const s = this.#stats;
+    s.volatileBatches++;
+    s.madeVolatile += batch.length;
+  }
+
+  /** DONTNEED the still-resident pages of [start, end) (bytes, at most RESIDENCY_CHUNK_PAGES pages). */
+  #dropResident(start: number, end: number): void {
+    const { pages, resident, offset: first } = this.#mapping.residency({ offset: start, length: end - start });
+    if (resident === 0) return;
+    for (let i = 0; i < pages.length; ) {
+      if ((pages[i] & 1) === 0) {
+        i++;
+        continue;
+      }
+      let j = i;
+      while (j < pages.length && (pages[j] & 1) !== 0) j++;
+      const from = Math.max(start, first + i * this.#page);
+      this.#mapping.advise('dontneed', { offset: from, length: Math.min(end, first + j * this.#page) - from });
+      i = j;
+    }
+  }
+
+  /** A buffer's span goes back to the arena (its views are detached already). */
+  #release(b: VolatileBuffer, state: BufferState, ticket: Ticket | undefined): void {
     this.#live.delete(b);
     const s = this.#stats;
-    if (wasPinned) s.pinnedBytes -= b.capacity;
-    else s.unpinnedBytes -= b.capacity;
+    if (state === 'pinned') s.pinnedBytes -= b.capacity;
+    else {
+      s.unpinnedBytes -= b.capacity;
+      if (state === 'unpinned') {
+        this.#soft.remove(b[kSoftNode]);
+        s.softUnpinnedBytes -= b.capacity;
+      } else s.volatileBytes -= b.capacity;
+    }
     s.buffers--;
-    s.freeBytes += b.capacity;
-    let dirtyAt = 0;
+    const start = b.offset / this.#page;
+    const pages = b.capacity / this.#page;
     if (this.#decayMs === 0) {
       this.#mapping.advise('dontneed', { offset: b.offset, length: b.capacity });
       s.decayedBytes += b.capacity;
     } else {
-      dirtyAt = performance.now();
-      // An unpinned buffer is MADV_FREE'd already.
-      if (wasPinned && this.#freeDelayMs > 0) {
-        this.#pending.push({ start: b.offset / this.#page, pages: b.capacity / this.#page, at: dirtyAt });
+      // A volatile span is MADV_FREE'd already; the others wait freeDelayMs (as ordinary memory).
+      const lazy = state === 'volatile' || this.#freeDelayMs === 0;
+      if (lazy && state !== 'volatile') this.#mapping.advise('free', { offset: b.offset, length: b.capacity });
+      const now = performance.now();
+      this.#dirty.push({ start, pages, at: now, lazy });
+      if (!lazy) {
         s.pendingFreeBytes += b.capacity;
-        this.#scheduleFree(dirtyAt + this.#freeDelayMs);
-      } else if (wasPinned) {
-        this.#mapping.advise('free', { offset: b.offset, length: b.capacity });
-      }
+        if (s.pendingFreeBytes > this.#unpinMaxBytes) this.#freePending(Infinity, this.#unpinMaxBytes - this.#unpinMaxBytes / 8);
+        else this.#schedule(now + this.#freeDelayMs);
+      } else if (this.#decayMs > 0) this.#schedule(now + this.#decayMs);
     }
-    this.#insertFree(b.offset / this.#page, b.capacity / this.#page, dirtyAt);
-    if (dirtyAt !== 0 && this.#decayMs > 0) this.#schedule(dirtyAt + this.#decayMs);
+    if (ticket !== undefined && ticket.views > 0) {
+      ticket.freed = true;
+      s.quarantinedBytes += b.capacity;
+      return;
+    }
+    s.freeBytes += b.capacity;
+    this.#insertFree(start, pages);
+  }
+
+  /** @internal The last view of a quarantined span was collected: it may be reused. */
+  [kUnquarantine](t: Ticket): void {
+    if (this.#closed) return;
+    const bytes = t.pages * this.#page;
+    this.#stats.quarantinedBytes -= bytes;
+    this.#stats.freeBytes += bytes;
+    // Late native writes may have dirtied it since: old content (zero: true fills it), decays as usual.
+    this.#cutDirty(t.start, t.start + t.pages);
+    const now = performance.now();
+    this.#dirty.push({ start: t.start, pages: t.pages, at: now, lazy: true });
+    if (this.#decayMs > 0) this.#schedule(now + this.#decayMs);
+    this.#insertFree(t.start, t.pages);
   }
 
   /** Insert an extent, coalescing with its neighbours. */
-  #insertFree(start: number, pages: number, dirtyAt: number): void {
+  #insertFree(start: number, pages: number): void {
     const free = this.#free;
     let lo = 0;
     let hi = free.length;
@@ -364,89 +659,125 @@ export class VolatileArena implements Disposable {
     }
     const prev = lo > 0 ? free[lo - 1] : undefined;
     const next = lo < free.length ? free[lo] : undefined;
-    // A merged extent is dirty if any part is, and decays with its most recent part.
     if (prev && prev.start + prev.pages === start) {
       prev.pages += pages;
-      prev.dirtyAt = Math.max(prev.dirtyAt, dirtyAt);
       if (next && start + pages === next.start) {
         prev.pages += next.pages;
-        prev.dirtyAt = Math.max(prev.dirtyAt, next.dirtyAt);
         free.splice(lo, 1);
       }
     } else if (next && start + pages === next.start) {
       next.start = start;
       next.pages += pages;
-      next.dirtyAt = Math.max(next.dirtyAt, dirtyAt);
     } else {
-      free.splice(lo, 0, { start, pages, dirtyAt });
+      free.splice(lo, 0, { start, pages });
     }
+  }
+
+  /** Forget the dirty parts of [first, end) (pages; being reused). True if any part was dirty. */
+  #cutDirty(first: number, end: number): boolean {
+    let hit = false;
+    const kept: DirtyRange[] = [];
+    for (const r of this.#dirty) {
+      const rEnd = r.start + r.pages;
+      if (rEnd <= first || r.start >= end) {
+        kept.push(r);
+        continue;
+      }
+      hit = true;
+      if (r.start < first) kept.push({ start: r.start, pages: first - r.start, at: r.at, lazy: r.lazy });
+      if (rEnd > end) kept.push({ start: end, pages: rEnd - end, at: r.at, lazy: r.lazy });
+      if (!r.lazy) this.#stats.pendingFreeBytes -= (Math.min(rEnd, end) - Math.max(r.start, first)) * this.#page;
+    }
+    if (hit) this.#dirty = kept;
+    return hit;
+  }
+
+  /** MADV_FREE pending ranges freed at or before `cutoff` (oldest first), or until pendingFreeBytes <= `downTo`. */
+  #freePending(cutoff: number, downTo = -1): void {
+    const s = this.#stats;
+    if (s.pendingFreeBytes === 0) return;
+    for (const r of this.#dirty) {
+      if (r.lazy || r.at > cutoff) continue;
+      if (s.pendingFreeBytes <= downTo) break;
+      this.#mapping.advise('free', { offset: r.start * this.#page, length: r.pages * this.#page });
+      r.lazy = true;
+      s.pendingFreeBytes -= r.pages * this.#page;
+      if (this.#decayMs > 0) this.#schedule(r.at + this.#decayMs);
+    }
+  }
+
+  /** DONTNEED every dirty range freed at or before `cutoff` (a pending one needs no MADV_FREE first). */
+  #decay(cutoff: number): number {
+    let bytes = 0;
+    const kept: DirtyRange[] = [];
+    for (const r of this.#dirty) {
+      if (r.at > cutoff) {
+        kept.push(r);
+        continue;
+      }
+      const length = r.pages * this.#page;
+      this.#mapping.advise('dontneed', { offset: r.start * this.#page, length });
+      if (!r.lazy) this.#stats.pendingFreeBytes -= length;
+      bytes += length;
+    }
+    this.#dirty = kept;
+    this.#stats.decayedBytes += bytes;
+    return bytes;
+  }
+
+  /** When the epoch tick was armed; it is due unpinDelayMs / 2 later. */
+  #epochAt = 0;
+
+  #epochDue(): number {
+    return this.#epochAt + this.#unpinDelayMs / 2;
+  }
+
+  #armEpoch(): void {
+    this.#epochArmed = true;
+    this.#epochAt = performance.now();
+    this.#schedule(this.#epochDue());
   }
 
   #schedule(at: number): void {
     if (this.#timer !== undefined && this.#timerAt <= at) return;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timerAt = at;
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      if (this.#closed) return;
-      this.#decay(performance.now() - this.#decayMs);
-      let next = Infinity;
-      for (const e of this.#free) if (e.dirtyAt !== 0) next = Math.min(next, e.dirtyAt + this.#decayMs);
-      if (next !== Infinity) this.#schedule(next);
-    }, Math.max(0, Math.ceil(at - performance.now())) + 1);
+    this.#timer = setTimeout(() => this.#tick(), Math.max(0, Math.ceil(at - performance.now())) + 1);
     this.#timer.unref();
   }
 
-  /** DONTNEED every dirty free extent freed at or before `cutoff`. */
-  #decay(cutoff: number): number {
-    let bytes = 0;
-    for (const e of this.#free) {
-      if (e.dirtyAt === 0 || e.dirtyAt > cutoff) continue;
-      const length = e.pages * this.#page;
-      this.#mapping.advise('dontneed', { offset: e.start * this.#page, length });
-      if (this.#pending.length !== 0) this.#unpend(e.start, e.start + e.pages);
-      e.dirtyAt = 0;
-      bytes += length;
-    }
-    this.#stats.decayedBytes += bytes;
-    return bytes;
-  }
-
-  /** Forget the parts of pending ranges inside [first, end) (pages): reused or DONTNEED'd. */
-  #unpend(first: number, end: number): void {
-    const kept: Array<{ start: number; pages: number; at: number }> = [];
-    let dropped = 0;
-    for (const r of this.#pending) {
-      const rEnd = r.start + r.pages;
-      if (rEnd <= first || r.start >= end) {
-        kept.push(r);
-        continue;
+  /** The one timer: soft unpins due, pending frees due, decays due; then the next deadline. */
+  #tick(): void {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    if (this.#closed) return;
+    const now = performance.now();
+    if (this.#epochArmed && now >= this.#epochDue()) {
+      this.#epochArmed = false;
+      this.#epoch++;
+      const due: VolatileBuffer[] = [];
+      for (let n = this.#soft.head; n !== undefined; n = n.next) {
+        if (this.#epoch - n.value[kUnpinnedAt] < 3) break;
+        due.push(n.value);
       }
-      if (r.start < first) kept.push({ start: r.start, pages: first - r.start, at: r.at });
-      if (rEnd > end) kept.push({ start: end, pages: rEnd - end, at: r.at });
-      dropped += Math.min(rEnd, end) - Math.max(r.start, first);
+      this.#makeVolatile(due);
+      this.#epochAt = now;
     }
-    this.#pending = kept;
-    this.#stats.pendingFreeBytes -= dropped * this.#page;
-  }
-
-  #scheduleFree(at: number): void {
-    if (this.#freeTimer !== undefined) return; // it reschedules itself for the rest
-    this.#freeTimer = setTimeout(() => {
-      this.#freeTimer = undefined;
-      if (this.#closed) return;
-      const now = performance.now();
-      const due = this.#pending.filter((r) => r.at + this.#freeDelayMs <= now);
-      this.#pending = this.#pending.filter((r) => r.at + this.#freeDelayMs > now);
-      for (const r of due) {
-        this.#mapping.advise('free', { offset: r.start * this.#page, length: r.pages * this.#page });
-        this.#stats.pendingFreeBytes -= r.pages * this.#page;
+    this.#freePending(now - this.#freeDelayMs);
+    if (this.#decayMs > 0) this.#decay(now - this.#decayMs);
+    let next = Infinity;
+    if (this.#unpinDelayMs > 0 && this.#soft.size !== 0) {
+      if (!this.#epochArmed) {
+        this.#epochArmed = true;
+        this.#epochAt = now;
       }
-      let next = Infinity;
-      for (const r of this.#pending) next = Math.min(next, r.at);
-      if (next !== Infinity) this.#scheduleFree(next + this.#freeDelayMs);
-    }, Math.max(0, Math.ceil(at - performance.now())) + 1);
-    this.#freeTimer.unref();
+      next = this.#epochDue();
+    }
+    for (const r of this.#dirty) {
+      if (!r.lazy) next = Math.min(next, r.at + this.#freeDelayMs);
+      else if (this.#decayMs > 0) next = Math.min(next, r.at + this.#decayMs);
+    }
+    if (next !== Infinity) this.#schedule(next);
   }
 
   /** Test hook: the free list as [startByte, bytes] pairs (sorted, coalesced). */
@@ -459,16 +790,23 @@ interface ArenaCore {
   mapping(): Mapping;
   page(): number;
   zero(): boolean;
+  strict(): boolean;
   stats(): ArenaStats;
-  release(b: VolatileBuffer, wasPinned: boolean): void;
+  ticket(b: VolatileBuffer): Ticket | undefined;
+  softUnpin(b: VolatileBuffer): void;
+  softPin(b: VolatileBuffer): void;
+  release(b: VolatileBuffer, state: BufferState, ticket: Ticket | undefined): void;
 }
 
 const kClosed = Symbol('pagewise.arenaClosed');
+const kCanaries = Symbol('pagewise.canaries');
+const kUnpinnedAt = Symbol('pagewise.unpinnedAt');
+const kSoftNode = Symbol('pagewise.softNode');
 
 /**
  * A page-granular span of a VolatileArena. Pinned: ordinary memory, `bytes` is
- * valid. Unpinned: the kernel may drop it; `bytes` throws and every view handed
- * out before has length 0. pin() says whether the content survived.
+ * valid. Unpinned: `bytes` throws; the kernel may drop the pages once the arena
+ * has made the span volatile. pin() says whether the content survived.
  */
 export class VolatileBuffer implements Disposable {
   readonly #core: ArenaCore;
@@ -479,22 +817,28 @@ export class VolatileBuffer implements Disposable {
   /** Bytes of the span (whole pages). */
   readonly capacity: number;
   #state: BufferState = 'pinned';
-  /** The per-pin view over the whole span; undefined when not pinned. */
+  /** The view over the whole span, made on first use; kept until the span becomes volatile or is freed. */
   #view: Uint8Array | undefined;
   #bytes: Uint8Array | undefined;
   /** Per page: [saved first word, canary written]. */
   #side: Int32Array | undefined;
+  /** Quarantine bookkeeping of this owner (quarantine: true). */
+  readonly #ticket: Ticket | undefined;
+  /** The arena's epoch when unpin() ran, for its timer. */
+  [kUnpinnedAt] = 0;
+  /** This buffer's place in the arena's list of unpinned, not yet volatile buffers. */
+  readonly [kSoftNode]: ListNode<VolatileBuffer> = listNode<VolatileBuffer>(this);
 
   constructor(token: typeof CREATE, core: ArenaCore, offset: number, length: number, capacity: number) {
-    if (token !== CREATE) throw new TypeError('Illegal constructor: use arena.alloc()');
+    if (token !== CREATE) throw illegalConstructor('use arena.alloc()');
     this.#core = core;
     this.offset = offset;
     this.length = length;
     this.capacity = capacity;
-    this.#attach();
+    this.#ticket = core.ticket(this);
   }
 
-  /** 'pinned', 'unpinned' or 'freed'. */
+  /** 'pinned', 'unpinned' (not yet volatile), 'volatile' or 'freed'. */
   get state(): BufferState {
     return this.#state;
   }
@@ -504,56 +848,60 @@ export class VolatileBuffer implements Disposable {
   }
 
   /**
-   * The content (length bytes). Valid only while pinned: unpin() and free()
-   * detach it (length 0). Throws ERR_BUFFER_UNPINNED or ERR_BUFFER_FREED otherwise.
+   * The content (length bytes). Valid only while pinned. A view taken while pinned
+   * keeps showing the owner's bytes across an unpin until the arena makes the span
+   * volatile (or frees it, or `strict` is set): then it is detached (length 0).
+   * Throws ERR_BUFFER_UNPINNED or ERR_BUFFER_FREED when not pinned.
    */
   get bytes(): Uint8Array {
-    if (this.#view === undefined) throw this.#notPinned('access the bytes of');
+    if (this.#state !== 'pinned') throw this.#notPinned('access the bytes of');
     // Defensive: on the simulator, views over overlapping memory share fate (a documented
     // divergence), so a pinned buffer whose view was detached from elsewhere gets a new one.
-    if (this.#view.byteLength === 0) this.#attach();
+    if (this.#view === undefined || this.#view.byteLength === 0) this.#attach();
     return this.#bytes as Uint8Array;
   }
 
   /**
-   * Make the buffer volatile: the kernel may drop its pages under memory pressure.
-   * Writes a canary into each page (saving the word it replaces), detaches every
-   * view, and only then MADV_FREEs the span.
+   * Allow the kernel to drop the content. This only records it in userspace: the
+   * arena makes the span volatile (canaries, then MADV_FREE, batched) when it has
+   * stayed unpinned for unpinDelayMs, when too many bytes are unpinned, on flush(),
+   * purge() or memory pressure. Until then pin() costs no syscall.
    */
   unpin(): void {
-    if (this.#view === undefined) throw this.#notPinned('unpin');
-    const view = this.#view.byteLength === 0 ? this.#attach() : this.#view;
-    const page = this.#core.page();
-    const pages = this.capacity / page;
-    const step = page / 4;
-    const words = new Int32Array(view.buffer, view.byteOffset, this.capacity / 4);
-    const side = (this.#side ??= new Int32Array(2 * pages));
-    for (let p = 0, w = 0; p < pages; p++, w += step) {
-      const saved = words[w];
-      const canary = saved === CANARY ? CANARY_ALT : CANARY;
-      side[2 * p] = saved;
-      side[2 * p + 1] = canary;
-      words[w] = canary;
-    }
-    this.#detach();
+    if (this.#state !== 'pinned') throw this.#notPinned('unpin');
     this.#state = 'unpinned';
+    if (this.#core.strict()) this.#detach();
     const s = this.#core.stats();
     s.pinnedBytes -= this.capacity;
     s.unpinnedBytes += this.capacity;
+    s.softUnpinnedBytes += this.capacity;
     s.unpins++;
-    // After every canary is in place: a write after MADV_FREE would cancel the free.
-    this.#core.mapping().advise('free', { offset: this.offset, length: this.capacity });
+    this.#core.softUnpin(this);
   }
 
   /**
    * Pin again and say whether the content survived: 'intact' (byte-exact) or
    * 'purged' (at least one page was dropped; content unspecified, or zeros if the
    * arena was made with `zero: true`). Either way the buffer is pinned and usable.
-   * One atomic compare-and-swap per page (canary -> saved word).
+   * Never volatile since unpin(): no syscall, no CAS. Volatile: one atomic
+   * compare-and-swap per page (canary -> saved word).
    */
   pin(): PinResult {
-    if (this.#state !== 'unpinned') {
-      if (this.#state === 'freed') throw this.#notPinned('pin');
+    const state = this.#state;
+    const s = this.#core.stats();
+    if (state === 'unpinned') {
+      this.#core.softPin(this);
+      this.#state = 'pinned';
+      s.softUnpinnedBytes -= this.capacity;
+      s.unpinnedBytes -= this.capacity;
+      s.pinnedBytes += this.capacity;
+      s.pins++;
+      s.softPins++;
+      s.intactPins++;
+      return 'intact';
+    }
+    if (state !== 'volatile') {
+      if (state === 'freed') throw this.#notPinned('pin');
       throw pagewiseError('ERR_BUFFER_PINNED', 'Cannot pin: the buffer is already pinned');
     }
     const view = this.#attach();
@@ -571,7 +919,7 @@ export class VolatileBuffer implements Disposable {
       if (Atomics.compareExchange(words, w, canary, side[2 * p]) !== canary) purged = true;
     }
     this.#state = 'pinned';
-    const s = this.#core.stats();
+    s.volatileBytes -= this.capacity;
     s.unpinnedBytes -= this.capacity;
     s.pinnedBytes += this.capacity;
     s.pins++;
@@ -586,16 +934,38 @@ export class VolatileBuffer implements Disposable {
 
   /** Return the span to the arena. Every view is detached. Idempotent. */
   free(): void {
-    if (this.#state === 'freed') return;
-    const wasPinned = this.#state === 'pinned';
+    const state = this.#state;
+    if (state === 'freed') return;
     this.#detach();
     this.#state = 'freed';
     this.#side = undefined;
-    this.#core.release(this, wasPinned);
+    this.#core.release(this, state, this.#ticket);
   }
 
   [Symbol.dispose](): void {
     this.free();
+  }
+
+  /** @internal The arena makes this (unpinned) buffer volatile: canaries in, view detached. MADV_FREE follows. */
+  [kCanaries](): void {
+    const view = this.#view !== undefined && this.#view.byteLength !== 0 ? this.#view : this.#attach();
+    const page = this.#core.page();
+    const pages = this.capacity / page;
+    const step = page / 4;
+    const words = new Int32Array(view.buffer, view.byteOffset, this.capacity / 4);
+    const side = (this.#side ??= new Int32Array(2 * pages));
+    for (let p = 0, w = 0; p < pages; p++, w += step) {
+      const saved = words[w];
+      const canary = saved === CANARY ? CANARY_ALT : CANARY;
+      side[2 * p] = saved;
+      side[2 * p + 1] = canary;
+      words[w] = canary;
+    }
+    this.#detach();
+    this.#state = 'volatile';
+    const s = this.#core.stats();
+    s.softUnpinnedBytes -= this.capacity;
+    s.volatileBytes += this.capacity;
   }
 
   /** The arena was closed: the mapping is gone (and detached every view). */
@@ -608,12 +978,18 @@ export class VolatileBuffer implements Disposable {
     const view = this.#core.mapping().view(this.offset, this.capacity);
     this.#view = view;
     this.#bytes = view.length === this.length ? view : view.subarray(0, this.length);
+    const t = this.#ticket;
+    if (t !== undefined) {
+      t.views++;
+      quarantineRegistry.register(view.buffer, t);
+    }
     return view;
   }
 
   #detach(): void {
-    if (this.#view === undefined) return;
-    if (this.#view.byteLength !== 0) this.#core.mapping().detachView(this.#view);
+    const view = this.#view;
+    if (view === undefined) return;
+    if (view.byteLength !== 0) this.#core.mapping().detachView(view);
     this.#view = this.#bytes = undefined;
   }
 

@@ -1,20 +1,15 @@
 // The seam between the public API (lib/mapping.ts, lib/api.ts) and the two
 // implementations: the native addon (lib/native.ts) and the pure-TypeScript
-// reference simulator (lib/simulator.ts).
+// reference simulator (lib/simulator/).
 //
 // The public API validates every argument and rounds ranges before it calls a
 // backend, so a backend receives:
 //   - offsets that are page-aligned and relative to the start of the mapping,
 //   - lengths >= 0 with offset + length <= mapping length rounded up to a page,
-//   - advice / protection numbers with Linux's x86-64 values.
+//   - advice / protection numbers with Linux's x86-64 values (lib/constants.ts).
 // A backend reports kernel failures as errno errors (lib/errors.ts, errnoError):
 // the same code, errno and syscall the kernel would give for the same call.
 
-/** Linux PROT_* bits. */
-export const PROT_NONE = 0;
-export const PROT_READ = 1;
-export const PROT_WRITE = 2;
-export const PROT_EXEC = 4;
 
 export interface MapRequest {
   /** Bytes to map (> 0). The kernel rounds up to whole pages. */
@@ -28,7 +23,7 @@ export interface MapRequest {
     /** An open descriptor; the backend must not close it and may not keep it past map(). */
     fd: number;
     /** The path, when the caller named one (the simulator reopens it to keep access). */
-    path?: string;
+    path?: string | Buffer;
     /** Page-aligned offset into the file. */
     offset: number;
     /** Whether fd was opened for writing (needed by shared writable mappings). */
@@ -68,26 +63,26 @@ export interface BackendMapping {
   readonly address?: bigint;
   /**
    * A Uint8Array over [offset, offset + length) of the mapping. offset is any
-   * byte offset (not necessarily aligned); length <= backend.maxWindow.
-   * The backend tracks the memory of every window it hands out and detaches it
+   * byte offset (not necessarily aligned); length <= backend.maxViewLength.
+   * The backend tracks the memory of every view it hands out and detaches it
    * on close() and resize(), so every view then has length 0.
    */
-  window(offset: number, length: number): Uint8Array;
+  view(offset: number, length: number): Uint8Array;
   /**
-   * Detach one view returned by window() (its length becomes 0) without
-   * unmapping anything; the memory stays reachable through other windows.
-   * Returns false if the view is not a live window of this mapping.
+   * Detach one view returned by view() (its length becomes 0) without
+   * unmapping anything; the memory stays reachable through other views.
+   * Returns false if the view is not a live view of this mapping.
    */
-  detach(view: Uint8Array): boolean;
+  detachView(view: Uint8Array): boolean;
   /** madvise(2). */
   advise(offset: number, length: number, advice: number): void;
   /** mincore(2): one byte per page of [offset, offset + length), bit 0 = resident. */
   residency(offset: number, length: number): Uint8Array;
   /**
-   * Optional fast path of residency() for up to backend.residencyScratch.length
-   * pages: the vector goes into that shared scratch array (no allocation).
+   * Optional fast path of residency(): the vector goes into `out` (at least one
+   * byte per page; the caller's own array, so nothing is allocated per call).
    */
-  residencyInto?(offset: number, length: number): void;
+  residencyInto?(offset: number, length: number, out: Uint8Array): void;
   /** mprotect(2). */
   protect(offset: number, length: number, protection: number): void;
   /** mlock2(2) (MLOCK_ONFAULT when onFault) off the event loop. */
@@ -100,10 +95,10 @@ export interface BackendMapping {
   flush(offset: number, length: number, invalidate: boolean): Promise<void>;
   /** msync(MS_SYNC [| MS_INVALIDATE]) on the calling thread. */
   flushSync(offset: number, length: number, invalidate: boolean): void;
-  /** mremap(2) with MREMAP_MAYMOVE; detaches every window handed out so far. */
+  /** mremap(2) with MREMAP_MAYMOVE; detaches every view handed out so far. */
   resize(newLength: number): void;
   /**
-   * Detach every window and unmap. Idempotent. If async work (populate, flush,
+   * Detach every view and unmap. Idempotent. If async work (populate, flush,
    * lock) is in flight, the address range stays mapped until that work ends,
    * and work not yet finished settles (resolves if it completed, otherwise
    * rejects with ERR_MAPPING_CLOSED); JavaScript can no longer reach the memory.
@@ -114,10 +109,8 @@ export interface BackendMapping {
 export interface Backend {
   readonly kind: 'native' | 'simulator';
   readonly pageSize: number;
-  /** Largest ArrayBuffer window this engine can hold. */
-  readonly maxWindow: number;
-  /** Where residencyInto() writes, when the mappings have it. */
-  readonly residencyScratch?: Uint8Array;
+  /** Largest ArrayBuffer view this engine can hold. */
+  readonly maxViewLength: number;
   /** madvise(NULL, 0, advice) === 0. */
   supports(advice: number): boolean;
   map(request: MapRequest): BackendMapping;
@@ -131,4 +124,9 @@ export interface Backend {
   supportsMappingNames?(): boolean;
   /** Name an anonymous mapping ([anon:<name>] in /proc/self/maps); false when the kernel cannot. Never throws. */
   nameMapping?(region: BackendMapping, name: string): boolean;
+  /**
+   * Native only, for the CLI: open (O_NONBLOCK) + fstat (+ cachestat of the whole file) of
+   * many paths in one call (`paths`: each path followed by a NUL); rows of doubles laid out as in lib/cli/batch.ts.
+   */
+  statFiles?(paths: string, wantCachestat: boolean): Float64Array;
 }

@@ -1,6 +1,9 @@
-// Errors shaped like Node's own: argument errors carry Node's codes
-// (ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE, ...); kernel failures look like fs
-// errors (`EINVAL: invalid argument, madvise` with code, errno, syscall).
+// Errors shaped like Node's own, built only here: argument errors carry Node's
+// codes (ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE, ...) with `name` 'TypeError' /
+// 'RangeError' / 'Error' and the code in `code`, the stack and String(err) (as
+// Node's own, e.g. Buffer.alloc(-1)); kernel failures look like fs errors
+// (`EINVAL: invalid argument, madvise` with code, errno, syscall). The native
+// addon only reports errno numbers and a syscall name (kernelError() below).
 import { constants as osConstants } from 'node:os';
 import { getSystemErrorMap, inspect, types } from 'node:util';
 
@@ -23,8 +26,8 @@ function errnoName(errno: number): string {
   return `E${errno}`;
 }
 
-/** errno error from a positive errno number or a code name (e.g. 'EINVAL'). */
-export function errnoError(errnoOrCode: number | string, syscall: string): ErrnoError {
+/** errno error from a positive errno number or a code name (e.g. 'EINVAL'); `hint` is appended to the message. */
+export function errnoError(errnoOrCode: number | string, syscall: string, hint?: string): ErrnoError {
   systemErrors ??= getSystemErrorMap();
   let errno = 0;
   let name = '';
@@ -45,7 +48,7 @@ export function errnoError(errnoOrCode: number | string, syscall: string): Errno
     }
     if (name === '') throw new Error(`unknown errno code ${errnoOrCode}`);
   }
-  const err = new Error(`${name}: ${text}, ${syscall}`) as ErrnoError;
+  const err = new Error(`${name}: ${text}, ${syscall}${hint ? ` (${hint})` : ''}`) as ErrnoError;
   err.code = name;
   err.errno = errno;
   err.syscall = syscall;
@@ -54,16 +57,20 @@ export function errnoError(errnoOrCode: number | string, syscall: string): Errno
 
 function coded<E extends Error>(err: E, code: string): E & CodedError {
   const e = err as E & CodedError;
+  // As Node does: the stack and String(err) show `RangeError [ERR_OUT_OF_RANGE]: ...`,
+  // while `name` stays the class's own ('RangeError') and the code is in `code`.
+  Object.defineProperty(e, 'name', { value: `${err.name} [${code}]`, configurable: true, writable: true, enumerable: false });
+  void e.stack; // V8 formats the stack header now, with the decorated name
+  delete (e as { name?: string }).name;
   e.code = code;
-  // Node's own argument errors show the code in the name: `RangeError [ERR_OUT_OF_RANGE]`.
-  Object.defineProperty(e, 'name', {
-    value: `${err.name} [${code}]`,
+  Object.defineProperty(e, 'toString', {
+    value(this: Error) {
+      return `${this.name} [${code}]: ${this.message}`;
+    },
     configurable: true,
     writable: true,
     enumerable: false,
   });
-  void e.stack; // capture the stack with the decorated name
-  Object.defineProperty(e, 'name', { value: err.name, configurable: true, writable: true, enumerable: false });
   return e;
 }
 
@@ -128,6 +135,11 @@ export function invalidArgValue(name: string, actual: unknown, reason: string): 
   );
 }
 
+/** `new X()` on a class users may not construct (Node: ERR_ILLEGAL_CONSTRUCTOR); `hint` says what to call instead. */
+export function illegalConstructor(hint?: string): TypeError & CodedError {
+  return coded(new TypeError(hint ? `Illegal constructor: ${hint}` : 'Illegal constructor'), 'ERR_ILLEGAL_CONSTRUCTOR');
+}
+
 export function invalidThis(type: string): TypeError & CodedError {
   return coded(new TypeError(`Value of "this" must be of type ${type}`), 'ERR_INVALID_THIS');
 }
@@ -139,4 +151,48 @@ export function mappingClosed(operation: string): Error & CodedError {
 /** Any other pagewise-specific failure, with a stable code. */
 export function pagewiseError(code: string, message: string): Error & CodedError {
   return coded(new Error(message), code);
+}
+
+/**
+ * The error a backend threw, as the public API reports it. The native addon
+ * throws only errno numbers with the syscall (`{ errno, syscall }`, no message
+ * worth showing) and short coded errors; the simulator throws errors built here.
+ * Kernel errors get their Node-style code and message, plus `hint` (what the
+ * library knows about the failure) and `advice` when given.
+ */
+export function kernelError(err: unknown, hint?: (code: string) => string | undefined, advice?: string): unknown {
+  const e = err as Partial<ErrnoError> | null;
+  if (e === null || typeof e !== 'object' || typeof e.errno !== 'number' || typeof e.syscall !== 'string') return err;
+  const errno = Math.abs(e.errno);
+  const plain = errnoError(errno, e.syscall);
+  const extra = hint?.(plain.code);
+  const out = extra ? errnoError(errno, e.syscall, extra) : plain;
+  if (advice !== undefined) (out as ErrnoError & { advice?: string }).advice = advice;
+  return out;
+}
+
+/** Close names for "did you mean": edit distance at most 2 (or a third of the word), best first. */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < bestDistance) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length];
 }

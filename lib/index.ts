@@ -1,10 +1,9 @@
 // pagewise: page-level memory control for Node.js on Linux.
 import { Pagewise } from './api';
+import { defaultPagewise as defaultInstance } from './default-pagewise';
 import { selectBackend } from './select';
 
-const defaultInstance = new Pagewise(selectBackend());
-
-/** The backend in use: 'native' (the kernel) or 'simulator' (lib/simulator.ts). */
+/** The backend in use: 'native' (the kernel) or 'simulator' (lib/simulator/). */
 export const backend: 'native' | 'simulator' = defaultInstance.kind;
 /** The system page size in bytes. */
 export const pageSize: number = defaultInstance.pageSize;
@@ -44,3 +43,4 @@ export { memoryUsage } from './memory-usage';
 export type { MappingMemoryUsage, MemoryFigures, MemoryUsage, ProcessMemoryUsage } from './memory-usage';
 export { collectMetrics } from './metrics';
 export type { MetricsCollector, MetricsOptions } from './metrics';
+export { whenViewReleased } from './view-release';

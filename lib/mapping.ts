@@ -1,18 +1,31 @@
 // Mapping: one mmap'd region and everything pagewise can do to it. Validates and
 // rounds every range, then calls the backend (native addon or simulator).
-import { ADVICE, ADVICE_NAMES, type Advice } from './advice';
-import { type Backend, type BackendMapping, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE } from './backend';
-import { type ErrnoError, invalidArgType, invalidArgValue, invalidThis, mappingClosed, pagewiseError } from './errors';
-import { type Range, validateBoolean, validateInteger, validateObject, validateOneOf, validateRange } from './validate';
+import { ADVICE, ADVICE_NAMES, type Advice, type AdviceConstant, type AdviceInfo, adviceFromName } from './advice';
+import type { Backend, BackendMapping } from './backend';
+import { PROT } from './constants';
+import {
+  type ErrnoError,
+  errnoError,
+  illegalConstructor,
+  invalidArgType,
+  invalidArgValue,
+  invalidThis,
+  kernelError,
+  mappingClosed,
+  outOfRange,
+  pagewiseError,
+} from './errors';
+import { whenViewReleased } from './view-release';
+import { RANGE_KEYS, type Range, validateBoolean, validateInteger, validateObject, validateOneOf, validateRange } from './validate';
 
 export type Protection = 'none' | 'read' | 'read-write' | 'read-exec' | 'read-write-exec';
 
 export const PROTECTION: Readonly<Record<Protection, number>> = Object.freeze({
-  none: PROT_NONE,
-  read: PROT_READ,
-  'read-write': PROT_READ | PROT_WRITE,
-  'read-exec': PROT_READ | PROT_EXEC,
-  'read-write-exec': PROT_READ | PROT_WRITE | PROT_EXEC,
+  none: PROT.NONE,
+  read: PROT.READ,
+  'read-write': PROT.READ | PROT.WRITE,
+  'read-exec': PROT.READ | PROT.EXEC,
+  'read-write-exec': PROT.READ | PROT.WRITE | PROT.EXEC,
 });
 export const PROTECTION_NAMES = Object.freeze(Object.keys(PROTECTION) as Protection[]);
 
@@ -46,6 +59,10 @@ export interface LockOptions extends Range {
   onFault?: boolean;
 }
 
+const POPULATE_KEYS = Object.freeze(['offset', 'length', 'mode']);
+const FLUSH_KEYS = Object.freeze(['offset', 'length', 'invalidate']);
+const LOCK_KEYS = Object.freeze(['offset', 'length', 'onFault']);
+
 /** Passed by Pagewise to the constructor so users cannot make a Mapping over arbitrary memory. */
 export const CREATE = Symbol('pagewise.createMapping');
 
@@ -63,7 +80,21 @@ export interface MappingInit {
 }
 
 /** Advice names to their table entries, for a lookup without a linear scan. */
-const ADVICE_BY_NAME = new Map(Object.entries(ADVICE)) as Map<string, (typeof ADVICE)[Advice]>;
+const ADVICE_BY_NAME = new Map(Object.entries(ADVICE)) as Map<string, AdviceInfo>;
+
+/** What the library knows about a kernel error of madvise with this advice on this mapping. */
+function adviceHint(meta: AdviceInfo, code: string, kind: 'anonymous' | 'file', shared: boolean): string | undefined {
+  if (meta.value === ADVICE.free.value && code === 'EINVAL' && (kind === 'file' || shared)) {
+    return `${meta.constant} works only on private anonymous memory; use 'dontneed' on a file or shared mapping`;
+  }
+  if (meta.value === ADVICE.remove.value && (code === 'EINVAL' || code === 'EACCES') && !shared) {
+    return `${meta.constant} works only on shared writable mappings (it punches a hole in the file or shared memory); use 'dontneed' on private memory`;
+  }
+  if (meta.value === ADVICE.wipeonfork.value && code === 'EINVAL' && (kind === 'file' || shared)) {
+    return `${meta.constant} works only on private anonymous memory`;
+  }
+  return undefined;
+}
 
 export class Mapping implements Disposable {
   readonly #backend: Backend;
@@ -82,9 +113,11 @@ export class Mapping implements Disposable {
   readonly #growLimit: number;
   /** The name given at map() time, if the kernel took it (PR_SET_VMA_ANON_NAME); else undefined. */
   readonly name: string | undefined;
+  /** populate / lock / flush calls not yet settled: resize() must wait for them on every backend. */
+  #inflight = 0;
 
   constructor(token: typeof CREATE, init: MappingInit) {
-    if (token !== CREATE) throw new TypeError('Illegal constructor: use map() or mapFile()');
+    if (token !== CREATE) throw illegalConstructor('use map() or mapFile()');
     this.#backend = init.backend;
     this.#region = init.region;
     this.#delta = init.delta;
@@ -131,25 +164,25 @@ export class Mapping implements Disposable {
   get buffer(): Uint8Array {
     Mapping.#open(this, 'access the buffer');
     if (this.#buffer === undefined || this.#buffer.byteLength !== this.#length) {
-      if (this.#length > this.#backend.maxWindow) {
+      if (this.#length > this.#backend.maxViewLength) {
         throw pagewiseError(
           'ERR_MAPPING_TOO_LARGE',
           `The mapping (${this.#length} bytes) is larger than the largest ArrayBuffer this engine can hold ` +
-            `(${this.#backend.maxWindow} bytes): use mapping.view(offset, length)`,
+            `(${this.#backend.maxViewLength} bytes): use mapping.view(offset, length)`,
         );
       }
-      this.#buffer = this.#region.window(this.#delta, this.#length);
+      this.#buffer = this.#region.view(this.#delta, this.#length);
     }
     return this.#buffer;
   }
 
-  /** A Uint8Array over [offset, offset + length) — a window into mappings of any size. */
+  /** A Uint8Array over [offset, offset + length) — a view into mappings of any size. */
   view(offset = 0, length?: number): Uint8Array {
     Mapping.#open(this, 'create a view');
     validateInteger('offset', offset, 0, this.#length);
-    const room = Math.min(this.#length - offset, this.#backend.maxWindow);
+    const room = Math.min(this.#length - offset, this.#backend.maxViewLength);
     const len = length === undefined ? room : validateInteger('length', length, 0, room);
-    return this.#region.window(this.#delta + offset, len);
+    return this.#region.view(this.#delta + offset, len);
   }
 
   /**
@@ -159,8 +192,18 @@ export class Mapping implements Disposable {
   detachView(view: Uint8Array): void {
     Mapping.#open(this, 'detach a view');
     if (!(view instanceof Uint8Array)) throw invalidArgType('view', 'an instance of Uint8Array', view);
-    if (!this.#region.detach(view)) throw invalidArgValue('view', view, 'is not a live view of this mapping');
+    if (!this.#region.detachView(view)) throw invalidArgValue('view', view, 'is not a live view of this mapping');
     if (view === this.#buffer) this.#buffer = undefined;
+  }
+
+  /**
+   * Resolves once the ArrayBuffer behind `view` is garbage-collected: from then on no
+   * JavaScript and no Node async work (zlib, crypto, fs) can reach its memory, even
+   * after detachView() or close(). See lib/view-release.ts.
+   */
+  whenViewReleased(view: Uint8Array): Promise<void> {
+    Mapping.#self(this);
+    return whenViewReleased(view);
   }
 
   /**
@@ -169,36 +212,49 @@ export class Mapping implements Disposable {
    * A range that ends at the end of the mapping includes its last partial page.
    * Returns the bytes actually advised (length 0 if inward rounding left no page).
    */
-  advise(advice: Advice, range?: Range): AdvisedRange {
+  advise(advice: Advice | AdviceConstant, range?: Range & object): AdvisedRange {
     Mapping.#open(this, 'advise');
-    const meta = ADVICE_BY_NAME.get(advice) ?? ADVICE[validateOneOf('advice', advice, ADVICE_NAMES)];
+    const meta = ADVICE_BY_NAME.get(advice) ?? adviceFromName(advice);
     const [start, end] = meta.destructive ? this.#inward(range) : this.#outward(range);
     if (end > start) {
       try {
         this.#region.advise(start, end - start, meta.value);
       } catch (err) {
-        // The kernel answers EINVAL both for bad ranges and for advice it does not know: say which.
-        if ((err as ErrnoError).code === 'EINVAL' && !this.#backend.supports(meta.value)) {
-          (err as ErrnoError).message += ` (${meta.constant} is not supported by this kernel)`;
-        }
-        throw err;
+        throw kernelError(
+          err,
+          (code) =>
+            // The kernel answers EINVAL both for bad ranges and for advice it does not know: say which.
+            code === 'EINVAL' && !this.#backend.supports(meta.value)
+              ? `${meta.constant} is not supported by this kernel`
+              : adviceHint(meta, code, this.kind, this.shared),
+          meta.constant,
+        );
       }
     }
     return { offset: start - this.#delta, length: end - start };
   }
 
-  /** mincore(2) over the pages covering the range. */
-  residency(range?: Range): Residency {
+  /** mincore(2) over the pages covering the range. Ranges whose vector (one byte per page) exceeds 2^32 bytes throw ERR_OUT_OF_RANGE: query them in parts. */
+  residency(range?: Range & object): Residency {
     Mapping.#open(this, 'read residency');
     const [start, end] = this.#outward(range);
     const count = (end - start) / this.#backend.pageSize;
-    const scratch = this.#backend.residencyScratch;
+    checkResidencyVector(count, end - start, this.#backend.pageSize);
     let pages: Uint8Array;
-    if (scratch !== undefined && this.#region.residencyInto !== undefined && count <= scratch.length) {
-      this.#region.residencyInto(start, end - start);
-      pages = scratch.slice(0, count);
-    } else {
-      pages = this.#region.residency(start, end - start);
+    try {
+      if (this.#region.residencyInto !== undefined) {
+        if (count <= RESIDENCY_SCRATCH.length) {
+          this.#region.residencyInto(start, end - start, RESIDENCY_SCRATCH);
+          pages = RESIDENCY_SCRATCH.slice(0, count);
+        } else {
+          pages = residencyVector(count, end - start, this.#backend.pageSize);
+          this.#region.residencyInto(start, end - start, pages);
+        }
+      } else {
+        pages = this.#region.residency(start, end - start);
+      }
+    } catch (err) {
+      throw kernelError(err);
     }
     let resident = 0;
     for (let i = 0; i < pages.length; i++) resident += pages[i] & 1;
@@ -206,31 +262,40 @@ export class Mapping implements Disposable {
   }
 
   /** Prefault the range off the event loop (MADV_POPULATE_READ / _WRITE). Past the end of a truncated file it rejects with EFAULT instead of raising SIGBUS. */
-  async populate(options?: PopulateOptions): Promise<void> {
+  async populate(options?: PopulateOptions & object): Promise<void> {
     Mapping.#open(this, 'populate');
-    const o = validateObject<PopulateOptions>('options', options);
-    const writableAnon = this.kind === 'anonymous' && (PROTECTION[this.#protection] & PROT_WRITE) !== 0;
+    const o = validateObject<PopulateOptions>('options', options, POPULATE_KEYS);
+    const writableAnon = this.kind === 'anonymous' && (PROTECTION[this.#protection] & PROT.WRITE) !== 0;
     const mode = o.mode === undefined ? (writableAnon ? 'write' : 'read') : validateOneOf('options.mode', o.mode, ['read', 'write'] as const);
-    const [start, end] = this.#outward(o);
-    await this.#region.populate(start, end - start, mode === 'write');
+    const [start, end] = this.#outward(o, 'options', POPULATE_KEYS);
+    const fileMapping = this.kind === 'file';
+    await this.#async('populate', this.#region.populate(start, end - start, mode === 'write'), (code) =>
+      code === 'EFAULT' && fileMapping
+        ? 'the file is shorter than the mapping (truncated?): pages past its end cannot be populated'
+        : undefined,
+    );
   }
 
   /** msync(MS_SYNC) off the event loop: writes of a shared file mapping reach the file. */
-  async flush(options?: FlushOptions): Promise<void> {
+  async flush(options?: FlushOptions & object): Promise<void> {
     Mapping.#open(this, 'flush');
-    const o = validateObject<FlushOptions>('options', options);
+    const o = validateObject<FlushOptions>('options', options, FLUSH_KEYS);
     const invalidate = o.invalidate === undefined ? false : validateBoolean('options.invalidate', o.invalidate);
-    const [start, end] = this.#outward(o);
-    await this.#region.flush(start, end - start, invalidate);
+    const [start, end] = this.#outward(o, 'options', FLUSH_KEYS);
+    await this.#async('flush', this.#region.flush(start, end - start, invalidate));
   }
 
   /** msync(MS_SYNC) on the calling thread. */
-  flushSync(options?: FlushOptions): void {
+  flushSync(options?: FlushOptions & object): void {
     Mapping.#open(this, 'flush');
-    const o = validateObject<FlushOptions>('options', options);
+    const o = validateObject<FlushOptions>('options', options, FLUSH_KEYS);
     const invalidate = o.invalidate === undefined ? false : validateBoolean('options.invalidate', o.invalidate);
-    const [start, end] = this.#outward(o);
-    this.#region.flushSync(start, end - start, invalidate);
+    const [start, end] = this.#outward(o, 'options', FLUSH_KEYS);
+    try {
+      this.#region.flushSync(start, end - start, invalidate);
+    } catch (err) {
+      throw kernelError(err);
+    }
   }
 
   /**
@@ -239,7 +304,7 @@ export class Mapping implements Disposable {
    * the caller did not name. A JavaScript access that the new protection forbids
    * raises SIGSEGV and ends the process — no library can catch that.
    */
-  protect(protection: Protection, range?: Range): void {
+  protect(protection: Protection, range?: Range & object): void {
     Mapping.#open(this, 'protect');
     const prot = validateOneOf('protection', protection, PROTECTION_NAMES);
     const [offset, length] = validateRange(range, this.#length);
@@ -252,7 +317,13 @@ export class Mapping implements Disposable {
     if (start % page !== 0 || end % page !== 0) {
       throw invalidArgValue('range', range, `must start and end on page boundaries (page size ${page}) for protect()`);
     }
-    if (end > start) this.#region.protect(start, end - start, PROTECTION[prot]);
+    if (end > start) {
+      try {
+        this.#region.protect(start, end - start, PROTECTION[prot]);
+      } catch (err) {
+        throw kernelError(err);
+      }
+    }
     if (offset === 0 && endsAtEnd) this.#protection = prot;
   }
 
@@ -261,27 +332,39 @@ export class Mapping implements Disposable {
    * On a private (copy-on-write) file mapping this locks the file's page-cache pages
    * (MLOCK_ONFAULT + MADV_POPULATE_READ) rather than private copies of them.
    */
-  async lock(options?: LockOptions): Promise<void> {
+  async lock(options?: LockOptions & object): Promise<void> {
     Mapping.#open(this, 'lock');
-    const o = validateObject<LockOptions>('options', options);
+    const o = validateObject<LockOptions>('options', options, LOCK_KEYS);
     const onFault = o.onFault === undefined ? false : validateBoolean('options.onFault', o.onFault);
-    const [start, end] = this.#outward(o);
-    if (!onFault && this.kind === 'file' && !this.shared && (PROTECTION[this.#protection] & PROT_WRITE) !== 0) {
+    const [start, end] = this.#outward(o, 'options', LOCK_KEYS);
+    if (!onFault && this.kind === 'file' && !this.shared && (PROTECTION[this.#protection] & PROT.WRITE) !== 0) {
       // mlock faults a writable private mapping in for writing, which would copy every
       // page of the file into anonymous memory. Lock on fault and populate for reading
       // instead: the page-cache pages themselves get mapped and locked.
-      await this.#region.lock(start, end - start, true);
-      await this.#region.populate(start, end - start, false);
+      await this.#async('lock', this.#region.lock(start, end - start, true));
+      try {
+        await this.#async('lock', this.#region.populate(start, end - start, false));
+      } catch (err) {
+        // The populate step is how this lock faults pages in: report its failure
+        // (a guard page, PROT_NONE, past the end of the file) as mlock(2) would.
+        const code = (err as ErrnoError).code;
+        if (code === 'EFAULT' || code === 'EINVAL') throw errnoError('ENOMEM', 'mlock2');
+        throw err;
+      }
       return;
     }
-    await this.#region.lock(start, end - start, onFault);
+    await this.#async('lock', this.#region.lock(start, end - start, onFault));
   }
 
   /** munlock(2). */
-  unlock(range?: Range): void {
+  unlock(range?: Range & object): void {
     Mapping.#open(this, 'unlock');
     const [start, end] = this.#outward(range);
-    this.#region.unlock(start, end - start);
+    try {
+      this.#region.unlock(start, end - start);
+    } catch (err) {
+      throw kernelError(err);
+    }
   }
 
   /**
@@ -291,6 +374,10 @@ export class Mapping implements Disposable {
   resize(length: number): void {
     Mapping.#open(this, 'resize');
     validateInteger('length', length, 1);
+    if (this.#inflight > 0) {
+      // The async work runs over the current range; mremap would move or cut it under that work.
+      throw pagewiseError('ERR_MAPPING_BUSY', 'Cannot resize: populate(), lock() or flush() is still in flight (await it first)');
+    }
     if (this.kind !== 'anonymous') {
       throw pagewiseError('ERR_OPERATION_NOT_SUPPORTED', 'resize() is for anonymous mappings: close a file mapping and map it again');
     }
@@ -302,7 +389,11 @@ export class Mapping implements Disposable {
           '(its shared memory object keeps that size): map a new one',
       );
     }
-    this.#region.resize(length);
+    try {
+      this.#region.resize(length);
+    } catch (err) {
+      throw kernelError(err);
+    }
     this.#length = length;
     this.#buffer = undefined;
   }
@@ -332,9 +423,22 @@ export class Mapping implements Disposable {
     if (Mapping.#self(m).#closed) throw mappingClosed(operation);
   }
 
+  /** Await backend work, counted as in flight (resize() refuses meanwhile), with its errors as the public API reports them. */
+  async #async(operation: string, work: Promise<void>, hint?: (code: string) => string | undefined): Promise<void> {
+    this.#inflight++;
+    try {
+      await work;
+    } catch (err) {
+      if ((err as ErrnoError | undefined)?.code === 'ERR_MAPPING_CLOSED') throw mappingClosed(operation);
+      throw kernelError(err, hint);
+    } finally {
+      this.#inflight--;
+    }
+  }
+
   /** [start, end) in region bytes, rounded outward to pages. */
-  #outward(range: unknown): [number, number] {
-    const [offset, length] = validateRange(range, this.#length);
+  #outward(range: unknown, name = 'range', keys: readonly string[] = RANGE_KEYS): [number, number] {
+    const [offset, length] = validateRange(range, this.#length, name, keys);
     const page = this.#backend.pageSize;
     const start = this.#delta + offset;
     const first = roundDown(start, page);
@@ -349,6 +453,34 @@ export class Mapping implements Disposable {
     const rawEnd = this.#delta + offset + length;
     const end = length > 0 && offset + length === this.#length ? roundUp(rawEnd, page) : roundDown(rawEnd, page);
     return end > start ? [start, end] : [start, start];
+  }
+}
+
+/**
+ * Where small residency vectors are written before being copied out: module-private,
+ * so no user code can transfer or detach it (the addon also re-reads its length at
+ * every call). 4096 pages = 16 MiB of mapping.
+ */
+const RESIDENCY_SCRATCH = new Uint8Array(4096);
+/** Largest residency vector: the largest typed array Node 20 can hold. */
+const MAX_RESIDENCY_PAGES = 2 ** 32;
+
+/** A coded RangeError when a residency vector of `count` pages (for `bytes` bytes) cannot exist. */
+export function checkResidencyVector(count: number, bytes: number, page: number): void {
+  if (count > MAX_RESIDENCY_PAGES) throw outOfRange('range.length', residencyLimit(page), bytes);
+}
+
+function residencyLimit(page: number): string {
+  return `a range of at most ${MAX_RESIDENCY_PAGES * page} bytes (its residency vector, one byte per page, must fit in an ArrayBuffer): query larger ranges in parts`;
+}
+
+/** A zeroed vector of `count` pages, or a coded RangeError when it cannot exist. */
+function residencyVector(count: number, bytes: number, page: number): Uint8Array {
+  checkResidencyVector(count, bytes, page);
+  try {
+    return new Uint8Array(count);
+  } catch {
+    throw outOfRange('range.length', `${residencyLimit(page)}; ${count} bytes could not be allocated`, bytes);
   }
 }
 

@@ -3,10 +3,10 @@
 //
 // The addon's objects already implement BackendMapping (NativeMapping is an
 // N-API ObjectWrap), so this file only adapts map()'s request object to the
-// addon's positional arguments. The addon re-validates every argument itself
-// (TypeError ERR_INVALID_ARG_TYPE, RangeError ERR_OUT_OF_RANGE, Error
-// ERR_MAPPING_CLOSED) and reports kernel failures as errno errors shaped like
-// Node's fs errors (`EINVAL: invalid argument, madvise`, code, errno, syscall).
+// addon's positional arguments. The addon keeps only the checks that protect
+// memory (mapping open, range inside it, argument types it reads), each a short
+// coded error, and reports kernel failures as `{ errno, syscall }` only: the
+// public API turns those into Node-style errors (lib/errors.ts kernelError).
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import type { Backend, BackendMapping, MapRequest, RawFileResidency } from './backend';
@@ -16,9 +16,7 @@ import { pagewiseError } from './errors';
 export interface NativeAddon {
   readonly pageSize: number;
   /** 2^32: the largest external ArrayBuffer Node 20 accepts. */
-  readonly maxWindow: number;
-  /** Where NativeMapping.residencyInto() writes (one per environment). */
-  readonly residencyScratch: Uint8Array;
+  readonly maxViewLength: number;
   supports(advice: number): boolean;
   map(
     length: number,
@@ -36,6 +34,7 @@ export interface NativeAddon {
   /** prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME) over an empty range succeeds (native/pressure.cc). */
   supportsAnonName?(): boolean;
   setAnonName?(address: bigint, length: number, name: string): void;
+  statFiles(paths: string, wantCachestat: boolean): Float64Array;
 }
 
 let cached: NativeAddon | undefined;
@@ -46,7 +45,7 @@ export function loadNativeAddon(): NativeAddon {
   if (process.platform !== 'linux') {
     throw pagewiseError(
       'ERR_PAGEWISE_NATIVE_UNAVAILABLE',
-      `pagewise: the native backend needs Linux (this is ${process.platform})`,
+      `the native backend needs Linux (this is ${process.platform})`,
     );
   }
   const root = path.join(__dirname, '..');
@@ -58,13 +57,13 @@ export function loadNativeAddon(): NativeAddon {
     const why = (err instanceof Error ? err.message : String(err)).trim();
     const e = pagewiseError(
       'ERR_PAGEWISE_NATIVE_UNAVAILABLE',
-      `pagewise: cannot load the native addon from ${root} (${why}); build it with \`npx node-gyp rebuild\``,
+      `cannot load the native addon from ${root} (${why}); build it with \`npm rebuild pagewise\` (needs a C++ toolchain and Python)`,
     );
     (e as Error & { cause?: unknown }).cause = err;
     throw e;
   }
   if (typeof addon.map !== 'function' || typeof addon.pageSize !== 'number') {
-    throw pagewiseError('ERR_PAGEWISE_NATIVE_UNAVAILABLE', `pagewise: the addon in ${root} is not a Linux build`);
+    throw pagewiseError('ERR_PAGEWISE_NATIVE_UNAVAILABLE', `the addon in ${root} is not a Linux build`);
   }
   probeExternalBuffers(addon);
   cached = addon;
@@ -80,7 +79,7 @@ function probeExternalBuffers(addon: NativeAddon): void {
   try {
     const probe = addon.map(addon.pageSize, 3, false, -1, 0, false, false, 0);
     try {
-      probe.window(0, 1);
+      probe.view(0, 1);
     } finally {
       probe.close();
     }
@@ -88,7 +87,7 @@ function probeExternalBuffers(addon: NativeAddon): void {
     const why = err instanceof Error ? err.message : String(err);
     throw pagewiseError(
       'ERR_PAGEWISE_NATIVE_UNAVAILABLE',
-      `pagewise: the native addon loaded but cannot expose mapped memory to JavaScript (${why}); ` +
+      `the native addon loaded but cannot expose mapped memory to JavaScript (${why}); ` +
         'external ArrayBuffers are refused here (Electron\'s V8 sandbox?)',
     );
   }
@@ -100,8 +99,7 @@ export function loadNativeBackend(): Backend {
   return {
     kind: 'native',
     pageSize: addon.pageSize,
-    maxWindow: addon.maxWindow,
-    residencyScratch: addon.residencyScratch,
+    maxViewLength: addon.maxViewLength,
     supports: (advice: number) => addon.supports(advice),
     map: (request: MapRequest): BackendMapping =>
       addon.map(
@@ -128,6 +126,7 @@ export function loadNativeBackend(): Backend {
         return false; // e.g. EBADF for shared (shmem) memory: a name is a label, never a failure
       }
     },
+    statFiles: (paths: string, wantCachestat: boolean) => addon.statFiles(paths, wantCachestat),
   };
 }
 

@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Pagewise } from './api';
-import { invalidArgType, invalidArgValue, type ErrnoError } from './errors';
+import { invalidArgType, invalidArgValue, kernelError, type ErrnoError } from './errors';
 import { loadNativeAddon } from './native';
 import { validateInteger, validateObject, validateOneOf } from './validate';
 
@@ -394,7 +394,12 @@ export class MemoryPressureWatcher extends EventEmitter implements PressureSourc
       extra: Partial<Registered>,
       shown = file,
     ) => {
-      const text = watch.add(code, file, arg);
+      let text: string | undefined;
+      try {
+        text = watch.add(code, file, arg);
+      } catch (err) {
+        throw kernelError(err); // the addon reports { errno, syscall }: make it `EINVAL: invalid argument, write`
+      }
       registered.push({ kind, ...extra, ...(extra.counters !== undefined ? { counters: parseCounters(text ?? '') } : {}) });
       sources.push({ kind, path: shown, detail });
     };

@@ -16,7 +16,8 @@ export function selectBackend(env: NodeJS.ProcessEnv = process.env): Backend {
     return loadNativeBackend();
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
-    process.emitWarning(`pagewise: the native addon could not be loaded (${why}); using the reference simulator`, {
+    // One prefix: the reasons from lib/native.ts do not repeat it.
+    process.emitWarning(`pagewise uses the reference simulator: ${why}`, {
       code: 'PAGEWISE_SIMULATED',
     });
     return new SimulatorBackend();

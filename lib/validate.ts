@@ -1,6 +1,6 @@
 // Argument checks shared by every public entry point. Each throws Node-style
 // errors (ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE, ERR_INVALID_ARG_VALUE).
-import { invalidArgType, invalidArgValue, outOfRange } from './errors';
+import { closest, invalidArgType, invalidArgValue, outOfRange } from './errors';
 
 /** A safe integer in [min, max]. */
 export function validateInteger(name: string, value: unknown, min = 0, max = Number.MAX_SAFE_INTEGER): number {
@@ -15,23 +15,49 @@ export function validateBoolean(name: string, value: unknown): boolean {
   return value;
 }
 
-export function validateObject<T extends object>(name: string, value: unknown): Partial<T> {
+/**
+ * An options object (undefined = {}). With `keys`, any other own property is
+ * rejected (ERR_INVALID_ARG_VALUE naming it, with a "did you mean" when one is
+ * close): a typo such as `{ ofset: 4096 }` must not silently widen a destructive
+ * operation to the whole mapping.
+ */
+export function validateObject<T extends object>(name: string, value: unknown, keys?: readonly string[]): Partial<T> {
   if (value === undefined) return {};
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw invalidArgType(name, 'of type object', value);
   }
+  if (keys !== undefined) {
+    for (const key in value) {
+      if (!keys.includes(key) && Object.prototype.hasOwnProperty.call(value, key)) throw unknownKey(name, value, key, keys);
+    }
+  }
   return value as Partial<T>;
+}
+
+function unknownKey(name: string, value: unknown, key: string, keys: readonly string[]): Error {
+  const guess = closest(key, keys);
+  const known = keys.map((k) => `'${k}'`).join(', ');
+  return invalidArgValue(
+    name,
+    value,
+    `has an unknown property '${key}' (${guess !== undefined ? `did you mean '${guess}'? ` : ''}known: ${known})`,
+  );
 }
 
 export function validateOneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
   if (typeof value !== 'string') throw invalidArgType(name, 'of type string', value);
   if (!(allowed as readonly string[]).includes(value)) {
-    throw invalidArgValue(name, value, `must be one of: ${allowed.map((a) => `'${a}'`).join(', ')}`);
+    const guess = closest(value, allowed);
+    const hint = guess !== undefined ? ` (did you mean '${guess}'?)` : '';
+    throw invalidArgValue(name, value, `must be one of: ${allowed.map((a) => `'${a}'`).join(', ')}${hint}`);
   }
   return value as T;
 }
 
-/** A byte range relative to a mapping. */
+/**
+ * A byte range relative to a mapping (or a file). Public signatures take
+ * `Range & object` so that a string (which has a `length`) does not type-check.
+ */
 export interface Range {
   /** First byte (default 0). */
   offset?: number;
@@ -44,10 +70,15 @@ function isIndex(value: unknown, max: number): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= max;
 }
 
-/** Validate a range against a mapping of `size` bytes; returns [offset, length]. */
-export function validateRange(range: unknown, size: number, name = 'range'): [number, number] {
+export const RANGE_KEYS: readonly string[] = Object.freeze(['offset', 'length']);
+
+/**
+ * Validate a range against a mapping of `size` bytes; returns [offset, length].
+ * `keys`: every property the object may have (an options object that extends Range).
+ */
+export function validateRange(range: unknown, size: number, name = 'range', keys: readonly string[] = RANGE_KEYS): [number, number] {
   if (range === undefined) return [0, size];
-  const r = validateObject<Range>(name, range);
+  const r = validateObject<Range>(name, range, keys);
   const o = r.offset;
   const offset = o === undefined ? 0 : isIndex(o, size) ? o : validateInteger(`${name}.offset`, o, 0, size);
   const l = r.length;

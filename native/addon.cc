@@ -1,5 +1,5 @@
-// Module init: exports pageSize, maxWindow, supports, map, fileResidency,
-// fadvise, accessMode, residencyScratch, PressureWatch, supportsAnonName, setAnonName.
+// Module init: exports pageSize, maxViewLength, supports, map, fileResidency,
+// fadvise, accessMode, statFiles, PressureWatch, supportsAnonName, setAnonName.
 // One AddonData per environment (main thread, workers).
 #include <napi.h>
 
@@ -14,6 +14,7 @@ Napi::Value FileResidency(const Napi::CallbackInfo& info);  // mincore.cc
 Napi::Value Fadvise(const Napi::CallbackInfo& info);        // fadvise.cc
 Napi::Value AccessMode(const Napi::CallbackInfo& info);     // fadvise.cc
 void InitPressure(Napi::Env env, Napi::Object exports);     // pressure.cc
+Napi::Value StatFiles(const Napi::CallbackInfo& info);      // cachestat_batch.cc
 
 namespace {
 
@@ -22,19 +23,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   AddonData* raw = data.get();
   env.SetInstanceData<AddonData>(data.release());  // the env owns it (deleted at teardown)
   InitMapping(env, exports, raw);
-  constexpr size_t kScratch = 4096;  // residency vectors of up to 16 MiB without an allocation
-  Napi::ArrayBuffer scratch = Napi::ArrayBuffer::New(env, kScratch);
-  raw->scratchRef = Napi::Persistent(scratch);
-  raw->scratch = static_cast<unsigned char*>(scratch.Data());
-  raw->scratchLength = kScratch;
-  exports.Set("residencyScratch", Napi::Uint8Array::New(env, kScratch, scratch, 0));
   exports.Set("pageSize", Napi::Number::New(env, static_cast<double>(PageSize())));
-  exports.Set("maxWindow", Napi::Number::New(env, static_cast<double>(kMaxWindow)));
+  exports.Set("maxViewLength", Napi::Number::New(env, static_cast<double>(kMaxViewLength)));
   exports.Set("supports", Napi::Function::New(env, Supports, "supports"));
   exports.Set("fileResidency", Napi::Function::New(env, FileResidency, "fileResidency"));
   exports.Set("fadvise", Napi::Function::New(env, Fadvise, "fadvise"));
   exports.Set("accessMode", Napi::Function::New(env, AccessMode, "accessMode"));
   InitPressure(env, exports);
+  exports.Set("statFiles", Napi::Function::New(env, StatFiles, "statFiles"));
   return exports;
 }
 

@@ -1,6 +1,11 @@
-// Error helpers shared by every syscall family: errno errors shaped like
-// Node's fs errors, Node-style coded argument errors, and argument readers
-// that never crash on bad input.
+// The addon's errors. Messages are built in TypeScript (lib/errors.ts); the
+// addon reports only what JavaScript needs to build them:
+//  - kernel failures: an Error with `errno` (negative, as Node reports it) and
+//    `syscall`; lib/errors.ts kernelError() turns it into `EINVAL: invalid
+//    argument, madvise` with code, errno, syscall and a hint;
+//  - the checks that protect memory (mapping open, range inside the mapping,
+//    argument types it must read): one short coded error, never formatted
+//    from the value (the public API validated every argument before).
 #pragma once
 
 #include <napi.h>
@@ -14,26 +19,24 @@ namespace pagewise {
 // Largest integer a JS number represents exactly (Number.MAX_SAFE_INTEGER).
 constexpr uint64_t kMaxSafeInteger = 9007199254740991ULL;
 
-// `EINVAL: invalid argument, madvise` with code / errno (negative) / syscall.
-// `err` is a positive errno value. Main thread only.
+// Error { errno: -err, syscall }. `err` is a positive errno value. Main thread only.
 Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall);
 
 // The same errors built with plain N-API calls that never throw or abort
 // (nullptr on failure): for completion callbacks, which may run while the
 // environment is shutting down and cannot call into JavaScript.
 napi_value RawErrnoError(napi_env env, int err, const char* syscall);
-napi_value RawCodedError(napi_env env, const char* code, const std::string& message);
+napi_value RawCodedError(napi_env env, const char* code, const char* message);
 
-// Errors carrying a Node-style `code` property.
-Napi::Error CodedError(Napi::Env env, const std::string& code, const std::string& message);
-Napi::Error InvalidArgType(Napi::Env env, const char* name, const char* expected, const Napi::Value& actual);
-Napi::Error OutOfRange(Napi::Env env, const char* name, const std::string& range, const Napi::Value& actual);
-Napi::Error OutOfRange(Napi::Env env, const char* name, const std::string& range, double actual);
-Napi::Error MappingClosed(Napi::Env env, const char* operation);
+// An Error with a Node-style `code` and a short fixed message.
+Napi::Error CodedError(Napi::Env env, const char* code, const char* message);
+// TypeError ERR_INVALID_ARG_TYPE / RangeError ERR_OUT_OF_RANGE naming the argument.
+Napi::Error InvalidArgType(Napi::Env env, const char* name);
+Napi::Error OutOfRange(Napi::Env env, const char* name);
+Napi::Error MappingClosed(Napi::Env env);
 
-// Argument readers: throw (C++ exception -> JS exception) TypeError
-// ERR_INVALID_ARG_TYPE for wrong types and RangeError ERR_OUT_OF_RANGE for
-// NaN, fractional, negative or too large numbers.
+// Argument readers: throw (C++ exception -> JS exception) InvalidArgType for
+// wrong types and OutOfRange for NaN, fractional, negative or too large numbers.
 const Napi::Value Arg(const Napi::CallbackInfo& info, size_t index);
 uint64_t ArgUint(const Napi::CallbackInfo& info, size_t index, const char* name, uint64_t max = kMaxSafeInteger);
 int64_t ArgInt(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t min, int64_t max);

@@ -19,7 +19,7 @@ namespace pagewise {
 // mapping.advise(offset, length, advice): void
 Napi::Value NativeMapping::Advise(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  MappingState& s = Open(env, "advise");
+  MappingState& s = RequireOpen(env);
   auto [offset, length] = Range(info, 0);
   int advice = static_cast<int>(ArgInt(info, 2, "advice", INT_MIN, INT_MAX));
   if (madvise(s.addr + offset, static_cast<size_t>(length), advice) != 0) throw ErrnoError(env, errno, "madvise");
@@ -28,17 +28,9 @@ Napi::Value NativeMapping::Advise(const Napi::CallbackInfo& info) {
 
 // mapping.populate(offset, length, write): Promise<void>
 Napi::Value NativeMapping::Populate(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  try {
-    Open(env, "populate");
-    auto [offset, length] = Range(info, 0);
-    int advice = ArgBool(info, 2, "write") ? MADV_POPULATE_WRITE : MADV_POPULATE_READ;
-    return QueueChunked(env, state_, offset, length, "madvise", [advice](char* addr, size_t len) {
-      return madvise(addr, len, advice) == 0 ? 0 : errno;
-    });
-  } catch (const Napi::Error& e) {
-    return Rejected(env, e);
-  }
+  return QueueRangeOp(info, "madvise", [](char* addr, size_t len, bool write) {
+    return madvise(addr, len, write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ) == 0 ? 0 : errno;
+  });
 }
 
 // addon.supports(advice): boolean — madvise(NULL, 0, advice) === 0

@@ -1,7 +1,8 @@
-// mmap / munmap / mremap, windows, lifetime and environment teardown.
+// mmap / munmap / mremap, views, lifetime and environment teardown.
 #include "mapping.h"
 
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,8 +28,8 @@ size_t PageSize() {
 // MappingState
 
 MappingState::~MappingState() {
-  // Runs on the main thread when the last owner (NativeMapping, window, async
-  // work item) is gone. The cleanup hook cleared `windows` and set `envGone`
+  // Runs on the main thread when the last owner (NativeMapping, view, async
+  // work item) is gone. The cleanup hook cleared `views` and set `envGone`
   // if the environment is being torn down, so no N-API call happens then.
   if (mapped) {
     munmap(addr, mapLength);
@@ -37,7 +38,7 @@ MappingState::~MappingState() {
   if (!envGone) {
     Report(0);
   } else {
-    for (auto& ref : windows) ref.SuppressDestruct();
+    for (auto& ref : views) ref.SuppressDestruct();
   }
 }
 
@@ -49,8 +50,8 @@ void MappingState::Report(int64_t bytes) {
   napi_adjust_external_memory(env, delta, &ignored);
 }
 
-void MappingState::DetachWindows() {
-  for (auto& ref : windows) {
+void MappingState::DetachViews() {
+  for (auto& ref : views) {
     Napi::ArrayBuffer ab = ref.Value();
     if (ab.IsEmpty()) continue;  // already collected
     bool detached = false;
@@ -58,7 +59,7 @@ void MappingState::DetachWindows() {
       napi_detach_arraybuffer(env, ab);
     }
   }
-  windows.clear();
+  views.clear();
   pruneAt = 16;
 }
 
@@ -67,6 +68,21 @@ void MappingState::Unmap() {
   munmap(addr, mapLength);
   mapped = false;
   Report(0);
+}
+
+void MappingState::Release() {
+  if (!mapped || released) return;
+  // Writable, private, unreserved zero pages: a threadpool write lands in memory
+  // that belongs to nobody, a read sees zeros, and the file and its pages are
+  // let go now. If this fails (ENOMEM), the old mapping simply stays until the
+  // range is unmapped: still safe, only later.
+  void* p = mmap(addr, mapLength, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+  if (p != MAP_FAILED) released = true;
+  Report(0);
+}
+
+void MappingState::UnmapIfUnreachable() {
+  if (closed && inflight == 0 && liveViews == 0) Unmap();
 }
 
 // ---------------------------------------------------------------------------
@@ -96,7 +112,7 @@ void CleanupHook(void* arg) {
     std::shared_ptr<MappingState> s = weak.lock();
     if (!s) continue;
     s->closing.store(true, std::memory_order_release);
-    s->windows.clear();  // delete the weak references while the env is alive
+    s->views.clear();  // delete the weak references while the env is alive
     if (s->mapped) {
       munmap(s->addr, s->mapLength);
       s->mapped = false;
@@ -107,13 +123,36 @@ void CleanupHook(void* arg) {
   data->live.clear();
 }
 
-struct WindowHint {
+// A view's claim on the range. Two events release it, in either order, both
+// on the main thread: the backing store's release (external ArrayBuffer
+// finalizer) and the collection of the ArrayBuffer object (napi_add_finalizer).
+// The backing store alone is not enough: detaching a buffer releases it at
+// once, while Node's async work (crypto.randomFill, fs.write) still holds the
+// raw pointer and keeps only the JavaScript object alive until its callback.
+struct ViewHint {
   std::shared_ptr<MappingState> state;
+  int holds = 2;
 };
 
-void FinalizeWindow(napi_env /*env*/, void* /*data*/, void* hint) {
-  // Only drops an owner; ~MappingState unmaps if this was the last one.
-  std::unique_ptr<WindowHint> owned(static_cast<WindowHint*>(hint));
+void DropViewHold(napi_env /*env*/, void* /*data*/, void* hint) {
+  auto* h = static_cast<ViewHint*>(hint);
+  if (--h->holds > 0) return;
+  std::shared_ptr<MappingState> state = std::move(h->state);
+  delete h;
+  state->liveViews--;
+  state->UnmapIfUnreachable();
+  // ~MappingState unmaps if this was the last owner.
+}
+
+// Marks NativeMapping objects, so that a method called on another object, even
+// one another addon wrapped, is refused before anything is unwrapped.
+constexpr napi_type_tag kMappingTag = {0x7061676577697365ULL, 0x4e61746976654d61ULL};
+
+// Node throws these two as TypeErrors (ERR_INVALID_THIS, ERR_ILLEGAL_CONSTRUCTOR).
+Napi::Error CodedTypeError(Napi::Env env, const char* code, const char* message) {
+  Napi::Error e = Napi::TypeError::New(env, message);
+  e.Set("code", Napi::String::New(env, code));
+  return e;
 }
 
 }  // namespace
@@ -121,47 +160,70 @@ void FinalizeWindow(napi_env /*env*/, void* /*data*/, void* hint) {
 // ---------------------------------------------------------------------------
 // NativeMapping
 
+NativeMapping* NativeMapping::Self(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  napi_value self = info.This();
+  napi_valuetype type = napi_undefined;
+  bool tagged = false;
+  if (self != nullptr && napi_typeof(env, self, &type) == napi_ok && type == napi_object &&
+      napi_check_object_type_tag(env, self, &kMappingTag, &tagged) == napi_ok && tagged) {
+    return Unwrap(info.This().As<Napi::Object>());
+  }
+  throw CodedTypeError(info.Env(), "ERR_INVALID_THIS", "Value of \"this\" must be of type NativeMapping");
+}
+
+// Methods and accessors are plain functions on the prototype that check their
+// receiver themselves: the class template's own check throws a TypeError
+// without a code ("Illegal invocation"), and accessors had none.
+template <Napi::Value (NativeMapping::*Method)(const Napi::CallbackInfo&)>
+Napi::Value NativeMapping::Call(const Napi::CallbackInfo& info) {
+  return (Self(info)->*Method)(info);
+}
+
 Napi::Function NativeMapping::DefineClass(Napi::Env env) {
-  return ObjectWrap<NativeMapping>::DefineClass(
-      env, "NativeMapping",
-      {
-          InstanceAccessor<&NativeMapping::GetLength>("length", napi_enumerable),
-          InstanceAccessor<&NativeMapping::GetClosed>("closed", napi_enumerable),
-          InstanceAccessor<&NativeMapping::GetAddress>("address"),
-          InstanceMethod<&NativeMapping::Window>("window"),
-          InstanceMethod<&NativeMapping::Detach>("detach"),
-          InstanceMethod<&NativeMapping::Advise>("advise"),
-          InstanceMethod<&NativeMapping::Residency>("residency"),
-          InstanceMethod<&NativeMapping::ResidencyInto>("residencyInto"),
-          InstanceMethod<&NativeMapping::Protect>("protect"),
-          InstanceMethod<&NativeMapping::Lock>("lock"),
-          InstanceMethod<&NativeMapping::Unlock>("unlock"),
-          InstanceMethod<&NativeMapping::Populate>("populate"),
-          InstanceMethod<&NativeMapping::Flush>("flush"),
-          InstanceMethod<&NativeMapping::FlushSync>("flushSync"),
-          InstanceMethod<&NativeMapping::Resize>("resize"),
-          InstanceMethod<&NativeMapping::Close>("close"),
-      });
+  Napi::Function ctor = ObjectWrap<NativeMapping>::DefineClass(env, "NativeMapping", {});
+  Napi::Object proto = ctor.Get("prototype").As<Napi::Object>();
+  using PD = Napi::PropertyDescriptor;
+  proto.DefineProperties({
+      PD::Accessor<&Call<&NativeMapping::GetLength>>("length", napi_enumerable),
+      PD::Accessor<&Call<&NativeMapping::GetClosed>>("closed", napi_enumerable),
+      PD::Accessor<&Call<&NativeMapping::GetAddress>>("address"),
+      PD::Function("view", &Call<&NativeMapping::View>),
+      PD::Function("detachView", &Call<&NativeMapping::DetachView>),
+      PD::Function("advise", &Call<&NativeMapping::Advise>),
+      PD::Function("residency", &Call<&NativeMapping::Residency>),
+      PD::Function("residencyInto", &Call<&NativeMapping::ResidencyInto>),
+      PD::Function("protect", &Call<&NativeMapping::Protect>),
+      PD::Function("lock", &Call<&NativeMapping::Lock>),
+      PD::Function("unlock", &Call<&NativeMapping::Unlock>),
+      PD::Function("populate", &Call<&NativeMapping::Populate>),
+      PD::Function("flush", &Call<&NativeMapping::Flush>),
+      PD::Function("flushSync", &Call<&NativeMapping::FlushSync>),
+      PD::Function("resize", &Call<&NativeMapping::Resize>),
+      PD::Function("close", &Call<&NativeMapping::Close>),
+  });
+  return ctor;
 }
 
 NativeMapping::NativeMapping(const Napi::CallbackInfo& info) : ObjectWrap<NativeMapping>(info) {
   AddonData* data = GetAddonData(info.Env());
   if (data == nullptr || !data->pending) {
-    throw Napi::TypeError::New(info.Env(), "Illegal constructor: use map()");
+    throw CodedTypeError(info.Env(), "ERR_ILLEGAL_CONSTRUCTOR", "Illegal constructor: use map()");
   }
+  if (napi_type_tag_object(info.Env(), info.This(), &kMappingTag) != napi_ok) throw Napi::Error::New(info.Env());
   state_ = std::move(data->pending);
   data->pending.reset();
 }
 
 // mapping.address: the start address (bigint) while mapped, for /proc/self/smaps and
-// PR_SET_VMA_ANON_NAME; undefined once unmapped.
+// PR_SET_VMA_ANON_NAME; undefined once closed.
 Napi::Value NativeMapping::GetAddress(const Napi::CallbackInfo& info) {
   if (!state_ || !state_->mapped || state_->closed) return info.Env().Undefined();
   return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reinterpret_cast<uintptr_t>(state_->addr)));
 }
 
-MappingState& NativeMapping::Open(Napi::Env env, const char* operation) {
-  if (!state_ || state_->closed) throw MappingClosed(env, operation);
+MappingState& NativeMapping::RequireOpen(Napi::Env env) {
+  if (!state_ || state_->closed) throw MappingClosed(env);
   return *state_;
 }
 
@@ -172,14 +234,13 @@ std::pair<uint64_t, uint64_t> NativeMapping::Range(const Napi::CallbackInfo& inf
   uint64_t limit = state_->Limit();
   uint64_t page = PageSize();
   if (offset % page != 0) {
-    throw OutOfRange(env, "offset", "a multiple of the page size (" + std::to_string(page) + ")",
-                     static_cast<double>(offset));
+    throw OutOfRange(env, "offset");
   }
   if (offset > limit) {
-    throw OutOfRange(env, "offset", ">= 0 && <= " + std::to_string(limit), static_cast<double>(offset));
+    throw OutOfRange(env, "offset");
   }
   if (length > limit - offset) {
-    throw OutOfRange(env, "length", ">= 0 && <= " + std::to_string(limit - offset), static_cast<double>(length));
+    throw OutOfRange(env, "length");
   }
   return {offset, length};
 }
@@ -192,26 +253,26 @@ Napi::Value NativeMapping::GetClosed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), !state_ || state_->closed);
 }
 
-// mapping.window(offset, length): Uint8Array over [offset, offset + length),
+// mapping.view(offset, length): Uint8Array over [offset, offset + length),
 // backed by an external ArrayBuffer that owns a reference to the state.
-Napi::Value NativeMapping::Window(const Napi::CallbackInfo& info) {
+Napi::Value NativeMapping::View(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  MappingState& s = Open(env, "create a window");
+  MappingState& s = RequireOpen(env);
   uint64_t offset = ArgUint(info, 0, "offset");
   uint64_t length = ArgUint(info, 1, "length");
   if (offset > s.length) {
-    throw OutOfRange(env, "offset", ">= 0 && <= " + std::to_string(s.length), static_cast<double>(offset));
+    throw OutOfRange(env, "offset");
   }
-  uint64_t room = std::min<uint64_t>(kMaxWindow, s.length - offset);
+  uint64_t room = std::min<uint64_t>(kMaxViewLength, s.length - offset);
   if (length > room) {
-    throw OutOfRange(env, "length", ">= 0 && <= " + std::to_string(room), static_cast<double>(length));
+    throw OutOfRange(env, "length");
   }
 
-  if (s.windows.size() >= s.pruneAt) {
-    s.windows.erase(std::remove_if(s.windows.begin(), s.windows.end(),
+  if (s.views.size() >= s.pruneAt) {
+    s.views.erase(std::remove_if(s.views.begin(), s.views.end(),
                                    [](const Napi::Reference<Napi::ArrayBuffer>& r) { return r.Value().IsEmpty(); }),
-                    s.windows.end());
-    s.pruneAt = std::max<size_t>(16, s.windows.size() * 2);
+                    s.views.end());
+    s.pruneAt = std::max<size_t>(16, s.views.size() * 2);
   }
 
   Napi::ArrayBuffer ab;
@@ -220,35 +281,39 @@ Napi::Value NativeMapping::Window(const Napi::CallbackInfo& info) {
   } else {
     // The hint is owned by the finalizer from here on. (If creation fails,
     // Node may or may not have run the finalizer already; leaking the small
-    // hint is the safe choice. It does not fail for length <= kMaxWindow.)
-    auto hint = std::make_unique<WindowHint>(WindowHint{state_});
+    // hint is the safe choice. It does not fail for length <= kMaxViewLength.)
+    auto* hint = new ViewHint{state_};
     napi_value result = nullptr;
     napi_status status = napi_create_external_arraybuffer(env, s.addr + offset, static_cast<size_t>(length),
-                                                          FinalizeWindow, hint.release(), &result);
+                                                          DropViewHold, hint, &result);
     if (status != napi_ok) throw Napi::Error::New(env);
+    s.liveViews++;
+    if (napi_add_finalizer(env, result, nullptr, DropViewHold, hint, nullptr) != napi_ok) {
+      hint->holds--;  // only the backing store's release will count (cannot happen for a fresh object)
+    }
     ab = Napi::ArrayBuffer(env, result);
   }
-  s.windows.emplace_back(Napi::Weak(ab));
+  s.views.emplace_back(Napi::Weak(ab));
   return Napi::Uint8Array::New(env, static_cast<size_t>(length), ab, 0);
 }
 
-// mapping.detach(view): boolean — detach the ArrayBuffer behind `view` if it
-// is a live window of this mapping (every view over it then has length 0).
-Napi::Value NativeMapping::Detach(const Napi::CallbackInfo& info) {
+// mapping.detachView(view): boolean — detach the ArrayBuffer behind `view` if it
+// is a live view of this mapping (every view over it then has length 0).
+Napi::Value NativeMapping::DetachView(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  MappingState& s = Open(env, "detach a view");
+  MappingState& s = RequireOpen(env);
   Napi::Value view = Arg(info, 0);
   if (!view.IsTypedArray() || view.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    throw InvalidArgType(env, "view", "an instance of Uint8Array", view);
+    throw InvalidArgType(env, "view");
   }
   Napi::ArrayBuffer buffer = view.As<Napi::TypedArray>().ArrayBuffer();
-  for (auto it = s.windows.begin(); it != s.windows.end(); ++it) {
+  for (auto it = s.views.begin(); it != s.views.end(); ++it) {
     Napi::ArrayBuffer ab = it->Value();
     if (ab.IsEmpty() || !ab.StrictEquals(buffer)) continue;
     bool detached = false;
     bool live = napi_is_detached_arraybuffer(env, ab, &detached) == napi_ok && !detached;
     if (live && napi_detach_arraybuffer(env, ab) != napi_ok) throw Napi::Error::New(env);
-    s.windows.erase(it);
+    s.views.erase(it);
     return Napi::Boolean::New(env, live);
   }
   return Napi::Boolean::New(env, false);
@@ -256,10 +321,10 @@ Napi::Value NativeMapping::Detach(const Napi::CallbackInfo& info) {
 
 Napi::Value NativeMapping::Resize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  MappingState& s = Open(env, "resize");
+  MappingState& s = RequireOpen(env);
   uint64_t newLength = ArgUint(info, 0, "newLength");
   if (newLength == 0) {
-    throw OutOfRange(env, "newLength", ">= 1 && <= " + std::to_string(kMaxSafeInteger), 0.0);
+    throw OutOfRange(env, "newLength");
   }
   if (s.inflight > 0) {
     throw CodedError(env, "ERR_MAPPING_BUSY", "Cannot resize: async work (populate, lock or flush) is in flight");
@@ -267,15 +332,14 @@ Napi::Value NativeMapping::Resize(const Napi::CallbackInfo& info) {
   uint64_t unit = s.hugePageSize ? s.hugePageSize : PageSize();
   uint64_t newMapLength = RoundUp(newLength, unit);
   if (newMapLength > s.growLimit) {
-    throw CodedError(env, "ERR_OPERATION_NOT_SUPPORTED",
-                     "Cannot resize: a shared or file mapping cannot grow past the " + std::to_string(s.growLimit) +
-                         " bytes it was created with (the pages past them raise SIGBUS)");
+    // The pages past a shmem object or a file raise SIGBUS on access.
+    throw CodedError(env, "ERR_OPERATION_NOT_SUPPORTED", "Cannot grow past the mapped object");
   }
   void* p = mremap(s.addr, s.mapLength, newMapLength, MREMAP_MAYMOVE);
   if (p == MAP_FAILED) throw ErrnoError(env, errno, "mremap");
-  // Only now: on failure the old windows stay valid. JavaScript cannot run
+  // Only now: on failure the old views stay valid. JavaScript cannot run
   // between the mremap and this point.
-  s.DetachWindows();
+  s.DetachViews();
   s.addr = static_cast<char*>(p);
   s.mapLength = newMapLength;
   s.length = newLength;
@@ -289,8 +353,11 @@ Napi::Value NativeMapping::Close(const Napi::CallbackInfo& info) {
   MappingState& s = *state_;
   s.closed = true;
   s.closing.store(true, std::memory_order_release);
-  s.DetachWindows();
-  if (s.inflight == 0) s.Unmap();  // else the last finishing work item unmaps
+  // Views stay attached (see mapping.h): they now show the zero pages.
+  s.views.clear();
+  s.pruneAt = 16;
+  s.Release();
+  s.UnmapIfUnreachable();  // else the last view or work item to go unmaps
   return env.Undefined();
 }
 
@@ -339,7 +406,7 @@ class ChunkedWork : public Napi::AsyncWorker {
     napi_env env = Env();
     napi_value value = nullptr;
     if (aborted_) {
-      value = RawCodedError(env, "ERR_MAPPING_CLOSED", std::string("Cannot ") + Verb() + ": the mapping is closed");
+      value = RawCodedError(env, "ERR_MAPPING_CLOSED", "The mapping is closed");
     } else if (errno_ != 0) {
       value = RawErrnoError(env, errno_, syscall_);
     } else {
@@ -356,17 +423,10 @@ class ChunkedWork : public Napi::AsyncWorker {
   }
 
  private:
-  const char* Verb() const {
-    std::string s = syscall_;
-    if (s == "madvise") return "populate";
-    if (s == "msync") return "flush";
-    return "lock";
-  }
-
   void Finish() {
     MappingState& s = *state_;
     s.inflight--;
-    if (s.closed && s.inflight == 0) s.Unmap();
+    s.UnmapIfUnreachable();
   }
 
   napi_deferred deferred_ = nullptr;
@@ -403,6 +463,20 @@ Napi::Value QueueChunked(Napi::Env env, const std::shared_ptr<MappingState>& sta
   return promise;
 }
 
+Napi::Value NativeMapping::QueueRangeOp(const Napi::CallbackInfo& info, const char* syscall,
+                                        RangeOp op) {
+  Napi::Env env = info.Env();
+  try {
+    RequireOpen(env);
+    auto [offset, length] = Range(info, 0);
+    bool flag = ArgBool(info, 2, "flag");
+    return QueueChunked(env, state_, offset, length, syscall,
+                        [op, flag](char* addr, size_t len) { return op(addr, len, flag); });
+  } catch (const Napi::Error& e) {
+    return Rejected(env, e);
+  }
+}
+
 // ---------------------------------------------------------------------------
 // addon.map(length, protection, shared, fd, offset, populate, noreserve, hugePageShift)
 
@@ -410,7 +484,7 @@ Napi::Value Map(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   AddonData* data = GetAddonData(env);
   uint64_t length = ArgUint(info, 0, "length");
-  if (length == 0) throw OutOfRange(env, "length", ">= 1 && <= " + std::to_string(kMaxSafeInteger), 0.0);
+  if (length == 0) throw OutOfRange(env, "length");
   int protection = static_cast<int>(ArgInt(info, 1, "protection", 0, INT32_MAX));
   bool shared = ArgBool(info, 2, "shared");
   int fd = static_cast<int>(ArgInt(info, 3, "fd", -1, INT32_MAX));
@@ -435,6 +509,16 @@ Napi::Value Map(const Napi::CallbackInfo& info) {
     if (hugePageShift < 48) {
       hugePageSize = uint64_t{1} << hugePageShift;
       unit = std::max<uint64_t>(unit, hugePageSize);
+    }
+  }
+  if (fd >= 0) {
+    // Pages past the end of a file raise SIGBUS on access: refuse them, as the public API does.
+    struct stat st {};
+    if (fstat(fd, &st) != 0) throw ErrnoError(env, errno, "fstat");
+    if (S_ISREG(st.st_mode)) {
+      uint64_t size = static_cast<uint64_t>(st.st_size);
+      if (offset > size) throw OutOfRange(env, "offset");
+      if (length > size - offset) throw OutOfRange(env, "length");
     }
   }
   void* p = mmap(nullptr, static_cast<size_t>(length), protection, flags, fd, static_cast<off_t>(offset));

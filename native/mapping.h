@@ -1,11 +1,19 @@
-// NativeMapping: one mmap'ed range, its ArrayBuffer windows and its lifetime.
+// NativeMapping: one mmap'ed range, its ArrayBuffer views and its lifetime.
 //
 // Ownership: the memory belongs to a MappingState held by std::shared_ptr.
-// Owners are the NativeMapping JS object, every window ArrayBuffer (through
-// its finalize hint) and every in-flight async work item. The range is
-// unmapped exactly once: by close() (or, if async work is in flight, by the
-// last work item to finish after close()), by the env cleanup hook at
-// environment teardown, or by ~MappingState when the last owner goes away.
+// Owners are the NativeMapping JS object, every view (through its hint, see
+// ViewHint in mapping.cc) and every in-flight async work item.
+//
+// close() releases the file and the physical memory at once by mapping fresh
+// private anonymous memory over the range (MAP_FIXED: atomic, the range is
+// never unmapped in between), and keeps the views attached: Node's own
+// threadpool work (zlib, crypto.randomFill, fs writes) may still read or write
+// through a view, and zlib aborts the process if its input is detached mid-
+// stream. The range is unmapped only when nothing can reach it any more: no
+// async work in flight and no view alive, where a view is alive until both
+// its ArrayBuffer object is collected and its backing store is released (Node's
+// async APIs keep the object referenced until their callback). The env cleanup
+// hook unmaps at environment teardown; ~MappingState when the last owner goes.
 #pragma once
 
 #include <napi.h>
@@ -20,8 +28,8 @@
 namespace pagewise {
 
 size_t PageSize();
-// Largest window (ArrayBuffer) handed out.
-constexpr uint64_t kMaxWindow = uint64_t{1} << 32;
+// Largest view (ArrayBuffer) handed out.
+constexpr uint64_t kMaxViewLength = uint64_t{1} << 32;
 // Async work splits its range into chunks of this size and checks for close()
 // between chunks.
 constexpr size_t kChunk = size_t{64} << 20;
@@ -39,14 +47,16 @@ struct MappingState {
   // pages past either raise SIGBUS on access. UINT64_MAX for private anonymous.
   uint64_t growLimit = UINT64_MAX;
   bool mapped = false;
+  bool released = false;    // close() replaced the range with anonymous memory nobody else sees
+  int liveViews = 0;        // views (length > 0) not yet collected and released (main thread only)
   bool closed = false;      // close() was called
   bool envGone = false;     // the env cleanup hook ran: no N-API calls any more
   int inflight = 0;         // async work items queued and not yet completed (main thread only)
   std::atomic<bool> closing{false};  // read by worker threads between chunks
   int64_t reported = 0;     // bytes reported to V8 as external memory
-  // Weak references to the ArrayBuffer behind every window handed out
+  // Weak references to the ArrayBuffer behind every view handed out
   // (including empty ones), pruned of collected entries as it grows.
-  std::vector<Napi::Reference<Napi::ArrayBuffer>> windows;
+  std::vector<Napi::Reference<Napi::ArrayBuffer>> views;
   size_t pruneAt = 16;
 
   MappingState() = default;
@@ -58,8 +68,12 @@ struct MappingState {
   // a page.
   uint64_t Limit() const { return RoundUp(length, PageSize()); }
   void Report(int64_t bytes);       // AdjustExternalMemory to `bytes` in total
-  void DetachWindows();             // detach + forget every window
+  void DetachViews();             // detach + forget every view
   void Unmap();                     // munmap if still mapped (idempotent)
+  void Release();                   // close(): drop the file and the pages, keep the range reserved
+  // Async work items call this when they end (after inflight--): after close(),
+  // unmaps once no view and no work can reach the range.
+  void UnmapIfUnreachable();
 };
 
 class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
@@ -71,8 +85,8 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   Napi::Value GetLength(const Napi::CallbackInfo& info);
   Napi::Value GetClosed(const Napi::CallbackInfo& info);
   Napi::Value GetAddress(const Napi::CallbackInfo& info);
-  Napi::Value Window(const Napi::CallbackInfo& info);
-  Napi::Value Detach(const Napi::CallbackInfo& info);
+  Napi::Value View(const Napi::CallbackInfo& info);
+  Napi::Value DetachView(const Napi::CallbackInfo& info);
   Napi::Value Advise(const Napi::CallbackInfo& info);     // madvise.cc
   Napi::Value Populate(const Napi::CallbackInfo& info);   // madvise.cc
   Napi::Value Residency(const Napi::CallbackInfo& info);  // mincore.cc
@@ -85,11 +99,21 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   Napi::Value Resize(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
 
-  // Throws ERR_MAPPING_CLOSED when closed.
-  MappingState& Open(Napi::Env env, const char* operation);
+  // `this` of a call, or ERR_INVALID_THIS when it is not a NativeMapping.
+  static NativeMapping* Self(const Napi::CallbackInfo& info);
+  template <Napi::Value (NativeMapping::*Method)(const Napi::CallbackInfo&)>
+  static Napi::Value Call(const Napi::CallbackInfo& info);
+
+  // Throws ERR_MAPPING_CLOSED when closed (the public API checked first; this guards the memory).
+  MappingState& RequireOpen(Napi::Env env);
   // Validates (offset, length) at info[first], info[first + 1]: page-aligned
   // offset, offset + length <= Limit(). Returns {offset, length}.
   std::pair<uint64_t, uint64_t> Range(const Napi::CallbackInfo& info, size_t first);
+  // populate / lock / flush, which differ only in the syscall: the range at
+  // info[0], info[1] and a flag at info[2], then op(addr, len, flag) chunked on
+  // the threadpool (QueueChunked). Returns a Promise; argument errors reject it.
+  using RangeOp = int (*)(char* addr, size_t len, bool flag);
+  Napi::Value QueueRangeOp(const Napi::CallbackInfo& info, const char* syscall, RangeOp op);
 
   std::shared_ptr<MappingState> state_;
 };
@@ -115,11 +139,6 @@ struct AddonData {
   std::vector<std::weak_ptr<MappingState>> live;
   std::shared_ptr<MappingState> pending;  // handed from Map() to the constructor
   size_t pruneAt = 64;
-  // Where residencyInto() writes: an ArrayBuffer kept alive by this reference,
-  // exported once as addon.residencyScratch (V8 never moves a backing store).
-  Napi::Reference<Napi::ArrayBuffer> scratchRef;
-  unsigned char* scratch = nullptr;
-  size_t scratchLength = 0;
   void Register(const std::shared_ptr<MappingState>& state);
 };
 

@@ -1,6 +1,7 @@
 // mincore(2) residency of a mapping, and file residency: cachestat(2)
 // (syscall 451, Linux 6.5+) with a mmap + mincore fallback.
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -42,13 +43,45 @@ constexpr uint64_t kFileWindow = uint64_t{1} << 30;  // map the file 1 GiB at a 
 
 }  // namespace
 
+namespace {
+
+// A zeroed Uint8Array of `pages` bytes for a residency vector. Sized by user
+// input, so bounded (RangeError) and made through the JavaScript constructor:
+// its allocation failure is a catchable error, where napi_create_arraybuffer
+// aborts the process (V8 FATAL). The public API says which ranges fit.
+Napi::Uint8Array NewVector(Napi::Env env, uint64_t pages, const char* name) {
+  if (pages > kMaxViewLength) throw OutOfRange(env, name);
+  Napi::Function ctor = env.Global().Get("Uint8Array").As<Napi::Function>();
+  try {
+    return ctor.New({Napi::Number::New(env, static_cast<double>(pages))}).As<Napi::Uint8Array>();
+  } catch (const Napi::Error&) {
+    throw ErrnoError(env, ENOMEM, "mincore");
+  }
+}
+
+// Where a residency vector of `pages` pages goes in `out` (a caller's
+// Uint8Array). Read at each call, so a buffer detached or transferred since
+// (its length is then 0) is refused rather than written through.
+unsigned char* VectorTarget(const Napi::CallbackInfo& info, size_t index, uint64_t pages) {
+  Napi::Env env = info.Env();
+  Napi::Value v = Arg(info, index);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    throw InvalidArgType(env, "out");
+  }
+  Napi::Uint8Array out = v.As<Napi::Uint8Array>();
+  if (pages > out.ElementLength()) throw OutOfRange(env, "out.length");
+  return pages == 0 ? nullptr : out.Data();
+}
+
+}  // namespace
+
 // mapping.residency(offset, length): Uint8Array (one byte per page, bit 0)
 Napi::Value NativeMapping::Residency(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  MappingState& s = Open(env, "query residency");
+  MappingState& s = RequireOpen(env);
   auto [offset, length] = Range(info, 0);
   uint64_t pages = RoundUp(length, PageSize()) / PageSize();
-  Napi::Uint8Array vec = Napi::Uint8Array::New(env, static_cast<size_t>(pages));
+  Napi::Uint8Array vec = NewVector(env, pages, "length");
   if (pages == 0) return vec;
   unsigned char* out = vec.Data();
   if (mincore(s.addr + offset, static_cast<size_t>(length), out) != 0) throw ErrnoError(env, errno, "mincore");
@@ -56,20 +89,17 @@ Napi::Value NativeMapping::Residency(const Napi::CallbackInfo& info) {
   return vec;
 }
 
-// mapping.residencyInto(offset, length): undefined — the vector goes into
-// addon.residencyScratch, so a small query allocates no ArrayBuffer (that
-// allocation costs more than the mincore call itself).
+// mapping.residencyInto(offset, length, out): undefined — the vector goes into
+// the caller's Uint8Array `out` (at least one byte per page), so a small query
+// allocates no ArrayBuffer (that allocation costs more than the mincore call).
 Napi::Value NativeMapping::ResidencyInto(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  MappingState& s = Open(env, "query residency");
+  MappingState& s = RequireOpen(env);
   auto [offset, length] = Range(info, 0);
-  AddonData* data = GetAddonData(env);
   uint64_t pages = RoundUp(length, PageSize()) / PageSize();
-  if (pages > data->scratchLength) {
-    throw OutOfRange(env, "length", "<= " + std::to_string(data->scratchLength * PageSize()), static_cast<double>(length));
-  }
+  unsigned char* out = VectorTarget(info, 2, pages);
   if (pages == 0) return env.Undefined();
-  unsigned char* out = data->scratch;
+  // No JavaScript runs between reading `out` above and these writes.
   if (mincore(s.addr + offset, static_cast<size_t>(length), out) != 0) throw ErrnoError(env, errno, "mincore");
   for (uint64_t i = 0; i < pages; i++) out[i] &= 1;
   return env.Undefined();
@@ -83,8 +113,7 @@ Napi::Value FileResidency(const Napi::CallbackInfo& info) {
   uint64_t length = ArgUint(info, 2, "length");
   bool wantPages = ArgBool(info, 3, "wantPages");
   if (length > kMaxSafeInteger - offset) {
-    throw OutOfRange(env, "length", ">= 0 && <= " + std::to_string(kMaxSafeInteger - offset),
-                     static_cast<double>(length));
+    throw OutOfRange(env, "length");
   }
   uint64_t page = PageSize();
   uint64_t first = offset / page;
@@ -128,13 +157,19 @@ Napi::Value FileResidency(const Napi::CallbackInfo& info) {
   std::vector<unsigned char> scratch;
   unsigned char* out = nullptr;
   if (wantPages) {
-    pages = Napi::Uint8Array::New(env, static_cast<size_t>(total));
+    pages = NewVector(env, total, "length");
   } else {
     scratch.resize(static_cast<size_t>(std::min<uint64_t>(total, kFileWindow / page)));
   }
   uint64_t cached = 0;
-  for (uint64_t done = 0; done < total;) {
-    uint64_t n = std::min<uint64_t>(total - done, kFileWindow / page);
+  // Pages past the end of the file are never cached: scan only up to it, so a
+  // huge range (the raw addon does not clip) costs what the file costs.
+  struct stat st {};
+  if (fstat(fd, &st) != 0) throw ErrnoError(env, errno, "fstat");
+  uint64_t filePages = RoundUp(static_cast<uint64_t>(st.st_size), page) / page;
+  uint64_t scan = filePages > first ? std::min<uint64_t>(total, filePages - first) : 0;
+  for (uint64_t done = 0; done < scan;) {
+    uint64_t n = std::min<uint64_t>(scan - done, kFileWindow / page);
     size_t bytes = static_cast<size_t>(n * page);
     void* p = mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, static_cast<off_t>((first + done) * page));
     if (p == MAP_FAILED) throw ErrnoError(env, errno, "mmap");

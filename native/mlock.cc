@@ -16,23 +16,15 @@ namespace pagewise {
 
 // mapping.lock(offset, length, onFault): Promise<void>
 Napi::Value NativeMapping::Lock(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  try {
-    Open(env, "lock");
-    auto [offset, length] = Range(info, 0);
-    unsigned flags = ArgBool(info, 2, "onFault") ? MLOCK_ONFAULT : 0;
-    return QueueChunked(env, state_, offset, length, "mlock2", [flags](char* addr, size_t len) {
-      return syscall(SYS_mlock2, addr, len, flags) == 0 ? 0 : errno;
-    });
-  } catch (const Napi::Error& e) {
-    return Rejected(env, e);
-  }
+  return QueueRangeOp(info, "mlock2", [](char* addr, size_t len, bool onFault) {
+    return syscall(SYS_mlock2, addr, len, onFault ? MLOCK_ONFAULT : 0) == 0 ? 0 : errno;
+  });
 }
 
 // mapping.unlock(offset, length): void
 Napi::Value NativeMapping::Unlock(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  MappingState& s = Open(env, "unlock");
+  MappingState& s = RequireOpen(env);
   auto [offset, length] = Range(info, 0);
   if (munlock(s.addr + offset, static_cast<size_t>(length)) != 0) throw ErrnoError(env, errno, "munlock");
   return env.Undefined();

@@ -12,7 +12,7 @@ namespace pagewise {
 // mapping.protect(offset, length, protection): void
 Napi::Value NativeMapping::Protect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  MappingState& s = Open(env, "protect");
+  MappingState& s = RequireOpen(env);
   auto [offset, length] = Range(info, 0);
   int protection = static_cast<int>(ArgInt(info, 2, "protection", 0, INT_MAX));
   if (mprotect(s.addr + offset, static_cast<size_t>(length), protection) != 0) throw ErrnoError(env, errno, "mprotect");

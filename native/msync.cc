@@ -10,23 +10,15 @@ namespace pagewise {
 
 // mapping.flush(offset, length, invalidate): Promise<void>
 Napi::Value NativeMapping::Flush(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  try {
-    Open(env, "flush");
-    auto [offset, length] = Range(info, 0);
-    int flags = MS_SYNC | (ArgBool(info, 2, "invalidate") ? MS_INVALIDATE : 0);
-    return QueueChunked(env, state_, offset, length, "msync", [flags](char* addr, size_t len) {
-      return msync(addr, len, flags) == 0 ? 0 : errno;
-    });
-  } catch (const Napi::Error& e) {
-    return Rejected(env, e);
-  }
+  return QueueRangeOp(info, "msync", [](char* addr, size_t len, bool invalidate) {
+    return msync(addr, len, MS_SYNC | (invalidate ? MS_INVALIDATE : 0)) == 0 ? 0 : errno;
+  });
 }
 
 // mapping.flushSync(offset, length, invalidate): void
 Napi::Value NativeMapping::FlushSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  MappingState& s = Open(env, "flush");
+  MappingState& s = RequireOpen(env);
   auto [offset, length] = Range(info, 0);
   int flags = MS_SYNC | (ArgBool(info, 2, "invalidate") ? MS_INVALIDATE : 0);
   if (length != 0 && msync(s.addr + offset, static_cast<size_t>(length), flags) != 0) {

@@ -120,7 +120,7 @@ class PressureWatch : public Napi::ObjectWrap<PressureWatch> {
   // new PressureWatch(callback(index, gone, text?, wokeMs))
   explicit PressureWatch(const Napi::CallbackInfo& info) : ObjectWrap<PressureWatch>(info) {
     Napi::Env env = info.Env();
-    if (!Arg(info, 0).IsFunction()) throw InvalidArgType(env, "callback", "of type function", Arg(info, 0));
+    if (!Arg(info, 0).IsFunction()) throw InvalidArgType(env, "callback");
     callback_ = Napi::Persistent(info[0].As<Napi::Function>());
   }
 
@@ -142,8 +142,8 @@ class PressureWatch : public Napi::ObjectWrap<PressureWatch> {
     Napi::Env env = info.Env();
     if (started_ || closed_) throw CodedError(env, "ERR_INVALID_STATE", "PressureWatch: add() after start() or close()");
     int64_t kind = ArgInt(info, 0, "kind", kCgroupV1, kKernfs);
-    if (!Arg(info, 1).IsString()) throw InvalidArgType(env, "path", "of type string", Arg(info, 1));
-    if (!Arg(info, 2).IsString()) throw InvalidArgType(env, "arg", "of type string", Arg(info, 2));
+    if (!Arg(info, 1).IsString()) throw InvalidArgType(env, "path");
+    if (!Arg(info, 2).IsString()) throw InvalidArgType(env, "arg");
     std::string path = info[1].As<Napi::String>().Utf8Value();
     std::string arg = info[2].As<Napi::String>().Utf8Value();
     Napi::Value result = env.Undefined();
@@ -325,12 +325,12 @@ Napi::Value SupportsAnonName(const Napi::CallbackInfo& info) {
 // ([anon:<name>] in /proc/self/maps). Only labels memory; throws errno errors (prctl).
 Napi::Value SetAnonName(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!Arg(info, 0).IsBigInt()) throw InvalidArgType(env, "address", "of type bigint", Arg(info, 0));
+  if (!Arg(info, 0).IsBigInt()) throw InvalidArgType(env, "address");
   bool lossless = false;
   uint64_t address = info[0].As<Napi::BigInt>().Uint64Value(&lossless);
-  if (!lossless) throw OutOfRange(env, "address", "a 64-bit address", Arg(info, 0));
+  if (!lossless) throw OutOfRange(env, "address");
   uint64_t length = ArgUint(info, 1, "length");
-  if (!Arg(info, 2).IsString()) throw InvalidArgType(env, "name", "of type string", Arg(info, 2));
+  if (!Arg(info, 2).IsString()) throw InvalidArgType(env, "name");
   std::string name = info[2].As<Napi::String>().Utf8Value();
   if (prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, static_cast<unsigned long>(address), static_cast<unsigned long>(length),
             reinterpret_cast<unsigned long>(name.c_str())) != 0) {

@@ -1,6 +1,8 @@
+import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { type CodedError, VolatileCache } from '../lib/index';
-import { PAGE, pattern, pw } from './helpers';
+import { CacheHandle, type CodedError, VolatileCache } from '../lib/index';
+import { allEqual, PAGE, pattern, pw } from './helpers';
+import { spyPagewise } from './spy-backend';
 
 function cache(budgetPages: number, arenaPages = 4 * budgetPages): VolatileCache<string> {
   return new VolatileCache<string>({ budget: budgetPages * PAGE, arenaSize: arenaPages * PAGE, pagewise: pw, decayMs: -1 });
@@ -50,7 +52,9 @@ describe('VolatileCache', () => {
     expect(h2.bytes).toEqual(pattern(2 * PAGE - 17, 107));
     const view = h2.bytes;
     h2.release();
-    expect(view.length).toBe(0); // stale view: nothing to see
+    expect(view.length).toBe(2 * PAGE - 17); // released, not volatile yet: still the entry's own bytes
+    c.arena.flush();
+    expect(view.length).toBe(0); // volatile: stale view, nothing to see
     expect(c.stats.pinnedBytes).toBe(0);
     expect(c.stats.arena.unpinnedBytes).toBe(2 * PAGE);
   });
@@ -128,5 +132,245 @@ describe('VolatileCache', () => {
     expect(h.bytes.length).toBe(3 * PAGE);
     expect(h.bytes.every((b) => b === 2)).toBe(true);
     expect(c.stats.bytes).toBe(3 * PAGE);
+  });
+});
+
+describe('VolatileCache: lru-cache habits', () => {
+  it('has, peek, delete, size, keys (most recent first), clear', () => {
+    using c = cache(64);
+    const produce = produceFor([]);
+    for (const k of ['a', 'b', 'c']) c.get(k, produce).release();
+    c.get('a', produce).release();
+    expect([...c.keys()]).toEqual(['a', 'c', 'b']);
+    expect([...c]).toEqual(['a', 'c', 'b']);
+    expect(c.size).toBe(3);
+    expect(c.has('b')).toBe(true);
+    const h = c.peek('b');
+    expect(h?.bytes).toEqual(pattern(2 * PAGE - 17, 98));
+    h?.release();
+    expect([...c.keys()]).toEqual(['a', 'c', 'b']); // peek changes no recency
+    expect(c.peek('zzz')).toBeUndefined();
+    expect(c.stats).toMatchObject({ hits: 1, misses: 3 });
+    expect(c.delete('c')).toBe(true);
+    expect(c.delete('c')).toBe(false);
+    expect(c.size).toBe(2);
+    c.clear();
+    expect(c.size).toBe(0);
+    expect(c.stats).toMatchObject({ entries: 0, bytes: 0, arena: { buffers: 0 } });
+  });
+
+  it('peek of an entry the kernel dropped finds nothing and removes it', () => {
+    using c = cache(64);
+    c.get('a', produceFor([])).release();
+    c.arena.purge();
+    expect(c.peek('a')).toBeUndefined();
+    expect(c.has('a')).toBe(false);
+    expect(c.stats.arena.buffers).toBe(0);
+  });
+
+  it('max: a limit on entries besides the byte budget', () => {
+    using c = new VolatileCache<string>({ budget: 1 << 30, max: 2, arenaSize: 64 * PAGE, pagewise: pw, decayMs: -1 });
+    const produce = produceFor([]);
+    for (const k of ['a', 'b', 'c']) c.get(k, produce).release();
+    expect([...c.keys()]).toEqual(['c', 'b']);
+    expect(c.stats.evictions).toBe(1);
+    expect(c.max).toBe(2);
+  });
+
+  it('a hot hit (entry never gone volatile) makes no syscall and hands out the same view', () => {
+    const spy = spyPagewise();
+    using c = new VolatileCache<string>({ budget: 64 * PAGE, pagewise: spy.pagewise, decayMs: -1, unpinDelayMs: -1 });
+    c.get('k', produceFor([])).release();
+    const before = spy.total();
+    let view: Uint8Array | undefined;
+    for (let i = 0; i < 50; i++) {
+      using h = c.get('k', produceFor([]));
+      expect(h.outcome).toBe('hit');
+      if (view === undefined) view = h.bytes;
+      else expect(h.bytes).toBe(view);
+    }
+    expect(spy.total()).toBe(before);
+    expect(c.stats.arena.softPins).toBe(50);
+  });
+});
+
+describe('VolatileCache: producers that fill the arena memory directly', () => {
+  it('{ size, fill } writes straight into the entry (a miss and a regeneration)', () => {
+    using c = cache(64);
+    let targets: Uint8Array[] = [];
+    const produce = {
+      size: (key: string) => key.length * PAGE + 5,
+      fill(target: Uint8Array, key: string) {
+        targets.push(target);
+        target.set(pattern(target.length, key.length));
+      },
+    };
+    {
+      using h = c.get('ab', produce);
+      expect(h.outcome).toBe('miss');
+      expect(h.bytes.length).toBe(2 * PAGE + 5);
+      expect(h.bytes).toEqual(pattern(2 * PAGE + 5, 2));
+      // The target was the entry's own memory (no copy): same buffer and offset.
+      expect(targets[0].buffer).toBe(h.bytes.buffer);
+      expect(targets[0].byteOffset).toBe(h.bytes.byteOffset);
+    }
+    c.arena.purge();
+    targets = [];
+    using h = c.get('ab', { size: PAGE, fill: (t) => t.fill(7) });
+    expect(h.outcome).toBe('purged');
+    expect(h.bytes.length).toBe(PAGE);
+    expect(allEqual(h.bytes, 7)).toBe(true);
+    expect(c.stats.bytes).toBe(PAGE);
+  });
+
+  it('a fill that throws or a bad size leaves nothing allocated', () => {
+    using c = cache(64);
+    expect(() => c.get('x', { size: PAGE, fill: () => { throw new Error('no'); } })).toThrow('no');
+    expect(() => c.get('x', { size: -1, fill: () => {} })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => c.get('x', { size: 1.5, fill: () => {} })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => c.get('x', { size: PAGE } as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(c.has('x')).toBe(false);
+    expect(c.stats.arena.buffers).toBe(0);
+  });
+
+  it('an empty value is an entry of length 0', () => {
+    using c = cache(64);
+    c.get('e', () => new Uint8Array(0)).release();
+    using h = c.get('e', () => new Uint8Array(0));
+    expect(h.outcome).toBe('hit');
+    expect(h.bytes.length).toBe(0);
+  });
+});
+
+describe('VolatileCache: misbehaving and re-entrant producers (issue 16 F6)', () => {
+  it('a detached view, a Proxy or a lying subclass: coded errors, and no span leaks (40+ calls)', () => {
+    using c = new VolatileCache<string>({ budget: 8 * PAGE, arenaSize: 8 * PAGE, pagewise: pw, decayMs: -1 });
+    const detached = () => {
+      const u = new Uint8Array(2 * PAGE);
+      structuredClone(u.buffer, { transfer: [u.buffer] });
+      return u;
+    };
+    const proxy = () => new Proxy(new Uint8Array(PAGE), { get: (t, p) => (p === 'length' ? 1e9 : Reflect.get(t, p)) });
+    class Liar extends Uint8Array {
+      override get length() {
+        return 1e9;
+      }
+    }
+    for (let i = 0; i < 50; i++) {
+      let err: unknown;
+      try {
+        c.get(`d${i}`, detached);
+      } catch (e) {
+        err = e;
+      }
+      expect((err as CodedError).code).toBe('ERR_INVALID_ARG_VALUE');
+      expect(() => c.get(`p${i}`, proxy)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+      using h = c.get(`l${i}`, () => new Liar(3 * PAGE).fill(4));
+      expect(h.bytes.length).toBe(3 * PAGE); // its true length
+      expect(allEqual(h.bytes, 4)).toBe(true);
+    }
+    // Only the valid (Liar) entries hold spans.
+    expect(c.stats.arena.buffers).toBe(c.size);
+    expect(c.stats.arena.pinnedBytes).toBe(0);
+    // The arena is not full: a full-size value still fits.
+    c.get('big', () => new Uint8Array(8 * PAGE)).release();
+  });
+
+  it('a get() of the same key from inside its produce throws ERR_CACHE_REENTRANT_GET; nothing is orphaned', () => {
+    using c = cache(64);
+    let inner: unknown;
+    const h = c.get('k', (key) => {
+      try {
+        c.get(key, () => new Uint8Array(3 * PAGE));
+      } catch (e) {
+        inner = e;
+      }
+      return new Uint8Array(PAGE).fill(1);
+    });
+    expect((inner as CodedError).code).toBe('ERR_CACHE_REENTRANT_GET');
+    h.release();
+    expect(c.stats).toMatchObject({ entries: 1, bytes: PAGE });
+    c.clear();
+    expect(c.stats).toMatchObject({ entries: 0, bytes: 0, arena: { buffers: 0 } });
+    // Other keys may be produced from inside a produce.
+    using h2 = c.get('outer', () => {
+      c.get('inner', () => new Uint8Array(PAGE).fill(2)).release();
+      return new Uint8Array(PAGE).fill(3);
+    });
+    expect(allEqual(h2.bytes, 3)).toBe(true);
+    expect(c.has('inner')).toBe(true);
+  });
+
+  it("during regeneration, a re-entrant get() of the key never returns 'hit' with old bytes", () => {
+    using c = cache(64);
+    c.get('r', () => new Uint8Array(PAGE).fill(1)).release();
+    c.arena.purge();
+    const seen: unknown[] = [];
+    const h = c.get('r', () => {
+      try {
+        const inner = c.get('r', () => new Uint8Array(PAGE).fill(9));
+        seen.push(inner.outcome);
+        inner.release();
+      } catch (e) {
+        seen.push((e as CodedError).code);
+      }
+      seen.push(c.peek('r'));
+      return new Uint8Array(PAGE).fill(2);
+    });
+    expect(seen).toEqual(['ERR_CACHE_REENTRANT_GET', undefined]);
+    expect(h.outcome).toBe('purged');
+    expect(allEqual(h.bytes, 2)).toBe(true);
+    h.release();
+  });
+
+  it('a producer that deletes or clears its own entry during regeneration, then throws, leaks nothing', () => {
+    using c = cache(64);
+    for (const op of ['delete', 'clear'] as const) {
+      c.get('z', () => new Uint8Array(PAGE)).release();
+      c.arena.purge();
+      expect(() =>
+        c.get('z', () => {
+          if (op === 'delete') c.delete('z');
+          else c.clear();
+          throw new Error('late');
+        }),
+      ).toThrow('late');
+      expect(c.stats).toMatchObject({ entries: 0, bytes: 0, pinnedBytes: 0, arena: { buffers: 0 } });
+    }
+  });
+});
+
+describe('VolatileCache: memory pressure', () => {
+  it("moderate evicts unpinned entries down to the low watermark; critical drops every unpinned entry", () => {
+    using c = new VolatileCache<string>({ budget: 16 * PAGE, lowWatermark: 4 * PAGE, arenaSize: 64 * PAGE, pagewise: pw, decayMs: -1, unpinDelayMs: -1 });
+    const produce = produceFor([]);
+    for (const k of ['a', 'b', 'c', 'd', 'e']) c.get(k, produce).release();
+    const held = c.get('f', produce);
+    c.handlePressure('moderate');
+    // Least recently used first; 'f' is pinned and stays.
+    expect([...c.keys()]).toEqual(['f', 'e']);
+    expect(c.stats.arena).toMatchObject({ softUnpinnedBytes: 0, volatileBytes: 2 * PAGE });
+    c.handlePressure('critical');
+    expect([...c.keys()]).toEqual(['f']);
+    expect(held.bytes).toEqual(pattern(2 * PAGE - 17, 102));
+    held.release();
+    expect(() => c.handlePressure('low' as 'moderate')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+  });
+
+  it('follows a PressureSource (an EventEmitter) until close()', () => {
+    const source = new EventEmitter();
+    const c = new VolatileCache<string>({ budget: 16 * PAGE, pagewise: pw, decayMs: -1, unpinDelayMs: -1, pressure: source });
+    c.get('a', produceFor([])).release();
+    source.emit('pressure', { level: 'critical', source: 'test' });
+    expect(c.size).toBe(0);
+    expect(c.stats.arena.pressureEvents).toBe(1);
+    c.close();
+    expect(source.listenerCount('pressure')).toBe(0);
+  });
+});
+
+describe('VolatileCache: handles', () => {
+  it('CacheHandle cannot be constructed by user code', () => {
+    expect(() => new (CacheHandle as unknown as new () => unknown)()).toThrow(expect.objectContaining({ code: 'ERR_ILLEGAL_CONSTRUCTOR' }));
   });
 });

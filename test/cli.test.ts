@@ -5,12 +5,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { main } from '../lib/cli';
+import { main } from '../lib/cli/main';
 import { PathFilter, clipRange, formatBytes, globToRegExp, parseRange, parseSize } from '../lib/cli/args';
 import { residencyStrip, type StatFile } from '../lib/cli/commands';
 import { PAGE, onKernel, pattern, pw } from './helpers';
+import { readablePackage } from './unprivileged';
 
-const CLI = path.join(__dirname, '..', 'dist', 'cli.js');
+const CLI = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
 const haveDist = fs.existsSync(CLI);
 const isRoot = typeof process.geteuid === 'function' && process.geteuid() === 0;
 let fincore: string | undefined;
@@ -148,7 +149,49 @@ describe('argument helpers', () => {
   });
 });
 
-describe('pagewise stat / touch / evict', () => {
+describe('usage (both backends: checked before any file is touched)', () => {
+  it('usage errors exit 2 with the command and a hint to --help', async () => {
+    const file = dataFile(PAGE);
+    for (const argv of [
+      [],
+      ['frobnicate'],
+      ['stat'],
+      ['stat', '--bogus', file],
+      ['stat', '--range', '2M-1M', file],
+      ['stat', '--range'],
+      ['touch', '--json', file],
+      ['lock', '-v', file],
+      ['--range', '1M', 'stat', file],
+      ['help', 'frobnicate'],
+      ['demo', 'extra'],
+      ['demo', '--limit', '1.5K'],
+    ]) {
+      const u = await run(argv);
+      expect(u.code, argv.join(' ')).toBe(2);
+      expect(u.stdout, argv.join(' ')).toBe('');
+      expect(u.stderr.length, argv.join(' ')).toBeGreaterThan(0);
+    }
+    const u = await run(['stat', '--range', 'x', file]);
+    expect(u.stderr).toBe(
+      "pagewise stat: invalid range 'x': expected a number of bytes with an optional K, M, G or T suffix (e.g. 4096, 64K, 1.5G)\nTry 'pagewise stat --help'.\n",
+    );
+  });
+
+  it('--help for every command exits 0 and documents the exit codes', async () => {
+    for (const argv of [['--help'], ['-h'], ['help'], ...['stat', 'touch', 'evict', 'lock', 'demo'].flatMap((c) => [[c, '--help'], [c, '-h'], ['help', c]])]) {
+      const r = await run(argv);
+      expect(r.code, argv.join(' ')).toBe(0);
+      expect(r.stdout, argv.join(' ')).toMatch(/^Usage: pagewise/);
+      expect(r.stdout, argv.join(' ')).toContain('Exit status:');
+      expect(r.stderr).toBe('');
+    }
+    expect((await run(['stat', '--help'])).stdout).toContain('--range RANGE');
+    expect((await run(['--version'])).stdout).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+});
+
+describe.skipIf(!onKernel)('pagewise stat / touch / evict (native only: the file commands refuse the simulator)', () => {
   it('reports a freshly written file as fully cached (--json shape)', async () => {
     const file = dataFile(5 * PAGE + 123);
     const { code, doc, stderr } = await statJson([file]);
@@ -256,41 +299,6 @@ describe('pagewise stat / touch / evict', () => {
       expect(e.stderr, cmd).toContain('No such file or directory');
     }
 
-    for (const argv of [
-      [],
-      ['frobnicate'],
-      ['stat'],
-      ['stat', '--bogus', file],
-      ['stat', '--range', '2M-1M', file],
-      ['stat', '--range'],
-      ['touch', '--json', file],
-      ['lock', '-v', file],
-      ['--range', '1M', 'stat', file],
-      ['help', 'frobnicate'],
-      ['demo', 'extra'],
-      ['demo', '--limit', '1.5K'],
-    ]) {
-      const u = await run(argv);
-      expect(u.code, argv.join(' ')).toBe(2);
-      expect(u.stdout, argv.join(' ')).toBe('');
-      expect(u.stderr.length, argv.join(' ')).toBeGreaterThan(0);
-    }
-    const u = await run(['stat', '--range', 'x', file]);
-    expect(u.stderr).toBe(
-      "pagewise stat: invalid range 'x': expected a number of bytes with an optional K, M, G or T suffix (e.g. 4096, 64K, 1.5G)\nTry 'pagewise stat --help'.\n",
-    );
-  });
-
-  it('--help for every command exits 0 and documents the exit codes', async () => {
-    for (const argv of [['--help'], ['-h'], ['help'], ...['stat', 'touch', 'evict', 'lock', 'demo'].flatMap((c) => [[c, '--help'], [c, '-h'], ['help', c]])]) {
-      const r = await run(argv);
-      expect(r.code, argv.join(' ')).toBe(0);
-      expect(r.stdout, argv.join(' ')).toMatch(/^Usage: pagewise/);
-      expect(r.stdout, argv.join(' ')).toContain('Exit status:');
-      expect(r.stderr).toBe('');
-    }
-    expect((await run(['stat', '--help'])).stdout).toContain('--range RANGE');
-    expect((await run(['--version'])).stdout).toMatch(/^\d+\.\d+\.\d+/);
   });
 
   it('walks directories recursively with --include / --exclude', async () => {
@@ -392,7 +400,7 @@ describe('pagewise stat / touch / evict', () => {
   });
 });
 
-describe('pagewise lock', () => {
+describe.skipIf(!onKernel)('pagewise lock (native only: the file commands refuse the simulator)', () => {
   it('locks in-process until the signal, then unlocks and returns 0', async () => {
     const file = dataFile(32 * PAGE);
     const ac = new AbortController();
@@ -408,7 +416,7 @@ describe('pagewise lock', () => {
     expect(err.chunks.join('')).toBe('');
   });
 
-  it.skipIf(!haveDist)('node dist/cli.js lock: resident and mlocked (VmLck) until SIGINT / SIGTERM, exit 0', async () => {
+  it.skipIf(!haveDist)('node dist/cli/main.js lock: resident and mlocked (VmLck) until SIGINT / SIGTERM, exit 0', async () => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       const file = dataFile(256 * PAGE);
       const small = dataFile(3 * PAGE + 1);
@@ -454,7 +462,7 @@ describe('pagewise lock', () => {
     let status = 0;
     let stderr = '';
     try {
-      execFileSync(process.execPath, [CLI, 'stat', secret], { uid: 65534, gid: 65534, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      execFileSync(process.execPath, [path.join(readablePackage(), 'dist', 'cli', 'main.js'), 'stat', secret], { uid: 65534, gid: 65534, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     } catch (e) {
       status = (e as { status: number }).status;
       stderr = (e as { stderr: string }).stderr;
@@ -473,7 +481,7 @@ describe('pagewise lock', () => {
       let status = 0;
       let stderr = '';
       try {
-        execFileSync(process.execPath, [CLI, 'stat', shared], { uid: 65534, gid: 65534, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+        execFileSync(process.execPath, [path.join(readablePackage(), 'dist', 'cli', 'main.js'), 'stat', shared], { uid: 65534, gid: 65534, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
       } catch (e) {
         status = (e as { status: number }).status;
         stderr = (e as { stderr: string }).stderr;

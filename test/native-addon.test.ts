@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { BackendMapping } from '../lib/backend';
 import { loadNativeAddon, loadNativeBackend, type NativeAddon } from '../lib/native';
+import { addonPath } from './unprivileged';
 
 const linux = process.platform === 'linux';
 const addon: NativeAddon = linux ? loadNativeAddon() : (undefined as unknown as NativeAddon);
@@ -16,7 +17,7 @@ const RW = 3;
 const MADV_DONTNEED = 4;
 const MADV_FREE = 8;
 const MADV_PAGEOUT = 21;
-const ADDON_PATH = path.join(__dirname, '..', 'build', 'Release', 'pagewise.node');
+const ADDON_PATH = addonPath(); // found the way the package finds it (node-gyp-build: prebuilds/ or build/)
 
 let tmp: string | undefined;
 function tempPath(name: string): string {
@@ -37,6 +38,41 @@ function vmSize(): number {
   return Number(m![1]) * 1024;
 }
 
+/**
+ * Runs \`body\` (async) in a child node with --expose-gc, the raw addon as \`addon\`, \`vm()\` (VmSize in
+ * bytes), \`vmas(bytes)\` (mappings of exactly that size) and \`settleTo(ok, maxRounds, measure = vm)\`:
+ * GC + a 10 ms pause until ok(measure()) (bounded), returning { value, rounds }. Returns the JSON the
+ * body printed last.
+ */
+function runAddonChild(body: string): unknown {
+  const script = `
+    const fs = require('fs');
+    const addon = require(${JSON.stringify(ADDON_PATH)});
+    const vm = () => Number(/VmSize:\\s+(\\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
+    // Mappings of exactly \`bytes\` in /proc/self/maps.
+    const vmas = (bytes) => fs.readFileSync('/proc/self/maps', 'utf8').split('\\n').filter((l) => {
+      const m = /^([0-9a-f]+)-([0-9a-f]+)/.exec(l);
+      return m !== null && parseInt(m[2], 16) - parseInt(m[1], 16) === bytes;
+    }).length;
+    async function settleTo(ok, maxRounds, measure = vm) {
+      let rounds = 0;
+      for (; rounds < maxRounds; rounds++) {
+        if (rounds > 0 && ok(measure())) break;
+        gc();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return { value: measure(), rounds };
+    }
+    (async () => {
+      ${body}
+    })().catch((e) => { console.error(e); process.exit(1); });
+  `;
+  const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8', timeout: 120_000 });
+  expect(r.signal, r.stderr).toBeNull();
+  expect(r.status, r.stderr).toBe(0);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+
 function expectCode(fn: () => unknown, code: string, type: ErrorConstructor = Error): void {
   let thrown: unknown;
   try {
@@ -51,35 +87,30 @@ function expectCode(fn: () => unknown, code: string, type: ErrorConstructor = Er
 describe.skipIf(!linux)('native addon', () => {
   it('exports the constants and functions', () => {
     expect(addon.pageSize).toBe(4096);
-    expect(addon.maxWindow).toBe(2 ** 32);
+    expect(addon.maxViewLength).toBe(2 ** 32);
     expect(addon.supports(MADV_DONTNEED)).toBe(true);
     expect(addon.supports(9999)).toBe(false);
     const backend = loadNativeBackend();
     expect(backend.kind).toBe('native');
     expect(backend.pageSize).toBe(PAGE);
-    expect(backend.maxWindow).toBe(2 ** 32);
+    expect(backend.maxViewLength).toBe(2 ** 32);
   });
 
-  it('builds errno errors like Node fs errors', () => {
+  it('reports kernel failures as errno + syscall only (the public API builds the message, lib/errors.ts)', () => {
     const m = anon(PAGE);
     try {
       m.advise(0, PAGE, 9999);
       expect.unreachable();
     } catch (err) {
-      const e = err as Error & { code: string; errno: number; syscall: string };
+      const e = err as Error & { code?: string; errno: number; syscall: string };
       expect(e).toBeInstanceOf(Error);
-      expect(e.message).toBe('EINVAL: invalid argument, madvise');
-      expect(e.code).toBe('EINVAL');
+      expect(e.code).toBeUndefined();
       expect(e.errno).toBe(-22);
       expect(e.syscall).toBe('madvise');
     }
     m.close();
-    expect(() => addon.accessMode(987654)).toThrow(
-      expect.objectContaining({ code: 'EBADF', errno: -9, syscall: 'fcntl', message: 'EBADF: bad file descriptor, fcntl' }),
-    );
-    expect(() => addon.fadvise(0, 0, 0, 9999)).toThrow(
-      expect.objectContaining({ code: expect.stringMatching(/^E/), syscall: 'posix_fadvise' }),
-    );
+    expect(() => addon.accessMode(987654)).toThrow(expect.objectContaining({ errno: -9, syscall: 'fcntl' }));
+    expect(() => addon.fadvise(0, 0, 0, 9999)).toThrow(expect.objectContaining({ errno: -22, syscall: 'posix_fadvise' }));
   });
 
   it('rejects bad arguments without crashing', () => {
@@ -88,7 +119,7 @@ describe.skipIf(!linux)('native addon', () => {
     for (const v of bad) {
       expectCode(() => m.advise(v, PAGE, MADV_DONTNEED), 'ERR_OUT_OF_RANGE', RangeError);
       expectCode(() => m.residency(0, v), 'ERR_OUT_OF_RANGE', RangeError);
-      expectCode(() => m.window(v, 1), 'ERR_OUT_OF_RANGE', RangeError);
+      expectCode(() => m.view(v, 1), 'ERR_OUT_OF_RANGE', RangeError);
       expectCode(() => addon.map(v, RW, false, -1, 0, false, false, 0), 'ERR_OUT_OF_RANGE', RangeError);
       expectCode(() => addon.fileResidency(0, v, 0, false), 'ERR_OUT_OF_RANGE', RangeError);
     }
@@ -103,20 +134,20 @@ describe.skipIf(!linux)('native addon', () => {
     expectCode(() => m.advise(1, PAGE, MADV_DONTNEED), 'ERR_OUT_OF_RANGE', RangeError);
     expectCode(() => m.advise(0, 4 * PAGE + 1, MADV_DONTNEED), 'ERR_OUT_OF_RANGE', RangeError);
     expectCode(() => m.advise(5 * PAGE, 0, MADV_DONTNEED), 'ERR_OUT_OF_RANGE', RangeError);
-    expectCode(() => m.window(4 * PAGE, 1), 'ERR_OUT_OF_RANGE', RangeError);
-    expectCode(() => m.window(0, 2 ** 32 + 1), 'ERR_OUT_OF_RANGE', RangeError);
+    expectCode(() => m.view(4 * PAGE, 1), 'ERR_OUT_OF_RANGE', RangeError);
+    expectCode(() => m.view(0, 2 ** 32 + 1), 'ERR_OUT_OF_RANGE', RangeError);
     expectCode(() => addon.map(0, RW, false, -1, 0, false, false, 0), 'ERR_OUT_OF_RANGE', RangeError);
     expectCode(() => addon.map(PAGE, RW, false, -2, 0, false, false, 0), 'ERR_OUT_OF_RANGE', RangeError);
     expectCode(() => addon.map(PAGE, RW, false, -1, 0, false, false, 64), 'ERR_OUT_OF_RANGE', RangeError);
-    // Length 0 is a no-op, also at the very end; unaligned window offsets are fine.
+    // Length 0 is a no-op, also at the very end; unaligned view offsets are fine.
     m.advise(4 * PAGE, 0, MADV_DONTNEED);
     expect(m.residency(4 * PAGE, 0).length).toBe(0);
-    expect(m.window(4 * PAGE, 0)).toBeInstanceOf(Uint8Array);
-    expect(m.window(4 * PAGE, 0).byteLength).toBe(0);
-    expect(m.window(3, 5).byteLength).toBe(5);
+    expect(m.view(4 * PAGE, 0)).toBeInstanceOf(Uint8Array);
+    expect(m.view(4 * PAGE, 0).byteLength).toBe(0);
+    expect(m.view(3, 5).byteLength).toBe(5);
     // The class cannot be constructed from JavaScript.
     const Ctor = Object.getPrototypeOf(m).constructor as new () => unknown;
-    expect(() => new Ctor()).toThrow(TypeError);
+    expectCode(() => new Ctor(), 'ERR_ILLEGAL_CONSTRUCTOR', TypeError);
     m.close();
   });
 
@@ -125,14 +156,14 @@ describe.skipIf(!linux)('native addon', () => {
     expect(m.length).toBe(PAGE + 10);
     m.advise(0, 2 * PAGE, MADV_DONTNEED);
     expect(m.residency(0, 2 * PAGE).length).toBe(2);
-    expectCode(() => m.window(0, PAGE + 11), 'ERR_OUT_OF_RANGE', RangeError);
-    expect(m.window(PAGE, 10).byteLength).toBe(10);
+    expectCode(() => m.view(0, PAGE + 11), 'ERR_OUT_OF_RANGE', RangeError);
+    expect(m.view(PAGE, 10).byteLength).toBe(10);
     m.close();
   });
 
   it('MADV_DONTNEED zero-fills private anonymous memory', () => {
     const m = anon(4 * PAGE);
-    const bytes = m.window(0, 4 * PAGE);
+    const bytes = m.view(0, 4 * PAGE);
     bytes.fill(0xab);
     m.advise(PAGE, 2 * PAGE, MADV_DONTNEED);
     expect(bytes[0]).toBe(0xab);
@@ -144,7 +175,7 @@ describe.skipIf(!linux)('native addon', () => {
   it('MADV_FREE then MADV_PAGEOUT discards the pages (they read back as zero)', () => {
     if (!addon.supports(MADV_FREE) || !addon.supports(MADV_PAGEOUT)) return;
     const m = anon(8 * PAGE);
-    const bytes = m.window(0, 8 * PAGE);
+    const bytes = m.view(0, 8 * PAGE);
     bytes.fill(0x5a);
     m.advise(0, 8 * PAGE, MADV_FREE);
     expect(bytes[0]).toBe(0x5a); // kept until reclaim
@@ -168,21 +199,22 @@ describe.skipIf(!linux)('native addon', () => {
     m.close();
   });
 
-  it('close detaches every window; double close is fine; later calls fail with ERR_MAPPING_CLOSED', async () => {
+  it('close releases the memory (windows stay attached and read zeros); double close is fine; later calls fail with ERR_MAPPING_CLOSED', async () => {
     const m = anon(4 * PAGE);
-    const a = m.window(0, 4 * PAGE);
-    const b = new DataView(m.window(PAGE + 3, 100).buffer);
-    a[0] = 1;
+    const a = m.view(0, 4 * PAGE);
+    const b = new DataView(m.view(PAGE + 3, 100).buffer);
+    a.fill(1);
     expect(m.closed).toBe(false);
     m.close();
     expect(m.closed).toBe(true);
-    expect(a.byteLength).toBe(0);
-    expect(a.buffer.byteLength).toBe(0);
-    expect(b.buffer.byteLength).toBe(0);
-    expect(a[0]).toBeUndefined();
+    expect(a.byteLength).toBe(4 * PAGE);
+    expect(a.every((x) => x === 0)).toBe(true);
+    expect(b.getUint8(99)).toBe(0);
+    a[5] = 2; // private memory nobody else sees, freed when the windows are collected
+    expect(a[5]).toBe(2);
     m.close();
     expect(m.length).toBe(4 * PAGE);
-    expectCode(() => m.window(0, 1), 'ERR_MAPPING_CLOSED');
+    expectCode(() => m.view(0, 1), 'ERR_MAPPING_CLOSED');
     expectCode(() => m.advise(0, PAGE, MADV_DONTNEED), 'ERR_MAPPING_CLOSED');
     expectCode(() => m.residency(0, PAGE), 'ERR_MAPPING_CLOSED');
     expectCode(() => m.protect(0, PAGE, 1), 'ERR_MAPPING_CLOSED');
@@ -195,29 +227,30 @@ describe.skipIf(!linux)('native addon', () => {
     await expect(m.lock(0, PAGE, false)).rejects.toMatchObject({ code: 'ERR_MAPPING_CLOSED' });
   });
 
-  it('detach(view) detaches one window and leaves the others', () => {
+  it('detach(view) detaches one view and leaves the others', () => {
     const m = anon(2 * PAGE);
-    const a = m.window(0, 2 * PAGE);
-    const b = m.window(PAGE, PAGE);
+    const a = m.view(0, 2 * PAGE);
+    const b = m.view(PAGE, PAGE);
     const alias = new Uint8Array(a.buffer, 10, 20);
-    const empty = m.window(0, 0);
+    const empty = m.view(0, 0);
     expect(a).toBeInstanceOf(Uint8Array);
     a[PAGE] = 3;
-    expect(m.detach(alias)).toBe(true); // same ArrayBuffer as `a`
+    expect(m.detachView(alias)).toBe(true); // same ArrayBuffer as `a`
     expect(a.byteLength).toBe(0);
     expect(alias.byteLength).toBe(0);
     expect(b[0]).toBe(3);
-    expect(m.detach(a)).toBe(false); // no longer live
-    expect(m.detach(new Uint8Array(8))).toBe(false);
-    expect(m.detach(empty)).toBe(true);
-    expectCode(() => m.detach(new Uint16Array(4) as never), 'ERR_INVALID_ARG_TYPE', TypeError);
-    expectCode(() => m.detach({} as never), 'ERR_INVALID_ARG_TYPE', TypeError);
+    expect(m.detachView(a)).toBe(false); // no longer live
+    expect(m.detachView(new Uint8Array(8))).toBe(false);
+    expect(m.detachView(empty)).toBe(true);
+    expectCode(() => m.detachView(new Uint16Array(4) as never), 'ERR_INVALID_ARG_TYPE', TypeError);
+    expectCode(() => m.detachView({} as never), 'ERR_INVALID_ARG_TYPE', TypeError);
     const other = anon(PAGE);
-    expect(other.detach(b)).toBe(false);
+    expect(other.detachView(b)).toBe(false);
     other.close();
     m.close();
-    expect(b.byteLength).toBe(0);
-    expectCode(() => m.detach(b), 'ERR_MAPPING_CLOSED');
+    expect(b.byteLength).toBe(PAGE);
+    expect(b[0]).toBe(0);
+    expectCode(() => m.detachView(b), 'ERR_MAPPING_CLOSED');
   });
 
   it('async methods reject bad arguments', async () => {
@@ -228,68 +261,75 @@ describe.skipIf(!linux)('native addon', () => {
     m.close();
   });
 
-  it('close during an in-flight populate of a large mapping settles the promise', async () => {
-    await anon(PAGE).populate(0, PAGE, false); // start the threadpool first
-    const baseline = vmSize();
-    const m = anon(GiB, { noreserve: true });
-    expect(vmSize()).toBeGreaterThanOrEqual(baseline + GiB);
-    const bytes = m.window(0, PAGE);
-    const p = m.populate(0, GiB, true);
-    expectCode(() => m.resize(2 * GiB), 'ERR_MAPPING_BUSY');
-    m.close();
-    expect(bytes.byteLength).toBe(0);
-    expect(m.closed).toBe(true);
-    // Still mapped: the work item on the threadpool may still be touching it.
-    expect(vmSize()).toBeGreaterThanOrEqual(baseline + GiB);
-    const outcome = await p.then(
-      () => 'resolved',
-      (err: { code?: string }) => err.code,
-    );
-    expect(['resolved', 'ERR_MAPPING_CLOSED']).toContain(outcome);
-    // Unmapped by the completion of the last work item.
-    expect(vmSize()).toBeLessThan(baseline + GiB / 2);
-    // Two pieces of work in flight: the range stays mapped until the last one ends.
-    const m2 = anon(GiB, { noreserve: true });
-    const p1 = m2.populate(0, GiB, true);
-    const p2 = m2.populate(0, GiB, false);
-    m2.close();
-    const first = await Promise.race([p1, p2].map((p) => p.then(() => 0, () => 0)));
-    expect(first).toBe(0);
-    const outcomes = await Promise.allSettled([p1, p2]);
-    for (const o of outcomes) {
-      if (o.status === 'rejected') expect((o.reason as { code: string }).code).toBe('ERR_MAPPING_CLOSED');
-    }
-    expect(vmSize()).toBeLessThan(baseline + GiB / 2);
+  it('close during an in-flight populate of a large mapping settles the promise; the range is unmapped once no work and no window can reach it (child process)', () => {
+    // In a child: VmSize of the test worker moves with other tests' mappings being collected.
+    const r = runAddonChild(`
+      const big = 2 ** 30;
+      await addon.map(4096, 3, false, -1, 0, false, false, 0).populate(0, 4096, false); // start the threadpool
+      await settleTo((v) => true, 3);
+      const baseline = vm();
+      const out = { baseline };
+      let m = addon.map(big, 3, false, -1, 0, false, true, 0);
+      out.mapped = vm();
+      let bytes = m.view(0, 4096);
+      const p = m.populate(0, big, true);
+      try { m.resize(2 * big); } catch (e) { out.resize = e.code; }
+      m.close();
+      out.closedView = [bytes.byteLength, bytes[0]];
+      out.whileWork = vm();
+      out.outcome = await p.then(() => 'resolved', (e) => e.code);
+      out.afterWork = vm(); // the window still reaches the range
+      bytes = null; m = null;
+      out.released = await settleTo((v) => v < baseline + big / 2, 400);
+      // Two pieces of work in flight and no window: unmapped when the last one ends.
+      const m2 = addon.map(big, 3, false, -1, 0, false, true, 0);
+      const p1 = m2.populate(0, big, true), p2 = m2.populate(0, big, false);
+      m2.close();
+      out.outcomes = (await Promise.allSettled([p1, p2])).map((o) => o.status === 'fulfilled' ? 'resolved' : o.reason.code);
+      out.afterBoth = vm();
+      console.log(JSON.stringify(out));
+    `);
+    const o = r as { baseline: number; mapped: number; resize: string; closedView: number[]; whileWork: number; outcome: string; afterWork: number; released: { value: number; rounds: number }; outcomes: string[]; afterBoth: number };
+    const GIB = 2 ** 30;
+    expect(o.mapped).toBeGreaterThanOrEqual(o.baseline + GIB);
+    expect(o.resize).toBe('ERR_MAPPING_BUSY');
+    expect(o.closedView).toEqual([PAGE, 0]);
+    expect(o.whileWork, 'still mapped while the threadpool works on it').toBeGreaterThanOrEqual(o.baseline + GIB);
+    expect(['resolved', 'ERR_MAPPING_CLOSED']).toContain(o.outcome);
+    expect(o.afterWork, 'a live window keeps the range reserved').toBeGreaterThanOrEqual(o.baseline + GIB);
+    expect(o.released.value, `VmSize ${o.released.value} after ${o.released.rounds} GC rounds, baseline ${o.baseline}`).toBeLessThan(o.baseline + GIB / 2);
+    for (const outcome of o.outcomes) expect(['resolved', 'ERR_MAPPING_CLOSED']).toContain(outcome);
+    expect(o.afterBoth, `VmSize ${o.afterBoth}, baseline ${o.baseline}`).toBeLessThan(o.baseline + GIB / 2);
   });
 
-  it('windows over a mapping larger than 4 GiB, at offset 5 GiB, and of exactly maxWindow', () => {
+  it('views over a mapping larger than 4 GiB, at offset 5 GiB, and of exactly maxViewLength', () => {
     const m = anon(6 * GiB, { noreserve: true });
     expect(m.length).toBe(6 * GiB);
-    const at5 = m.window(5 * GiB, 2 * PAGE);
+    const at5 = m.view(5 * GiB, 2 * PAGE);
     at5[0] = 42;
     at5[2 * PAGE - 1] = 43;
-    expect(m.window(5 * GiB - 1, 2)[1]).toBe(42);
-    const max = m.window(GiB, addon.maxWindow);
+    expect(m.view(5 * GiB - 1, 2)[1]).toBe(42);
+    const max = m.view(GiB, addon.maxViewLength);
     expect(max.byteLength).toBe(2 ** 32);
     const view = new Uint8Array(max.buffer);
     expect(view.length).toBe(2 ** 32);
     view[2 ** 32 - 1] = 7;
-    expect(m.window(5 * GiB - 1, 1)[0]).toBe(7);
+    expect(m.view(5 * GiB - 1, 1)[0]).toBe(7);
     expect(Array.from(m.residency(5 * GiB, 2 * PAGE))).toEqual([1, 1]);
     m.close();
-    expect(view.length).toBe(0);
-    expect(at5.length).toBe(0);
+    expect(view[2 ** 32 - 1]).toBe(0);
+    expect(at5[0]).toBe(0);
   });
 
-  it('resize grows (and shrinks) the mapping and detaches old windows', () => {
+  it('resize grows (and shrinks) the mapping and detaches old views', () => {
     const m = anon(2 * PAGE);
-    const old = m.window(0, 2 * PAGE);
+    const old = m.view(0, 2 * PAGE);
     old[0] = 9;
     old[2 * PAGE - 1] = 8;
     m.resize(64 * PAGE + 1);
     expect(m.length).toBe(64 * PAGE + 1);
     expect(old.byteLength).toBe(0);
-    const now = m.window(0, 64 * PAGE + 1);
+    const now = m.view(0, 64 * PAGE + 1);
     expect(now[0]).toBe(9);
     expect(now[2 * PAGE - 1]).toBe(8);
     now[64 * PAGE] = 1;
@@ -297,7 +337,7 @@ describe.skipIf(!linux)('native addon', () => {
     m.resize(PAGE);
     expect(now.byteLength).toBe(0);
     expect(m.length).toBe(PAGE);
-    expect(m.window(0, PAGE)[0]).toBe(9);
+    expect(m.view(0, PAGE)[0]).toBe(9);
     expectCode(() => m.resize(0), 'ERR_OUT_OF_RANGE', RangeError);
     m.close();
   });
@@ -344,8 +384,8 @@ describe.skipIf(!linux)('native addon', () => {
     } finally {
       fs.closeSync(fd);
     }
-    expect(() => addon.fileResidency(987654, 0, PAGE, false)).toThrow(expect.objectContaining({ code: 'EBADF' }));
-    expect(() => addon.fileResidency(987654, 0, PAGE, true)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    expect(() => addon.fileResidency(987654, 0, PAGE, false)).toThrow(expect.objectContaining({ errno: -9 }));
+    expect(() => addon.fileResidency(987654, 0, PAGE, true)).toThrow(expect.objectContaining({ errno: -9 }));
   });
 
   it('populate past EOF of a truncated shared file mapping rejects with EFAULT (no SIGBUS)', async () => {
@@ -356,26 +396,21 @@ describe.skipIf(!linux)('native addon', () => {
     try {
       fs.ftruncateSync(fd, PAGE);
       await m.populate(0, PAGE, false);
-      await expect(m.populate(0, 8 * PAGE, false)).rejects.toMatchObject({
-        code: 'EFAULT',
-        errno: -14,
-        syscall: 'madvise',
-        message: 'EFAULT: bad address in system call argument, madvise',
-      });
-      await expect(m.populate(0, 8 * PAGE, true)).rejects.toMatchObject({ code: 'EFAULT' });
+      await expect(m.populate(0, 8 * PAGE, false)).rejects.toMatchObject({ errno: -14, syscall: 'madvise' });
+      await expect(m.populate(0, 8 * PAGE, true)).rejects.toMatchObject({ errno: -14 });
     } finally {
       m.close();
       fs.closeSync(fd);
     }
   });
 
-  it('file mappings: write through a window, flush / flushSync, protect, lock / unlock', async () => {
+  it('file mappings: write through a view, flush / flushSync, protect, lock / unlock', async () => {
     const file = tempPath('flush');
     fs.writeFileSync(file, Buffer.alloc(4 * PAGE, 0));
     const fd = fs.openSync(file, 'r+');
     const m = addon.map(4 * PAGE, RW, true, fd, 0, false, false, 0);
     fs.closeSync(fd); // the mapping does not need the descriptor
-    const bytes = m.window(0, 4 * PAGE);
+    const bytes = m.view(0, 4 * PAGE);
     bytes[0] = 0x11;
     bytes[3 * PAGE] = 0x22;
     await m.flush(0, 4 * PAGE, false);
@@ -389,18 +424,18 @@ describe.skipIf(!linux)('native addon', () => {
     await m.lock(0, PAGE, false);
     await m.lock(PAGE, PAGE, true);
     m.unlock(0, 2 * PAGE);
-    expectCode(() => m.protect(0, PAGE, 1 << 20), 'EINVAL');
+    expect(() => m.protect(0, PAGE, 1 << 20)).toThrow(expect.objectContaining({ errno: -22, syscall: 'mprotect' }));
     m.close();
     // A private mapping of a read-only descriptor.
     const ro = fs.openSync(file, 'r');
     const p = addon.map(PAGE, 1, false, ro, 0, true, false, 0);
-    expect(p.window(0, 1)[0]).toBe(0x11);
+    expect(p.view(0, 1)[0]).toBe(0x11);
     p.close();
     expect(() => addon.map(PAGE, RW, true, ro, 0, false, false, 0)).toThrow(
-      expect.objectContaining({ code: 'EACCES', syscall: 'mmap' }),
+      expect.objectContaining({ errno: -13, syscall: 'mmap' }),
     );
     expect(() => addon.map(PAGE, 1, true, ro, 1, false, false, 0)).toThrow(
-      expect.objectContaining({ code: 'EINVAL', syscall: 'mmap' }),
+      expect.objectContaining({ errno: -22, syscall: 'mmap' }),
     );
     fs.closeSync(ro);
   });
@@ -424,62 +459,58 @@ describe.skipIf(!linux)('native addon', () => {
     }
   });
 
-  it('windows cannot be transferred to another thread (Node 20 copies external buffers; Node 21+ throws DataCloneError)', () => {
+  it('views cannot be transferred to another thread (Node 20 copies external buffers; Node 21+ throws DataCloneError)', () => {
     const m = anon(PAGE);
-    const view = m.window(0, PAGE);
+    const view = m.view(0, PAGE);
     view[0] = 5;
     const buffer = view.buffer as ArrayBuffer;
     if (Number(process.versions.node.split('.')[0]) >= 21) {
       expect(() => structuredClone(buffer, { transfer: [buffer] })).toThrow(expect.objectContaining({ name: 'DataCloneError' }));
       expect(view.byteLength).toBe(PAGE);
       m.close();
-      expect(view.byteLength).toBe(0);
+      expect(view[0]).toBe(0);
       return;
     }
     const copy = structuredClone(buffer, { transfer: [buffer] });
     expect(view.byteLength).toBe(PAGE); // not detached by the "transfer": copied
     m.close();
-    expect(view.byteLength).toBe(0);
+    expect(view[0]).toBe(0);
     expect(new Uint8Array(copy)[0]).toBe(5);
   });
 
   it('GC of unclosed mappings and windows unmaps them (child process with --expose-gc)', () => {
-    const script = `
-      const fs = require('fs');
-      const addon = require(${JSON.stringify(ADDON_PATH)});
-      const count = () => Number(/VmSize:\\s+(\\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
-      const settle = () => new Promise((r) => setImmediate(r));
-      (async () => {
-        // Start the threadpool (thread stacks, malloc arenas) before the baseline.
-        const w0 = addon.map(4096, 3, false, -1, 0, false, false, 0);
-        await w0.populate(0, 4096, false);
-        w0.close();
-        for (let i = 0; i < 3; i++) { gc(); await settle(); }
-        const baseline = count();
-        let kept = [];
-        for (let round = 0; round < 20; round++) {
-          for (let i = 0; i < 100; i++) {
-            // PROT_READ and PROT_READ|PROT_WRITE alternate so neighbours never merge.
-            const m = addon.map(2 ** 20, i % 2 ? 1 : 3, false, -1, 0, false, true, 0);
-            const w = m.window(0, 4096);
-            if (i % 2 === 0) w[0] = 1;
-            if (i % 3 === 0) kept.push(w); // windows outlive their mapping object
-            if (i % 7 === 0) { const p = m.populate(0, 4096, false); p.catch(() => {}); if (i % 14 === 0) m.close(); }
-          }
-          if (round === 10) { kept = []; }
+    const o = runAddonChild(`
+      // Start the threadpool (thread stacks, malloc arenas) before the baseline.
+      const w0 = addon.map(4096, 3, false, -1, 0, false, false, 0);
+      await w0.populate(0, 4096, false);
+      w0.close();
+      await settleTo(() => true, 3);
+      // Counted in /proc/self/maps: VmSize also moves with glibc arenas (64 MiB each) that threads create meanwhile.
+      const MiB = 2 ** 20;
+      const baseline = vmas(MiB);
+      let kept = [];
+      for (let round = 0; round < 20; round++) {
+        for (let i = 0; i < 100; i++) {
+          // PROT_READ and PROT_READ|PROT_WRITE alternate so neighbours never merge.
+          const m = addon.map(2 ** 20, i % 2 ? 1 : 3, false, -1, 0, false, true, 0);
+          const w = m.view(0, 4096);
+          if (i % 2 === 0) w[0] = 1;
+          if (i % 3 === 0) kept.push(w); // windows outlive their mapping object
+          if (i % 7 === 0) { const p = m.populate(0, 4096, false); p.catch(() => {}); if (i % 14 === 0) m.close(); }
         }
-        const peak = count();
-        kept = [];
-        for (let i = 0; i < 10; i++) { gc(); await settle(); await new Promise((r) => setTimeout(r, 5)); }
-        console.log(JSON.stringify({ baseline, peak, after: count() }));
-      })();
-    `;
-    const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8' });
-    expect(r.status, r.stderr).toBe(0);
-    const { baseline, peak, after } = JSON.parse(r.stdout.trim()) as { baseline: number; peak: number; after: number };
-    // 2000 mappings of 1 MiB were made; V8 collected most before the peak.
-    expect(peak).toBeGreaterThan(baseline + 256 * 2 ** 20);
-    expect(after).toBeLessThan(baseline + 32 * 2 ** 20);
+        if (round === 10) { kept = []; }
+      }
+      const peak = vmas(MiB);
+      kept = [];
+      // Finalizers run on later turns of the event loop, as late as V8 decides: wait for the condition.
+      const after = await settleTo((n) => n <= baseline + 2, 400, () => vmas(MiB));
+      console.log(JSON.stringify({ baseline, peak, after }));
+    `) as { baseline: number; peak: number; after: { value: number; rounds: number } };
+    const { baseline, peak, after } = o;
+    // 2000 mappings of 1 MiB were made; V8 collected most before the peak. Left: at most the last
+    // loop iteration's (its \`m\` may still be on the stack) and one spare.
+    expect(peak).toBeGreaterThan(baseline + 256);
+    expect(after.value, `${after.value} mappings of 1 MiB after ${after.rounds} GC rounds; baseline ${baseline}, peak ${peak}`).toBeLessThanOrEqual(baseline + 2);
   });
 
   it('worker teardown unmaps live mappings, including ones with work in flight', () => {
@@ -493,7 +524,7 @@ describe.skipIf(!linux)('native addon', () => {
         const keep = [];
         for (let i = 0; i < 50; i++) {
           const m = addon.map(8 * 4096, i % 2 ? 1 : 3, false, -1, 0, false, false, 0);
-          keep.push(m, m.window(0, 4096));
+          keep.push(m, m.view(0, 4096));
         }
         const big = addon.map(2 ** 30, 3, false, -1, 0, false, true, 0);
         keep.push(big, big.populate(0, 2 ** 29, true));

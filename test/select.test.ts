@@ -39,7 +39,10 @@ describe('backend selection', () => {
     const warnings = lines.filter((l) => l.warning !== undefined);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatchObject({ warning: 'PAGEWISE_SIMULATED' });
-    expect(String(warnings[0].message)).toMatch(/native addon could not be loaded .*No native build was found/);
+    const message = String(warnings[0].message);
+    expect(message).toMatch(/^pagewise uses the reference simulator: cannot load the native addon .*No native build was found/);
+    expect(message).toMatch(/npm rebuild pagewise/); // works from a consumer project (npx node-gyp rebuild does not)
+    expect(message.match(/pagewise:/g)).toBeNull(); // one prefix, not repeated
     expect(lines.find((l) => l.backend)).toEqual({ backend: 'simulator', byte: 0 });
   });
 

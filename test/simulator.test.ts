@@ -1,5 +1,5 @@
 // The reference simulator, tested directly through the Backend interface.
-// Expected values are what Linux 6.18 does (see the facts at the top of lib/simulator.ts).
+// Expected values are what Linux 6.18 does (see "Kernel facts the model follows" in docs/SIMULATOR.md).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -61,7 +61,7 @@ function mapFile(
 
 /** First byte of each page. */
 function firsts(m: BackendMapping, pages: number): string {
-  const w = m.window(0, pages * P);
+  const w = m.view(0, pages * P);
   let s = '';
   for (let i = 0; i < pages; i++) s += w[i * P] === 0 ? '0' : String.fromCharCode(w[i * P]);
   return s;
@@ -73,7 +73,7 @@ function res(m: BackendMapping, pages: number): string {
 
 /** Write 'A' + i at the start of the pages in `which`. */
 function touch(m: BackendMapping, which: number[]): void {
-  const w = m.window(0, m.length);
+  const w = m.view(0, m.length);
   for (const i of which) w[i * P] = 65 + i;
 }
 
@@ -91,7 +91,7 @@ describe('SimulatorBackend basics', () => {
     const sim = new SimulatorBackend();
     expect(sim.kind).toBe('simulator');
     expect(sim.pageSize).toBe(4096);
-    expect(sim.maxWindow).toBe(2 ** 31);
+    expect(sim.maxViewLength).toBe(2 ** 31);
     const yes = [0, 1, 2, 3, 4, 8, 9, 10, 17, 18, 21, 22, 23, 24, 25, 102, 103];
     const no = [-1, 5, 6, 7, 26, 99, 100, 101, 104];
     for (const a of yes) expect(sim.supports(a)).toBe(true);
@@ -101,14 +101,14 @@ describe('SimulatorBackend basics', () => {
   it('anonymous memory zero-fills and is not resident until touched', () => {
     const sim = new SimulatorBackend();
     const m = anon(sim, 4);
-    expect(m.window(0, 4 * P).every((b) => b === 0)).toBe(true);
+    expect(m.view(0, 4 * P).every((b) => b === 0)).toBe(true);
     expect(res(m, 4)).toBe('0000');
     touch(m, [0, 1, 3]);
     expect(res(m, 4)).toBe('1101');
     expect(sim.residentBytes).toBe(3 * P);
   });
 
-  it('rejects mappings larger than maxWindow and hugetlb with ENOMEM', () => {
+  it('rejects mappings larger than maxViewLength and hugetlb with ENOMEM', () => {
     const sim = new SimulatorBackend();
     expect(code(() => anon(sim, 0, false, { length: 2 ** 31 + 1 }))).toBe('ENOMEM');
     expect(code(() => anon(sim, 1, false, { hugePageShift: 21 }))).toBe('ENOMEM');
@@ -150,8 +150,8 @@ describe('advice on private anonymous memory', () => {
     const m = anon(sim, 4);
     touch(m, [0, 1, 3]);
     m.advise(0, 4 * P, A.FREE);
-    m.window(P, 10)[5] = 7; // write into page 1
-    m.window(2 * P, 1)[0] = 87; // write into untouched page 2
+    m.view(P, 10)[5] = 7; // write into page 1
+    m.view(2 * P, 1)[0] = 87; // write into untouched page 2
     expect(sim.reclaim(1 << 20)).toBe(2 * P);
     expect(firsts(m, 4)).toBe('0BW0');
     expect(res(m, 4)).toBe('0110');
@@ -249,7 +249,7 @@ describe('locked memory', () => {
   it('madvise walks in order: a locked tail is reached after the head was zapped', async () => {
     const sim = new SimulatorBackend();
     const m = anon(sim, 4);
-    m.window(0, 4 * P).fill(1);
+    m.view(0, 4 * P).fill(1);
     await m.lock(2 * P, 2 * P, false);
     expect(code(() => m.advise(0, 4 * P, A.DONTNEED))).toBe('EINVAL');
     expect(res(m, 4)).toBe('0011');
@@ -330,7 +330,7 @@ describe('file mappings', () => {
     const sim = new SimulatorBackend();
     const file = tempFile(letters(1, 100));
     const m = mapFile(sim, file, 3, true);
-    m.window(0, 3 * P).fill(120);
+    m.view(0, 3 * P).fill(120);
     m.flushSync(0, 3 * P, false);
     const back = fs.readFileSync(file);
     expect(back.length).toBe(P + 100);
@@ -426,7 +426,7 @@ describe('memory pressure', () => {
   it('reclaim discards in least-recently-used order', () => {
     const sim = new SimulatorBackend();
     const m = anon(sim, 4);
-    m.window(0, 4 * P).fill(1);
+    m.view(0, 4 * P).fill(1);
     m.advise(2 * P, P, A.FREE); // oldest
     m.advise(0, P, A.FREE);
     m.advise(3 * P, P, A.FREE);
@@ -443,7 +443,7 @@ describe('memory pressure', () => {
   it('touching pages over the limit reclaims first, then fails with ERR_SIMULATED_OOM', async () => {
     const sim = new SimulatorBackend({ memoryLimit: 4 * P });
     const a = anon(sim, 4);
-    a.window(0, 4 * P).fill(1);
+    a.view(0, 4 * P).fill(1);
     a.advise(0, 2 * P, A.FREE);
     const b = anon(sim, 4);
     await b.populate(0, 2 * P, true); // reclaims a's two lazy-free pages
@@ -458,16 +458,16 @@ describe('memory pressure', () => {
   it('JavaScript writes over the limit are reported at the next operation', () => {
     const sim = new SimulatorBackend({ memoryLimit: 2 * P });
     const m = anon(sim, 4);
-    m.window(0, 4 * P).fill(1);
+    m.view(0, 4 * P).fill(1);
     expect(code(() => m.residency(0, 4 * P))).toBe('ERR_SIMULATED_OOM');
   });
 });
 
-describe('windows, resize and close', () => {
-  it('close detaches every window and rejects unfinished async work', async () => {
+describe('views, resize and close', () => {
+  it('close detaches every view and rejects unfinished async work', async () => {
     const sim = new SimulatorBackend();
     const m = anon(sim, 2);
-    const w = m.window(0, 2 * P);
+    const w = m.view(0, 2 * P);
     const pending = m.populate(0, 2 * P, true);
     m.close();
     m.close();
@@ -476,35 +476,35 @@ describe('windows, resize and close', () => {
     expect(sim.residentBytes).toBe(0);
   });
 
-  it('resize copies contents and detaches old windows; growing a split mapping is EFAULT', async () => {
+  it('resize copies contents and detaches old views; growing a split mapping is EFAULT', async () => {
     const sim = new SimulatorBackend();
     const m = anon(sim, 2);
-    const w = m.window(0, 2 * P);
+    const w = m.view(0, 2 * P);
     w[5] = 9;
     m.resize(4 * P);
     expect(w.length).toBe(0);
     expect(m.length).toBe(4 * P);
-    expect(m.window(0, 4 * P)[5]).toBe(9);
+    expect(m.view(0, 4 * P)[5]).toBe(9);
     m.protect(P, P, 1);
     expect(code(() => m.resize(8 * P))).toBe('EFAULT');
     m.resize(P);
-    expect(m.window(0, P)[5]).toBe(9);
+    expect(m.view(0, P)[5]).toBe(9);
     const locked = anon(sim, 1);
     await locked.lock(0, P, false);
     locked.resize(3 * P);
     expect(res(locked, 3)).toBe('111');
   });
 
-  it('detach(view) detaches the windows but keeps the contents', () => {
+  it('detach(view) detaches the views but keeps the contents', () => {
     const sim = new SimulatorBackend();
     const m = anon(sim, 1);
-    const w = m.window(0, P);
+    const w = m.view(0, P);
     w[0] = 3;
-    expect(m.detach(new Uint8Array(4))).toBe(false);
-    expect(m.detach(w)).toBe(true);
+    expect(m.detachView(new Uint8Array(4))).toBe(false);
+    expect(m.detachView(w)).toBe(true);
     expect(w.length).toBe(0);
-    expect(m.detach(w)).toBe(false);
-    expect(m.window(0, P)[0]).toBe(3);
+    expect(m.detachView(w)).toBe(false);
+    expect(m.view(0, P)[0]).toBe(3);
   });
 });
 
@@ -512,19 +512,19 @@ describe('extents: per-view detach', () => {
   it('detaching one view keeps views of other spans working, and the contents intact', () => {
     const sim = new SimulatorBackend();
     const m = anon(sim, 8);
-    const a = m.window(0, 2 * P);
-    const b = m.window(2 * P, 2 * P);
-    const c = m.window(5 * P + 10, 100); // unaligned, inside page 5
+    const a = m.view(0, 2 * P);
+    const b = m.view(2 * P, 2 * P);
+    const c = m.view(5 * P + 10, 100); // unaligned, inside page 5
     a.fill(1);
     b.fill(2);
     c.fill(3);
-    expect(m.detach(a)).toBe(true);
+    expect(m.detachView(a)).toBe(true);
     expect(a.length).toBe(0);
     expect(b.length).toBe(2 * P);
     expect(c.length).toBe(100);
     b[7] = 9; // still the mapping's memory
     c[0] = 4;
-    const all = m.window(0, 8 * P); // spans several extents: they are merged into a new one
+    const all = m.view(0, 8 * P); // spans several extents: they are merged into a new one
     expect(all[0]).toBe(1);
     expect(all[2 * P - 1]).toBe(1);
     expect(all[2 * P + 7]).toBe(9);
@@ -532,17 +532,17 @@ describe('extents: per-view detach', () => {
     expect(all[5 * P + 10]).toBe(4);
     expect(all[5 * P + 110]).toBe(0);
     expect(res(m, 8)).toBe('11110100');
-    expect(m.detach(a)).toBe(false);
+    expect(m.detachView(a)).toBe(false);
   });
 
   it('a view re-created after detach sees the same bytes and page states', () => {
     const sim = new SimulatorBackend();
     const m = anon(sim, 4);
-    const v = m.window(P, 2 * P);
+    const v = m.view(P, 2 * P);
     v.fill(7);
     m.advise(P, P, A.FREE); // page 1 lazy-free, hash taken through the extent
-    expect(m.detach(v)).toBe(true);
-    const again = m.window(P, 2 * P);
+    expect(m.detachView(v)).toBe(true);
+    const again = m.view(P, 2 * P);
     expect(again.every((x) => x === 7)).toBe(true);
     expect(res(m, 4)).toBe('0110');
     expect(sim.reclaim(1 << 20)).toBe(P); // the detach did not look like a write: page 1 is still clean lazy-free
@@ -554,19 +554,19 @@ describe('extents: per-view detach', () => {
   it('arena pattern: spans carved out of a detached extent stay independent', () => {
     const sim = new SimulatorBackend();
     const m = anon(sim, 8);
-    const x = m.window(0, 8 * P);
+    const x = m.view(0, 8 * P);
     x.fill(5);
-    expect(m.detach(x)).toBe(true); // free the whole span
-    const y = m.window(0, 4 * P); // two new buffers over halves of it
-    const z = m.window(4 * P, 4 * P);
+    expect(m.detachView(x)).toBe(true); // free the whole span
+    const y = m.view(0, 4 * P); // two new buffers over halves of it
+    const z = m.view(4 * P, 4 * P);
     expect(y[0]).toBe(5);
     expect(z[0]).toBe(5);
     y.fill(1);
     z.fill(2);
-    expect(m.detach(y)).toBe(true); // unpin y
+    expect(m.detachView(y)).toBe(true); // unpin y
     expect(z.length).toBe(4 * P);
     expect(z.every((b) => b === 2)).toBe(true);
-    const y2 = m.window(0, 4 * P); // pin y again
+    const y2 = m.view(0, 4 * P); // pin y again
     expect(y2.every((b) => b === 1)).toBe(true);
     expect(z.length).toBe(4 * P);
   });
@@ -574,52 +574,52 @@ describe('extents: per-view detach', () => {
   it('views inside one view share its fate; a view over several viewed extents detaches them', () => {
     const sim = new SimulatorBackend();
     const m = anon(sim, 4);
-    const outer = m.window(0, 2 * P);
-    const inner = m.window(10, 20); // inside outer's pages: the same memory
+    const outer = m.view(0, 2 * P);
+    const inner = m.view(10, 20); // inside outer's pages: the same memory
     inner[0] = 6;
     expect(outer[10]).toBe(6);
-    expect(m.detach(inner)).toBe(true);
+    expect(m.detachView(inner)).toBe(true);
     expect(outer.length).toBe(0);
-    const left = m.window(0, P);
-    const right = m.window(2 * P, P);
+    const left = m.view(0, P);
+    const right = m.view(2 * P, P);
     right[0] = 8;
-    const across = m.window(0, 3 * P); // overlaps both: their windows would go stale, so they are detached
+    const across = m.view(0, 3 * P); // overlaps both: their views would go stale, so they are detached
     expect(left.length).toBe(0);
     expect(right.length).toBe(0);
     expect(across[10]).toBe(6);
     expect(across[2 * P]).toBe(8);
     across[2 * P] = 9;
-    expect(m.window(2 * P, P)[0]).toBe(9);
+    expect(m.view(2 * P, P)[0]).toBe(9);
   });
 
-  it('zero-length windows can be detached once', () => {
+  it('zero-length views can be detached once', () => {
     const sim = new SimulatorBackend();
     const m = anon(sim, 1);
-    const empty = m.window(P, 0);
+    const empty = m.view(P, 0);
     expect(empty.length).toBe(0);
-    expect(m.detach(empty)).toBe(true);
-    expect(m.detach(empty)).toBe(false);
+    expect(m.detachView(empty)).toBe(true);
+    expect(m.detachView(empty)).toBe(false);
   });
 
   it('resize and close detach every view of every extent; resize keeps the contents', () => {
     const sim = new SimulatorBackend();
     const m = anon(sim, 6);
-    const views = [m.window(0, P), m.window(P, 2 * P), m.window(4 * P, 2 * P), m.window(5 * P, 0)];
+    const views = [m.view(0, P), m.view(P, 2 * P), m.view(4 * P, 2 * P), m.view(5 * P, 0)];
     views[0][0] = 1;
     views[1][P] = 2;
     views[2][P] = 3;
     m.resize(8 * P);
     for (const v of views) expect(v.length).toBe(0);
-    expect(m.detach(views[3])).toBe(false);
-    const w = m.window(0, 8 * P);
+    expect(m.detachView(views[3])).toBe(false);
+    const w = m.view(0, 8 * P);
     expect([w[0], w[2 * P], w[5 * P], w[7 * P]]).toEqual([1, 2, 3, 0]);
     m.resize(3 * P);
     expect(w.length).toBe(0);
-    const v = m.window(P, 2 * P);
+    const v = m.view(P, 2 * P);
     expect(v[P]).toBe(2);
     m.resize(6 * P);
-    expect(m.window(5 * P, P)[0]).toBe(0); // regrown pages are zero
-    const more = [m.window(0, P), m.window(3 * P, 3 * P)];
+    expect(m.view(5 * P, P)[0]).toBe(0); // regrown pages are zero
+    const more = [m.view(0, P), m.view(3 * P, 3 * P)];
     m.close();
     for (const x of [v, ...more]) expect(x.length).toBe(0);
   });
@@ -628,12 +628,12 @@ describe('extents: per-view detach', () => {
     const sim = new SimulatorBackend();
     const file = tempFile(letters(4));
     const m = mapFile(sim, file, 4, true);
-    const a = m.window(0, P);
-    const b = m.window(2 * P, 2 * P);
+    const a = m.view(0, P);
+    const b = m.view(2 * P, 2 * P);
     expect(String.fromCharCode(a[0], b[0], b[P])).toBe('acd');
     a[0] = 65;
     b[P] = 68;
-    expect(m.detach(a)).toBe(true);
+    expect(m.detachView(a)).toBe(true);
     expect(b.length).toBe(2 * P);
     m.flushSync(0, 4 * P, false);
     const back = fs.readFileSync(file);
@@ -738,7 +738,7 @@ describe('copy-on-write of a private file page (found by the differential test)'
     const probe = fs.openSync(file, 'r');
     sim.fadvise(probe, 0, P, 4); // POSIX_FADV_DONTNEED: the clean, unmapped file page leaves the page cache
     expect(sim.fileResidency(probe, 0, P, true).cached).toBe(0);
-    m.window(0, 1)[0] = 0; // COW fault: copies from the file page, which is read in first
+    m.view(0, 1)[0] = 0; // COW fault: copies from the file page, which is read in first
     m.advise(0, P, A.GUARD_INSTALL); // drops the private copy: mincore shows the page cache again
     expect(Array.from(m.residency(0, P))).toEqual([1]);
     expect(sim.fileResidency(probe, 0, P, true).cached).toBe(1);

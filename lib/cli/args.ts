@@ -92,7 +92,8 @@ export function formatPercent(percent: number): string {
  *   `**`     as a whole path segment: any number of segments, including none
  *   `[abc]`, `[a-z]`, `[!abc]` / `[^abc]`   one character (never '/') of / not of a set
  *   `\x`     the character x itself
- * Everything else matches itself. The whole path must match.
+ * Everything else matches itself. The whole path must match. A pattern that is not a
+ * glob (an unclosed `[`, a reversed range `[z-a]`, a trailing `\`) is a UsageError.
  */
 export function globToRegExp(glob: string): RegExp {
   let re = '';
@@ -128,11 +129,7 @@ export function globToRegExp(glob: string): RegExp {
       i++;
     } else if (c === '[') {
       const close = findClass(glob, i);
-      if (close === -1) {
-        re += '\\[';
-        i++;
-        continue;
-      }
+      if (close === -1) throw new UsageError(`invalid glob '${glob}': '[' at ${i + 1} opens a character class that is never closed with ']' (write \\[ for a literal '[')`);
       let body = glob.slice(i + 1, close);
       let negate = false;
       if (body[0] === '!' || body[0] === '^') {
@@ -140,9 +137,16 @@ export function globToRegExp(glob: string): RegExp {
         body = body.slice(1);
       }
       const escaped = body.replace(/\\(.)/g, '$1').replace(/[\\\]^]/g, '\\$&');
-      re += negate ? `[^/${escaped}]` : `(?!/)[${escaped}]`;
+      const cls = negate ? `[^/${escaped}]` : `(?!/)[${escaped}]`;
+      try {
+        new RegExp(cls);
+      } catch {
+        throw new UsageError(`invalid glob '${glob}': '[${glob.slice(i + 1, close)}]' is not a valid character class (a range must go upwards, as in [a-z])`);
+      }
+      re += cls;
       i = close + 1;
-    } else if (c === '\\' && i + 1 < n) {
+    } else if (c === '\\') {
+      if (i + 1 === n) throw new UsageError(`invalid glob '${glob}': it ends with a '\\' that escapes nothing (write \\\\ for a literal '\\')`);
       re += escapeRegExp(glob[i + 1]);
       i += 2;
     } else {

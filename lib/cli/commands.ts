@@ -2,10 +2,12 @@
 // built on the library's public API (fileResidency, evict, mapFile + populate /
 // lock) and returns the process exit code.
 import * as fs from 'node:fs';
-import { SingleBar } from 'cli-progress';
 import type { FileResidency, Pagewise } from '../api';
 import type { Mapping } from '../mapping';
 import { type ByteRange, clipRange, formatBytes, formatPercent } from './args';
+import { openRegular } from './batch';
+import { type PageRuns, type Snapshot, residentRuns } from './snapshot';
+import { READY_MARK, removeOwnPidFile } from './daemon';
 import { type Failure, type Target, failureOf } from './files';
 
 /** Where a command writes. Node's process.stdout / process.stderr, or anything with write(). */
@@ -35,12 +37,30 @@ export interface Run {
   failures: Failure[];
   range: ByteRange | undefined;
   verbose: boolean;
+  /** -q: no output but errors (touch, evict, lock). */
+  quiet?: boolean;
+  /** stat --pages: record resident page runs. */
+  snapshot?: boolean;
+  /** Left out by --max-size / --one-file-system (counted in the summary). */
+  skippedLarge?: number;
+  skippedOtherFs?: number;
 }
 
 const out = (run: Run, line: string): void => void run.io.stdout.write(`${line}\n`);
 
+/**
+ * A path as printed in text output: as is, unless it holds control characters (a newline
+ * in a file name would split a table row or an error line); then as a double-quoted string
+ * with C escapes ("a\nb"). --json output carries the exact name.
+ */
+export function showPath(file: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (!/[\u0000-\u001f\u007f-\u009f]/.test(file)) return file;
+  return JSON.stringify(file);
+}
+
 export function reportFailure(io: CliIO, f: Failure): void {
-  io.stderr.write(`pagewise: ${f.path}: ${f.reason}\n`);
+  io.stderr.write(`pagewise: ${showPath(f.path)}: ${f.reason}\n`);
 }
 
 function fail(run: Run, file: string, err: unknown, what?: string): Failure {
@@ -58,7 +78,10 @@ export function plural(n: number, word: string): string {
 
 /** " in N directories" when directories were walked. */
 const inDirectories = (run: Run): string => (run.directories > 0 ? ` in ${plural(run.directories, 'directory')}` : '');
-const errorCount = (run: Run): string => (run.failures.length > 0 ? `; ${plural(run.failures.length, 'error')}` : '');
+const errorCount = (run: Run): string =>
+  (run.skippedLarge ? `; skipped ${plural(run.skippedLarge, 'file')} over --max-size` : '') +
+  (run.skippedOtherFs ? `; skipped ${run.skippedOtherFs} on other file systems` : '') +
+  (run.failures.length > 0 ? `; ${plural(run.failures.length, 'error')}` : '');
 
 /** [offset, length) for the file, rounded outward to pages and clipped to the file (as mapFile needs it). */
 function alignedRange(run: Run, size: number): { offset: number; length: number } {
@@ -70,9 +93,24 @@ function alignedRange(run: Run, size: number): { offset: number; length: number 
   return { offset: start, length: end - start };
 }
 
-/** Current size of a file, for the range (the size found while collecting may be stale). */
-function currentSize(file: string): number {
-  return fs.statSync(file).size;
+/**
+ * Run `use` with the file open (O_NONBLOCK, checked to be a regular file) and its current
+ * size (the size found while collecting may be stale). Every command works on this
+ * descriptor, never on the path again: a path swapped for a FIFO since the walk cannot hang it.
+ */
+function withOpenFile<T>(file: string, use: (fd: number, size: number) => T): T {
+  const { fd, size } = openRegular(file);
+  let async = false;
+  try {
+    const result = use(fd, size);
+    if (result instanceof Promise) {
+      async = true;
+      return result.finally(() => fs.closeSync(fd)) as T;
+    }
+    return result;
+  } finally {
+    if (!async) fs.closeSync(fd);
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -102,6 +140,8 @@ export interface StatFile extends CacheCounts {
   source: 'cachestat' | 'mincore' | 'none';
   /** --verbose: the residency strip ('O' all pages resident, 'o' some, ' ' none). */
   strip?: string;
+  /** --pages: runs [first, end) of resident page numbers (a snapshot for touch --from). */
+  resident?: PageRuns;
 }
 
 export interface StatSummary extends CacheCounts {
@@ -156,11 +196,11 @@ const HIDDEN =
   'the kernel reports page-cache residency only for files you own or can write ' +
   '(cachestat refuses; mincore would claim every page resident): run as the owner or root';
 
-/** fileResidency, with a clear failure instead of an EPERM or an answer the kernel made up. */
-function residency(run: Run, file: string, range: { offset: number; length: number } | undefined, pages = false): FileResidency {
+/** fileResidency of an open file, with a clear failure instead of an EPERM or an answer the kernel made up. */
+function residency(run: Run, fd: number, file: string, range: { offset: number; length: number } | undefined, pages = false): FileResidency {
   let r: FileResidency;
   try {
-    r = range === undefined && !pages ? run.pw.fileResidency(file) : run.pw.fileResidency(file, { ...range, pages });
+    r = range === undefined && !pages ? run.pw.fileResidency(fd) : run.pw.fileResidency(fd, { ...range, pages });
   } catch (err) {
     const e = err as { code?: string; syscall?: string; message: string };
     if (e.code === 'EPERM' && e.syscall === 'cachestat') e.message = HIDDEN;
@@ -172,48 +212,46 @@ function residency(run: Run, file: string, range: { offset: number; length: numb
   return r;
 }
 
-export function statCommand(run: Run, json: boolean): number {
+export function statCommand(run: Run, json: boolean, pages = false): number {
   const { pw } = run;
+  run.snapshot = pages;
   const rows: StatFile[] = [];
   for (const target of run.files) {
-    try {
-      const size = currentSize(target.path);
-      const { offset, length } = clipRange(run.range, size);
-      let r: { cached: number; total: number; percent: number; source: StatFile['source']; dirty?: number; writeback?: number; evicted?: number; recentlyEvicted?: number };
-      if (length === 0 && run.range !== undefined) {
-        // The range misses the file entirely (a zero-length range would mean "to the end" to cachestat).
-        r = { cached: 0, total: 0, percent: 100, source: 'none' };
-      } else {
-        r = residency(run, target.path, run.range === undefined ? undefined : { offset, length });
-      }
-      const row: StatFile = {
+    // Whole files without strips: the counts the batch took while collecting (one cachestat each).
+    if (target.counts !== undefined && run.range === undefined && !run.verbose) {
+      const c = target.counts;
+      const total = Math.ceil(target.size / pw.pageSize);
+      rows.push({
         path: target.path,
-        size,
-        offset,
-        length,
-        cached: r.cached,
-        total: r.total,
-        percent: r.percent,
-        residentBytes: r.cached * pw.pageSize,
-        dirty: r.dirty ?? null,
-        writeback: r.writeback ?? null,
-        evicted: r.evicted ?? null,
-        recentlyEvicted: r.recentlyEvicted ?? null,
-        source: r.source,
-      };
-      if (run.verbose) {
-        const pages = length === 0 ? undefined : residency(run, target.path, { offset, length }, true).pages;
-        row.strip = residencyStrip(pages ?? new Uint8Array(0));
-      }
-      rows.push(row);
+        size: target.size,
+        offset: 0,
+        length: target.size,
+        cached: c.cached,
+        total,
+        percent: total === 0 ? 100 : (100 * c.cached) / total,
+        residentBytes: c.cached * pw.pageSize,
+        dirty: c.dirty,
+        writeback: c.writeback,
+        evicted: c.evicted,
+        recentlyEvicted: c.recentlyEvicted,
+        source: 'cachestat',
+      });
+      continue;
+    }
+    try {
+      withOpenFile(target.path, (fd, size) => statOne(run, rows, target.path, fd, size));
     } catch (err) {
       fail(run, target.path, err);
     }
   }
 
   const sum = (key: 'dirty' | 'writeback' | 'evicted' | 'recentlyEvicted'): number | null => {
-    const have = rows.filter((r) => r[key] !== null);
-    return have.length === 0 ? null : have.reduce((a, r) => a + (r[key] as number), 0);
+    let total: number | null = null;
+    for (const r of rows) {
+      const v = r[key];
+      if (v !== null) total = (total ?? 0) + v;
+    }
+    return total;
   };
   const cached = rows.reduce((a, r) => a + r.cached, 0);
   const total = rows.reduce((a, r) => a + r.total, 0);
@@ -249,27 +287,83 @@ export function statCommand(run: Run, json: boolean): number {
   return run.failures.length > 0 ? EXIT_FAILED : EXIT_OK;
 }
 
+function statOne(run: Run, rows: StatFile[], file: string, fd: number, size: number): void {
+  const { pw } = run;
+  const { offset, length } = clipRange(run.range, size);
+  let r: { cached: number; total: number; percent: number; source: StatFile['source']; dirty?: number; writeback?: number; evicted?: number; recentlyEvicted?: number };
+  if (length === 0 && run.range !== undefined) {
+    // The range misses the file entirely (a zero-length range would mean "to the end" to cachestat).
+    r = { cached: 0, total: 0, percent: 100, source: 'none' };
+  } else {
+    const res = residency(run, fd, file, run.range === undefined ? undefined : { offset, length });
+    r = { ...res, source: res.source === 'mincore' ? 'mincore' : 'cachestat' };
+  }
+  const row: StatFile = {
+        path: file,
+        size,
+        offset,
+        length,
+        cached: r.cached,
+        total: r.total,
+        percent: r.percent,
+        residentBytes: r.cached * pw.pageSize,
+        dirty: r.dirty ?? null,
+        writeback: r.writeback ?? null,
+        evicted: r.evicted ?? null,
+        recentlyEvicted: r.recentlyEvicted ?? null,
+        source: r.source,
+      };
+  if (run.verbose || run.snapshot) {
+    const pages = (length === 0 ? undefined : residency(run, fd, file, { offset, length }, true).pages) ?? new Uint8Array(0);
+    if (run.verbose) row.strip = residencyStrip(pages);
+    if (run.snapshot) row.resident = residentRuns(pages, Math.floor(offset / pw.pageSize));
+  }
+  rows.push(row);
+}
+
 function printStatTable(run: Run, rows: StatFile[], summary: StatSummary): void {
+  // One write for the whole table: tens of thousands of rows are common.
+  const lines: string[] = [];
+  const emit = (line: string): void => void lines.push(line);
   const withCachestat = rows.some((r) => r.dirty !== null);
   const num = (v: number | null): string => (v === null ? '-' : String(v));
   const header = ['RESIDENT', 'PAGES', 'SIZE', 'PERCENT'];
   if (withCachestat) header.push('DIRTY', 'WRITEBACK', 'EVICTED', 'RECENT');
-  const table = rows.map((r) => {
-    const cells = [formatBytes(r.residentBytes), `${r.cached}/${r.total}`, formatBytes(r.size), formatPercent(r.percent)];
-    if (withCachestat) cells.push(num(r.dirty), num(r.writeback), num(r.evicted), num(r.recentlyEvicted));
-    return cells;
-  });
+  const columns = header.length;
+  // Cells of all rows in one flat array (tens of thousands of rows: no array per row).
+  const cells: string[] = new Array(rows.length * columns);
+  const widths = header.map((h) => h.length);
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i];
+    const at = i * columns;
+    cells[at] = formatBytes(r.residentBytes);
+    cells[at + 1] = `${r.cached}/${r.total}`;
+    cells[at + 2] = formatBytes(r.size);
+    cells[at + 3] = formatPercent(r.percent);
+    if (withCachestat) {
+      cells[at + 4] = num(r.dirty);
+      cells[at + 5] = num(r.writeback);
+      cells[at + 6] = num(r.evicted);
+      cells[at + 7] = num(r.recentlyEvicted);
+    }
+    for (let c = 0; c < columns; c++) if (cells[at + c].length > widths[c]) widths[c] = cells[at + c].length;
+  }
   if (rows.length > 0) {
-    const widths = header.map((h, i) => Math.max(h.length, ...table.map((cells) => cells[i].length)));
-    const line = (cells: string[], file: string): string => `${cells.map((c, i) => c.padStart(widths[i])).join('  ')}  ${file}`;
-    out(run, line(header, 'FILE'));
-    rows.forEach((r, i) => {
-      out(run, line(table[i], r.path));
-      if (r.strip !== undefined) out(run, `  [${r.strip}] ${r.cached}/${r.total}`);
-    });
+    const line = (get: (c: number) => string, file: string): string => {
+      let text = '';
+      for (let c = 0; c < columns; c++) text += `${c === 0 ? '' : '  '}${get(c).padStart(widths[c])}`;
+      return `${text}  ${file}`;
+    };
+    emit(line((c) => header[c], 'FILE'));
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i];
+      emit(line((c) => cells[i * columns + c], showPath(r.path)));
+      if (r.strip !== undefined) emit(`  [${r.strip}] ${r.cached}/${r.total}`);
+    }
   }
   if (summary.files === 0) {
-    out(run, `0 files${inDirectories(run)}${errorCount(run)}`);
+    emit(`0 files${inDirectories(run)}${errorCount(run)}`);
+    run.io.stdout.write(`${lines.join('\n')}\n`);
     return;
   }
   let text =
@@ -280,7 +374,8 @@ function printStatTable(run: Run, rows: StatFile[], summary: StatSummary): void 
     text += `; dirty ${summary.dirty}, writeback ${summary.writeback}, evicted ${summary.evicted}, recently evicted ${summary.recentlyEvicted}`;
   }
   text += errorCount(run);
-  out(run, text);
+  emit(text);
+  run.io.stdout.write(`${lines.join('\n')}\n`);
 }
 
 // ---------------------------------------------------------------------------
@@ -289,14 +384,75 @@ function printStatTable(run: Run, rows: StatFile[], summary: StatSummary): void 
 /** Bytes populated per call: the progress bar moves between calls. */
 export const TOUCH_CHUNK = 64 * 2 ** 20;
 
-export async function touchCommand(run: Run, progress: boolean): Promise<number> {
+/**
+ * Populate [offset, offset + length) of the mapping, reading only the pages not in the page
+ * cache yet (mincore first, then MADV_POPULATE_READ over each run of missing pages).
+ * Returns the bytes that were resident already.
+ */
+async function populateMissing(m: Mapping, offset: number, length: number): Promise<number> {
+  const page = m.pageSize;
+  const { pages } = m.residency({ offset, length });
+  const bytesOf = (from: number, to: number): number => Math.min(to * page, length) - from * page;
+  let resident = 0;
+  let i = 0;
+  while (i < pages.length) {
+    if (pages[i] & 1) {
+      i++;
+      continue;
+    }
+    // A run of missing pages; short resident islands inside it are populated through
+    // (cheap: they are only mapped) rather than costing one call each.
+    let j = i;
+    for (;;) {
+      while (j < pages.length && !(pages[j] & 1)) j++;
+      let k = j;
+      while (k < pages.length && pages[k] & 1 && k - j < POPULATE_GAP) k++;
+      if (k < pages.length && !(pages[k] & 1) && k > j) j = k;
+      else break;
+    }
+    await m.populate({ offset: offset + i * page, length: bytesOf(i, j), mode: 'read' });
+    i = j;
+  }
+  for (let p = 0; p < pages.length; p++) if (pages[p] & 1) resident += bytesOf(p, p + 1);
+  return resident;
+}
+
+/** Resident pages between two missing runs that are populated through rather than skipped. */
+const POPULATE_GAP = 32;
+
+/**
+ * The byte ranges of a file to read: the --range (or the whole file), or with --from the
+ * runs of pages the snapshot recorded as resident; page-aligned and clipped to `size`.
+ */
+function touchRanges(run: Run, size: number, saved: Array<[number, number]> | undefined, savedPageSize: number): Array<{ offset: number; length: number }> {
+  if (saved === undefined) {
+    const r = alignedRange(run, size);
+    return r.length === 0 ? [] : [r];
+  }
+  const ranges: Array<{ offset: number; length: number }> = [];
+  for (const [first, end] of saved) {
+    const page = run.pw.pageSize;
+    const offset = Math.floor((first * savedPageSize) / page) * page;
+    const stop = Math.min(Math.ceil((end * savedPageSize) / page) * page, size);
+    if (stop > offset) ranges.push({ offset, length: stop - offset });
+  }
+  return ranges;
+}
+
+export async function touchCommand(run: Run, progress: boolean, snapshot?: Snapshot): Promise<number> {
   const { pw, io } = run;
   const started = process.hrtime.bigint();
-  const plan = run.files.map((t) => ({ target: t, ...alignedRange(run, t.size) }));
+  const saved = new Map(snapshot?.files.map((f) => [f.path, f.resident]));
+  const savedPageSize = snapshot?.pageSize ?? pw.pageSize;
+  const plan = run.files.map((t) => {
+    const runs = snapshot === undefined ? undefined : (saved.get(t.path) ?? []);
+    return { target: t, runs, length: touchRanges(run, t.size, runs, savedPageSize).reduce((a, r) => a + r.length, 0) };
+  });
   const totalBytes = plan.reduce((a, p) => a + p.length, 0);
+  // cli-progress is loaded only when a bar is drawn (start-up time of the other commands).
   const bar =
     progress && io.stdout.isTTY === true
-      ? new SingleBar({
+      ? new (await import('cli-progress')).SingleBar({
           stream: io.stdout as unknown as NodeJS.WritableStream,
           format: 'touch [{bar}] {percentage}% | {done} / {all} | {file}',
           hideCursor: true,
@@ -308,6 +464,7 @@ export async function touchCommand(run: Run, progress: boolean): Promise<number>
   let progressed = 0; // bytes the bar has moved over (touched, or skipped by a failure)
   let planned = 0; // bytes of the files handled so far, as planned
   let touchedBytes = 0;
+  let alreadyResident = 0; // bytes that were in the page cache already (not read again)
   let files = 0;
   const lines: string[] = [];
   const deferred: Failure[] = []; // failures met while the bar is drawn, reported once it is gone
@@ -316,25 +473,26 @@ export async function touchCommand(run: Run, progress: boolean): Promise<number>
     for (const p of plan) {
       let touched = 0;
       try {
-        // Map what the file holds now: a file that shrank since it was listed must not be mapped past its end.
-        const { offset, length } = alignedRange(run, currentSize(p.target.path));
-        if (length > 0) {
-          const m = pw.mapFile(p.target.path, { offset, length });
-          try {
-            for (let pos = 0; pos < length; pos += TOUCH_CHUNK) {
-              const n = Math.min(TOUCH_CHUNK, length - pos);
-              bar?.update(progressed, payload(p.target.path));
-              await m.populate({ offset: pos, length: n, mode: 'read' });
-              touched += n;
-              progressed += n;
+        await withOpenFile(p.target.path, async (fd, size) => {
+          // Map what the file holds now: a file that shrank since it was listed must not be mapped past its end.
+          for (const { offset, length } of touchRanges(run, size, p.runs, savedPageSize)) {
+            const m = pw.mapFile(fd, { offset, length });
+            try {
+              for (let pos = 0; pos < length; pos += TOUCH_CHUNK) {
+                const n = Math.min(TOUCH_CHUNK, length - pos);
+                bar?.update(progressed, payload(showPath(p.target.path)));
+                alreadyResident += await populateMissing(m, pos, n);
+                touched += n;
+                progressed += n;
+              }
+            } finally {
+              m.close();
             }
-          } finally {
-            m.close();
           }
-        }
+        });
         files++;
         touchedBytes += touched;
-        if (run.verbose) lines.push(`touched ${p.target.path} (${formatBytes(touched)})`);
+        if (run.verbose) lines.push(`touched ${showPath(p.target.path)} (${formatBytes(touched)})`);
       } catch (err) {
         touchedBytes += touched;
         const f = failureOf(p.target.path, err);
@@ -354,7 +512,10 @@ export async function touchCommand(run: Run, progress: boolean): Promise<number>
   for (const line of lines) out(run, line);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const rate = seconds > 0 ? ` (${formatBytes(Math.round(touchedBytes / seconds))}/s)` : '';
-  out(run, `touched ${plural(files, 'file')}${inDirectories(run)}: ${formatBytes(touchedBytes)} in ${seconds.toFixed(2)} s${rate}${errorCount(run)}`);
+  if (!run.quiet) {
+    const already = alreadyResident > 0 ? ` (${formatBytes(alreadyResident)} of it was resident already and not read again)` : '';
+    out(run, `touched ${plural(files, 'file')}${inDirectories(run)}: ${formatBytes(touchedBytes)} in ${seconds.toFixed(2)} s${rate}${already}${errorCount(run)}`);
+  }
   return run.failures.length > 0 ? EXIT_FAILED : EXIT_OK;
 }
 
@@ -370,17 +531,17 @@ export function evictCommand(run: Run): number {
   let unknownAfter = 0;
   for (const target of run.files) {
     try {
-      const size = currentSize(target.path);
+      withOpenFile(target.path, (fd, size) => {
       const { offset, length } = clipRange(run.range, size);
-      if (run.range === undefined) pw.evict(target.path);
-      else if (length > 0) pw.evict(target.path, { offset, length });
+      if (run.range === undefined) pw.evict(fd);
+      else if (length > 0) pw.evict(fd, { offset, length });
       files++;
       bytes += length;
       // What stayed: dirty pages (until written back), pages mapped or locked by some process.
       let after: FileResidency | undefined;
       if (length > 0) {
         try {
-          after = residency(run, target.path, run.range === undefined ? undefined : { offset, length });
+          after = residency(run, fd, target.path, run.range === undefined ? undefined : { offset, length });
           cachedAfter += after.cached;
           totalAfter += after.total;
         } catch {
@@ -389,13 +550,14 @@ export function evictCommand(run: Run): number {
       }
       if (run.verbose) {
         const left = after === undefined ? (length > 0 ? 'residency unknown' : 'nothing to evict') : `${after.cached}/${after.total} pages still resident`;
-        out(run, `evicted ${target.path} (${formatBytes(length)}): ${left}`);
+        out(run, `evicted ${showPath(target.path)} (${formatBytes(length)}): ${left}`);
       }
+      });
     } catch (err) {
       fail(run, target.path, err);
     }
   }
-  out(
+  if (!run.quiet) out(
     run,
     `evicted ${plural(files, 'file')}${inDirectories(run)}` +
       `: ${formatBytes(bytes)}` +
@@ -442,7 +604,7 @@ function lockHint(code: string | undefined): string {
   }
 }
 
-export async function lockCommand(run: Run): Promise<number> {
+export async function lockCommand(run: Run, daemonChild = false): Promise<number> {
   const { pw, io } = run;
   const held: Array<{ path: string; mapping: Mapping; locked: boolean }> = [];
   let stopping = false;
@@ -468,13 +630,20 @@ export async function lockCommand(run: Run): Promise<number> {
       if (stopping) break;
       let mapping: Mapping | undefined;
       try {
-        const { offset, length } = alignedRange(run, currentSize(target.path));
-        if (length === 0) {
-          out(run, `skipped ${target.path} (nothing to lock: empty file or range)`);
+        const { fd, size } = openRegular(target.path);
+        let length: number;
+        try {
+          const range = alignedRange(run, size);
+          length = range.length;
+          // Mapping.lock() locks the file's page-cache pages, not private copies. (The mapping keeps the file.)
+          if (length > 0) mapping = pw.mapFile(fd, range);
+        } finally {
+          fs.closeSync(fd);
+        }
+        if (mapping === undefined) {
+          if (!run.quiet) out(run, `skipped ${showPath(target.path)} (nothing to lock: empty file or range)`);
           continue;
         }
-        // Mapping.lock() locks the file's page-cache pages, not private copies.
-        mapping = pw.mapFile(target.path, { offset, length });
         const entry = { path: target.path, mapping, locked: false };
         held.push(entry);
         // A signal does not wait for mlock of a large file: stop waiting, and close (below) abandons it.
@@ -482,7 +651,7 @@ export async function lockCommand(run: Run): Promise<number> {
         if (!done || stopping) break;
         entry.locked = true;
         lockedBytes += length;
-        out(run, `locked ${target.path} (${formatBytes(length)})`);
+        if (!run.quiet) out(run, `locked ${showPath(target.path)} (${formatBytes(length)})`);
       } catch (err) {
         if (stopping) break;
         const code = (err as { code?: string }).code;
@@ -502,15 +671,17 @@ export async function lockCommand(run: Run): Promise<number> {
         out(run, `nothing locked${errorCount(run)}`);
         return run.failures.length > 0 ? EXIT_FAILED : EXIT_OK;
       }
-      out(
+      if (!run.quiet || daemonChild) out(
         run,
         `locked ${plural(count, 'file')}, ${formatBytes(lockedBytes)}` +
           (run.failures.length > 0 ? ` (${plural(run.failures.length, 'error')})` : '') +
-          '; waiting for SIGINT or SIGTERM (Ctrl-C) to unlock and exit',
+          `; ${READY_MARK} (Ctrl-C) to unlock and exit`,
       );
+      // The daemon's parent has what it needs now and stops reading: write nothing more.
+      if (daemonChild) run.quiet = true;
       await stopped;
     }
-    out(run, `unlocking ${plural(count, 'file')}`);
+    if (!run.quiet) out(run, `unlocking ${plural(count, 'file')}`);
     return run.failures.length > 0 ? EXIT_FAILED : EXIT_OK;
   } finally {
     for (const h of held) {
@@ -524,6 +695,7 @@ export async function lockCommand(run: Run): Promise<number> {
     clearInterval(keepAlive);
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
+    if (daemonChild) removeOwnPidFile();
     io.signal?.removeEventListener('abort', stop);
   }
 }

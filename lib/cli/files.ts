@@ -3,13 +3,17 @@
 // (missing files, permission errors, non-regular files) reported along the way.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Backend } from '../backend';
 import type { PathFilter } from './args';
+import { FIELD, FIELDS, type StatCounts, rowError, statFiles } from './batch';
 
 export interface Target {
   /** The path as shown to the user (the argument, or argument + '/' + relative path). */
   path: string;
   /** File size when it was found. */
   size: number;
+  /** Whole-file cachestat counts taken when it was found (stat, where the kernel has cachestat). */
+  counts?: StatCounts;
 }
 
 export interface Failure {
@@ -25,6 +29,9 @@ export interface Collected {
   /** Directories walked (arguments and their subdirectories). */
   directories: number;
   failures: Failure[];
+  /** Files left out by --max-size, and files or directories on other file systems (--one-file-system). */
+  skippedLarge: number;
+  skippedOtherFs: number;
 }
 
 const REASONS: Record<string, string> = {
@@ -64,28 +71,36 @@ function notRegular(file: string): Failure {
   return { path: file, code: 'ERR_NOT_REGULAR_FILE', reason: 'Not a regular file or directory' };
 }
 
+export interface CollectOptions {
+  /** Follow symbolic links found inside directories (vmtouch -f). Named paths are always followed. */
+  follow?: boolean;
+  /** Stay on the file system of each directory argument (vmtouch -F). */
+  oneFileSystem?: boolean;
+  /** Skip files larger than this many bytes (vmtouch -m). */
+  maxSize?: number;
+  /** Also get each file's whole-file cachestat counts (stat). */
+  cachestat?: boolean;
+}
+
 /**
  * Expand the arguments. Named paths are followed if they are symbolic links;
- * inside directories, symbolic links and special files (devices, FIFOs, sockets)
- * are skipped silently and subdirectories are walked in name order. The same
- * file (device + inode: hard links, a path named twice) is taken once.
+ * inside directories, symbolic links (unless `follow`) and special files (devices,
+ * FIFOs, sockets) are skipped silently and subdirectories are walked in name order.
+ * The same file (device + inode: hard links, a path named twice) is taken once.
  * Filters apply to the files found under a directory argument, never to files
- * named on the command line.
+ * named on the command line. Every file is then opened (O_NONBLOCK) and fstat'ed in
+ * one batch: what is not a regular file by then is reported, never waited on.
  */
-export function collectFiles(args: readonly string[], filter: PathFilter): Collected {
+export function collectFiles(args: readonly string[], filter: PathFilter, backend: Backend, options: CollectOptions = {}): Collected {
   const files: Target[] = [];
   const failures: Failure[] = [];
-  const seen = new Set<string>();
+  const candidates: Array<{ path: string; named: boolean; rootDev: number | undefined }> = [];
+  const walkedDirs = new Set<string>();
   let directories = 0;
+  let skippedLarge = 0;
+  let skippedOtherFs = 0;
 
-  const take = (display: string, st: fs.Stats): void => {
-    const key = `${st.dev}:${st.ino}`;
-    if (seen.has(key)) return;
-    seen.add(key);
-    files.push({ path: display, size: st.size });
-  };
-
-  const walk = (dir: string, rel: string): void => {
+  const walk = (dir: string, rel: string, rootDev: number | undefined): void => {
     directories++;
     let entries: fs.Dirent[];
     try {
@@ -98,15 +113,40 @@ export function collectFiles(args: readonly string[], filter: PathFilter): Colle
     for (const entry of entries) {
       const full = joinDisplay(dir, entry.name);
       const childRel = rel === '' ? entry.name : `${rel}/${entry.name}`;
-      if (entry.isDirectory()) {
-        if (filter.descend(childRel)) walk(full, childRel);
-      } else if (entry.isFile()) {
-        if (!filter.accept(childRel)) continue;
+      let isDir = entry.isDirectory();
+      let isFile = entry.isFile();
+      if (entry.isSymbolicLink() && options.follow) {
         try {
-          take(full, fs.statSync(full));
+          const st = fs.statSync(full);
+          isDir = st.isDirectory();
+          isFile = st.isFile();
         } catch (err) {
           failures.push(failureOf(full, err));
+          continue;
         }
+      }
+      if (isDir) {
+        if (!filter.descend(childRel)) continue;
+        if (options.oneFileSystem || options.follow) {
+          let st: fs.Stats;
+          try {
+            st = fs.statSync(full);
+          } catch (err) {
+            failures.push(failureOf(full, err));
+            continue;
+          }
+          if (options.oneFileSystem && st.dev !== rootDev) {
+            skippedOtherFs++;
+            continue;
+          }
+          // Followed links can lead back up the tree: walk each directory once.
+          const key = `${st.dev}:${st.ino}`;
+          if (walkedDirs.has(key)) continue;
+          walkedDirs.add(key);
+        }
+        walk(full, childRel, rootDev);
+      } else if (isFile) {
+        if (filter.accept(childRel)) candidates.push({ path: full, named: false, rootDev });
       }
     }
   };
@@ -119,11 +159,58 @@ export function collectFiles(args: readonly string[], filter: PathFilter): Colle
       failures.push(failureOf(arg, err));
       continue;
     }
-    if (st.isDirectory()) walk(arg, '');
-    else if (st.isFile()) take(arg, st);
+    if (st.isDirectory()) {
+      walkedDirs.add(`${st.dev}:${st.ino}`);
+      walk(arg, '', options.oneFileSystem ? st.dev : undefined);
+    } else if (st.isFile()) candidates.push({ path: arg, named: true, rootDev: undefined });
     else failures.push(notRegular(arg));
   }
-  return { files, directories, failures };
+
+  // Hard links and paths named twice: one file per device + inode.
+  const seen = new Map<number, Set<number>>();
+  const stats = statFiles(backend, candidates.map((c) => c.path), options.cachestat === true);
+  const { rows } = stats;
+  for (let i = 0; i < candidates.length; i++) {
+    const c = candidates[i];
+    const at = i * FIELDS;
+    const error = rowError(stats, i);
+    if (error !== undefined && error.syscall !== 'cachestat') {
+      failures.push(failureOf(c.path, error));
+      continue;
+    }
+    if (rows[at + FIELD.regular] !== 1) {
+      failures.push(notRegular(c.path));
+      continue;
+    }
+    const dev = rows[at + FIELD.dev];
+    if (c.rootDev !== undefined && dev !== c.rootDev) {
+      skippedOtherFs++;
+      continue;
+    }
+    let inodes = seen.get(dev);
+    if (inodes === undefined) seen.set(dev, (inodes = new Set()));
+    const ino = rows[at + FIELD.ino];
+    if (inodes.has(ino)) continue;
+    inodes.add(ino);
+    const size = rows[at + FIELD.size];
+    if (options.maxSize !== undefined && size > options.maxSize) {
+      skippedLarge++;
+      continue;
+    }
+    // A cachestat error (e.g. EPERM) leaves counts out: stat asks again per file and explains.
+    const counts: StatCounts | undefined =
+      stats.cachestat && error === undefined
+        ? {
+            cached: rows[at + FIELD.cached],
+            dirty: rows[at + FIELD.dirty],
+            writeback: rows[at + FIELD.writeback],
+            evicted: rows[at + FIELD.evicted],
+            recentlyEvicted: rows[at + FIELD.recentlyEvicted],
+          }
+        : undefined;
+    files.push({ path: c.path, size, counts });
+  }
+  return { files, directories, failures, skippedLarge, skippedOtherFs };
 }
 
 function joinDisplay(dir: string, name: string): string {

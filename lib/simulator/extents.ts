@@ -1,30 +1,32 @@
 // The simulator's memory: a set of disjoint, page-aligned extents, each its own
-// ArrayBuffer. JavaScript can only detach a whole ArrayBuffer, so windows that
+// ArrayBuffer. JavaScript can only detach a whole ArrayBuffer, so views that
 // must be detached independently (the volatile arena pins each buffer through a
 // view of its own span and detaches it on unpin) must sit on different buffers.
 //
 // - `owner[p]` is the extent holding page p, or undefined: the page reads as zeros
 //   and no memory holds it (untouched anonymous memory, or bytes zeroed before
-//   any window covered them).
-// - An extent's buffer may be larger than the pages it owns: when a window takes
+//   any view covered them).
+// - An extent's buffer may be larger than the pages it owns: when a view takes
 //   pages away from an extent nobody views, only the pages taken are copied; the
 //   rest stays where it is. Bytes of pages an extent does not own are never shown.
-// - `viewed` is set once a window was handed out on the extent's current buffer.
+// - `viewed` is set once a view was handed out on the extent's current buffer.
 //
-// window(offset, length) over pages [a, b):
+// view(offset, length) over pages [a, b):
 //   - every page owned by one extent E, and E is viewed (or owns exactly [a, b)):
-//     a Uint8Array on E's buffer. Windows on one extent share fate: detaching one
+//     a Uint8Array on E's buffer. Views on one extent share fate: detaching one
 //     detaches all of them (they may overlap, and overlapping memory must stay
 //     coherent).
 //   - otherwise a new extent over exactly [a, b), its bytes copied from the
 //     owners (zeros where none). Each viewed extent that lost pages is re-homed
-//     (moved to a new ArrayBuffer without copying), which detaches its windows:
+//     (moved to a new ArrayBuffer without copying), which detaches its views:
 //     they would otherwise show stale copies of the moved pages.
 // detach(view): re-home the extent behind view.buffer (structuredClone with
-// transfer: no copy); every window on it gets length 0; the bytes stay.
-// resize() and close() detach every window.
+// transfer: no copy); every view on it gets length 0; the bytes stay.
+// resize() detaches every view; close() zeroes them (they stay attached).
 
-const PAGE = 4096;
+import { SIMULATED_PAGE_SIZE } from '../constants';
+
+const PAGE = SIMULATED_PAGE_SIZE;
 const WORDS = PAGE / 4;
 
 /** FNV-1a over 32-bit words [from, from + WORDS). Any change of a single word changes the hash. */
@@ -55,7 +57,7 @@ function moved(e: Extent): ArrayBuffer {
 class Extent {
   bytes: Uint8Array;
   words: Int32Array;
-  /** A window was handed out on the current buffer. */
+  /** A view was handed out on the current buffer. */
   viewed = false;
   /** Pages this extent owns (owner[p] === this). */
   owned: number;
@@ -92,7 +94,7 @@ class Extent {
 export class ExtentStore {
   private owner: (Extent | undefined)[];
   private readonly byBuffer = new Map<ArrayBuffer, Extent>();
-  /** Zero-length windows handed out (they can still be detached once). */
+  /** Zero-length views handed out (they can still be detached once). */
   private empties = new WeakSet<ArrayBuffer>();
 
   constructor(public pages: number) {
@@ -105,7 +107,7 @@ export class ExtentStore {
   }
 
   /**
-   * The extent holding page p. A window's ArrayBuffer sent to a worker with a
+   * The extent holding page p. A view's ArrayBuffer sent to a worker with a
    * transfer list takes its bytes with it (the kernel's external buffers are copied
    * instead); the simulator then gives the extent fresh zeroed memory.
    */
@@ -184,9 +186,9 @@ export class ExtentStore {
     }
   }
 
-  // ---- windows ---------------------------------------------------------------
+  // ---- views ---------------------------------------------------------------
 
-  window(offset: number, length: number): Uint8Array {
+  view(offset: number, length: number): Uint8Array {
     if (length === 0) {
       const empty = new ArrayBuffer(0);
       this.empties.add(empty);
@@ -219,7 +221,7 @@ export class ExtentStore {
     for (const old of losers) {
       this.byBuffer.delete(old.buffer);
       if (old.owned === 0) {
-        if (old.viewed) transfer(old.buffer); // detach its windows; the memory goes away
+        if (old.viewed) transfer(old.buffer); // detach its views; the memory goes away
       } else if (old.viewed) {
         old.rehome(moved(old));
         this.byBuffer.set(old.buffer, old);
@@ -232,8 +234,8 @@ export class ExtentStore {
     return new Uint8Array(next.buffer, offset - a * PAGE, length);
   }
 
-  /** Detach the window `view` (and every window on the same extent). False if it is not a live window. */
-  detach(view: Uint8Array): boolean {
+  /** Detach the view `view` (and every view on the same extent). False if it is not a live view. */
+  detachView(view: Uint8Array): boolean {
     const buffer = view.buffer as ArrayBuffer;
     const e = this.byBuffer.get(buffer);
     if (e) {
@@ -250,7 +252,7 @@ export class ExtentStore {
     return false;
   }
 
-  /** Keep the contents of the first min(old, newPages) pages; detach every window. */
+  /** Keep the contents of the first min(old, newPages) pages; detach every view. */
   resize(newPages: number): void {
     for (let p = newPages; p < this.pages; p++) {
       const e = this.at(p);
@@ -272,9 +274,13 @@ export class ExtentStore {
     this.empties = new WeakSet();
   }
 
-  /** Detach every window and drop the memory. */
+  /**
+   * Drop the memory. Views stay attached and read zeros from now on, as the
+   * native backend's do: Node's threadpool (zlib, crypto, fs) may still use them,
+   * and a transferred buffer would be freed under it.
+   */
   close(): void {
-    for (const buffer of this.byBuffer.keys()) transfer(buffer);
+    for (const buffer of this.byBuffer.keys()) new Uint8Array(buffer).fill(0);
     this.byBuffer.clear();
     this.owner = [];
     this.pages = 0;

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pagewise } from '../../lib/index';
 import { runChild, why } from './child';
+import { readablePackage } from '../unprivileged';
 
 const pw = pagewise;
 const PAGE = pw.pageSize;
@@ -119,7 +120,7 @@ describe('descriptors and files without the access a mapping needs', () => {
       const f = path.join(sub, 'ro.bin');
       fs.writeFileSync(f, bytes(PAGE, 4));
       fs.chmodSync(f, 0o444);
-      const dist = path.join(__dirname, '..', '..', 'dist', 'index.js');
+      const dist = path.join(readablePackage(), 'dist', 'index.js'); // a copy uid 65534 can read (the checkout may be 0700)
       const script = `
         const pw = require(${JSON.stringify(dist)});
         const out = {};

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ADVICE, backend, Pagewise, type Backend, type BackendMapping } from '../lib/index';
-import { errnoError } from '../lib/errors';
-import { PAGE, pw } from './helpers';
+import { ADVICE, backend, Pagewise, type Backend, type BackendMapping } from '../../lib/index';
+import { errnoError } from '../../lib/errors';
+import { PAGE, pw } from '../helpers';
 
 const bad = (code: string) => expect.objectContaining({ code });
 
@@ -74,7 +74,7 @@ describe('argument validation', () => {
   });
 
   it('Mapping cannot be constructed over arbitrary memory', async () => {
-    const { Mapping } = await import('../lib/index');
+    const { Mapping } = await import('../../lib/index');
     expect(() => new (Mapping as unknown as new (...a: unknown[]) => unknown)(Symbol('x'), {})).toThrow(TypeError);
   });
 });
@@ -128,7 +128,7 @@ describe('unsupported advice', () => {
       ...real,
       kind: real.kind,
       pageSize: real.pageSize,
-      maxWindow: real.maxWindow,
+      maxViewLength: real.maxViewLength,
       supports: (advice) => advice !== ADVICE.collapse.value,
       map: (req) => {
         const region = real.map(req);
@@ -140,7 +140,7 @@ describe('unsupported advice', () => {
             return region.closed;
           },
           close: () => region.close(),
-          window: (o: number, l: number) => region.window(o, l),
+          view: (o: number, l: number) => region.view(o, l),
           advise: (o: number, l: number, a: number) => {
             if (a === ADVICE.collapse.value) throw errnoError('EINVAL', 'madvise');
             region.advise(o, l, a);
@@ -159,7 +159,7 @@ describe('unsupported advice', () => {
 
 describe('methods called on another object', () => {
   it("give Node's ERR_INVALID_THIS, never a crash", async () => {
-    const { Mapping } = await import('../lib/index');
+    const { Mapping } = await import('../../lib/index');
     const names = Object.getOwnPropertyNames(Mapping.prototype).filter((n) => n !== 'constructor');
     expect(names.length).toBeGreaterThan(15);
     for (const name of [...names, Symbol.dispose]) {

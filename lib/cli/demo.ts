@@ -8,13 +8,13 @@
 // workload with plain Buffers is OOM-killed. Without a writable memory cgroup
 // the demo says so and runs a deterministic purge instead.
 //
-// Run as a script (`node dist/demo.js child <volatile|plain> <limitMiB>`) it is
+// Run as a script (`node dist/cli/demo.js child <volatile|plain> <limitMiB>`) it is
 // that child: it prints one JSON line with what it saw.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { VolatileCache } from './cache';
-import { type PressureEvent, type PressureLevel, watchMemoryPressure } from './pressure';
+import { VolatileCache } from '../cache';
+import { type PressureEvent, type PressureLevel, watchMemoryPressure } from '../pressure';
 
 const MiB = 1024 * 1024;
 const ENTRY = MiB;
@@ -127,7 +127,7 @@ export async function runChildInCgroup(
         // No swap controller: nothing to limit.
       }
     }
-    const script = __filename.endsWith('.ts') ? path.join(__dirname, '..', 'dist', 'demo.js') : __filename;
+    const script = __filename.endsWith('.ts') ? path.join(__dirname, '..', '..', 'dist', 'cli', 'demo.js') : __filename;
     // The shell joins the cgroup, then becomes node: every byte the child touches is charged there.
     const child = spawn(
       'sh',

@@ -1,0 +1,114 @@
+// Q7. `pagewise stat` over a tree of ~20,000 warm files vs vmtouch and util-linux
+// fincore on the same files (whole processes, wall time, median of interleaved rounds).
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { check, distPath, fmtMs, fmtRatio, interleave, isMain, main, median, min, msSince, nowNs } from './lib/common.mjs';
+
+export const meta = {
+  id: 7,
+  title: 'CLI: `pagewise stat` vs vmtouch and fincore over ~20,000 files',
+  question:
+    '`pagewise stat DIR` (its table of every file) on a tree of ~20,000 warm files vs `vmtouch DIR` (a summary) and `fincore FILES...` ' +
+    '(a table), each a whole process. Target: pagewise stat ≤ 1.0× vmtouch (median wall time).',
+};
+
+const SIZES = [0, 100, 4096, 9000, 20000, 65536];
+
+function version(cmd, args) {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim().split('\n')[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/** A tree of `count` files (100 per directory, two levels), every file read once so it is cached. */
+function makeTree(root, count) {
+  const files = [];
+  for (let d = 0; files.length < count; d++) {
+    const dir = path.join(root, `d${d}`, `s${d % 7}`);
+    fs.mkdirSync(dir, { recursive: true });
+    for (let f = 0; f < 100 && files.length < count; f++) {
+      const file = path.join(dir, `f${f}`);
+      fs.writeFileSync(file, Buffer.alloc(SIZES[f % SIZES.length], (d + f) & 0xff || 1));
+      files.push(file);
+    }
+  }
+  for (const f of files) fs.readFileSync(f);
+  return files;
+}
+
+function wall(cmd, args) {
+  const t0 = nowNs();
+  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 256 * 2 ** 20 });
+  const ms = msSince(t0);
+  if (r.status !== 0) throw new Error(`${cmd} ${args.slice(0, 3).join(' ')} ... failed (${r.status ?? r.signal}): ${r.stderr}`);
+  return { ms, stdout: r.stdout };
+}
+
+export async function run({ full = false } = {}) {
+  const count = Number(process.env.PAGEWISE_BENCH_CLI_FILES ?? 20000);
+  const rounds = full ? 9 : 5;
+  const vmtouch = version('vmtouch', ['-h']) !== undefined || fs.existsSync('/usr/bin/vmtouch') ? 'vmtouch' : undefined;
+  const fincoreVersion = version('fincore', ['--version']);
+  if (!vmtouch) throw new Error('vmtouch is not installed (Debian: apt-get install vmtouch)');
+  const cli = path.join(distPath(), 'cli', 'main.js');
+  if (!fs.existsSync(cli)) throw new Error(`${cli} is missing: build first`);
+
+  const base = process.env.PAGEWISE_BENCH_DIR || os.tmpdir();
+  const root = fs.mkdtempSync(path.join(base, 'pagewise-bench-cli-'));
+  const cleanup = () => fs.rmSync(root, { recursive: true, force: true });
+  process.once('exit', cleanup);
+  try {
+    const files = makeTree(root, count);
+    const env = { ...process.env, PAGEWISE_BACKEND: 'native' };
+    const pwStat = (extra = []) => {
+      const t0 = nowNs();
+      const r = spawnSync(process.execPath, [cli, 'stat', ...extra, root], { encoding: 'utf8', env, maxBuffer: 256 * 2 ** 20 });
+      const ms = msSince(t0);
+      if (r.status !== 0) throw new Error(`pagewise stat failed (${r.status}): ${r.stderr}`);
+      return { ms, stdout: r.stdout };
+    };
+    // Sanity: every tool sees the same files, all resident.
+    const ours = JSON.parse(pwStat(['--json']).stdout);
+    const theirs = wall('vmtouch', [root]).stdout;
+    const fincoreOut = fincoreVersion ? wall('fincore', ['--bytes', '--noheadings', '--output', 'PAGES', ...files]).stdout.trim().split('\n') : [];
+    const fincorePages = fincoreOut.reduce((a, l) => a + Number(l.trim()), 0);
+
+    const variants = [
+      { name: 'vmtouch', fn: () => wall('vmtouch', [root]).ms },
+      { name: 'pagewise stat', fn: () => pwStat().ms },
+      { name: 'pagewise stat --json', fn: () => pwStat(['--json']).ms },
+      { name: 'node -e ""', fn: () => wall(process.execPath, ['-e', '']).ms },
+    ];
+    if (fincoreVersion) variants.splice(1, 0, { name: 'fincore', fn: () => wall('fincore', files).ms });
+    const s = await interleave(variants, rounds);
+    const med = Object.fromEntries(Object.entries(s).map(([k, v]) => [k, median(v)]));
+    const mn = Object.fromEntries(Object.entries(s).map(([k, v]) => [k, min(v)]));
+    const ratio = med['pagewise stat'] / med.vmtouch;
+    const t = check(ratio, 'le', 1.0);
+    const rows = [
+      { variant: 'vmtouch DIR (summary)', median: fmtMs(med.vmtouch), ratio: '1.00×', note: `min ${fmtMs(mn.vmtouch)}` },
+      ...(fincoreVersion
+        ? [{ variant: 'fincore FILES... (table; file list given)', median: fmtMs(med.fincore), ratio: fmtRatio(med.fincore / med.vmtouch), note: `min ${fmtMs(mn.fincore)}` }]
+        : []),
+      { variant: 'pagewise stat DIR (table)', median: fmtMs(med['pagewise stat']), ratio: fmtRatio(ratio), ...t, note: `min ${fmtMs(mn['pagewise stat'])}; ${fmtRatio(med['pagewise stat'] / (med.fincore ?? NaN))} of fincore` },
+      { variant: 'pagewise stat --json DIR', median: fmtMs(med['pagewise stat --json']), ratio: fmtRatio(med['pagewise stat --json'] / med.vmtouch), note: '' },
+      { variant: 'node -e "" (Node startup alone)', median: fmtMs(med['node -e ""']), ratio: fmtRatio(med['node -e ""'] / med.vmtouch), note: 'part of every pagewise row' },
+    ];
+    const notes = [
+      `${count} files (sizes ${SIZES.join(', ')} bytes, 100 per directory), created under ${base} and removed at exit; each read once before timing.`,
+      `${rounds} interleaved rounds (A B C … then reversed); medians of whole-process wall times. The machine may be shared: ratios within one run are the result, absolute times are context.`,
+      `Resident pages seen: pagewise ${ours.summary.cached}/${ours.summary.total} (${ours.files.length} files, source ${ours.files[0]?.source}); vmtouch "${(theirs.match(/Resident Pages: *(.*)/) ?? [])[1]?.trim()}"` +
+        (fincoreVersion ? `; fincore ${fincorePages} pages.` : '.'),
+      `pagewise stat: one batched native call (open O_NONBLOCK + fstat + cachestat + close per file, native/cachestat_batch.cc) after a readdir walk; vmtouch maps each file and calls mincore; ${fincoreVersion ?? 'fincore (not installed)'}.`,
+    ];
+    return { ...meta, rows, notes, params: { files: count, rounds, vmtouch: version('vmtouch', ['-h'])?.slice(0, 40), fincore: fincoreVersion }, raw: s };
+  } finally {
+    cleanup();
+  }
+}
+
+if (isMain(import.meta.url)) await main(meta, run);

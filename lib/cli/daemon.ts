@@ -1,0 +1,81 @@
+// `pagewise lock --daemon`: lock in a detached child process and return once the files
+// are locked (vmtouch -d). The child runs `pagewise lock` with the same arguments in its
+// own session, holds the locks until SIGTERM / SIGINT, and removes its pid file on exit.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UsageError } from './args';
+import { type CliIO, EXIT_FAILED, EXIT_OK } from './commands';
+
+/** Set in the child's environment: it is the daemon (write nothing once locked; own the pid file). */
+export const DAEMON_CHILD = 'PAGEWISE_LOCK_DAEMON';
+export const DAEMON_PID_FILE = 'PAGEWISE_LOCK_PID_FILE';
+
+/** The line `lock` prints once everything is locked: the child is ready. */
+export const READY_MARK = 'waiting for SIGINT or SIGTERM';
+
+function cliScript(): string {
+  // Under the test runner this module is TypeScript: run the built CLI.
+  return __filename.endsWith('.ts') ? path.join(__dirname, '..', '..', 'dist', 'cli', 'main.js') : path.join(__dirname, 'main.js');
+}
+
+export async function daemonize(io: CliIO, args: readonly string[], pidFile: string | undefined, quiet: boolean): Promise<number> {
+  const childArgs = args.filter((a, i) => a !== '--daemon' && a !== '--pid-file' && args[i - 1] !== '--pid-file' && !a.startsWith('--pid-file='));
+  const pidPath = pidFile === undefined ? undefined : path.resolve(pidFile);
+  if (pidPath !== undefined) {
+    try {
+      fs.accessSync(path.dirname(pidPath), fs.constants.W_OK);
+    } catch {
+      throw new UsageError(`cannot write the pid file '${pidFile}': its directory is not writable`);
+    }
+  }
+  const { spawn } = await import('node:child_process'); // only here: keeps the other commands' start-up small
+  const child = spawn(process.execPath, [cliScript(), 'lock', ...childArgs], {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, [DAEMON_CHILD]: '1', ...(pidPath === undefined ? {} : { [DAEMON_PID_FILE]: pidPath }) },
+  });
+  let stdout = '';
+  let errors = 0;
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    errors += d.split('\n').filter((l) => l.startsWith('pagewise: ')).length;
+    io.stderr.write(d);
+  });
+  const outcome = await new Promise<{ ready: boolean; code: number | null }>((resolve) => {
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      if (stdout.includes(READY_MARK)) resolve({ ready: true, code: null });
+    });
+    child.on('exit', (code) => resolve({ ready: false, code }));
+    child.on('error', () => resolve({ ready: false, code: EXIT_FAILED }));
+  });
+  if (!outcome.ready) {
+    if (!quiet) io.stdout.write(stdout);
+    return outcome.code ?? EXIT_FAILED;
+  }
+  if (pidPath !== undefined) fs.writeFileSync(pidPath, `${child.pid}\n`);
+  // The child writes nothing more: let it go.
+  child.stdout.destroy();
+  child.stderr.destroy();
+  child.unref();
+  if (!quiet) {
+    const locked = stdout.split('\n').filter((l) => !l.includes(READY_MARK) && l !== '');
+    for (const l of locked) io.stdout.write(`${l}\n`);
+    const summary = stdout.split('\n').find((l) => l.includes(READY_MARK)) ?? '';
+    io.stdout.write(
+      `${summary.replace(/; waiting for SIGINT or SIGTERM.*$/, '')}; held by process ${child.pid} in the background` +
+        `${pidPath === undefined ? '' : ` (pid file ${pidPath})`}: \`kill ${child.pid}\` unlocks\n`,
+    );
+  }
+  return errors > 0 ? EXIT_FAILED : EXIT_OK;
+}
+
+/** In the daemon child, on exit: remove the pid file if it still names this process. */
+export function removeOwnPidFile(): void {
+  const file = process.env[DAEMON_PID_FILE];
+  if (file === undefined) return;
+  try {
+    if (fs.readFileSync(file, 'utf8').trim() === String(process.pid)) fs.rmSync(file);
+  } catch {
+    // Gone already, or never written.
+  }
+}
