@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
-const demo = require(path.join(ROOT, 'dist', 'demo.js'));
+const demo = require(path.join(ROOT, 'dist', 'cli', 'demo.js'));
 const runs = Number(process.argv[2] ?? 20);
 const limitMiB = Number(process.argv[3] ?? 256);
 const support = demo.findMemoryCgroup();

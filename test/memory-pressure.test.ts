@@ -202,7 +202,7 @@ describe('real pressure in a child memory cgroup (native, cgroup v1)', () => {
 
   it.skipIf(!runnable)('rising allocation: a critical event arrives before the OOM killer ends the child', async () => {
     const limitMiB = 128;
-    const r = await runInCgroup(limitMiB, ['rising', '5'], 60_000);
+    const r = await runInCgroup(limitMiB, ['rising', '5'], 240_000);
     const events = r.lines.filter((l) => l.event !== undefined);
     console.log(`rising allocation in ${limitMiB} MiB: ${JSON.stringify(r.lines[0])}; events ${JSON.stringify(events.slice(0, 4))}; ` +
       `exit ${r.code} signal ${r.signal}, oom kills ${r.oomKills}`);
@@ -217,12 +217,12 @@ describe('real pressure in a child memory cgroup (native, cgroup v1)', () => {
     const last = r.lines.at(-1)!;
     expect(r.lines.indexOf(critical!)).toBeLessThan(r.lines.length - 1);
     expect(last.allocatedMiB as number).toBeGreaterThanOrEqual(critical!.allocatedMiB as number);
-  });
+  }, 300_000);
 
   it.skipIf(!runnable)('rising allocation beside an unpinned cache: the critical event purges it, the cgroup usage drops, no OOM', async () => {
     const limitMiB = 192;
     const cachedMiB = 64;
-    const r = await runInCgroup(limitMiB, ['cache', String(cachedMiB), '120'], 90_000);
+    const r = await runInCgroup(limitMiB, ['cache', String(cachedMiB), '120'], 240_000);
     const purge = r.lines.find((l) => l.purge !== undefined);
     const done = r.lines.find((l) => l.done === true);
     console.log(`cache + rising allocation in ${limitMiB} MiB: purge ${JSON.stringify(purge)}; done ${JSON.stringify(done)}; ` +
@@ -237,15 +237,15 @@ describe('real pressure in a child memory cgroup (native, cgroup v1)', () => {
     expect((purge!.usageBefore as number) - (purge!.usageAfter as number)).toBeGreaterThanOrEqual((cachedMiB / 2) * MiB);
     expect(done!.purgedEntries as number).toBeGreaterThan(0); // the cache noticed (and regenerated) them
     expect(done!.allocatedMiB).toBe(120);
-  });
+  }, 300_000);
 
   it.skipIf(!runnable)('an idle watcher does not keep the process alive; ownMemoryLimit() reads the cgroup limit', async () => {
-    const r = await runInCgroup(256, ['idle'], 30_000);
+    const r = await runInCgroup(256, ['idle'], 120_000);
     expect(r.lines[0]).toMatchObject({ supported: true });
     expect(r.lines[0].limit).toEqual({ bytes: 256 * MiB, file: expect.stringMatching(/memory\.limit_in_bytes$/) });
     expect(r.signal).toBeNull();
     expect(r.code).toBe(0);
-  });
+  }, 180_000);
 
   it.skipIf(onKernel)('skipped on the simulator: real pressure needs the kernel and a memory cgroup', () => {});
 });
