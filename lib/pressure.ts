@@ -47,8 +47,9 @@ export interface WatchMemoryPressureOptions {
   /** Stops the watcher when aborted (like close()). */
   signal?: AbortSignal;
   /**
-   * 'auto' (default): every cgroup source found for this process, and system-wide PSI only
-   * when there is none. 'synthetic': none, only raise(). Or a list of kinds to try.
+   * 'auto' (default): every cgroup source found for this process, and system-wide PSI unless
+   * the process has its own memory limit (then the host's stalls, other tenants' too, are not
+   * its pressure). 'synthetic': none, only raise(). Or a list of kinds to try.
    */
   sources?: 'auto' | 'synthetic' | readonly PressureSourceKind[];
   /** A simulator instance has no kernel to ask: its watcher is synthetic (raise() only). */
@@ -435,9 +436,9 @@ export class MemoryPressureWatcher extends EventEmitter implements PressureSourc
     };
     for (const kind of kinds) {
       validateOneOf('options.sources[]', kind, PRESSURE_SOURCE_KINDS);
-      if (kind === 'psi' && auto && registered.length > 0) {
-        // The host's stalls (other tenants') say little about a process in its own memory cgroup.
-        this.notes.push('psi: not used (auto): this process has its own cgroup sources');
+      if (kind === 'psi' && auto && registered.length > 0 && ownMemoryLimit() !== undefined) {
+        // The host's stalls (other tenants') say little about a process under its own memory limit.
+        this.notes.push('psi: not used (auto): this process has its own memory limit and its cgroup sources');
         continue;
       }
       if (kind === 'psi') psiTriggers(kind, '/proc/pressure/memory');
@@ -494,14 +495,16 @@ export class MemoryPressureWatcher extends EventEmitter implements PressureSourc
           const vmLevel = vm[level];
           if (vmLevel === false) continue;
           try {
-            // 'hierarchy': events of this cgroup and its descendants, whatever other listeners do.
-            add(kind, KIND_CODE['cgroup-v1'], file, `${vmLevel},hierarchy`, `${vmLevel},hierarchy -> ${level}`, { level });
+            // 'local': only reclaim aimed at this cgroup (its own limit). The default and
+            // 'hierarchy' modes also pass up the events of descendant cgroups: other processes'
+            // limits, not this process's pressure.
+            add(kind, KIND_CODE['cgroup-v1'], file, `${vmLevel},local`, `${vmLevel},local -> ${level}`, { level });
           } catch (err) {
             if ((err as ErrnoError).code === 'EINVAL') {
               // Kernels before 4.16 know no mode.
               try {
                 add(kind, KIND_CODE['cgroup-v1'], file, vmLevel, `${vmLevel} -> ${level}`, { level });
-                this.notes.push(`cgroup-v1: mode 'hierarchy' refused (EINVAL: kernel before 4.16?); '${vmLevel}' in the default mode`);
+                this.notes.push(`cgroup-v1: mode 'local' refused (EINVAL: kernel before 4.16?); '${vmLevel}' in the default mode`);
                 continue;
               } catch {
                 // report the first error

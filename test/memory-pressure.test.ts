@@ -208,7 +208,8 @@ describe('real pressure in a child memory cgroup (native, cgroup v1)', () => {
       `exit ${r.code} signal ${r.signal}, oom kills ${r.oomKills}`);
     expect(r.lines[0]).toMatchObject({ supported: true });
     expect(r.lines[0].sources).toContain('cgroup-v1-usage');
-    expect(r.lines[0].details).toContain('low,hierarchy -> moderate'); // "<level>[,<mode>]": a comma, not a space
+    expect(r.lines[0].details).toContain('low,local -> moderate'); // "<level>[,<mode>]": a comma, not a space
+    expect(r.lines[0].sources).not.toContain('psi'); // under its own limit the host's stalls are not its pressure
     expect(r.signal).toBe('SIGKILL');
     expect(r.oomKills).toBeGreaterThan(0);
     const critical = events.find((e) => e.event === 'critical' && e.source === 'cgroup-v1-usage');
