@@ -28,16 +28,14 @@ function render(id, into) {
 }
 
 function serve(port) {
+  // The cache listens to the watcher: on 'moderate' it makes its unpinned entries volatile now
+  // and evicts down to its low watermark, on 'critical' it purges every unpinned entry
+  // (VolatileCache.handlePressure) — before the OOM killer has to look.
+  const pressure = watchMemoryPressure();
   // A 1 GiB budget: far more than the container holds. Unpinned items are MADV_FREE'd, so
   // the kernel takes them back under pressure instead of OOM-killing the service.
-  const cache = new VolatileCache({ budget: 1024 * MiB, arenaSize: 1024 * MiB });
+  const cache = new VolatileCache({ budget: 1024 * MiB, arenaSize: 1024 * MiB, pressure });
   const scratch = new Uint8Array(ITEM); // produce() output is copied: one buffer, no garbage
-  const pressure = watchMemoryPressure({}, (e) => {
-    // The arena/cache handle pressure themselves where they can (handlePressure); otherwise a
-    // critical event purges every unpinned span before the OOM killer has to.
-    if (typeof cache.handlePressure === 'function') cache.handlePressure(e.level);
-    else if (e.level === 'critical') cache.arena.purge();
-  });
   let metrics;
   let metricsError;
   try {
