@@ -274,7 +274,17 @@ export class MemoryPressureWatcher extends EventEmitter implements PressureSourc
       }
       if (Ctor !== undefined) {
         const registered: Registered[] = [];
-        const watch = new Ctor((index, gone, text, wokeMs) => this.#onNative(registered, index, gone, text, wokeMs));
+        const watch = new Ctor((index, gone, text, wokeMs) => {
+          try {
+            this.#onNative(registered, index, gone, text, wokeMs);
+          } catch (err) {
+            // A throwing listener: an uncaught exception, as from any emitter. Thrown from here it
+            // would reach N-API, which (Node 20, N-API 8) only prints a deprecation warning.
+            process.nextTick(() => {
+              throw err;
+            });
+          }
+        });
         try {
           this.#register(watch, options, wanted === 'auto' ? PRESSURE_SOURCE_KINDS : wanted, registered, sources, wanted === 'auto');
         } catch (err) {
