@@ -29,7 +29,8 @@
             "native/mprotect.cc",
             "native/msync.cc",
             "native/process_madvise.cc",
-            "native/read.cc"
+            "native/read.cc",
+            "native/pressure.cc"
           ]
         }, {
           # Other systems: nothing to build (lib/native.ts uses the simulator there).

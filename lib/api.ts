@@ -5,7 +5,8 @@ import { type Advice, type AdviceConstant, adviceFromName } from './advice';
 import type { Backend, RawFileResidency } from './backend';
 import { FADV } from './constants';
 import { openRegularFile, requireRegularFile } from './open-file';
-import { errnoError, invalidArgValue, kernelError, outOfRange } from './errors';
+import { errnoError, invalidArgType, invalidArgValue, kernelError, outOfRange } from './errors';
+import { trackMapping } from './memory-usage';
 import { checkResidencyVector, CREATE, Mapping, WATCH, PROTECTION, PROTECTION_NAMES, type Protection, roundDown, roundUp } from './mapping';
 import { RANGE_KEYS, type Range, validateBoolean, validateInteger, validateObject, validateOneOf } from './validate';
 import { createSharedMemory, type SharedMemory, type SharedMemoryOptions } from './shared-memory';
@@ -21,6 +22,13 @@ export interface MapOptions {
   noreserve?: boolean;
   /** MAP_HUGETLB: true or '2MiB' for 2 MiB pages, '1GiB' for 1 GiB pages. Needs reserved huge pages (vm.nr_hugepages), else ENOMEM. */
   hugePages?: boolean | '2MiB' | '1GiB';
+  /**
+   * Name the memory: /proc/<pid>/maps shows `[anon:<name>]` (PR_SET_VMA_ANON_NAME, Linux 5.17+
+   * with CONFIG_ANON_VMA_NAME). Up to 79 printable ASCII characters, none of \ ` $ [ ].
+   * Best effort: where the kernel cannot (supportsMappingNames() is false, or shared memory)
+   * the mapping is made unnamed and `mapping.name` is undefined.
+   */
+  name?: string;
 }
 
 export interface MapFileOptions {
@@ -66,7 +74,7 @@ export interface FileResidency extends Omit<RawFileResidency, 'source'> {
 export type FileArgument = string | URL | Buffer | number;
 
 const HUGE_SHIFT = { '2MiB': 21, '1GiB': 30 } as const;
-const MAP_KEYS = Object.freeze(['shared', 'protection', 'populate', 'noreserve', 'hugePages']);
+const MAP_KEYS = Object.freeze(['shared', 'protection', 'populate', 'noreserve', 'hugePages', 'name']);
 const MAP_FILE_KEYS = Object.freeze(['mode', 'offset', 'length', 'populate', 'watch']);
 const FILE_RESIDENCY_KEYS = Object.freeze(['offset', 'length', 'pages']);
 
@@ -100,6 +108,7 @@ export class Pagewise {
     const protection = o.protection === undefined ? 'read-write' : validateOneOf('options.protection', o.protection, PROTECTION_NAMES);
     const populate = o.populate === undefined ? false : validateBoolean('options.populate', o.populate);
     const noreserve = o.noreserve === undefined ? false : validateBoolean('options.noreserve', o.noreserve);
+    const name = o.name === undefined ? undefined : validateMappingName(o.name);
     let hugePageShift = 0;
     if (o.hugePages !== undefined && o.hugePages !== false) {
       // x86-64's default huge page size is 2 MiB.
@@ -121,7 +130,24 @@ export class Pagewise {
           : undefined,
       );
     }
-    return new Mapping(CREATE, { backend: this.backend, region, delta: 0, length, kind: 'anonymous', shared, protection });
+    const named = name !== undefined && this.backend.nameMapping?.(region, name) === true;
+    const mapping = new Mapping(CREATE, {
+      backend: this.backend,
+      region,
+      delta: 0,
+      length,
+      kind: 'anonymous',
+      shared,
+      protection,
+      name: named ? name : undefined,
+    });
+    trackMapping(mapping);
+    return mapping;
+  }
+
+  /** Whether map(length, { name }) can name memory on this kernel (PR_SET_VMA_ANON_NAME). */
+  supportsMappingNames(): boolean {
+    return this.backend.supportsMappingNames?.() === true;
   }
 
   /** Map a file (path, file: URL, or open descriptor). The descriptor is not closed. */
@@ -174,6 +200,7 @@ export class Pagewise {
       }
       const mapping = new Mapping(CREATE, { backend: this.backend, region, delta, length, kind: 'file', shared, protection: 'read-write' });
       if (watch) startWatch(mapping, fd, aligned);
+      trackMapping(mapping);
       return mapping;
     });
   }
@@ -274,6 +301,15 @@ function withFile<T>(
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** The kernel's rule for anonymous VMA names (mm/madvise.c): printable ASCII except \ ` $ [ ], under 80 bytes. */
+function validateMappingName(name: unknown): string {
+  if (typeof name !== 'string') throw invalidArgType('options.name', 'of type string', name);
+  if (name.length === 0 || name.length > 79 || !/^[\x20-\x7e]+$/.test(name) || /[\\`$[\]]/.test(name)) {
+    throw invalidArgValue('options.name', name, 'must be 1 to 79 printable ASCII characters, none of \\ ` $ [ ]');
+  }
+  return name;
 }
 
 /** posix_fadvise's view of a file: a pipe or socket is ESPIPE, as posix_fadvise(2) gives; anything else not regular is refused. */

@@ -59,6 +59,8 @@ export interface BackendMapping {
   readonly length: number;
   /** True once close() ran. */
   readonly closed: boolean;
+  /** Start address in this process while mapped (native only): finds it in /proc/self/smaps. */
+  readonly address?: bigint;
   /**
    * A Uint8Array over [offset, offset + length) of the mapping. offset is any
    * byte offset (not necessarily aligned); length <= backend.maxViewLength.
@@ -143,6 +145,10 @@ export interface Backend {
   fadvise(fd: number, offset: number, length: number, advice: number): void;
   /** O_ACCMODE of an open descriptor. */
   accessMode(fd: number): 'read' | 'write' | 'read-write';
+  /** Whether anonymous mappings can be named (PR_SET_VMA_ANON_NAME; probed once). */
+  supportsMappingNames?(): boolean;
+  /** Name an anonymous mapping ([anon:<name>] in /proc/self/maps); false when the kernel cannot. Never throws. */
+  nameMapping?(region: BackendMapping, name: string): boolean;
   /**
    * memfd_create(2) of `size` bytes sealed with F_SEAL_SHRINK | F_SEAL_SEAL (and F_SEAL_GROW
    * when sealGrow); returns the descriptor (close-on-exec), which the caller owns.

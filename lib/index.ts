@@ -15,6 +15,7 @@ export const fileResidency: Pagewise['fileResidency'] = (file, options) => defau
 export const evict: Pagewise['evict'] = (file, range) => defaultInstance.evict(file, range);
 export const prefetch: Pagewise['prefetch'] = (file, range) => defaultInstance.prefetch(file, range);
 export const createSharedMemory: Pagewise['createSharedMemory'] = (size, options) => defaultInstance.createSharedMemory(size, options);
+export const supportsMappingNames: Pagewise['supportsMappingNames'] = () => defaultInstance.supportsMappingNames();
 
 /** The Pagewise instance behind the functions above. */
 export const pagewise: Pagewise = defaultInstance;
@@ -42,4 +43,10 @@ export { VolatileArena, VolatileBuffer } from './arena';
 export type { ArenaStats, BufferState, PinResult, VolatileArenaOptions } from './arena';
 export { CacheHandle, VolatileCache } from './cache';
 export type { CacheOutcome, CacheStats, FillProducer, Producer, VolatileCacheOptions } from './cache';
+export { MemoryPressureWatcher, ownMemoryLimit, watchMemoryPressure } from './pressure';
+export type { MemoryLimit, PressureEvent, PressureLevel, PressureSource, PressureSourceInfo, PressureSourceKind, WatchMemoryPressureOptions } from './pressure';
+export { memoryUsage } from './memory-usage';
+export type { MappingMemoryUsage, MemoryFigures, MemoryUsage, ProcessMemoryUsage } from './memory-usage';
+export { collectMetrics } from './metrics';
+export type { MetricsCollector, MetricsOptions } from './metrics';
 export { whenViewReleased } from './view-release';

@@ -82,6 +82,8 @@ export interface MappingInit {
   kind: 'anonymous' | 'file';
   shared: boolean;
   protection: Protection;
+  /** The name the kernel accepted (map(length, { name })). */
+  name?: string;
 }
 
 /** Advice names to their table entries, for a lookup without a linear scan. */
@@ -116,6 +118,8 @@ export class Mapping implements Disposable {
   #closed = false;
   /** Shared anonymous memory lives in a shmem object of the size it was created with: resize() may not grow past it. */
   readonly #growLimit: number;
+  /** The name given at map() time, if the kernel took it (PR_SET_VMA_ANON_NAME); else undefined. */
+  readonly name: string | undefined;
   /** populate / lock / flush calls not yet settled: resize() must wait for them on every backend. */
   #inflight = 0;
 
@@ -129,6 +133,17 @@ export class Mapping implements Disposable {
     this.shared = init.shared;
     this.#protection = init.protection;
     this.#growLimit = init.shared ? roundUp(init.delta + init.length, init.backend.pageSize) : Number.POSITIVE_INFINITY;
+    this.name = init.name;
+  }
+
+  /**
+   * Address of byte 0 in this process (native backend), e.g. to find the mapping in
+   * /proc/self/maps; undefined on the simulator and once closed. It changes on resize().
+   */
+  get address(): bigint | undefined {
+    const self = Mapping.#self(this);
+    const start = self.#closed ? undefined : self.#region.address;
+    return start === undefined ? undefined : start + BigInt(self.#delta);
   }
 
   /** Bytes mapped (what the caller asked for; the kernel works in whole pages). */

@@ -33,6 +33,9 @@ export interface NativeAddon {
   accessMode(fd: number): 'read' | 'write' | 'read-write';
   createMemfd(name: string, size: number, sealGrow: boolean): number;
   seals(fd: number): number;
+  /** prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME) over an empty range succeeds (native/pressure.cc). */
+  supportsAnonName?(): boolean;
+  setAnonName?(address: bigint, length: number, name: string): void;
   statFiles(paths: string, wantCachestat: boolean): Float64Array;
   walkFiles(dir: string, wantCachestat: boolean): { files: string; rows: Float64Array; directories: number; errors: string };
 }
@@ -118,7 +121,20 @@ export function loadNativeBackend(): Backend {
     accessMode: (fd: number) => addon.accessMode(fd),
     createMemfd: (name: string, size: number, sealGrow: boolean) => addon.createMemfd(name, size, sealGrow),
     seals: (fd: number) => addon.seals(fd),
+    supportsMappingNames: () => (anonNames ??= addon.supportsAnonName?.() === true),
+    nameMapping: (region: BackendMapping, name: string): boolean => {
+      if (!(anonNames ??= addon.supportsAnonName?.() === true) || region.address === undefined) return false;
+      try {
+        addon.setAnonName!(region.address, region.length, name);
+        return true;
+      } catch {
+        return false; // e.g. EBADF for shared (shmem) memory: a name is a label, never a failure
+      }
+    },
     statFiles: (paths: string, wantCachestat: boolean) => addon.statFiles(paths, wantCachestat),
     walkFiles: (dir: string, wantCachestat: boolean) => addon.walkFiles(dir, wantCachestat),
   };
 }
+
+/** Whether this kernel names anonymous mappings (CONFIG_ANON_VMA_NAME), probed once. */
+let anonNames: boolean | undefined;

@@ -1,5 +1,6 @@
 // Module init: exports pageSize, maxViewLength, supports, map, fileResidency,
-// fadvise, accessMode, statFiles. One AddonData per environment (main thread, workers).
+// fadvise, accessMode, statFiles, PressureWatch, supportsAnonName, setAnonName.
+// One AddonData per environment (main thread, workers).
 #include <napi.h>
 
 #include <memory>
@@ -14,6 +15,7 @@ Napi::Value Fadvise(const Napi::CallbackInfo& info);        // fadvise.cc
 Napi::Value AccessMode(const Napi::CallbackInfo& info);     // fadvise.cc
 Napi::Value CreateMemfd(const Napi::CallbackInfo& info);    // memfd.cc
 Napi::Value Seals(const Napi::CallbackInfo& info);          // memfd.cc
+void InitPressure(Napi::Env env, Napi::Object exports);     // pressure.cc
 Napi::Value StatFiles(const Napi::CallbackInfo& info);      // cachestat_batch.cc
 Napi::Value WalkFiles(const Napi::CallbackInfo& info);      // cachestat_batch.cc
 
@@ -33,6 +35,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("accessMode", Napi::Function::New(env, AccessMode, "accessMode"));
   exports.Set("createMemfd", Napi::Function::New(env, CreateMemfd, "createMemfd"));
   exports.Set("seals", Napi::Function::New(env, Seals, "seals"));
+  InitPressure(env, exports);
   exports.Set("statFiles", Napi::Function::New(env, StatFiles, "statFiles"));
   exports.Set("walkFiles", Napi::Function::New(env, WalkFiles, "walkFiles"));
   return exports;

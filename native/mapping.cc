@@ -203,6 +203,7 @@ Napi::Function NativeMapping::DefineClass(Napi::Env env) {
   proto.DefineProperties({
       PD::Accessor<&Call<&NativeMapping::GetLength>>("length", napi_enumerable),
       PD::Accessor<&Call<&NativeMapping::GetClosed>>("closed", napi_enumerable),
+      PD::Accessor<&Call<&NativeMapping::GetAddress>>("address"),
       PD::Function("view", &Call<&NativeMapping::View>),
       PD::Function("detachView", &Call<&NativeMapping::DetachView>),
       PD::Function("advise", &Call<&NativeMapping::Advise>),
@@ -234,6 +235,13 @@ NativeMapping::NativeMapping(const Napi::CallbackInfo& info) : ObjectWrap<Native
   if (napi_type_tag_object(info.Env(), info.This(), &kMappingTag) != napi_ok) throw Napi::Error::New(info.Env());
   state_ = std::move(data->pending);
   data->pending.reset();
+}
+
+// mapping.address: the start address (bigint) while mapped, for /proc/self/smaps and
+// PR_SET_VMA_ANON_NAME; undefined once closed.
+Napi::Value NativeMapping::GetAddress(const Napi::CallbackInfo& info) {
+  if (!state_ || !state_->mapped || state_->closed) return info.Env().Undefined();
+  return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reinterpret_cast<uintptr_t>(state_->addr)));
 }
 
 MappingState& NativeMapping::RequireOpen(Napi::Env env) {

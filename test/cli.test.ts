@@ -497,5 +497,5 @@ describe('pagewise demo', () => {
     const r = await run(['demo']);
     expect(r.stdout.length).toBeGreaterThan(0);
     expect(r.code).toBe(0);
-  });
+  }, 300_000); // two children in a memory cgroup: minutes on a loaded machine
 });

@@ -44,6 +44,14 @@ export class SimulatorBackend implements Backend {
     return KNOWN_MADVISE.has(advice);
   }
 
+  /** The simulated kernel has CONFIG_ANON_VMA_NAME: private anonymous memory takes a name (shmem: EBADF). */
+  supportsMappingNames(): boolean {
+    return true;
+  }
+  nameMapping(region: BackendMapping): boolean {
+    return region instanceof SimMapping && region.kindOf === 'anon';
+  }
+
   /** Simulated RSS of all live mappings: present pages, not counting zero-page mappings. */
   get residentBytes(): number {
     for (const m of this.live) m.scan(0, m.pages);

@@ -1,0 +1,278 @@
+// Prometheus metrics through prom-client (an optional peer dependency, loaded only when a
+// collector is created): the process's memory as the kernel accounts it (memoryUsage(), so
+// a dashboard can show effective memory next to RSS), per-mapping figures, arena and cache
+// stats, and memory-pressure events.
+import { createRequire } from 'node:module';
+import type { VolatileArena } from './arena';
+import type { VolatileCache } from './cache';
+import { invalidArgType, pagewiseError } from './errors';
+import { memoryUsage, type ProcessMemoryUsage } from './memory-usage';
+import type { PressureEvent, PressureSource } from './pressure';
+import { validateObject } from './validate';
+
+/** The parts of prom-client used here (structural: pagewise's types never require prom-client). */
+interface PromGauge {
+  set(labels: Record<string, string>, value: number): void;
+  reset(): void;
+}
+interface PromCounter {
+  inc(labels: Record<string, string>, value?: number): void;
+  reset(): void;
+}
+interface PromRegistry {
+  registerMetric(metric: unknown): void;
+  removeSingleMetric(name: string): void;
+}
+interface PromClient {
+  Gauge: new (config: {
+    name: string;
+    help: string;
+    labelNames: string[];
+    registers: PromRegistry[];
+    collect?: (this: PromGauge) => void;
+  }) => PromGauge;
+  Counter: new (config: {
+    name: string;
+    help: string;
+    labelNames: string[];
+    registers: PromRegistry[];
+    collect?: (this: PromCounter) => void;
+  }) => PromCounter;
+  register: PromRegistry;
+}
+
+export interface MetricsOptions {
+  /** A prom-client Registry. Default: prom-client's global `register`. */
+  registry?: unknown;
+  /** Metric name prefix. Default 'pagewise_'. */
+  prefix?: string;
+  /** Count the events of this watcher (watchMemoryPressure()) as pagewise_memory_pressure_events_total. */
+  pressure?: PressureSource;
+  /** Arenas to report, by label. */
+  arenas?: Record<string, VolatileArena>;
+  /** Caches to report, by label. */
+  caches?: Record<string, VolatileCache<unknown>>;
+  /** Report per-mapping figures of pagewise's own mappings (name or address label). Default true. */
+  mappings?: boolean;
+}
+
+export interface MetricsCollector {
+  /** The metric names registered. */
+  readonly names: readonly string[];
+  /** Stop counting pressure events and remove the metrics from the registry. Idempotent. */
+  close(): void;
+}
+
+function loadPromClient(): PromClient {
+  try {
+    return createRequire(__filename)('prom-client') as PromClient;
+  } catch (err) {
+    const e = pagewiseError(
+      'ERR_PAGEWISE_PROM_CLIENT_MISSING',
+      'pagewise metrics need the optional peer dependency prom-client: `npm install prom-client`',
+    );
+    (e as Error & { cause?: unknown }).cause = err;
+    throw e;
+  }
+}
+
+const PROCESS_FIGURES = [
+  ['rss', 'rss'],
+  ['effective', 'effective'],
+  ['lazy_free', 'lazyFree'],
+  ['clean_file', 'cleanFile'],
+  ['anonymous', 'anonymous'],
+  ['file', 'file'],
+  ['shmem', 'shmem'],
+  ['anon_huge_pages', 'anonHugePages'],
+  ['swap', 'swap'],
+] as const;
+const MAPPING_FIGURES = [
+  ['rss', 'rss'],
+  ['effective', 'effective'],
+  ['lazy_free', 'lazyFree'],
+  ['clean_file', 'cleanFile'],
+  ['swap', 'swap'],
+] as const;
+
+/**
+ * Register pagewise's metrics with prom-client. Throws ERR_PAGEWISE_PROM_CLIENT_MISSING when
+ * prom-client is not installed. memoryUsage() is read once per scrape (it reads
+ * /proc/self/smaps: a few milliseconds).
+ */
+export function collectMetrics(options?: MetricsOptions): MetricsCollector {
+  const o = validateObject<MetricsOptions>('options', options);
+  const prefix = o.prefix ?? 'pagewise_';
+  if (typeof prefix !== 'string' || !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix)) {
+    throw invalidArgType('options.prefix', 'a Prometheus metric name prefix', prefix);
+  }
+  const arenas = Object.entries(validateObject<Record<string, VolatileArena>>('options.arenas', o.arenas)) as [string, VolatileArena][];
+  const caches = Object.entries(validateObject<Record<string, VolatileCache<unknown>>>('options.caches', o.caches)) as [
+    string,
+    VolatileCache<unknown>,
+  ][];
+  for (const [label, v] of [...arenas, ...caches]) {
+    if (typeof v !== 'object' || v === null || typeof v.stats !== 'object') {
+      throw invalidArgType(`options.${arenas.some(([l]) => l === label) ? 'arenas' : 'caches'}.${label}`, 'a VolatileArena or VolatileCache', v);
+    }
+  }
+  const pressure = o.pressure;
+  if (pressure !== undefined && (typeof pressure !== 'object' || pressure === null || typeof pressure.on !== 'function')) {
+    throw invalidArgType('options.pressure', 'a pressure source (watchMemoryPressure())', pressure);
+  }
+  const prom = loadPromClient();
+  const registry = (o.registry ?? prom.register) as PromRegistry;
+  if (typeof registry?.registerMetric !== 'function') throw invalidArgType('options.registry', 'a prom-client Registry', o.registry);
+  const registers = [registry];
+  const names: string[] = [];
+  const name = (n: string) => {
+    names.push(prefix + n);
+    return prefix + n;
+  };
+
+  // One memoryUsage() per scrape: the process gauge reads it, the mapping gauge (collected
+  // right after it in the same scrape) reuses it.
+  let usage: ProcessMemoryUsage | undefined;
+  let readAt = 0;
+  const read = (): ProcessMemoryUsage | undefined => {
+    const now = performance.now();
+    if (usage === undefined || now - readAt > 100) {
+      const u = memoryUsage();
+      usage = u.supported ? u : undefined;
+      readAt = now;
+    }
+    return usage;
+  };
+
+  new prom.Gauge({
+    name: name('process_memory_bytes'),
+    help: 'This process\'s memory as the kernel accounts it (/proc/self/status, smaps). effective = rss - lazy_free - clean_file: what a memory limit really has to hold.',
+    labelNames: ['kind'],
+    registers,
+    collect() {
+      const u = read();
+      if (u === undefined) return;
+      for (const [label, key] of PROCESS_FIGURES) this.set({ kind: label }, u[key]);
+    },
+  });
+  if (o.mappings !== false) {
+    new prom.Gauge({
+      name: name('mapping_memory_bytes'),
+      help: 'Memory of each live pagewise mapping (native backend), by name (or address when unnamed).',
+      labelNames: ['mapping', 'kind'],
+      registers,
+      collect() {
+        this.reset(); // closed mappings disappear
+        const u = read();
+        if (u === undefined) return;
+        for (const m of u.mappings) {
+          const label = m.name ?? `0x${m.address.toString(16)}`;
+          for (const [kind, key] of MAPPING_FIGURES) this.set({ mapping: label, kind }, m[key]);
+        }
+      },
+    });
+  }
+  if (arenas.length > 0) {
+    new prom.Gauge({
+      name: name('arena_bytes'),
+      help: 'VolatileArena bytes by state (unpinned = volatile: the kernel may drop it).',
+      labelNames: ['arena', 'state'],
+      registers,
+      collect() {
+        for (const [label, arena] of arenas) {
+          if (arena.closed) continue;
+          const s = arena.stats;
+          this.set({ arena: label, state: 'pinned' }, s.pinnedBytes);
+          this.set({ arena: label, state: 'unpinned' }, s.unpinnedBytes);
+          this.set({ arena: label, state: 'free' }, s.freeBytes);
+          this.set({ arena: label, state: 'pending_free' }, s.pendingFreeBytes);
+        }
+      },
+    });
+    new prom.Counter({
+      name: name('arena_pins_total'),
+      help: 'VolatileArena pin() results (purged = the kernel had dropped a page).',
+      labelNames: ['arena', 'result'],
+      registers,
+      collect() {
+        // The arena counts; the counter is set to its count at every scrape.
+        this.reset();
+        for (const [label, arena] of arenas) {
+          const s = arena.stats;
+          this.inc({ arena: label, result: 'intact' }, s.intactPins);
+          this.inc({ arena: label, result: 'purged' }, s.purgedPins);
+        }
+      },
+    });
+  }
+  if (caches.length > 0) {
+    new prom.Gauge({
+      name: name('cache_bytes'),
+      help: 'VolatileCache bytes: all entries, and those pinned by a handle.',
+      labelNames: ['cache', 'state'],
+      registers,
+      collect() {
+        for (const [label, cache] of caches) {
+          const s = cache.stats;
+          this.set({ cache: label, state: 'total' }, s.bytes);
+          this.set({ cache: label, state: 'pinned' }, s.pinnedBytes);
+        }
+      },
+    });
+    new prom.Gauge({
+      name: name('cache_entries'),
+      help: 'VolatileCache entries.',
+      labelNames: ['cache'],
+      registers,
+      collect() {
+        for (const [label, cache] of caches) this.set({ cache: label }, cache.stats.entries);
+      },
+    });
+    new prom.Counter({
+      name: name('cache_lookups_total'),
+      help: 'VolatileCache get() outcomes (purged = the kernel had dropped the entry).',
+      labelNames: ['cache', 'outcome'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [label, cache] of caches) {
+          const s = cache.stats;
+          this.inc({ cache: label, outcome: 'hit' }, s.hits);
+          this.inc({ cache: label, outcome: 'miss' }, s.misses);
+          this.inc({ cache: label, outcome: 'purged' }, s.purged);
+        }
+      },
+    });
+    new prom.Counter({
+      name: name('cache_evictions_total'),
+      help: 'VolatileCache entries removed by the userspace budget.',
+      labelNames: ['cache'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [label, cache] of caches) this.inc({ cache: label }, cache.stats.evictions);
+      },
+    });
+  }
+  let onPressure: ((e: PressureEvent) => void) | undefined;
+  if (pressure !== undefined) {
+    const events = new prom.Counter({
+      name: name('memory_pressure_events_total'),
+      help: 'Memory-pressure events received, by level and source.',
+      labelNames: ['level', 'source'],
+      registers,
+    });
+    onPressure = (e: PressureEvent) => events.inc({ level: e.level, source: e.source });
+    pressure.on('pressure', onPressure);
+  }
+  let closed = false;
+  return {
+    names,
+    close() {
+      if (closed) return;
+      closed = true;
+      if (onPressure !== undefined) pressure?.off('pressure', onPressure);
+      for (const n of names) registry.removeSingleMetric(n);
+    },
+  };
+}
