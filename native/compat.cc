@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <typeinfo>
 
 // std::make_shared asks libstdc++ (GCC 9+, GLIBCXX_3.4.26) whether a type_info
@@ -23,6 +24,9 @@ bool _Sp_make_shared_tag::_S_eq(const type_info& ti) noexcept {
   if (*name == '*') ++name;  // GCC marks names that must be compared by address
   return std::strcmp(name, "St19_Sp_make_shared_tag") == 0;
 }
+// GCC 11+ headers throw through this helper (GLIBCXX_3.4.29) for new T[n] with
+// a bad n; defined here, the addon needs no newer libstdc++ for it.
+void __throw_bad_array_new_length() { throw bad_array_new_length(); }
 }  // namespace std
 
 extern "C" {

@@ -12,6 +12,11 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+// pthread_setname_np moved from libpthread into libc in glibc 2.34 under a new
+// default version; the old one (2.12) is still exported: bind to it so the
+// prebuild loads on glibc 2.28 (native/compat.cc has the other shims).
+__asm__(".symver pthread_setname_np,pthread_setname_np@GLIBC_2.12");
+
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
