@@ -19,6 +19,7 @@ import { whenViewReleased } from './view-release';
 import { RANGE_KEYS, type Range, validateBoolean, validateInteger, validateObject, validateOneOf, validateRange } from './validate';
 import * as safeCopy from './safe-copy';
 import { TruncationWatch } from './truncation-watch';
+import { mappingChanged } from './memory-usage';
 
 export type Protection = 'none' | 'read' | 'read-write' | 'read-exec' | 'read-write-exec';
 
@@ -439,11 +440,14 @@ export class Mapping implements Disposable {
     }
     this.#length = length;
     this.#buffer = undefined;
+    mappingChanged(this);
   }
 
   /**
-   * Detach every view (their length becomes 0) and unmap. Idempotent. Async work
-   * in flight settles: it resolves if it had finished, else rejects with ERR_MAPPING_CLOSED.
+   * Let go of the file and the physical memory at once; old views stay attached and read
+   * zeros until they are collected (docs/RELIABILITY.md, "What close() guarantees").
+   * Idempotent. Async work in flight settles: it resolves if it had finished, else rejects
+   * with ERR_MAPPING_CLOSED.
    */
   close(): void {
     Mapping.#self(this);
@@ -451,6 +455,7 @@ export class Mapping implements Disposable {
     this.#truncation?.close();
     this.#region.close();
     this.#buffer = undefined;
+    mappingChanged(this);
   }
 
   // ---- copies that never fault (issue 14; lib/safe-copy.ts) ----------------

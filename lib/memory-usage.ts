@@ -40,8 +40,6 @@ export interface MappingMemoryUsage extends MemoryFigures {
   length: number;
   /** Kernel VMAs the mapping is made of (advice and protection split it). */
   vmas: number;
-  /** The Mapping itself. */
-  mapping: Mapping;
 }
 
 export interface ProcessMemoryUsage extends MemoryFigures {
@@ -58,29 +56,65 @@ export interface ProcessMemoryUsage extends MemoryFigures {
 
 export type MemoryUsage = ProcessMemoryUsage | { supported: false; reason: string };
 
-// Live mappings made through Pagewise.map()/mapFile(), weakly held: a mapping the program
-// dropped is not kept alive by this list.
-const live = new Set<WeakRef<Mapping>>();
-let pruneAt = 64;
+// Live mappings made through Pagewise.map()/mapFile(), as plain records that do not
+// reference the Mapping: a WeakRef would keep every mapping made in one synchronous
+// stretch alive until that job ends (ECMAScript's KeepDuringJob), and a closed mapping
+// keeps its address range until it is collected; a FinalizationRegistry entry per
+// mapping measurably grows the heap of a program that maps in a loop (soak test).
+// Mapping updates its record on resize() and drops it on close(). A native mapping that
+// is collected unclosed is unmapped by the addon: its record is replaced when a new
+// mapping gets the address, or pruned by memoryUsage() when no VMA is left there.
+// Simulator mappings have no address: they are only counted, and the FinalizationRegistry
+// keeps that count right (the simulator is not the hot path of a service).
+interface MappingRecord {
+  address: bigint | undefined;
+  length: number;
+  readonly name: string | undefined;
+  readonly kind: Mapping['kind'];
+  readonly pageSize: number;
+}
+const native = new Map<bigint, MappingRecord>();
+const simulated = new Set<MappingRecord>();
+const recordOf = new WeakMap<Mapping, MappingRecord>();
+const collected = new FinalizationRegistry<MappingRecord>((record) => simulated.delete(record));
+
+function forget(record: MappingRecord): void {
+  if (record.address === undefined) simulated.delete(record);
+  else if (native.get(record.address) === record) native.delete(record.address);
+}
 
 /** @internal Called by Pagewise for every mapping it makes. */
 export function trackMapping(mapping: Mapping): void {
-  live.add(new WeakRef(mapping));
-  if (live.size >= pruneAt) {
-    liveMappings();
-    pruneAt = Math.max(64, 2 * live.size);
+  const record: MappingRecord = {
+    address: mapping.address,
+    length: mapping.length,
+    name: mapping.name,
+    kind: mapping.kind,
+    pageSize: mapping.pageSize,
+  };
+  recordOf.set(mapping, record);
+  if (record.address !== undefined) {
+    native.set(record.address, record);
+  } else {
+    simulated.add(record);
+    collected.register(mapping, record, record);
   }
 }
 
-/** The live (unclosed, not collected) mappings; prunes the rest. */
-function liveMappings(): Mapping[] {
-  const out: Mapping[] = [];
-  for (const ref of live) {
-    const m = ref.deref();
-    if (m === undefined || m.closed) live.delete(ref);
-    else out.push(m);
+/** @internal Called by Mapping after resize() and close(). */
+export function mappingChanged(mapping: Mapping): void {
+  const record = recordOf.get(mapping);
+  if (record === undefined) return;
+  forget(record);
+  if (mapping.closed) {
+    recordOf.delete(mapping);
+    if (record.address === undefined) collected.unregister(record);
+    return;
   }
-  return out;
+  record.address = mapping.address;
+  record.length = mapping.length;
+  if (record.address !== undefined) native.set(record.address, record);
+  else simulated.add(record);
 }
 
 const KiB = 1024;
@@ -169,13 +203,8 @@ export function memoryUsage(): MemoryUsage {
   // Shared memory on tmpfs can look file-backed by its path; RssFile never includes shmem.
   total.cleanFile = Math.min(total.cleanFile, file);
   const mappings: MappingMemoryUsage[] = [];
-  let simulatedMappings = 0;
-  for (const mapping of liveMappings()) {
-    const address = mapping.address;
-    if (address === undefined) {
-      simulatedMappings++;
-      continue;
-    }
+  const simulatedMappings = simulated.size;
+  for (const [address, mapping] of native) {
     const page = BigInt(mapping.pageSize);
     const start = address - (address % page);
     const end = ((address + BigInt(mapping.length) + page - 1n) / page) * page;
@@ -186,7 +215,11 @@ export function memoryUsage(): MemoryUsage {
       addVma(figures, vma);
       count++;
     }
-    mappings.push(finish({ ...figures, name: mapping.name, kind: mapping.kind, address, length: mapping.length, vmas: count, mapping }));
+    if (count === 0) {
+      native.delete(address); // collected unclosed: the addon unmapped it
+      continue;
+    }
+    mappings.push(finish({ ...figures, name: mapping.name, kind: mapping.kind, address, length: mapping.length, vmas: count }));
   }
   return finish({
     supported: true as const,

@@ -14,7 +14,7 @@ function usage(): ProcessMemoryUsage {
 }
 
 function of(u: ProcessMemoryUsage, m: Mapping): MappingMemoryUsage | undefined {
-  return u.mappings.find((e) => e.mapping === m);
+  return m.address === undefined ? undefined : u.mappings.find((e) => e.address === m.address);
 }
 
 /**
