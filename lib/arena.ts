@@ -79,6 +79,11 @@ export interface VolatileArenaOptions {
   /** Bytes to reserve (rounded up to whole pages). Virtual only: MAP_NORESERVE. Default 256 MiB. */
   size?: number;
   /**
+   * Name of the arena's mapping in /proc/<pid>/maps (`[anon:<name>]`) where the kernel names
+   * anonymous memory (supportsMappingNames()); never fails the arena. Default 'pagewise-arena'.
+   */
+  name?: string;
+  /**
    * How long an unpinned buffer stays a userspace-only state before its span is
    * made volatile (canaries + MADV_FREE), in milliseconds. Pinning it within that
    * time costs no syscall. 0 = volatile at once on unpin(); -1 = only by
@@ -281,7 +286,7 @@ export class VolatileArena implements Disposable {
     const bytes = this.#pages * this.#page;
     const maxView = this.#pw.maxViewLength;
     this.#maxBytes = Math.min(bytes, maxView - (maxView % this.#page));
-    this.#mapping = this.#pw.map(bytes, { noreserve: true });
+    this.#mapping = this.#pw.map(bytes, { noreserve: true, name: o.name ?? 'pagewise-arena' });
     // Partial MADV_FREE of a transparent huge page splits it: keep the arena on small pages.
     try {
       if (this.#pw.supports('nohugepage')) this.#mapping.advise('nohugepage');

@@ -201,7 +201,7 @@ export class VolatileCache<K = string> implements Disposable {
     } else {
       const { budget: _b, arena: _a, max: _m, lowWatermark: _l, pressure: _p, arenaSize, ...arenaOptions } = o;
       const size = arenaSize === undefined ? Math.max(2 * this.#budget, 1024 * 1024) : validateInteger('options.arenaSize', arenaSize, 1);
-      this.#arena = new VolatileArena({ ...arenaOptions, size });
+      this.#arena = new VolatileArena({ name: 'pagewise-cache', ...arenaOptions, size });
       this.#ownsArena = true;
     }
     try {

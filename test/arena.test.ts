@@ -9,7 +9,7 @@ import * as zlib from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CANARY_WORDS } from '../lib/arena';
-import { type CodedError, VolatileArena, type VolatileArenaOptions } from '../lib/index';
+import { type CodedError, VolatileArena, type VolatileArenaOptions, VolatileCache } from '../lib/index';
 import { allEqual, onKernel, PAGE, pattern, pw } from './helpers';
 import { effectiveMemoryLimit } from '../lib/memory-limit';
 import { spyPagewise } from './spy-backend';
@@ -692,5 +692,48 @@ describe('import graph', () => {
   it('lib/arena.ts does not import lib/index.ts (issue 12: no cycle)', () => {
     const src = fs.readFileSync(path.join(__dirname, '..', 'lib', 'arena.ts'), 'utf8');
     expect(src).not.toMatch(/from '\.\/index'/);
+  });
+});
+
+describe('named mappings', () => {
+  // A Pagewise that records what the arena maps (methods bound to the real instance).
+  function recording(): { pagewise: typeof pw; made: Array<{ options: unknown; mapping: ReturnType<typeof pw.map> }> } {
+    const made: Array<{ options: unknown; mapping: ReturnType<typeof pw.map> }> = [];
+    const pagewise = new Proxy(pw, {
+      get(target, prop) {
+        if (prop === 'map') {
+          return (length: number, options?: Parameters<typeof pw.map>[1]) => {
+            const mapping = target.map(length, options);
+            made.push({ options, mapping });
+            return mapping;
+          };
+        }
+        const v = Reflect.get(target, prop, target);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    return { pagewise, made };
+  }
+
+  it('arenas and caches name their mapping (where the kernel names anonymous memory)', () => {
+    const named = pw.supportsMappingNames();
+    const a = recording();
+    const arena = new VolatileArena({ size: 4 * PAGE, pagewise: a.pagewise });
+    const b = recording();
+    const custom = new VolatileArena({ size: 4 * PAGE, pagewise: b.pagewise, name: 'thumbnails' });
+    const c = recording();
+    const cache = new VolatileCache<string>({ budget: 4 * PAGE, pagewise: c.pagewise });
+    try {
+      expect(a.made.map((e) => (e.options as { name?: string }).name)).toEqual(['pagewise-arena']);
+      expect(b.made.map((e) => (e.options as { name?: string }).name)).toEqual(['thumbnails']);
+      expect(c.made.map((e) => (e.options as { name?: string }).name)).toEqual(['pagewise-cache']);
+      expect(a.made[0].mapping.name).toBe(named ? 'pagewise-arena' : undefined);
+      expect(b.made[0].mapping.name).toBe(named ? 'thumbnails' : undefined);
+      expect(c.made[0].mapping.name).toBe(named ? 'pagewise-cache' : undefined);
+    } finally {
+      arena.close();
+      custom.close();
+      cache.close();
+    }
   });
 });
