@@ -95,8 +95,13 @@ function run(argv, cwd, env = {}, timeout = STEP_TIMEOUT_MS) {
 /** Pack once with this Node (prepack makes the prebuild), install into an empty project. */
 function prepare(work) {
   const src = path.join(work, 'src');
-  const skip = new Set(['node_modules', 'build', 'dist', 'prebuilds', '.git', 'bench']);
-  fs.cpSync(root, src, { recursive: true, filter: (from) => !skip.has(path.relative(root, from).split(path.sep)[0]) });
+  // bench/ is copied (a test checks what bench/run.mjs does), its run output and C builds are not.
+  const skip = new Set(['node_modules', 'build', 'dist', 'prebuilds', '.git', path.join('bench', 'runs'), path.join('bench', '.build')]);
+  const skipped = (from) => {
+    const parts = path.relative(root, from).split(path.sep);
+    return skip.has(parts[0]) || skip.has(parts.slice(0, 2).join(path.sep));
+  };
+  fs.cpSync(root, src, { recursive: true, filter: (from) => !skipped(from) });
   fs.symlinkSync(path.join(root, 'node_modules'), path.join(src, 'node_modules'));
   log(`packing with Node ${process.versions.node} (prepack builds the prebuild)`);
   const packed = execFileSync('npm', ['pack', '--silent', '--pack-destination', work], {
