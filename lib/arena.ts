@@ -38,20 +38,12 @@ import { type CodedError, illegalConstructor, invalidArgType, pagewiseError } fr
 import { List, type ListNode, listNode } from './list';
 import type { Mapping } from './mapping';
 import { effectiveMemoryLimit } from './memory-limit';
+import type { PressureEvent, PressureLevel, PressureSource } from './pressure';
 import { type Range, validateBoolean, validateInteger, validateObject, validateOneOf, validateRange } from './validate';
 
-// ---- memory pressure (the agreed interface; lib/pressure.ts declares the same types) ----
+// ---- memory pressure (the types live in lib/pressure.ts) ----
 
-export type PressureLevel = 'moderate' | 'critical';
-export interface PressureEvent {
-  level: PressureLevel;
-  source: string;
-}
-/** Anything that emits 'pressure' events, e.g. the watcher from watchMemoryPressure(). */
-export interface PressureSource {
-  on(event: 'pressure', listener: (e: PressureEvent) => void): unknown;
-  off(event: 'pressure', listener: (e: PressureEvent) => void): unknown;
-}
+export type { PressureEvent, PressureLevel, PressureSource } from './pressure';
 const PRESSURE_LEVELS: readonly PressureLevel[] = ['moderate', 'critical'];
 
 /** Listen to `source` (if any) with `handle`; returns how to stop. Validates the shape. */
