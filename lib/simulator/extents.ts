@@ -40,10 +40,18 @@ function hashWords(words: Int32Array, from: number): number {
 /** Hash of a page of zeros. */
 export const ZERO_HASH = hashWords(new Int32Array(WORDS), 0);
 
+// Node's threadpool (crypto.randomFill, fs.read/write, ...) keeps writing through the raw
+// memory of a view it was given, and holds only that view (so its detached buffer object)
+// alive. Memory moved off a buffer therefore stays alive as long as the old buffer object
+// does, whatever the store does with the new one.
+const movedFrom = new WeakMap<ArrayBuffer, ArrayBuffer>();
+
 /** Move the memory of `buffer` to a new ArrayBuffer without copying; every view of `buffer` gets length 0. */
 function transfer(buffer: ArrayBuffer): ArrayBuffer {
   try {
-    return structuredClone(buffer, { transfer: [buffer] });
+    const next = structuredClone(buffer, { transfer: [buffer] });
+    movedFrom.set(buffer, next);
+    return next;
   } catch {
     return new ArrayBuffer(0); // already detached: the user transferred it to a worker
   }
