@@ -22,7 +22,9 @@
 //     they would otherwise show stale copies of the moved pages.
 // detach(view): re-home the extent behind view.buffer (structuredClone with
 // transfer: no copy); every view on it gets length 0; the bytes stay.
-// resize() detaches every view; close() zeroes them (they stay attached).
+// resize() detaches every view and copies what a view was handed out on (writes
+// still in flight through an old view land in the memory it holds, not in the
+// mapping's); close() zeroes them (they stay attached).
 
 import { SIMULATED_PAGE_SIZE } from '../constants';
 
@@ -60,6 +62,14 @@ function transfer(buffer: ArrayBuffer): ArrayBuffer {
 /** The extent's memory on a new buffer (zeros if the user transferred the old one away). */
 function moved(e: Extent): ArrayBuffer {
   return e.buffer.byteLength === e.size ? transfer(e.buffer) : new ArrayBuffer(e.size);
+}
+
+/** The extent's bytes on a new buffer; the old one is detached and its memory left to its views. */
+function copied(e: Extent): ArrayBuffer {
+  const next = new ArrayBuffer(e.size);
+  if (e.buffer.byteLength === e.size) new Uint8Array(next).set(e.bytes);
+  transfer(e.buffer);
+  return next;
 }
 
 class Extent {
@@ -286,7 +296,10 @@ export class ExtentStore {
         transfer(e.buffer);
         continue;
       }
-      e.rehome(moved(e));
+      // A viewed extent's old memory may still be written by Node's threadpool through
+      // a view it holds (kept alive by `movedFrom`): the kernel puts zero pages there
+      // where mremap moved or cut the range, so the mapping keeps a copy, not that memory.
+      e.rehome(e.viewed ? copied(e) : moved(e));
       this.byBuffer.set(e.buffer, e);
     }
     this.owner.length = newPages;

@@ -98,7 +98,7 @@ for (const backend of ['native', 'simulator']) {
 results.issue16 = {};
 for (const backend of ['native', 'simulator']) {
   const per = {};
-  for (const [scenario, rounds] of [['async-close', scale(40)], ...(backend === 'native' ? [['resize', scale(20)]] : []), ['released', 1], ['special-files', scale(50)], ['paths', 1], ['bounds', 1]]) {
+  for (const [scenario, rounds] of [['async-close', scale(40)], ['resize', scale(20)], ['resize-queued', scale(50)], ['released', 1], ['special-files', scale(50)], ['paths', 1], ['bounds', 1]]) {
     const r = run('issue16-child.mjs', [scenario, String(rounds)], backend);
     steps.push(r);
     const j = r.json ?? {};

@@ -4,6 +4,8 @@
 //   node --expose-gc issue16-child.mjs <scenario> [rounds]
 //     async-close   Node's threadpool (zlib, crypto, fs) using a view while close() runs
 //     resize        resize() (moving grow, in-place shrink) while crypto writes through a view
+//     resize-queued resize() (shrink, then grow) while crypto / fs writes through an old view are queued
+//                   on Node's threadpool: they land in memory given up, never in the mapping's
 //     released      whenViewReleased() resolves only after the async work on a detached view ended
 //     special-files FIFO, socket, devices, directory, /proc for every file-taking call; a FIFO swapped in after the check
 //     paths         Buffer (non-UTF-8) and URL paths reach open(2) byte for byte
@@ -107,6 +109,62 @@ async function resizeRace() {
   }
   const errors = (await Promise.all(waits)).filter(Boolean).length;
   Object.assign(out, { callbacks: waits.length, errors });
+}
+
+// Node's threadpool is held busy (reads from an empty FIFO) so that the writes through
+// the old views deterministically run after both resizes. Shrinking with a view alive
+// puts zero pages over the range given up, so the grow cannot happen in place: on the
+// kernel the whole range moves and the old addresses become zero pages. The simulator
+// must give the mapping memory of its own too, instead of the memory the old view holds.
+async function resizeQueued() {
+  const size = 64 * PAGE;
+  const threads = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+  const fifo = path.join(dir, 'hold');
+  spawnSyncOk('mkfifo', [fifo]);
+  const hold = fs.openSync(fifo, 'r+'); // O_RDWR: opening a FIFO so never blocks on Linux
+  const cases = {};
+  for (let round = 0; round < rounds; round++) {
+    const held = [];
+    for (let i = 0; i < threads; i++) held.push(new Promise((r) => fs.read(hold, Buffer.alloc(1), 0, 1, null, r)));
+    const file = path.join(dir, `src${round}`);
+    fs.writeFileSync(file, Buffer.alloc(size, 0xee));
+    const src = fs.openSync(file, 'r');
+    const ops = {
+      'crypto.randomFill': (v, cb) => crypto.randomFill(v, cb),
+      'fs.read (writes into the view)': (v, cb) => fs.read(src, v, 0, v.length, 0, cb),
+    };
+    const mappings = [];
+    const done = [];
+    for (const [name, op] of Object.entries(ops)) {
+      const m = pw.map(size);
+      m.buffer.fill(0x5a);
+      const view = m.view(0, size);
+      done.push(new Promise((r) => op(view, (err) => r(err ? `${name}: ${err.code ?? err.message}` : undefined))));
+      m.resize(PAGE); // the queued write has not started: threads are all held
+      m.resize(size);
+      mappings.push([name, m]);
+    }
+    fs.writeSync(hold, Buffer.alloc(threads)); // let the threadpool go
+    await Promise.all(held);
+    const errors = (await Promise.all(done)).filter(Boolean);
+    for (const [name, m] of mappings) {
+      const bytes = m.view(0, size);
+      let first = 0;
+      while (first < PAGE && bytes[first] === 0x5a) first++;
+      let rest = PAGE;
+      while (rest < size && bytes[rest] === 0) rest++;
+      // Kept page: 0x5a throughout; pages regrown: zeros.
+      const c = (cases[name] ??= { rounds: 0, keptPageIntact: 0, regrownZero: 0, errors: [] });
+      c.rounds++;
+      if (first === PAGE) c.keptPageIntact++;
+      if (rest === size) c.regrownZero++;
+      c.errors.push(...errors.filter((e) => e.startsWith(name)));
+      m.close();
+    }
+    fs.closeSync(src);
+  }
+  fs.closeSync(hold);
+  Object.assign(out, { threads, cases });
 }
 
 async function released() {
@@ -268,6 +326,7 @@ try {
   if (scenario === 'async-close') await asyncClose();
   else if (scenario === 'released') await released();
   else if (scenario === 'resize') await resizeRace();
+  else if (scenario === 'resize-queued') await resizeQueued();
   else if (scenario === 'special-files') await specialFiles();
   else if (scenario === 'paths') paths();
   else if (scenario === 'bounds') bounds();
@@ -288,6 +347,12 @@ if (scenario === 'async-close') {
   for (const e of out.errors) want(e.includes('detachView+close'), e);
 } else if (scenario === 'resize') {
   want(out.errors === 0 && out.callbacks === rounds * 8, `${out.callbacks} callbacks, ${out.errors} errors`);
+} else if (scenario === 'resize-queued') {
+  for (const [k, c] of Object.entries(out.cases)) {
+    want(c.keptPageIntact === rounds && c.regrownZero === rounds, `${k}: a write through an old view reached the resized mapping (kept page intact ${c.keptPageIntact}, regrown pages zero ${c.regrownZero} of ${rounds})`);
+    want(c.errors.length === 0, `${k}: ${c.errors}`);
+  }
+  want(Object.keys(out.cases).length === 2, 'both operations ran');
 } else if (scenario === 'released') {
   want(out.order.join() === 'callback,released', `order ${out.order}`);
 } else if (scenario === 'special-files') {
