@@ -35,6 +35,7 @@ function run(script, args, backend, { gc = true } = {}) {
   return { ok, status: r.status, signal: r.signal, json };
 }
 
+const startedAt = Date.now();
 const results = { node: process.version, kernel: fs.readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(), date: new Date().toISOString(), quick };
 const steps = [];
 
@@ -93,8 +94,9 @@ for (const backend of ['native', 'simulator']) {
   steps.push({ ok });
 }
 
-// 5. Issue 16: Node's async APIs racing close() and detachView(), special files for every
-//    file-taking call (with a FIFO swapped in under a symlink), byte-exact paths, bounds.
+// 5. Issue 16: Node's async APIs racing close(), detachView() and resize(), special files
+//    (path, Buffer, URL and descriptor) for every file-taking call (with a FIFO swapped in
+//    under a symlink), byte-exact paths, bounds.
 results.issue16 = {};
 for (const backend of ['native', 'simulator']) {
   const per = {};
@@ -110,7 +112,55 @@ for (const backend of ['native', 'simulator']) {
   results.issue16[backend] = per;
 }
 
+// 6. VolatileCache producers that misbehave (both backends, several seeds).
+results.producers = {};
+for (const [backend, seeds] of [
+  ['native', [11, 22, 33]],
+  ['simulator', [44, 55]],
+]) {
+  const per = [];
+  for (const seed of seeds) {
+    const r = run('producers-child.mjs', ['--seed', String(seed), '--calls', String(scale(50_000))], backend);
+    steps.push(r);
+    per.push(r.json);
+  }
+  const total = (k) => per.reduce((a, j) => a + (j?.[k] ?? 0), 0);
+  const sum = (k) => {
+    const o = {};
+    for (const j of per) for (const [c, n] of Object.entries(j?.[k] ?? {})) o[c] = (o[c] ?? 0) + n;
+    return o;
+  };
+  results.producers[backend] = {
+    seeds,
+    calls: total('calls'),
+    behaviours: Object.keys(sum('behaviours')).length,
+    outcomes: sum('outcomes'),
+    codes: sum('codes'),
+    producerThrows: total('producerThrows'),
+    handlesChecked: total('checks'),
+    cachesClosedByProducers: total('caches') - per.length,
+    unhandledRejections: total('unhandledRejections'),
+    failures: per.flatMap((j) => j?.failures ?? ['no result']),
+  };
+}
+
+// 7. Node's async APIs racing free() / close() of arena buffers and cache handles (both backends).
+results.arenaAsync = {};
+for (const backend of ['native', 'simulator']) {
+  const r = run('arena-async-child.mjs', [String(scale(40))], backend);
+  steps.push(r);
+  results.arenaAsync[backend] = r.json?.modes;
+}
+
+// 8. The CLI on special files and on a directory entry flipping to a FIFO (native: the CLI refuses the simulator).
+{
+  const r = run('cli-special-child.mjs', [String(scale(10))], 'native', { gc: false });
+  steps.push(r);
+  results.cliSpecial = r.json && { runs: r.json.runs, direct: r.json.direct, swapRuns: r.json.swapRuns, statuses: r.json.statuses, failures: r.json.failures };
+}
+
 results.failures = steps.filter((s) => !s.ok).length;
+results.seconds = Math.round((Date.now() - startedAt) / 1000);
 fs.writeFileSync(path.join(here, 'last-full-run.json'), `${JSON.stringify(results, null, 2)}\n`);
 
 const f = results.fuzz;
@@ -121,5 +171,10 @@ console.log(`  maps lines:     ${results.races?.baseline?.lines} -> ${results.ra
 console.log(`  cycles soaked:  ${results.soak?.cycles}, RSS +${results.soak?.rssGrowthMiB} MiB, maps lines +${results.soak?.mapsLineGrowth}`);
 const i16 = results.issue16.native;
 console.log(`  issue 16:       ${i16['async-close']?.callbacks} async callbacks after close() (native), ${i16['special-files']?.calls} special-file calls + ${Object.values(i16['special-files']?.swapCalls ?? {}).reduce((a, b) => a + b, 0)} under a FIFO swap`);
-console.log(`  failures:       ${results.failures}`);
+const pr = results.producers;
+console.log(`  producers:      ${pr.native.calls} native + ${pr.simulator.calls} simulator cache calls with misbehaving producers (failures ${pr.native.failures.length + pr.simulator.failures.length})`);
+const aa = results.arenaAsync.native;
+console.log(`  arena async:    native quarantine overwrote ${JSON.stringify(aa?.quarantine?.overwritten)}, default ${JSON.stringify(aa?.default?.overwritten)}`);
+console.log(`  CLI special:    ${results.cliSpecial?.runs} runs (${results.cliSpecial?.swapRuns} on a flipping entry)`);
+console.log(`  failures:       ${results.failures} steps, in ${results.seconds} s`);
 process.exitCode = results.failures === 0 ? 0 : 1;

@@ -208,6 +208,19 @@ async function specialFiles() {
   const sock = path.join(dir, 'sock');
   const server = await listenSocket(sock);
   const targets = { fifo, socket: sock, directory: dir, '/dev/null': '/dev/null', '/dev/zero': '/dev/zero', '/proc/self/status': '/proc/self/status', '/proc/self/maps': '/proc/self/maps' };
+  fs.symlinkSync(fifo, path.join(dir, 'to-fifo'));
+  targets['symlink to the fifo'] = path.join(dir, 'to-fifo');
+  const block = ['/dev/loop0', '/dev/sda', '/dev/vda'].find((d) => fs.existsSync(d));
+  if (block) targets['block device'] = block;
+  // Descriptors of the same files (a socket's own descriptor for the socket: its path cannot be opened).
+  const fds = {};
+  for (const [name, target] of Object.entries(targets)) {
+    try {
+      fds[name] = name === 'socket' ? server._handle.fd : fs.openSync(target, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    } catch (e) {
+      out.fdsNotOpened = [...(out.fdsNotOpened ?? []), `${name}: ${e.code}`];
+    }
+  }
   const calls = {
     'mapFile private': (f) => pw.mapFile(f),
     'mapFile shared': (f) => pw.mapFile(f, { mode: 'shared' }),
@@ -219,11 +232,14 @@ async function specialFiles() {
   const results = {};
   for (const [name, target] of Object.entries(targets)) {
     for (const [call, fn] of Object.entries(calls)) {
-      for (const [form, arg] of [['path', target], ['Buffer', Buffer.from(target)], ['URL', pathToFileURL(target)]]) {
+      const forms = [['path', target], ['Buffer', Buffer.from(target)], ['URL', pathToFileURL(target)]];
+      if (fds[name] !== undefined) forms.push(['fd', fds[name]]);
+      for (const [form, arg] of forms) {
         results[`${call} ${name} (${form})`] = codeOf(() => fn(arg));
       }
     }
   }
+  for (const [name, fd] of Object.entries(fds)) if (name !== 'socket') fs.closeSync(fd);
   // A FIFO swapped in after the check: a shell flips a symlink between a regular file and the FIFO.
   const link = path.join(dir, 'flip');
   fs.symlinkSync(path.join(dir, 'regular'), link);
