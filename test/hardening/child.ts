@@ -11,10 +11,16 @@ export interface ChildResult<T> {
   json: T | undefined;
 }
 
+// Bounds, not expectations: a child that hangs is ended at CHILD_TIMEOUT_MS and reported; the
+// test's own bound comes later so that the report is seen. Generous because on a loaded 2-core
+// machine (load average 10+) children ran 8x slower than unloaded (soak: 100,000 cycles > 120 s).
+export const CHILD_TIMEOUT_MS = 600_000;
+export const CHILD_TEST_TIMEOUT_MS = CHILD_TIMEOUT_MS + 60_000;
+
 export function runChild<T = Record<string, unknown>>(
   script: string,
   args: string[] = [],
-  { gc = true, timeout = 120_000 }: { gc?: boolean; timeout?: number } = {},
+  { gc = true, timeout = CHILD_TIMEOUT_MS }: { gc?: boolean; timeout?: number } = {},
 ): ChildResult<T> {
   const file = path.join(__dirname, script);
   const r = spawnSync(process.execPath, [...(gc ? ['--expose-gc'] : []), file, ...args], {

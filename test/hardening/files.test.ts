@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pagewise } from '../../lib/index';
-import { runChild, why } from './child';
+import { CHILD_TEST_TIMEOUT_MS, runChild, why } from './child';
 import { readablePackage } from '../unprivileged';
 
 const pw = pagewise;
@@ -28,7 +28,7 @@ function bytes(len: number, seed: number): Uint8Array {
   return b;
 }
 
-describe('a file truncated under its mapping', () => {
+describe('a file truncated under its mapping', { timeout: CHILD_TEST_TIMEOUT_MS }, () => {
   it('populate and every API path give an error or succeed, never a signal (child process)', () => {
     const r = runChild<Record<string, Record<string, string>>>('truncate-child.mjs', ['api'], { gc: false });
     expect(r.signal, why(r)).toBeNull();

@@ -3,7 +3,7 @@
 // throw / rejection must be an Error with a stable `code`. Fixed seeds here;
 // the full run (full.mjs) fuzzes >= 100,000 calls per backend.
 import { describe, expect, it } from 'vitest';
-import { runChild, why } from './child';
+import { CHILD_TEST_TIMEOUT_MS, runChild, why } from './child';
 
 interface FuzzStats {
   backend: string;
@@ -20,7 +20,7 @@ const simulator = process.env.PAGEWISE_BACKEND === 'simulator';
 // The simulator is ~25x slower per call than the kernel path.
 const CALLS = simulator ? 5_000 : 10_000;
 
-describe('argument fuzzing (child process)', () => {
+describe('argument fuzzing (child process)', { timeout: CHILD_TEST_TIMEOUT_MS }, () => {
   it(`${CALLS} fast-check calls with arbitrary arguments: no signal, only coded errors`, () => {
     const r = runChild<FuzzStats>('fuzz-child.mjs', ['--seed', '20251122', '--calls', String(CALLS)]);
     expect(r.signal, why(r)).toBeNull();

@@ -9,20 +9,20 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pagewise } from '../../lib/index';
-import { runChild, why } from './child';
+import { CHILD_TEST_TIMEOUT_MS, runChild, why } from './child';
 
 const pw = pagewise;
 const onKernel = pw.kind === 'native';
 
 function scenario<T>(name: string, rounds = 1): T {
-  const r = runChild<T>('issue16-child.mjs', [name, String(rounds)], { timeout: 60_000 });
+  const r = runChild<T>('issue16-child.mjs', [name, String(rounds)]);
   expect(r.signal, why(r)).toBeNull();
   expect(r.status, why(r)).toBe(0);
   expect(r.json, why(r)).toBeDefined();
   return r.json!;
 }
 
-describe('issue 16', () => {
+describe('issue 16', { timeout: CHILD_TEST_TIMEOUT_MS }, () => {
   it('F1: residency vectors sized by user input fail with a coded RangeError instead of aborting; counts and parts work', () => {
     const r = scenario<Record<string, unknown>>('bounds');
     expect(r['fileResidency pages of 16 TiB']).toBe('ERR_OUT_OF_RANGE');

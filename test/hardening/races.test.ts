@@ -7,7 +7,7 @@
 // noise for everything (threadpool and a worker warmed up before the baseline).
 import { describe, expect, it } from 'vitest';
 import { pagewise } from '../../lib/index';
-import { runChild, why } from './child';
+import { CHILD_TEST_TIMEOUT_MS, runChild, why } from './child';
 
 interface RaceStats {
   racesRun: number;
@@ -19,7 +19,7 @@ interface RaceStats {
   failureText: string[];
 }
 
-describe.skipIf(pagewise.kind !== 'native')('lifetime races (simulator: no threadpool, no munmap, nothing to race)', () => {
+describe.skipIf(pagewise.kind !== 'native')('lifetime races (simulator: no threadpool, no munmap, nothing to race)', { timeout: CHILD_TEST_TIMEOUT_MS }, () => {
   it('close during async work, GC of abandoned mappings, terminated workers', () => {
     const r = runChild<RaceStats>('races-child.mjs', ['--rounds', '300', '--gc', '3000', '--workers', '16']);
     expect(r.signal, why(r)).toBeNull();
