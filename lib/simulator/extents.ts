@@ -315,7 +315,8 @@ export class ExtentStore {
    */
   close(): void {
     // Only buffers a view was handed out on can still be reached (O(their size), not O(1) like a transfer).
-    for (const [buffer, e] of this.byBuffer) if (e.viewed) new Uint8Array(buffer).fill(0);
+    // A buffer the user transferred away (to a worker) has length 0: nothing of ours to zero.
+    for (const [buffer, e] of this.byBuffer) if (e.viewed && buffer.byteLength !== 0) new Uint8Array(buffer).fill(0);
     this.byBuffer.clear();
     this.owner = [];
     this.pages = 0;

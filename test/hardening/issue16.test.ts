@@ -74,6 +74,18 @@ describe('issue 16', { timeout: CHILD_TEST_TIMEOUT_MS }, () => {
     }
   });
 
+  it('close() after a view\'s ArrayBuffer was transferred away (to a worker) does not throw (simulator: threw an uncoded TypeError)', () => {
+    const m = pw.map(2 * pw.pageSize);
+    const v = m.view(0, pw.pageSize);
+    try {
+      structuredClone(v.buffer, { transfer: [v.buffer as ArrayBuffer] }); // kernel: copied (Node 20) or DataCloneError (Node >= 21)
+    } catch (e) {
+      expect((e as Error).name).toBe('DataCloneError');
+    }
+    expect(() => m.close()).not.toThrow();
+    expect(m.closed).toBe(true);
+  });
+
   it('F3: whenViewReleased() resolves only after Node\'s async work on a detached view has called back', () => {
     const r = scenario<{ order: string[]; gcRounds: number; callbackFirst: boolean }>('released');
     expect(r.order, `after ${r.gcRounds} GC rounds`).toEqual(['callback', 'released']);
