@@ -43,7 +43,7 @@ export async function run({ full = false } = {}) {
     // The addon file the package itself loads (node-gyp-build: prebuilds/ or build/).
     const addon = require(require('node-gyp-build').path(path.join(distPath(), '..')));
     addonRegion = addon.map(MiB, 3, false, -1, 0, false, false, 0);
-    new Uint8Array(addonRegion.view(0, MiB)).fill(1);
+    addonRegion.view(0, MiB).fill(1); // view() is a Uint8Array: fill it, not a copy
   } catch {
     addonRegion = undefined;
   }

@@ -156,6 +156,38 @@ describe.skipIf(!linux)('native addon', () => {
     m.close();
   });
 
+  it('advise and residencyInto are own functions bound to their mapping: any receiver acts on that mapping, a kept one fails with ERR_MAPPING_CLOSED after close; the prototype versions check their receiver', () => {
+    const a = anon(2 * PAGE);
+    const b = anon(2 * PAGE);
+    expect(Object.getOwnPropertyNames(a).sort()).toEqual(['advise', 'residencyInto']);
+    a.view(0, 2 * PAGE).fill(7);
+    b.view(0, 2 * PAGE).fill(7);
+    const vec = new Uint8Array(2);
+    // Called on b (or on nothing), a's advise still zero-fills a's pages and leaves b alone.
+    a.advise.call(b, 0, PAGE, MADV_DONTNEED);
+    a.residencyInto.call(undefined, 0, 2 * PAGE, vec);
+    expect([...vec]).toEqual([0, 1]);
+    b.residencyInto(0, 2 * PAGE, vec);
+    expect([...vec]).toEqual([1, 1]);
+    expect(a.view(0, 1)[0]).toBe(0);
+    expect(b.view(0, 1)[0]).toBe(7);
+    // The same memory checks as the prototype methods.
+    expectCode(() => a.advise(1, PAGE, MADV_DONTNEED), 'ERR_OUT_OF_RANGE', RangeError);
+    expectCode(() => a.residencyInto(0, 3 * PAGE, new Uint8Array(3)), 'ERR_OUT_OF_RANGE', RangeError);
+    expectCode(() => a.residencyInto(0, 2 * PAGE, new Uint8Array(1)), 'ERR_OUT_OF_RANGE', RangeError);
+    expectCode(() => a.residencyInto(0, PAGE, new Uint16Array(1) as never), 'ERR_INVALID_ARG_TYPE', TypeError);
+    expectCode(() => a.residencyInto(0, PAGE, {} as never), 'ERR_INVALID_ARG_TYPE', TypeError);
+    const { advise, residencyInto } = a;
+    a.close();
+    expectCode(() => advise(0, PAGE, MADV_DONTNEED), 'ERR_MAPPING_CLOSED', Error);
+    expectCode(() => residencyInto(0, PAGE, vec), 'ERR_MAPPING_CLOSED', Error);
+    const proto = Object.getPrototypeOf(b) as Record<string, (...args: unknown[]) => unknown>;
+    expectCode(() => proto.advise.call(advise, 0, PAGE, MADV_DONTNEED), 'ERR_INVALID_THIS', TypeError);
+    proto.advise.call(b, 0, PAGE, MADV_DONTNEED);
+    expect(b.view(0, 1)[0]).toBe(0);
+    b.close();
+  });
+
   it('odd-length mappings accept ranges up to the rounded length', () => {
     const m = anon(PAGE + 10);
     expect(m.length).toBe(PAGE + 10);
