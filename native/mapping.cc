@@ -216,7 +216,9 @@ napi_property_descriptor BoundMethod(Napi::Env env, const char* name, const std:
   Napi::Function fn = Napi::Function::New<CallBound<Method>>(env, name, hold.get());
   if (napi_add_finalizer(env, fn, hold.get(), DropStateHold, nullptr, nullptr) != napi_ok) throw Napi::Error::New(env);
   hold.release();  // the finalizer owns it now
-  return napi_property_descriptor{name, nullptr, nullptr, nullptr, nullptr, fn, napi_default, nullptr};
+  // Writable and configurable like a prototype method (a Proxy or a spy may wrap it); not enumerable.
+  return napi_property_descriptor{name, nullptr, nullptr, nullptr, nullptr, fn,
+                                  static_cast<napi_property_attributes>(napi_writable | napi_configurable), nullptr};
 }
 
 }  // namespace
@@ -348,11 +350,9 @@ Napi::Value NativeMapping::View(const Napi::CallbackInfo& info) {
 Napi::Value NativeMapping::DetachView(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   MappingState& s = RequireOpen(env);
-  Napi::Value view = Arg(info, 0);
-  if (!view.IsTypedArray() || view.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    throw InvalidArgType(env, "view");
-  }
-  Napi::ArrayBuffer buffer = view.As<Napi::TypedArray>().ArrayBuffer();
+  napi_value arraybuffer = nullptr;
+  ArgTypedArray(info, 0, napi_uint8_array, "view", &arraybuffer);
+  Napi::ArrayBuffer buffer(env, arraybuffer);
   for (auto it = s.views.begin(); it != s.views.end(); ++it) {
     Napi::ArrayBuffer ab = it->Value();
     if (ab.IsEmpty() || !ab.StrictEquals(buffer)) continue;

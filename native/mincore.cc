@@ -63,18 +63,9 @@ Napi::Uint8Array NewVector(Napi::Env env, uint64_t pages, const char* name) {
 // Uint8Array). Read at each call, so a buffer detached or transferred since
 // (its length is then 0) is refused rather than written through.
 unsigned char* VectorTarget(const Napi::CallbackInfo& info, size_t index, uint64_t pages) {
-  // One N-API call: napi_get_typedarray_info fails (napi_invalid_arg) for
-  // anything that is not a typed array.
-  napi_typedarray_type type = napi_int8_array;
-  size_t elements = 0;
-  void* data = nullptr;
-  if (index >= info.Length() ||
-      napi_get_typedarray_info(info.Env(), info[index], &type, &elements, &data, nullptr, nullptr) != napi_ok ||
-      type != napi_uint8_array) {
-    throw InvalidArgType(info.Env(), "out");
-  }
-  if (pages > elements) throw OutOfRange(info.Env(), "out.length");
-  return pages == 0 ? nullptr : static_cast<unsigned char*>(data);
+  TypedArrayArg out = ArgTypedArray(info, index, napi_uint8_array, "out");
+  if (pages > out.length) throw OutOfRange(info.Env(), "out.length");
+  return pages == 0 ? nullptr : static_cast<unsigned char*>(out.data);
 }
 
 }  // namespace
