@@ -198,16 +198,20 @@ Napi::Value NativeMapping::Call(const Napi::CallbackInfo& info) {
 
 namespace {
 
-// A bound method's data: one reference to the state, released when the function is collected.
+// A bound method's data: a weak reference to the state, deleted when the
+// function is collected. Weak, so that a function kept alive does not keep the
+// memory mapped: the state lives exactly as long as without these functions
+// (the NativeMapping, views, async work), and a call after that is refused.
 struct StateHold {
-  std::shared_ptr<MappingState> state;
+  std::weak_ptr<MappingState> state;
 };
 
 void DropStateHold(napi_env /*env*/, void* data, void* /*hint*/) { delete static_cast<StateHold*>(data); }
 
 template <Napi::Value (*Method)(const Napi::CallbackInfo&, MappingState&)>
 Napi::Value CallBound(const Napi::CallbackInfo& info) {
-  return Method(info, *static_cast<StateHold*>(info.Data())->state);
+  std::shared_ptr<MappingState> state = static_cast<StateHold*>(info.Data())->state.lock();
+  return Method(info, RequireOpen(info.Env(), state.get()));
 }
 
 template <Napi::Value (*Method)(const Napi::CallbackInfo&, MappingState&)>

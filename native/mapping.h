@@ -101,8 +101,8 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
  public:
   static Napi::Function DefineClass(Napi::Env env);
   explicit NativeMapping(const Napi::CallbackInfo& info);
-  // Defines advise and residencyInto on `self` as functions whose data owns a
-  // reference to `state`: memory-safe whatever their receiver, since they
+  // Defines advise and residencyInto on `self` as functions whose data holds a
+  // weak reference to `state`: memory-safe whatever their receiver, since they
   // never look at it.
   static void BindStateMethods(Napi::Env env, Napi::Object self, const std::shared_ptr<MappingState>& state);
 

@@ -347,3 +347,22 @@ describe('copy-on-write of a private file page (found by the differential test)'
     m.close();
   });
 });
+
+describe('views, resize and close', () => {
+  // Simulator only: async work runs on a later turn of the event loop, so close() always
+  // overtakes it; on the kernel a short populate may finish on the threadpool first (the
+  // contract suite asserts only that the promise settles: test/contract/mapping.test.ts).
+  it('close leaves views attached over zeros (as the kernel backend) and rejects unfinished async work', async () => {
+    const sim = new SimulatorBackend();
+    const m = anon(sim, 2);
+    const w = m.view(0, 2 * P);
+    w.fill(3);
+    const pending = m.populate(0, 2 * P, true);
+    m.close();
+    m.close();
+    expect(w.length).toBe(2 * P);
+    expect(w.every((b) => b === 0)).toBe(true);
+    await expect(pending).rejects.toMatchObject({ code: 'ERR_MAPPING_CLOSED' });
+    expect(sim.residentBytes).toBe(0);
+  });
+});

@@ -160,19 +160,6 @@ describe('file mappings', () => {
 });
 
 describe('views, resize and close', () => {
-  it('close leaves views attached over zeros (as the kernel backend) and rejects unfinished async work', async () => {
-    const sim = be;
-    const m = anon(sim, 2);
-    const w = m.view(0, 2 * P);
-    w.fill(3);
-    const pending = m.populate(0, 2 * P, true);
-    m.close();
-    m.close();
-    expect(w.length).toBe(2 * P);
-    expect(w.every((b) => b === 0)).toBe(true);
-    expect(await rejection(pending)).toBe('ERR_MAPPING_CLOSED');
-  });
-
   it('resize copies contents and detaches old views; growing a split mapping is EFAULT', async () => {
     const sim = be;
     const m = anon(sim, 2);
