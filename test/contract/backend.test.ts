@@ -10,6 +10,8 @@ import { A, anon, code, firsts, letters, mapFile, P, rejection, res, RW, touch }
 import { pw, tempFile } from '../helpers';
 
 const be = pw.backend;
+const guards = be.supports(A.GUARD_INSTALL);
+const populates = be.supports(A.POPULATE_READ);
 
 describe('basics', () => {
   it('anonymous memory zero-fills and is not resident until touched', () => {
@@ -49,7 +51,7 @@ describe('advice on private anonymous memory', () => {
     expect(code(() => m.advise(0, P, A.HUGEPAGE))).toBeUndefined();
   });
 
-  it('GUARD_INSTALL replaces pages with zeros; POPULATE over a guard is EFAULT', () => {
+  it.skipIf(!guards)('GUARD_INSTALL replaces pages with zeros; POPULATE over a guard is EFAULT (kernels without MADV_GUARD_INSTALL, before 6.13: skipped)', () => {
     const sim = be;
     const m = anon(sim, 4);
     touch(m, [0, 1, 3]);
@@ -61,7 +63,7 @@ describe('advice on private anonymous memory', () => {
     expect(firsts(m, 4)).toBe('0000');
   });
 
-  it('protection: POPULATE_WRITE needs PROT_WRITE, POPULATE_READ needs access', () => {
+  it.skipIf(!populates)('protection: POPULATE_WRITE needs PROT_WRITE, POPULATE_READ needs access (kernels without MADV_POPULATE_*, before 5.14: skipped)', () => {
     const sim = be;
     const m = anon(sim, 4);
     m.protect(0, 4 * P, 1);
@@ -75,7 +77,7 @@ describe('advice on private anonymous memory', () => {
 });
 
 describe('locked memory', () => {
-  it('lock populates; destructive advice on locked pages is EINVAL; DONTNEED_LOCKED works', async () => {
+  it.skipIf(!guards)('lock populates; destructive advice on locked pages is EINVAL; DONTNEED_LOCKED works (kernels without MADV_GUARD_INSTALL, before 6.13: skipped)', async () => {
     const sim = be;
     const m = anon(sim, 4);
     touch(m, [0, 1, 3]);
@@ -292,7 +294,7 @@ describe('extents: per-view detach', () => {
 });
 
 describe('behaviours found by the differential test', () => {
-  it('shmem: PAGEOUT drops clean pages a read fault allocated, keeps written ones and unmapped ones', () => {
+  it.skipIf(!populates)('shmem: PAGEOUT drops clean pages a read fault allocated, keeps written ones and unmapped ones (kernels without MADV_POPULATE_*, before 5.14: skipped)', () => {
     const sim = be;
     const m = anon(sim, 4, true, { populate: true });
     expect(res(m, 4)).toBe('1111');
@@ -318,7 +320,7 @@ describe('behaviours found by the differential test', () => {
     expect(res(f, 2)).toBe('00');
   });
 
-  it('populate checks the protection before the guard marker', () => {
+  it.skipIf(!guards)('populate checks the protection before the guard marker (kernels without MADV_GUARD_INSTALL, before 6.13: skipped)', () => {
     const sim = be;
     const m = anon(sim, 1);
     m.advise(0, P, A.GUARD_INSTALL);
@@ -327,7 +329,7 @@ describe('behaviours found by the differential test', () => {
     expect(code(() => m.advise(0, P, A.POPULATE_READ))).toBe('EINVAL');
   });
 
-  it('close writes back a dirty shared file page behind a guard marker', () => {
+  it.skipIf(!guards)('close writes back a dirty shared file page behind a guard marker (kernels without MADV_GUARD_INSTALL, before 6.13: skipped)', () => {
     const sim = be;
     const file = tempFile(letters(1));
     const m = mapFile(sim, file, 1, true);
