@@ -217,6 +217,21 @@ const quarantineRegistry = new FinalizationRegistry<Ticket>((t) => {
   if (--t.views === 0 && t.freed) t.arena.deref()?.[kUnquarantine](t);
 });
 
+/** Every key of VolatileArenaOptions: any other is a typo, refused (issue 15). */
+export const ARENA_OPTION_KEYS: readonly string[] = Object.freeze([
+  'size',
+  'name',
+  'unpinDelayMs',
+  'unpinMaxBytes',
+  'decayMs',
+  'freeDelayMs',
+  'zero',
+  'strict',
+  'quarantine',
+  'pressure',
+  'pagewise',
+]);
+
 const CREATE = Symbol('pagewise.createVolatileBuffer');
 const kUnquarantine = Symbol('pagewise.unquarantine');
 
@@ -255,7 +270,7 @@ export class VolatileArena implements Disposable {
   readonly #stopListening: (() => void) | undefined;
 
   constructor(options?: VolatileArenaOptions) {
-    const o = validateObject<VolatileArenaOptions>('options', options);
+    const o = validateObject<VolatileArenaOptions>('options', options, ARENA_OPTION_KEYS);
     this.#pw = o.pagewise ?? defaultPagewise;
     if (typeof this.#pw !== 'object' || this.#pw === null || typeof this.#pw.map !== 'function') {
       throw invalidArgType('options.pagewise', 'a Pagewise instance', o.pagewise);

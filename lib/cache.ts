@@ -14,6 +14,7 @@
 // fine). peek() of a key being produced finds nothing.
 import * as util from 'node:util';
 import {
+  ARENA_OPTION_KEYS,
   type ArenaStats,
   listenToPressure,
   type PressureLevel,
@@ -120,6 +121,16 @@ function producedBytes(value: unknown): [Uint8Array, number] {
   return [value, length];
 }
 
+/** Every key of VolatileCacheOptions (the arena's, less `size`, plus the cache's own): any other is refused. */
+const CACHE_OPTION_KEYS: readonly string[] = Object.freeze([
+  ...ARENA_OPTION_KEYS.filter((k) => k !== 'size'),
+  'budget',
+  'max',
+  'lowWatermark',
+  'arena',
+  'arenaSize',
+]);
+
 const CREATE_HANDLE = Symbol('pagewise.createCacheHandle');
 
 /** A pinned entry: its bytes stay valid until release(). */
@@ -189,13 +200,22 @@ export class VolatileCache<K = string> implements Disposable {
   #closed = false;
 
   constructor(options?: VolatileCacheOptions) {
-    const o = validateObject<VolatileCacheOptions>('options', options);
+    const o = validateObject<VolatileCacheOptions>('options', options, CACHE_OPTION_KEYS);
     this.#budget = o.budget === undefined ? 64 * 1024 * 1024 : validateInteger('options.budget', o.budget, 0);
     this.#max = o.max === undefined ? Infinity : validateInteger('options.max', o.max, 1);
     this.#lowWatermark =
       o.lowWatermark === undefined ? Math.floor(this.#budget / 2) : validateInteger('options.lowWatermark', o.lowWatermark, 0);
     if (o.arena !== undefined) {
       if (!(o.arena instanceof VolatileArena)) throw invalidArgType('options.arena', 'an instance of VolatileArena', o.arena);
+      // The arena's own options would be silently ignored with an arena given: refuse them.
+      for (const key of ARENA_OPTION_KEYS) {
+        if (key !== 'pressure' && Object.hasOwn(o, key) && o[key as keyof VolatileCacheOptions] !== undefined) {
+          throw invalidArgValue('options', options, `has '${key}', which applies only to the arena the cache makes (options.arena was given: set it on that arena)`);
+        }
+      }
+      if (o.arenaSize !== undefined) {
+        throw invalidArgValue('options', options, "has 'arenaSize', which applies only to the arena the cache makes (options.arena was given)");
+      }
       this.#arena = o.arena;
       this.#ownsArena = false;
     } else {

@@ -586,6 +586,43 @@ describe('memory pressure', () => {
   });
 });
 
+describe('option typos (issue 15)', () => {
+  it('VolatileArena refuses unknown option keys with ERR_INVALID_ARG_VALUE naming the key and a did-you-mean', () => {
+    let e: CodedError | undefined;
+    try {
+      new VolatileArena({ size: 4 * PAGE, pagewise: pw, freeDelayMS: 0 } as never);
+    } catch (err) {
+      e = err as CodedError;
+    }
+    expect(e?.code).toBe('ERR_INVALID_ARG_VALUE');
+    expect(e?.message).toMatch(/unknown property 'freeDelayMS'/);
+    expect(e?.message).toMatch(/did you mean 'freeDelayMs'/);
+    expect(code(() => new VolatileArena({ size: 4 * PAGE, pagewise: pw, quarantined: false } as never))).toBe('ERR_INVALID_ARG_VALUE');
+    expect(code(() => new VolatileArena({ sise: 4 * PAGE, pagewise: pw } as never))).toBe('ERR_INVALID_ARG_VALUE');
+    // Every documented key is accepted.
+    using a = new VolatileArena({ size: 4 * PAGE, name: 'typo-test', unpinDelayMs: 5, unpinMaxBytes: PAGE, decayMs: 10, freeDelayMs: 1, zero: true, strict: true, quarantine: false, pressure: new EventEmitter(), pagewise: pw });
+    expect(a.alloc(PAGE).length).toBe(PAGE);
+  });
+
+  it('purge() refuses unknown range keys (a typo must not widen it to the whole arena)', () => {
+    using a = arena(8, { unpinDelayMs: -1 });
+    const keep = a.alloc(PAGE);
+    keep.bytes.fill(7);
+    keep.unpin();
+    let e: CodedError | undefined;
+    try {
+      a.purge({ ofset: 4 * PAGE } as never);
+    } catch (err) {
+      e = err as CodedError;
+    }
+    expect(e?.code).toBe('ERR_INVALID_ARG_VALUE');
+    expect(e?.message).toMatch(/did you mean 'offset'/);
+    expect(a.stats.purgedBytes).toBe(0);
+    expect(keep.state).toBe('unpinned'); // not even flushed
+    expect(keep.pin()).toBe('intact');
+  });
+});
+
 describe('hardening (issue 16)', () => {
   it.skipIf(!onKernel)('F1: purge() of a 32 TiB reservation visits only what was used (native: the simulator has no 2**45-byte model)', () => {
     using a = new VolatileArena({ size: 2 ** 45, pagewise: pw });

@@ -374,3 +374,41 @@ describe('VolatileCache: handles', () => {
     expect(() => new (CacheHandle as unknown as new () => unknown)()).toThrow(expect.objectContaining({ code: 'ERR_ILLEGAL_CONSTRUCTOR' }));
   });
 });
+
+describe('option typos (issue 15)', () => {
+  function err(fn: () => unknown): CodedError | undefined {
+    try {
+      fn();
+    } catch (e) {
+      return e as CodedError;
+    }
+    return undefined;
+  }
+
+  it('VolatileCache refuses unknown option keys, naming the key with a did-you-mean, and makes no arena', () => {
+    const e = err(() => new VolatileCache({ budgte: PAGE, pagewise: pw } as never));
+    expect(e?.code).toBe('ERR_INVALID_ARG_VALUE');
+    expect(e?.message).toMatch(/'budgte'/);
+    expect(e?.message).toMatch(/did you mean 'budget'/);
+    const arenaTypo = err(() => new VolatileCache({ budget: PAGE, freeDelayMS: 0, pagewise: pw } as never));
+    expect(arenaTypo?.code).toBe('ERR_INVALID_ARG_VALUE');
+    expect(arenaTypo?.message).toMatch(/did you mean 'freeDelayMs'/);
+    // 'size' is the arena's key, not the cache's (it is arenaSize here).
+    expect(err(() => new VolatileCache({ size: PAGE, pagewise: pw } as never))?.code).toBe('ERR_INVALID_ARG_VALUE');
+    // Every documented key is accepted.
+    using c = new VolatileCache({ budget: 4 * PAGE, max: 3, lowWatermark: PAGE, arenaSize: 16 * PAGE, pagewise: pw, decayMs: -1, freeDelayMs: 0, unpinDelayMs: -1, unpinMaxBytes: PAGE, zero: true, strict: false, quarantine: true, name: 'typo-test', pressure: new EventEmitter() });
+    expect(c.get('k', () => new Uint8Array([1])).outcome).toBe('miss');
+  });
+
+  it('with options.arena, the options of the arena it would make are refused rather than ignored', async () => {
+    const { VolatileArena } = await import('../lib/index');
+    using a = new VolatileArena({ size: 16 * PAGE, pagewise: pw });
+    for (const extra of [{ zero: true }, { arenaSize: PAGE }, { decayMs: 0 }, { pagewise: pw }]) {
+      const e = err(() => new VolatileCache({ arena: a, ...extra }));
+      expect(e?.code, JSON.stringify(Object.keys(extra))).toBe('ERR_INVALID_ARG_VALUE');
+      expect(e?.message).toMatch(new RegExp(`'${Object.keys(extra)[0]}'`));
+    }
+    using c = new VolatileCache({ arena: a, budget: 4 * PAGE, pressure: new EventEmitter() });
+    expect(c.arena).toBe(a);
+  });
+});
