@@ -37,6 +37,8 @@ export interface NativeAddon {
   supportsAnonName?(): boolean;
   setAnonName?(address: bigint, length: number, name: string): void;
   statFiles(paths: string, wantCachestat: boolean): Float64Array;
+  /** libuv requests in flight on this environment's loop (native/loop.cc). */
+  pendingRequests?(): number | undefined;
   walkFiles(dir: string, wantCachestat: boolean): { files: string; rows: Float64Array; directories: number; errors: string };
 }
 
@@ -118,6 +120,7 @@ export function loadNativeBackend(): Backend {
     fileResidency: (fd: number, offset: number, length: number, wantPages: boolean) =>
       addon.fileResidency(fd, offset, length, wantPages),
     fadvise: (fd: number, offset: number, length: number, advice: number) => addon.fadvise(fd, offset, length, advice),
+    ...(typeof addon.pendingRequests === 'function' ? { pendingRequests: addon.pendingRequests } : {}),
     accessMode: (fd: number) => addon.accessMode(fd),
     createMemfd: (name: string, size: number, sealGrow: boolean) => addon.createMemfd(name, size, sealGrow),
     seals: (fd: number) => addon.seals(fd),
