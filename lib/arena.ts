@@ -29,6 +29,10 @@
 // unpin/pin cycles that never reach the kernel (a hot hit allocates nothing). It
 // is detached before the span's canaries are written, when the buffer is freed
 // (and so before the span can have another owner), and on unpin in `strict` mode.
+// A view is never handed to a new owner: Node's async work keeps the raw address
+// of a view it was given, so a freed span whose view may still be in such use
+// (libuv requests in flight at free()) waits in quarantine until the view is
+// garbage-collected; alloc() grows the arena by a region rather than fail meanwhile.
 // The arena uses only the public API (a Pagewise instance), so it runs unchanged
 // on the native backend and on the simulator.
 import * as fs from 'node:fs';
@@ -110,12 +114,15 @@ export interface VolatileArenaOptions {
   /** Debugging: unpin() detaches every view at once (as if the span became volatile). Default false. */
   strict?: boolean;
   /**
-   * Do not hand a freed span out again while a view ever handed out over it may
-   * still be referenced (it is reused only after every such ArrayBuffer was
-   * garbage-collected). Protects a new owner from Node's asynchronous native work
-   * (crypto.randomFill, zlib, fs writes) still using a detached view of the old
-   * owner. Freed spans then wait for the garbage collector, which in a long
-   * synchronous loop may not run: see docs/ARENA.md. Default false.
+   * Protect a new owner from Node's asynchronous work (crypto.randomFill, zlib, fs
+   * reads and writes) still using a view of the span's previous owner. When free()
+   * runs while a libuv request is in flight on this thread's event loop (or the
+   * backend cannot tell: the simulator), the span is not handed out again until
+   * every view made over it was garbage-collected; meanwhile alloc() takes other free
+   * space and, when nothing else fits, maps another region rather than fail. With no
+   * request in flight the span is reused at once. See docs/ARENA.md for the exact
+   * guarantee. false: freed spans are reused at once (then never free() a buffer
+   * whose bytes Node's async work still uses). Default true.
    */
   quarantine?: boolean;
   /** Memory-pressure signal to follow (see handlePressure()); listened to until close(). */
@@ -1102,10 +1109,10 @@ export class VolatileBuffer implements Disposable {
   }
 
   /**
-   * Return the span to the arena. Every view is detached — except with `quarantine`
-   * on the native backend, where views stay attached (Node's zlib aborts the process
-   * if its input is detached mid-stream) and the span is not reused while any of
-   * them is alive.
+   * Return the span to the arena. Every view is detached — except when the span goes
+   * into quarantine (see the `quarantine` option) on the native backend: then views
+   * stay attached (Node's zlib aborts the process if its input is detached
+   * mid-stream) and the span is not reused while any of them is alive.
    * Idempotent.
    */
   free(): void {

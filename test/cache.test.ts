@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { CacheHandle, type CodedError, VolatileCache } from '../lib/index';
@@ -410,5 +411,24 @@ describe('option typos (issue 15)', () => {
     }
     using c = new VolatileCache({ arena: a, budget: 4 * PAGE, pressure: new EventEmitter() });
     expect(c.arena).toBe(a);
+  });
+});
+
+describe('Node async work on a released entry (issue 16 F3, default options)', () => {
+  it('crypto.randomFill still writing into an evicted entry never reaches the entry that reuses the memory', async () => {
+    using c = new VolatileCache<string>({ budget: 64 * PAGE, arenaSize: 128 * PAGE, pagewise: pw });
+    const size = 32 * PAGE;
+    for (let round = 0; round < 3; round++) {
+      const h = c.get(`a${round}`, () => new Uint8Array(size));
+      const done = new Promise<void>((resolve, reject) => crypto.randomFill(h.bytes, (err) => (err ? reject(err) : resolve())));
+      h.release();
+      expect(c.delete(`a${round}`)).toBe(true); // freed while randomFill may still run
+      const h2 = c.get(`b${round}`, { size, fill: (t) => t.fill(0x33) });
+      await done;
+      expect(allEqual(h2.bytes, 0x33)).toBe(true);
+      h2.release();
+      c.delete(`b${round}`);
+    }
+    expect(c.stats.arena.quarantinedBytes).toBeGreaterThan(0);
   });
 });
