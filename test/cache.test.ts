@@ -277,6 +277,39 @@ describe('VolatileCache: misbehaving and re-entrant producers (issue 16 F6)', ()
     c.get('big', () => new Uint8Array(8 * PAGE)).release();
   });
 
+  it('a subclass whose buffer getter lies about a detached buffer, and an async produce: coded errors, no span leaks, no unhandled rejection', async () => {
+    using c = new VolatileCache<string>({ budget: 16 * PAGE, arenaSize: 16 * PAGE, pagewise: pw, decayMs: -1 });
+    const realBuffer = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'buffer')!.get!;
+    class LyingBuffer extends Uint8Array {
+      override get buffer(): ArrayBuffer {
+        return new ArrayBuffer(8);
+      }
+    }
+    const lying = () => {
+      const u = new LyingBuffer(PAGE);
+      const ab = realBuffer.call(u) as ArrayBuffer;
+      structuredClone(ab, { transfer: [ab] });
+      return u;
+    };
+    const rejections: unknown[] = [];
+    const onRejection = (r: unknown) => rejections.push(r);
+    process.on('unhandledRejection', onRejection);
+    try {
+      for (let i = 0; i < 40; i++) {
+        expect(() => c.get(`l${i}`, lying)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+        expect(() => c.get(`a${i}`, (async () => Promise.reject(new Error('async produce'))) as never)).toThrow(
+          expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }),
+        );
+      }
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
+    expect(rejections).toEqual([]);
+    expect(c.stats.arena.buffers).toBe(0);
+    c.get('big', () => new Uint8Array(16 * PAGE)).release();
+  });
+
   it('a get() of the same key from inside its produce throws ERR_CACHE_REENTRANT_GET; nothing is orphaned', () => {
     using c = cache(64);
     let inner: unknown;
