@@ -98,6 +98,12 @@ function probeExternalBuffers(addon: NativeAddon): void {
   }
 }
 
+/** Node (and Electron) run on libuv; Bun and Deno emulate N-API without it. */
+function isNodeLoop(): boolean {
+  const versions = process.versions as Record<string, string | undefined>;
+  return typeof versions.uv === 'string' && versions.bun === undefined && (globalThis as { Deno?: unknown }).Deno === undefined;
+}
+
 /** The Backend over the kernel. Throws (code ERR_PAGEWISE_NATIVE_UNAVAILABLE) when the addon cannot load. */
 export function loadNativeBackend(): Backend {
   const addon = loadNativeAddon();
@@ -120,7 +126,8 @@ export function loadNativeBackend(): Backend {
     fileResidency: (fd: number, offset: number, length: number, wantPages: boolean) =>
       addon.fileResidency(fd, offset, length, wantPages),
     fadvise: (fd: number, offset: number, length: number, advice: number) => addon.fadvise(fd, offset, length, advice),
-    ...(typeof addon.pendingRequests === 'function' ? { pendingRequests: addon.pendingRequests } : {}),
+    // Only Node's event loop is libuv's; other runtimes answer napi_get_uv_event_loop with a stand-in.
+    ...(typeof addon.pendingRequests === 'function' && isNodeLoop() ? { pendingRequests: addon.pendingRequests } : {}),
     accessMode: (fd: number) => addon.accessMode(fd),
     createMemfd: (name: string, size: number, sealGrow: boolean) => addon.createMemfd(name, size, sealGrow),
     seals: (fd: number) => addon.seals(fd),
