@@ -753,6 +753,38 @@ describe('hardening (issue 16)', () => {
     }
   });
 
+  it('F3 (default options): growth is bounded (64 × size): past it, ERR_ARENA_FULL says how many bytes wait and what to do', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const a = arena(4);
+    try {
+      const pending: Array<Promise<void>> = [];
+      let err: CodedError | undefined;
+      for (let i = 0; i < 100 && err === undefined; i++) {
+        try {
+          const b = a.alloc(4 * PAGE);
+          pending.push(new Promise<void>((resolve, reject) => crypto.randomFill(b.bytes, (e) => (e ? reject(e) : resolve()))));
+          b.free();
+        } catch (e) {
+          err = e as CodedError;
+        }
+      }
+      expect(err?.code).toBe('ERR_ARENA_FULL');
+      expect(err?.message).toMatch(/wait for their old views to be garbage-collected/);
+      expect(err?.message).toMatch(/quarantine: false/);
+      expect(a.stats.regions).toBe(64);
+      expect(a.stats.size).toBe(64 * 4 * PAGE);
+      await Promise.all(pending);
+      await waitFor(() => {
+        gc();
+        return a.stats.regions === 1 && a.stats.quarantinedBytes === 0;
+      }, 20_000);
+      expect(a.alloc(4 * PAGE).offset).toBe(0);
+    } finally {
+      a.close();
+    }
+  });
+
   it('F3: quarantine: false opts out (the span is reused at once even while Node work is in flight)', async () => {
     using a = arena(8, { quarantine: false });
     const b1 = a.alloc(4 * PAGE);
