@@ -4,6 +4,8 @@
 // the raw pointer of a view it was given. So while the count is 0, no such work
 // started earlier can still read or write a view's memory (the volatile arena
 // asks this at free(); docs/ARENA.md). Main thread only, like every N-API call.
+// Only Node's loop is libuv's: Bun's and Deno's stand-ins read 0 or garbage at
+// this offset, so lib/native.ts offers the count on Node only.
 #include <napi.h>
 #include <uv.h>
 
