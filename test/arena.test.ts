@@ -707,7 +707,10 @@ describe('hardening (issue 16)', () => {
     b2.free();
   });
 
-  it.skipIf(!onKernel)('F3 (default options): with no Node work in flight, free() detaches the view and the span is reused at once (native: the simulator cannot see the event loop, so it always waits)', () => {
+  it.skipIf(!onKernel)('F3 (default options): with no Node work in flight, free() detaches the view and the span is reused at once (native: the simulator cannot see the event loop, so it always waits)', async () => {
+    // The test runner's own I/O (its IPC writes) may hold a request for a moment: wait until none is in flight.
+    const pending = () => (pw.backend as { pendingRequests?: () => number | undefined }).pendingRequests?.();
+    await waitFor(() => pending() === 0);
     using a = arena(8);
     const b1 = a.alloc(4 * PAGE);
     const view = b1.bytes;
