@@ -161,6 +161,6 @@ export interface Backend {
    * many paths in one call (`paths`: each path followed by a NUL); rows of doubles laid out as in lib/cli/batch.ts.
    */
   statFiles?(paths: string, wantCachestat: boolean): Float64Array;
-  /** Native only, for the CLI: walk a directory and statFiles() every regular file in it. */
-  walkFiles?(dir: string, wantCachestat: boolean): { files: string; rows: Float64Array; directories: number; errors: string };
+  /** Native only, for the CLI: walk a directory and statFiles() every regular file in it (RangeError ERR_OUT_OF_RANGE past maxFiles, at most 2^20). */
+  walkFiles?(dir: string, wantCachestat: boolean, maxFiles?: number): { files: string; rows: Float64Array; directories: number; errors: string };
 }

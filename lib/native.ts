@@ -37,7 +37,7 @@ export interface NativeAddon {
   supportsAnonName?(): boolean;
   setAnonName?(address: bigint, length: number, name: string): void;
   statFiles(paths: string, wantCachestat: boolean): Float64Array;
-  walkFiles(dir: string, wantCachestat: boolean): { files: string; rows: Float64Array; directories: number; errors: string };
+  walkFiles(dir: string, wantCachestat: boolean, maxFiles?: number): { files: string; rows: Float64Array; directories: number; errors: string };
 }
 
 let cached: NativeAddon | undefined;
@@ -132,7 +132,7 @@ export function loadNativeBackend(): Backend {
       }
     },
     statFiles: (paths: string, wantCachestat: boolean) => addon.statFiles(paths, wantCachestat),
-    walkFiles: (dir: string, wantCachestat: boolean) => addon.walkFiles(dir, wantCachestat),
+    walkFiles: (dir: string, wantCachestat: boolean, maxFiles?: number) => addon.walkFiles(dir, wantCachestat, maxFiles),
   };
 }
 
