@@ -1,6 +1,7 @@
 // The CLI at scale: the order of the two directory walks (native and JavaScript) for names
 // where byte order and UTF-16 order differ; `stat -v` and `stat --json --pages` of a 17 TiB
 // sparse file in bounded memory; the native batch's bound on the number of files per call.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -11,6 +12,9 @@ import { collectFiles, compareCodePoints, countsOf } from '../lib/cli/files';
 import { main } from '../lib/cli/main';
 import { loadNativeAddon } from '../lib/native';
 import { PAGE, onKernel, pattern, pw } from './helpers';
+
+const CLI = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
+const haveDist = fs.existsSync(CLI);
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pagewise-cli-scale-'));
 const cleanups: string[] = [root];
@@ -169,5 +173,26 @@ describe('bounded work for huge files and huge trees', () => {
     expect(chunked.files.map((f) => f.path)).toEqual(whole.files.map((f) => f.path));
     expect(chunked.directories).toBe(whole.directories);
     expect(chunked.files.map((f) => countsOf(f)?.cached)).toEqual([1, 1, 1, 1]);
+  });
+});
+
+describe('stat writes straight to its descriptors', () => {
+  it.skipIf(!haveDist || !onKernel)('the whole table reaches a pipe, and `| head -1` ends it quietly with status 0 (native only: stat refuses the simulator)', () => {
+    const d = dir('pipe');
+    // About 3,000 rows: far more than a pipe holds (64 KiB), so the writer meets the closed pipe.
+    for (let i = 0; i < 30; i++) {
+      const sub = path.join(d, `s${i}`);
+      fs.mkdirSync(sub);
+      for (let j = 0; j < 100; j++) fs.writeFileSync(path.join(sub, `f${j}`), '');
+    }
+    const env = { ...process.env, PAGEWISE_BACKEND: 'native' };
+    const whole = spawnSync(process.execPath, [CLI, 'stat', d], { encoding: 'utf8', env, maxBuffer: 64 * 2 ** 20 });
+    expect(whole.status).toBe(0);
+    const lines = whole.stdout.trimEnd().split('\n');
+    expect(lines.length).toBe(3000 + 2); // header, rows, summary
+    expect(lines.at(-1)).toMatch(/^3000 files in 31 directories/);
+    const head = spawnSync('bash', ['-c', `"${process.execPath}" "${CLI}" stat "${d}" | head -1; echo "status \${PIPESTATUS[0]}" >&2`], { encoding: 'utf8', env });
+    expect(head.stdout).toBe(`${lines[0]}\n`);
+    expect(head.stderr).toBe('status 0\n'); // no stack trace, no EPIPE message
   });
 });
