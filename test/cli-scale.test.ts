@@ -141,6 +141,29 @@ describe('bounded work for huge files and huge trees', () => {
     expect(process.memoryUsage().arrayBuffers - heapBefore).toBeLessThan(64 * 2 ** 20);
   }, 120_000);
 
+  it('files named in their thousands are stat\'ed in batches of 4,096: no rows array sized by the number of files', () => {
+    const d = dir('named');
+    const names: string[] = [];
+    for (let i = 0; i < 4096 + 10; i++) {
+      const f = path.join(d, `f${i}`);
+      fs.writeFileSync(f, i % 2 === 0 ? '' : 'x');
+      names.push(f);
+    }
+    const collected = collectFiles(names, new PathFilter(), pw.backend, { cachestat: true });
+    expect(collected.failures).toEqual([]);
+    expect(collected.files.map((f) => f.path)).toEqual(names);
+    expect(collected.files.map((f) => f.size)).toEqual(names.map((_, i) => i % 2));
+    if (onKernel) {
+      // Row arrays of the native batches: one per 4,096 files.
+      const first = collected.files[0].rows;
+      expect(first?.length).toBe(4096 * 11);
+      expect(collected.files[4095].rows).toBe(first);
+      expect(collected.files[4096].rows).not.toBe(first);
+      expect(collected.files[4096].rows?.length).toBe(10 * 11);
+      expect(countsOf(collected.files[4097])?.cached).toBe(1);
+    }
+  });
+
   it.skipIf(!onKernel)('statFiles refuses more than 2^20 paths in one call with a coded RangeError, before any work (native only)', () => {
     const addon = loadNativeAddon();
     let err: unknown;

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import type { Backend } from '../backend';
 import type { PathFilter } from './args';
 import { errnoError } from '../errors';
-import { FIELD, FIELDS, type StatCounts, type StatRows, rowError, statFiles } from './batch';
+import { CHUNK, FIELD, FIELDS, type StatCounts, type StatRows, rowError, statFiles } from './batch';
 
 export interface Target {
   /** The path as shown to the user (the argument, or argument + '/' + relative path). */
@@ -118,7 +118,9 @@ export function collectFiles(args: readonly string[], filter: PathFilter, backen
   const segments: Array<{ paths: string[]; rootDevs: Array<number | undefined>; stats?: StatRows }> = [];
   const pending = (): { paths: string[]; rootDevs: Array<number | undefined> } => {
     const last = segments[segments.length - 1];
-    if (last !== undefined && last.stats === undefined) return last;
+    // A segment is stat'ed in one batch: CHUNK paths at most, so that no rows array grows with
+    // the number of files named (a --files-from list of millions).
+    if (last !== undefined && last.stats === undefined && last.paths.length < CHUNK) return last;
     const fresh = { paths: [] as string[], rootDevs: [] as Array<number | undefined> };
     segments.push(fresh);
     return fresh;
