@@ -39,7 +39,7 @@ export interface NativeAddon {
   statFiles(paths: string, wantCachestat: boolean): Float64Array;
   /** libuv requests in flight on this environment's loop (native/loop.cc). */
   pendingRequests?(): number | undefined;
-  walkFiles(dir: string, wantCachestat: boolean): { files: string; rows: Float64Array; directories: number; errors: string };
+  walkFiles(dir: string, wantCachestat: boolean, maxFiles?: number): { files: string; rows: Float64Array; directories: number; errors: string };
 }
 
 let cached: NativeAddon | undefined;
@@ -142,7 +142,7 @@ export function loadNativeBackend(): Backend {
       }
     },
     statFiles: (paths: string, wantCachestat: boolean) => addon.statFiles(paths, wantCachestat),
-    walkFiles: (dir: string, wantCachestat: boolean) => addon.walkFiles(dir, wantCachestat),
+    walkFiles: (dir: string, wantCachestat: boolean, maxFiles?: number) => addon.walkFiles(dir, wantCachestat, maxFiles),
   };
 }
 
