@@ -89,4 +89,17 @@ bool ArgBool(const Napi::CallbackInfo& info, size_t index, const char* name) {
   return v.As<Napi::Boolean>().Value();
 }
 
+TypedArrayArg ArgTypedArray(const Napi::CallbackInfo& info, size_t index, napi_typedarray_type type, const char* name,
+                            napi_value* arraybuffer) {
+  napi_typedarray_type actual = napi_int8_array;
+  TypedArrayArg arg{nullptr, 0, nullptr};
+  if (index >= info.Length() ||
+      napi_get_typedarray_info(info.Env(), info[index], &actual, &arg.length, &arg.data, arraybuffer, nullptr) != napi_ok ||
+      actual != type) {
+    throw InvalidArgType(info.Env(), name);
+  }
+  arg.value = info[index];
+  return arg;
+}
+
 }  // namespace pagewise

@@ -42,4 +42,16 @@ uint64_t ArgUint(const Napi::CallbackInfo& info, size_t index, const char* name,
 int64_t ArgInt(const Napi::CallbackInfo& info, size_t index, const char* name, int64_t min, int64_t max);
 bool ArgBool(const Napi::CallbackInfo& info, size_t index, const char* name);
 
+// A typed array argument of element type `type`, read with one N-API call
+// (napi_get_typedarray_info fails for anything else): its elements and their
+// count, which is 0 once its buffer is detached. InvalidArgType otherwise.
+// `arraybuffer`, if given, receives the ArrayBuffer behind it.
+struct TypedArrayArg {
+  void* data;
+  size_t length;
+  napi_value value;
+};
+TypedArrayArg ArgTypedArray(const Napi::CallbackInfo& info, size_t index, napi_typedarray_type type, const char* name,
+                            napi_value* arraybuffer = nullptr);
+
 }  // namespace pagewise

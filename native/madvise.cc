@@ -17,14 +17,15 @@
 namespace pagewise {
 
 // mapping.advise(offset, length, advice): void
-Napi::Value NativeMapping::Advise(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  MappingState& s = RequireOpen(env);
-  auto [offset, length] = Range(info, 0);
+Napi::Value AdviseState(const Napi::CallbackInfo& info, MappingState& state) {
+  MappingState& s = RequireOpen(info.Env(), &state);
+  auto [offset, length] = Range(info, 0, s);
   int advice = static_cast<int>(ArgInt(info, 2, "advice", INT_MIN, INT_MAX));
-  if (madvise(s.addr + offset, static_cast<size_t>(length), advice) != 0) throw ErrnoError(env, errno, "madvise");
-  return env.Undefined();
+  if (madvise(s.addr + offset, static_cast<size_t>(length), advice) != 0) throw ErrnoError(info.Env(), errno, "madvise");
+  return Napi::Value();  // undefined, without a napi_get_undefined call
 }
+
+Napi::Value NativeMapping::Advise(const Napi::CallbackInfo& info) { return AdviseState(info, RequireOpen(info.Env())); }
 
 // mapping.populate(offset, length, write): Promise<void>
 Napi::Value NativeMapping::Populate(const Napi::CallbackInfo& info) {

@@ -196,6 +196,45 @@ Napi::Value NativeMapping::Call(const Napi::CallbackInfo& info) {
   return (Self(info)->*Method)(info);
 }
 
+namespace {
+
+// A bound method's data: a weak reference to the state, deleted when the
+// function is collected. Weak, so that a function kept alive does not keep the
+// memory mapped: the state lives exactly as long as without these functions
+// (the NativeMapping, views, async work), and a call after that is refused.
+struct StateHold {
+  std::weak_ptr<MappingState> state;
+};
+
+void DropStateHold(napi_env /*env*/, void* data, void* /*hint*/) { delete static_cast<StateHold*>(data); }
+
+template <Napi::Value (*Method)(const Napi::CallbackInfo&, MappingState&)>
+Napi::Value CallBound(const Napi::CallbackInfo& info) {
+  std::shared_ptr<MappingState> state = static_cast<StateHold*>(info.Data())->state.lock();
+  return Method(info, RequireOpen(info.Env(), state.get()));
+}
+
+template <Napi::Value (*Method)(const Napi::CallbackInfo&, MappingState&)>
+napi_property_descriptor BoundMethod(Napi::Env env, const char* name, const std::shared_ptr<MappingState>& state) {
+  auto hold = std::make_unique<StateHold>(StateHold{state});
+  Napi::Function fn = Napi::Function::New<CallBound<Method>>(env, name, hold.get());
+  if (napi_add_finalizer(env, fn, hold.get(), DropStateHold, nullptr, nullptr) != napi_ok) throw Napi::Error::New(env);
+  hold.release();  // the finalizer owns it now
+  // Writable and configurable like a prototype method (a Proxy or a spy may wrap it); not enumerable.
+  return napi_property_descriptor{name, nullptr, nullptr, nullptr, nullptr, fn,
+                                  static_cast<napi_property_attributes>(napi_writable | napi_configurable), nullptr};
+}
+
+}  // namespace
+
+void NativeMapping::BindStateMethods(Napi::Env env, Napi::Object self, const std::shared_ptr<MappingState>& state) {
+  napi_property_descriptor methods[] = {
+      BoundMethod<AdviseState>(env, "advise", state),
+      BoundMethod<ResidencyIntoState>(env, "residencyInto", state),
+  };
+  if (napi_define_properties(env, self, 2, methods) != napi_ok) throw Napi::Error::New(env);
+}
+
 Napi::Function NativeMapping::DefineClass(Napi::Env env) {
   Napi::Function ctor = ObjectWrap<NativeMapping>::DefineClass(env, "NativeMapping", {});
   Napi::Object proto = ctor.Get("prototype").As<Napi::Object>();
@@ -244,26 +283,17 @@ Napi::Value NativeMapping::GetAddress(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reinterpret_cast<uintptr_t>(state_->addr)));
 }
 
-MappingState& NativeMapping::RequireOpen(Napi::Env env) {
-  if (!state_ || state_->closed) throw MappingClosed(env);
-  return *state_;
+MappingState& RequireOpen(Napi::Env env, MappingState* s) {
+  if (s == nullptr || s->closed) throw MappingClosed(env);
+  return *s;
 }
 
-std::pair<uint64_t, uint64_t> NativeMapping::Range(const Napi::CallbackInfo& info, size_t first) {
-  Napi::Env env = info.Env();
+std::pair<uint64_t, uint64_t> Range(const Napi::CallbackInfo& info, size_t first, const MappingState& s) {
   uint64_t offset = ArgUint(info, first, "offset");
   uint64_t length = ArgUint(info, first + 1, "length");
-  uint64_t limit = state_->Limit();
-  uint64_t page = PageSize();
-  if (offset % page != 0) {
-    throw OutOfRange(env, "offset");
-  }
-  if (offset > limit) {
-    throw OutOfRange(env, "offset");
-  }
-  if (length > limit - offset) {
-    throw OutOfRange(env, "length");
-  }
+  uint64_t limit = s.Limit();
+  if (offset % PageSize() != 0 || offset > limit) throw OutOfRange(info.Env(), "offset");
+  if (length > limit - offset) throw OutOfRange(info.Env(), "length");
   return {offset, length};
 }
 
@@ -324,11 +354,9 @@ Napi::Value NativeMapping::View(const Napi::CallbackInfo& info) {
 Napi::Value NativeMapping::DetachView(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   MappingState& s = RequireOpen(env);
-  Napi::Value view = Arg(info, 0);
-  if (!view.IsTypedArray() || view.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    throw InvalidArgType(env, "view");
-  }
-  Napi::ArrayBuffer buffer = view.As<Napi::TypedArray>().ArrayBuffer();
+  napi_value arraybuffer = nullptr;
+  ArgTypedArray(info, 0, napi_uint8_array, "view", &arraybuffer);
+  Napi::ArrayBuffer buffer(env, arraybuffer);
   for (auto it = s.views.begin(); it != s.views.end(); ++it) {
     Napi::ArrayBuffer ab = it->Value();
     if (ab.IsEmpty() || !ab.StrictEquals(buffer)) continue;
@@ -574,7 +602,9 @@ Napi::Value Map(const Napi::CallbackInfo& info) {
     AddonData* data;
     ~ClearPending() { data->pending.reset(); }
   } clear{data};
-  return data->mappingCtor.New({});
+  Napi::Object self = data->mappingCtor.New({});
+  NativeMapping::BindStateMethods(env, self, state);
+  return self;
 }
 
 void InitMapping(Napi::Env env, Napi::Object exports, AddonData* data) {

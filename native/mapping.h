@@ -82,10 +82,29 @@ struct MappingState {
   void UnmapIfUnreachable();
 };
 
+// Throws ERR_MAPPING_CLOSED when closed (the public API checked first; this guards the memory).
+MappingState& RequireOpen(Napi::Env env, MappingState* s);
+// Validates (offset, length) at info[first], info[first + 1] against `s`:
+// page-aligned offset, offset + length <= Limit(). Returns {offset, length}.
+std::pair<uint64_t, uint64_t> Range(const Napi::CallbackInfo& info, size_t first, const MappingState& s);
+
+// The per-call methods (one syscall each, called in loops): each is reachable
+// twice, as a prototype method that checks its receiver, and as an own
+// property of every mapping bound to its state (BindStateMethods) that needs no
+// receiver check. A receiver check is a private-symbol lookup on the object
+// (napi_check_object_type_tag, napi_unwrap) and costs more than the rest of the
+// call (bench/call-overhead.mjs).
+Napi::Value AdviseState(const Napi::CallbackInfo& info, MappingState& s);         // madvise.cc
+Napi::Value ResidencyIntoState(const Napi::CallbackInfo& info, MappingState& s);  // mincore.cc
+
 class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
  public:
   static Napi::Function DefineClass(Napi::Env env);
   explicit NativeMapping(const Napi::CallbackInfo& info);
+  // Defines advise and residencyInto on `self` as functions whose data holds a
+  // weak reference to `state`: memory-safe whatever their receiver, since they
+  // never look at it.
+  static void BindStateMethods(Napi::Env env, Napi::Object self, const std::shared_ptr<MappingState>& state);
 
  private:
   Napi::Value GetLength(const Napi::CallbackInfo& info);
@@ -116,11 +135,10 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   template <Napi::Value (NativeMapping::*Method)(const Napi::CallbackInfo&)>
   static Napi::Value Call(const Napi::CallbackInfo& info);
 
-  // Throws ERR_MAPPING_CLOSED when closed (the public API checked first; this guards the memory).
-  MappingState& RequireOpen(Napi::Env env);
-  // Validates (offset, length) at info[first], info[first + 1]: page-aligned
-  // offset, offset + length <= Limit(). Returns {offset, length}.
-  std::pair<uint64_t, uint64_t> Range(const Napi::CallbackInfo& info, size_t first);
+  MappingState& RequireOpen(Napi::Env env) { return pagewise::RequireOpen(env, state_.get()); }
+  std::pair<uint64_t, uint64_t> Range(const Napi::CallbackInfo& info, size_t first) {
+    return pagewise::Range(info, first, *state_);
+  }
   // populate / lock / flush, which differ only in the syscall: the range at
   // info[0], info[1] and a flag at info[2], then op(addr, len, flag) chunked on
   // the threadpool (QueueChunked). Returns a Promise; argument errors reject it.

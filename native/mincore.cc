@@ -63,14 +63,9 @@ Napi::Uint8Array NewVector(Napi::Env env, uint64_t pages, const char* name) {
 // Uint8Array). Read at each call, so a buffer detached or transferred since
 // (its length is then 0) is refused rather than written through.
 unsigned char* VectorTarget(const Napi::CallbackInfo& info, size_t index, uint64_t pages) {
-  Napi::Env env = info.Env();
-  Napi::Value v = Arg(info, index);
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    throw InvalidArgType(env, "out");
-  }
-  Napi::Uint8Array out = v.As<Napi::Uint8Array>();
-  if (pages > out.ElementLength()) throw OutOfRange(env, "out.length");
-  return pages == 0 ? nullptr : out.Data();
+  TypedArrayArg out = ArgTypedArray(info, index, napi_uint8_array, "out");
+  if (pages > out.length) throw OutOfRange(info.Env(), "out.length");
+  return pages == 0 ? nullptr : static_cast<unsigned char*>(out.data);
 }
 
 }  // namespace
@@ -92,17 +87,20 @@ Napi::Value NativeMapping::Residency(const Napi::CallbackInfo& info) {
 // mapping.residencyInto(offset, length, out): undefined — the vector goes into
 // the caller's Uint8Array `out` (at least one byte per page), so a small query
 // allocates no ArrayBuffer (that allocation costs more than the mincore call).
-Napi::Value NativeMapping::ResidencyInto(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  MappingState& s = RequireOpen(env);
-  auto [offset, length] = Range(info, 0);
+Napi::Value ResidencyIntoState(const Napi::CallbackInfo& info, MappingState& state) {
+  MappingState& s = RequireOpen(info.Env(), &state);
+  auto [offset, length] = Range(info, 0, s);
   uint64_t pages = RoundUp(length, PageSize()) / PageSize();
   unsigned char* out = VectorTarget(info, 2, pages);
-  if (pages == 0) return env.Undefined();
+  if (pages == 0) return Napi::Value();  // undefined
   // No JavaScript runs between reading `out` above and these writes.
-  if (mincore(s.addr + offset, static_cast<size_t>(length), out) != 0) throw ErrnoError(env, errno, "mincore");
+  if (mincore(s.addr + offset, static_cast<size_t>(length), out) != 0) throw ErrnoError(info.Env(), errno, "mincore");
   for (uint64_t i = 0; i < pages; i++) out[i] &= 1;
-  return env.Undefined();
+  return Napi::Value();
+}
+
+Napi::Value NativeMapping::ResidencyInto(const Napi::CallbackInfo& info) {
+  return ResidencyIntoState(info, RequireOpen(info.Env()));
 }
 
 // addon.fileResidency(fd, offset, length, wantPages): RawFileResidency

@@ -47,13 +47,10 @@ int SelfPidfd() {
 Napi::Value NativeMapping::AdviseRuns(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   MappingState& s = RequireOpen(env);
-  Napi::Value arg = Arg(info, 0);
-  if (!arg.IsTypedArray() || arg.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
-    throw InvalidArgType(env, "runs");
-  }
-  Napi::Float64Array runs = arg.As<Napi::Float64Array>();
+  TypedArrayArg arg = ArgTypedArray(info, 0, napi_float64_array, "runs");
+  const double* runs = static_cast<const double*>(arg.data);
   int advice = static_cast<int>(ArgInt(info, 1, "advice", INT_MIN, INT_MAX));
-  size_t count = runs.ElementLength();
+  size_t count = arg.length;
   if (count % 2 != 0) throw OutOfRange(env, "runs");
   uint64_t limit = s.Limit();
   uint64_t page = PageSize();

@@ -60,21 +60,16 @@ CopyArgs ReadCopyArgs(const Napi::CallbackInfo& info, const MappingState& s, boo
   Napi::Env env = info.Env();
   uint64_t offset = ArgUint(info, 0, "offset");
   size_t bufferIndex = withLength ? 2 : 1;
-  Napi::Value v = Arg(info, bufferIndex);
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    throw InvalidArgType(env, bufferName);
-  }
-  Napi::Uint8Array buffer = v.As<Napi::Uint8Array>();
-  uint64_t length = withLength ? ArgUint(info, 1, "length") : buffer.ElementLength();
+  TypedArrayArg arg = ArgTypedArray(info, bufferIndex, napi_uint8_array, bufferName);
+  uint64_t length = withLength ? ArgUint(info, 1, "length") : arg.length;
   if (offset > s.length) {
     throw OutOfRange(env, "offset");
   }
-  uint64_t room = std::min<uint64_t>(s.length - offset, buffer.ElementLength());
+  uint64_t room = std::min<uint64_t>(s.length - offset, arg.length);
   if (length > room) {
     throw OutOfRange(env, "length");
   }
-  char* data = reinterpret_cast<char*>(buffer.Data());
-  return {offset, length, buffer, data};
+  return {offset, length, Napi::Uint8Array(env, arg.value), static_cast<char*>(arg.data)};
 }
 
 class CopyWork : public Napi::AsyncWorker {

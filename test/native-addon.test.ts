@@ -1,5 +1,7 @@
 // Low-level tests of the native addon itself (native/*.cc through lib/native.ts),
-// without the public API's validation in front of it.
+// without the public API's validation in front of it: the addon's own guards, its
+// errno reporting, lifetime and teardown. Kernel behaviour both backends share is in
+// test/contract/ (e.g. dontneed, free + pageout, residency after populate, EFAULT past EOF).
 import { constants as bufferConstants } from 'node:buffer';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -16,8 +18,6 @@ const PAGE = linux ? addon.pageSize : 4096;
 const GiB = 2 ** 30;
 const RW = 3;
 const MADV_DONTNEED = 4;
-const MADV_FREE = 8;
-const MADV_PAGEOUT = 21;
 const ADDON_PATH = addonPath(); // found the way the package finds it (node-gyp-build: prebuilds/ or build/)
 
 let tmp: string | undefined;
@@ -156,6 +156,38 @@ describe.skipIf(!linux)('native addon', () => {
     m.close();
   });
 
+  it('advise and residencyInto are own functions bound to their mapping: any receiver acts on that mapping, a kept one fails with ERR_MAPPING_CLOSED after close; the prototype versions check their receiver', () => {
+    const a = anon(2 * PAGE);
+    const b = anon(2 * PAGE);
+    expect(Object.getOwnPropertyNames(a).sort()).toEqual(['advise', 'residencyInto']);
+    a.view(0, 2 * PAGE).fill(7);
+    b.view(0, 2 * PAGE).fill(7);
+    const vec = new Uint8Array(2);
+    // Called on b (or on nothing), a's advise still zero-fills a's pages and leaves b alone.
+    a.advise.call(b, 0, PAGE, MADV_DONTNEED);
+    a.residencyInto.call(undefined, 0, 2 * PAGE, vec);
+    expect([...vec]).toEqual([0, 1]);
+    b.residencyInto(0, 2 * PAGE, vec);
+    expect([...vec]).toEqual([1, 1]);
+    expect(a.view(0, 1)[0]).toBe(0);
+    expect(b.view(0, 1)[0]).toBe(7);
+    // The same memory checks as the prototype methods.
+    expectCode(() => a.advise(1, PAGE, MADV_DONTNEED), 'ERR_OUT_OF_RANGE', RangeError);
+    expectCode(() => a.residencyInto(0, 3 * PAGE, new Uint8Array(3)), 'ERR_OUT_OF_RANGE', RangeError);
+    expectCode(() => a.residencyInto(0, 2 * PAGE, new Uint8Array(1)), 'ERR_OUT_OF_RANGE', RangeError);
+    expectCode(() => a.residencyInto(0, PAGE, new Uint16Array(1) as never), 'ERR_INVALID_ARG_TYPE', TypeError);
+    expectCode(() => a.residencyInto(0, PAGE, {} as never), 'ERR_INVALID_ARG_TYPE', TypeError);
+    const { advise, residencyInto } = a;
+    a.close();
+    expectCode(() => advise(0, PAGE, MADV_DONTNEED), 'ERR_MAPPING_CLOSED', Error);
+    expectCode(() => residencyInto(0, PAGE, vec), 'ERR_MAPPING_CLOSED', Error);
+    const proto = Object.getPrototypeOf(b) as Record<string, (...args: unknown[]) => unknown>;
+    expectCode(() => proto.advise.call(advise, 0, PAGE, MADV_DONTNEED), 'ERR_INVALID_THIS', TypeError);
+    proto.advise.call(b, 0, PAGE, MADV_DONTNEED);
+    expect(b.view(0, 1)[0]).toBe(0);
+    b.close();
+  });
+
   it('odd-length mappings accept ranges up to the rounded length', () => {
     const m = anon(PAGE + 10);
     expect(m.length).toBe(PAGE + 10);
@@ -163,44 +195,6 @@ describe.skipIf(!linux)('native addon', () => {
     expect(m.residency(0, 2 * PAGE).length).toBe(2);
     expectCode(() => m.view(0, PAGE + 11), 'ERR_OUT_OF_RANGE', RangeError);
     expect(m.view(PAGE, 10).byteLength).toBe(10);
-    m.close();
-  });
-
-  it('MADV_DONTNEED zero-fills private anonymous memory', () => {
-    const m = anon(4 * PAGE);
-    const bytes = m.view(0, 4 * PAGE);
-    bytes.fill(0xab);
-    m.advise(PAGE, 2 * PAGE, MADV_DONTNEED);
-    expect(bytes[0]).toBe(0xab);
-    expect(bytes.subarray(PAGE, 3 * PAGE).every((b) => b === 0)).toBe(true);
-    expect(bytes[3 * PAGE]).toBe(0xab);
-    m.close();
-  });
-
-  it('MADV_FREE then MADV_PAGEOUT discards the pages (they read back as zero)', () => {
-    if (!addon.supports(MADV_FREE) || !addon.supports(MADV_PAGEOUT)) return;
-    const m = anon(8 * PAGE);
-    const bytes = m.view(0, 8 * PAGE);
-    bytes.fill(0x5a);
-    m.advise(0, 8 * PAGE, MADV_FREE);
-    expect(bytes[0]).toBe(0x5a); // kept until reclaim
-    m.advise(0, 8 * PAGE, MADV_PAGEOUT);
-    expect(bytes.every((b) => b === 0)).toBe(true);
-    m.close();
-  });
-
-  it('residency follows populate and MADV_DONTNEED', async () => {
-    const m = anon(16 * PAGE);
-    expect(Array.from(m.residency(0, 16 * PAGE))).toEqual(new Array(16).fill(0));
-    await m.populate(0, 8 * PAGE, true);
-    expect(Array.from(m.residency(0, 16 * PAGE))).toEqual([...new Array(8).fill(1), ...new Array(8).fill(0)]);
-    m.advise(0, 4 * PAGE, MADV_DONTNEED);
-    const r = m.residency(0, 16 * PAGE);
-    expect(r).toBeInstanceOf(Uint8Array);
-    expect(Array.from(r)).toEqual([0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
-    await m.populate(12 * PAGE, 4 * PAGE, false);
-    expect(Array.from(m.residency(12 * PAGE, 4 * PAGE))).toEqual([1, 1, 1, 1]);
-    await m.populate(0, 0, false); // no-op
     m.close();
   });
 
@@ -391,22 +385,6 @@ describe.skipIf(!linux)('native addon', () => {
     }
     expect(() => addon.fileResidency(987654, 0, PAGE, false)).toThrow(expect.objectContaining({ errno: -9 }));
     expect(() => addon.fileResidency(987654, 0, PAGE, true)).toThrow(expect.objectContaining({ errno: -9 }));
-  });
-
-  it('populate past EOF of a truncated shared file mapping rejects with EFAULT (no SIGBUS)', async () => {
-    const file = tempPath('truncated');
-    fs.writeFileSync(file, Buffer.alloc(8 * PAGE, 3));
-    const fd = fs.openSync(file, 'r+');
-    const m = addon.map(8 * PAGE, RW, true, fd, 0, false, false, 0);
-    try {
-      fs.ftruncateSync(fd, PAGE);
-      await m.populate(0, PAGE, false);
-      await expect(m.populate(0, 8 * PAGE, false)).rejects.toMatchObject({ errno: -14, syscall: 'madvise' });
-      await expect(m.populate(0, 8 * PAGE, true)).rejects.toMatchObject({ errno: -14 });
-    } finally {
-      m.close();
-      fs.closeSync(fd);
-    }
   });
 
   it('file mappings: write through a view, flush / flushSync, protect, lock / unlock', async () => {

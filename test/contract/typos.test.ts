@@ -57,6 +57,9 @@ describe('unknown option keys', () => {
     for (const [fn, key] of async) {
       await expect(fn()).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining(`'${key}'`) });
     }
+    // 'offset' and 'length' are unknown where the list has no such key.
+    expect(caught(() => pw.map(PAGE, { offset: 0 } as never))).toMatchObject({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining("unknown property 'offset'") });
+    expect(caught(() => pw.map(PAGE, { length: PAGE } as never))).toMatchObject({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining("unknown property 'length'") });
     // No close name: the known keys are listed instead.
     expect(caught(() => m.residency({ zzzzzz: 1 } as never)).message).toContain("known: 'offset', 'length'");
   });
