@@ -86,5 +86,5 @@ describe.skipIf(!haveDist || !onKernel)('the CLI and truncated files (native onl
     } finally {
       await stop();
     }
-  });
+  }, 300_000); // 15 CLI processes beside a truncation loop took over 60 s on a loaded 2-core machine
 });
