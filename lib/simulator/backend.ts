@@ -16,7 +16,7 @@ import {
   newFileCache,
   rethrowFs,
 } from './page-cache';
-import { A_LOCKED, PAGE, S_LAZY, pagesOf } from './state';
+import { A_LOCKED, PAGE, S_LAZY, S_ZERO, pagesOf } from './state';
 
 export interface SimulatorOptions {
   /** Simulated memory limit in bytes (like a cgroup's memory.max); undefined = unlimited. */
@@ -89,7 +89,8 @@ export class SimulatorBackend implements Backend {
     for (const m of this.live) {
       if (m.kindOf === 'anon') {
         for (let p = 0; p < m.pages; p++) {
-          if (!(m.state[p] & S_LAZY) || m.attr[p] & A_LOCKED) continue;
+          // A freed zero-page PTE holds no memory: nothing to reclaim (only PAGEOUT unmaps it).
+          if ((m.state[p] & (S_LAZY | S_ZERO)) !== S_LAZY || m.attr[p] & A_LOCKED) continue;
           if (m.lazyWritten(p)) continue;
           candidates.push({ stamp: m.stamp[p], m, page: p });
         }

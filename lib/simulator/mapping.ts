@@ -89,7 +89,9 @@ export class SimMapping implements BackendMapping {
 
   lazyWritten(p: number): boolean {
     if (this.store.hash(p) === this.hash[p]) return false;
-    this.state[p] &= ~S_LAZY; // a write after FREE cancels the free for that page
+    // A write after FREE cancels the free for that page (and a write to the zero page
+    // gave it a page of its own).
+    this.state[p] &= ~(S_LAZY | S_ZERO);
     this.stamp[p] = this.backend.tick();
     return true;
   }
@@ -191,8 +193,9 @@ export class SimMapping implements BackendMapping {
       if (s & S_GUARD) continue;
       switch (this.kindOf) {
         case 'anon':
-          if (s & S_LAZY) this.lazyWritten(p);
-          else if ((s & (S_PRESENT | S_ZERO)) !== S_PRESENT && !store.isZero(p)) {
+          if (s & S_LAZY) {
+            if (this.lazyWritten(p) && s & S_ZERO) fresh++;
+          } else if ((s & (S_PRESENT | S_ZERO)) !== S_PRESENT && !store.isZero(p)) {
             state[p] = (s & ~S_ZERO) | S_PRESENT;
             this.stamp[p] = this.backend.tick();
             fresh++;
@@ -393,7 +396,9 @@ export class SimMapping implements BackendMapping {
         for (let p = first; p < end; p++) {
           if (!anon || locked(p)) fail('EINVAL');
           const s = state[p];
-          if ((s & (S_PRESENT | S_ZERO | S_LAZY)) === S_PRESENT) {
+          // A zero-page PTE is marked too: the kernel (6.18, measured) then lets PAGEOUT
+          // unmap it, where PAGEOUT alone keeps it (docs/SIMULATOR.md).
+          if ((s & (S_PRESENT | S_LAZY)) === S_PRESENT) {
             state[p] = s | S_LAZY;
             this.hash[p] = this.store.hash(p);
             this.stamp[p] = this.backend.tick();

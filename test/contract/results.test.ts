@@ -298,3 +298,19 @@ describe('errors have the shape of Node\'s own', () => {
     expect(e.message).toMatch(/^Illegal constructor/);
   });
 });
+
+describe('the zero page (a read fault on untouched private anonymous memory)', () => {
+  it.skipIf(!pw.supports('free') || !pw.supports('pageout'))(
+    'counts as resident; FREE alone and PAGEOUT alone keep it, FREE then PAGEOUT unmaps only the pages named',
+    () => {
+      const resident = (m: Mapping) => Array.from(m.residency().pages).join('');
+      for (const [advice, expected] of [[['free'], '1111'], [['pageout'], '1111'], [['free', 'pageout'], '1001']] as const) {
+        using m = pw.map(4 * PAGE, { protection: 'read', populate: true });
+        expect(resident(m)).toBe('1111');
+        for (const a of advice) m.advise(a, { offset: PAGE, length: 2 * PAGE });
+        expect(resident(m), advice.join(' then ')).toBe(expected);
+        expect(m.buffer.every((b) => b === 0)).toBe(true); // still reads as zeros
+      }
+    },
+  );
+});
