@@ -11,7 +11,7 @@
 // and the malloc arenas of V8's GC threads grow to their high-water mark over the first
 // ~100,000 cycles; after that RSS is flat over 500,000 more cycles. So the leak rate is
 // the MEDIAN growth per segment (a step lands in one or two of them); it must stay under
-// 1 MiB and 2 lines per segment (100,000 cycles: 12,500 a segment; measured without a
+// 1 MiB and 4 lines per segment (100,000 cycles: 12,500 a segment; measured without a
 // leak: median 0.47 MiB at most, on a loaded machine; a leak of 100 bytes a cycle
 // injected into the native map(): 1.37 MiB). The totals only get loose bounds, against
 // gross leaks. Every 10th cycle maps a file (its lines in /proc/self/maps must return
@@ -38,7 +38,7 @@ const MiB = 2 ** 20;
 // Per-segment median limits (the leak rate) and total limits (gross leaks; the
 // largest one-time sizing step seen on any runtime is +8 MiB and +16 lines).
 const SEGMENT_RSS_MIB = 1;
-const SEGMENT_LINES = 2;
+const SEGMENT_LINES = 4; // V8 maps and unmaps heap pages: Node 26 moved by -8 to +5 lines a segment
 const TOTAL_RSS_MIB = 16;
 const TOTAL_LINES = 32;
 // Mid-run (no GC first), closed mappings whose views V8 has not collected yet still

@@ -1,5 +1,5 @@
 // Soak (soak-child.mjs): map / write / advise / close cycles in 8 measured segments.
-// The leak rate is the median growth per segment (RSS < 1 MiB, maps lines <= 2): a
+// The leak rate is the median growth per segment (RSS < 1 MiB, maps lines <= 4): a
 // leak costs every segment the same, a runtime's one-time heap sizing (Node 24's V8)
 // lands in one or two. 100,000 cycles here (a leak of 100 bytes a cycle fails); the
 // full run (full.mjs) does 1,000,000.
@@ -30,7 +30,7 @@ describe.skipIf(pagewise.kind !== 'native')('soak (simulator: its RSS is V8 heap
     const s = r.json!;
     expect(s.failures, s.failureText.join('\n')).toBe(0);
     expect(s.segmentRssGrowthMiB).toBeLessThan(1);
-    expect(s.segmentLineGrowth).toBeLessThanOrEqual(2);
+    expect(s.segmentLineGrowth).toBeLessThanOrEqual(4);
     expect(s.rssGrowthMiB).toBeLessThan(16);
     expect(s.end.fileLines).toBe(0);
     expect(s.mapsLineGrowth).toBeLessThanOrEqual(32);
