@@ -21,6 +21,7 @@
             "native/errors.cc",
             "native/fadvise.cc",
             "native/limits.cc",
+            "native/loop.cc",
             "native/madvise.cc",
             "native/memfd.cc",
             "native/mapping.cc",

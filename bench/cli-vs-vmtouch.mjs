@@ -71,7 +71,14 @@ export async function run({ full = false } = {}) {
   process.once('exit', cleanup);
   try {
     const files = makeTree(root, count);
-    const env = { ...process.env, PAGEWISE_BACKEND: 'native' };
+    // NODE_EXTRA_CA_CERTS makes every Node start-up parse those certificates before any
+    // JavaScript runs (tens of ms here): a cost of the caller's environment, not of the CLI.
+    // Every Node row runs without it; the start-up with it is a row of its own.
+    const extraCa = process.env.NODE_EXTRA_CA_CERTS;
+    const nodeEnv = { ...process.env };
+    delete nodeEnv.NODE_EXTRA_CA_CERTS;
+    const env = { ...nodeEnv, PAGEWISE_BACKEND: 'native' };
+    const walkOnly = `require(${JSON.stringify(path.join(distPath(), 'native.js'))}).loadNativeBackend().walkFiles(${JSON.stringify(root)}, true)`;
     const pwStat = (extra = [], name = undefined) => wall(process.execPath, [cli, 'stat', ...extra, root], env, name);
     // Sanity: every tool sees the same files, all resident.
     const ours = JSON.parse(pwStat(['--json']).stdout);
@@ -84,8 +91,10 @@ export async function run({ full = false } = {}) {
       { name: 'pagewise stat', fn: () => pwStat([], 'pagewise stat').ms },
       { name: 'pagewise stat --json', fn: () => pwStat(['--json'], 'pagewise stat --json').ms },
       { name: 'pagewise stat -s', fn: () => pwStat(['-s'], 'pagewise stat -s').ms },
-      { name: 'node -e ""', fn: () => wall(process.execPath, ['-e', ''], process.env, 'node -e ""').ms },
+      { name: 'node -e ""', fn: () => wall(process.execPath, ['-e', ''], nodeEnv, 'node -e ""').ms },
+      { name: 'node + native walk', fn: () => wall(process.execPath, ['-e', walkOnly], env, 'node + native walk').ms },
     ];
+    if (extraCa !== undefined) variants.push({ name: 'node -e "" (NODE_EXTRA_CA_CERTS)', fn: () => wall(process.execPath, ['-e', ''], process.env, 'node -e "" (NODE_EXTRA_CA_CERTS)').ms });
     if (fincoreVersion) variants.splice(1, 0, { name: 'fincore', fn: () => wall('fincore', files, process.env, 'fincore').ms });
     const s = await interleave(variants, rounds);
     const med = Object.fromEntries(Object.entries(s).map(([k, v]) => [k, median(v)]));
@@ -103,6 +112,22 @@ export async function run({ full = false } = {}) {
       { variant: 'pagewise stat --json DIR', median: fmtMs(med['pagewise stat --json']), ratio: fmtRatio(med['pagewise stat --json'] / med.vmtouch), note: cpuNote('pagewise stat --json').slice(2) },
       { variant: 'pagewise stat -s DIR (summary, like vmtouch)', median: fmtMs(med['pagewise stat -s']), ratio: fmtRatio(med['pagewise stat -s'] / med.vmtouch), note: `like for like with vmtouch's output${cpuNote('pagewise stat -s')}` },
       { variant: 'node -e "" (Node startup alone)', median: fmtMs(med['node -e ""']), ratio: fmtRatio(med['node -e ""'] / med.vmtouch), note: `part of every pagewise row${cpuNote('node -e ""')}` },
+      {
+        variant: 'node -e "walkFiles(DIR)" (start-up + the native walk alone)',
+        median: fmtMs(med['node + native walk']),
+        ratio: fmtRatio(med['node + native walk'] / med.vmtouch),
+        note: `the floor of a Node CLI doing open + fstat + cachestat + close per file, before any output${cpuNote('node + native walk')}`,
+      },
+      ...(extraCa !== undefined
+        ? [
+            {
+              variant: 'node -e "" with NODE_EXTRA_CA_CERTS (as set in this environment)',
+              median: fmtMs(med['node -e "" (NODE_EXTRA_CA_CERTS)']),
+              ratio: fmtRatio(med['node -e "" (NODE_EXTRA_CA_CERTS)'] / med.vmtouch),
+              note: `what every Node row would add here; the rows above run without it${cpuNote('node -e "" (NODE_EXTRA_CA_CERTS)')}`,
+            },
+          ]
+        : []),
     ];
     const notes = [
       `${count} files (sizes ${SIZES.join(', ')} bytes, 100 per directory), created under ${base} and removed at exit; each read once before timing.`,
@@ -110,7 +135,8 @@ export async function run({ full = false } = {}) {
       `${rounds} interleaved rounds (A B C … then reversed); medians of whole-process wall times. The machine may be shared: ratios within one run are the result, absolute times are context.`,
       `Resident pages seen: pagewise ${ours.summary.cached}/${ours.summary.total} (${ours.files.length} files, source ${ours.files[0]?.source}); vmtouch "${(theirs.match(/Resident Pages: *(.*)/) ?? [])[1]?.trim()}"` +
         (fincoreVersion ? `; fincore ${fincorePages} pages.` : '.'),
-      `pagewise stat: one batched native call (open O_NONBLOCK + fstat + cachestat + close per file, native/cachestat_batch.cc) after a readdir walk; vmtouch maps each file and calls mincore; ${fincoreVersion ?? 'fincore (not installed)'}.`,
+      `Node rows run without NODE_EXTRA_CA_CERTS${extraCa === undefined ? ' (not set here)' : ' (set here: Node parses those certificates at every start-up; see its own row)'}.`,
+      `pagewise stat: one native call walks the tree and does open (relative to the open directory) + fstat + cachestat + close per file (native/cachestat_batch.cc); a plain stat loads neither the library's API nor Node's stdout stream; vmtouch maps each file and calls mincore; ${fincoreVersion ?? 'fincore (not installed)'}.`,
     ];
     return { ...meta, rows, notes, params: { files: count, rounds, fincore: fincoreVersion, load: os.loadavg().map((x) => +x.toFixed(1)) }, raw: s, cpu };
   } finally {

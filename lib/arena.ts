@@ -29,9 +29,14 @@
 // unpin/pin cycles that never reach the kernel (a hot hit allocates nothing). It
 // is detached before the span's canaries are written, when the buffer is freed
 // (and so before the span can have another owner), and on unpin in `strict` mode.
+// A view is never handed to a new owner: Node's async work keeps the raw address
+// of a view it was given, so a freed span whose view may still be in such use
+// (libuv requests in flight at free()) waits in quarantine until the view is
+// garbage-collected; alloc() grows the arena by a region rather than fail meanwhile.
 // The arena uses only the public API (a Pagewise instance), so it runs unchanged
 // on the native backend and on the simulator.
 import * as fs from 'node:fs';
+import type { Advice } from './advice';
 import type { Pagewise } from './api';
 import { defaultPagewise } from './default-pagewise';
 import { type CodedError, illegalConstructor, invalidArgType, pagewiseError } from './errors';
@@ -109,12 +114,15 @@ export interface VolatileArenaOptions {
   /** Debugging: unpin() detaches every view at once (as if the span became volatile). Default false. */
   strict?: boolean;
   /**
-   * Do not hand a freed span out again while a view ever handed out over it may
-   * still be referenced (it is reused only after every such ArrayBuffer was
-   * garbage-collected). Protects a new owner from Node's asynchronous native work
-   * (crypto.randomFill, zlib, fs writes) still using a detached view of the old
-   * owner. Freed spans then wait for the garbage collector, which in a long
-   * synchronous loop may not run: see docs/ARENA.md. Default false.
+   * Protect a new owner from Node's asynchronous work (crypto.randomFill, zlib, fs
+   * reads and writes) still using a view of the span's previous owner. When free()
+   * runs while a libuv request is in flight on this thread's event loop (or the
+   * backend cannot tell: the simulator), the span is not handed out again until
+   * every view made over it was garbage-collected; meanwhile alloc() takes other free
+   * space and, when nothing else fits, maps another region rather than fail. With no
+   * request in flight the span is reused at once. See docs/ARENA.md for the exact
+   * guarantee. false: freed spans are reused at once (then never free() a buffer
+   * whose bytes Node's async work still uses). Default true.
    */
   quarantine?: boolean;
   /** Memory-pressure signal to follow (see handlePressure()); listened to until close(). */
@@ -130,8 +138,10 @@ export type PinResult = 'intact' | 'purged';
 
 /** Counters kept incrementally: reading them costs nothing. Byte counts are whole pages. */
 export interface ArenaStats {
-  /** Bytes reserved. pinned + unpinned + free + quarantined bytes = size. */
+  /** Bytes reserved (every region). pinned + unpinned + free + quarantined bytes = size. */
   size: number;
+  /** Regions mapped: 1, plus those grown while freed spans waited in quarantine (unmapped again once wholly free). */
+  regions: number;
   /** Bytes in pinned buffers. */
   pinnedBytes: number;
   /** Bytes in unpinned buffers: softUnpinnedBytes + volatileBytes. */
@@ -144,8 +154,10 @@ export interface ArenaStats {
   freeBytes: number;
   /** Freed bytes not MADV_FREE'd yet (freeDelayMs): ordinary dirty memory. Part of freeBytes. */
   pendingFreeBytes: number;
-  /** Freed bytes waiting for their views to be garbage-collected (quarantine: true). */
+  /** Freed bytes waiting for their views to be garbage-collected (quarantine, the default). */
   quarantinedBytes: number;
+  /** Regions mapped because an allocation fitted only in quarantined space. */
+  grownRegions: number;
   /** Live buffers (pinned, unpinned or volatile). */
   buffers: number;
   /** alloc() calls that succeeded. */
@@ -185,6 +197,9 @@ const DEFAULT_UNPIN_DELAY_MS = 50;
 const DEFAULT_FREE_DELAY_MS = 50;
 /** Share of the process's memory limit that may stay unpinned but not volatile. */
 const DEFAULT_UNPIN_SHARE = 1 / 16;
+/** Grown regions: at most this many times the constructor's size, and at most MAX_RESERVED_BYTES in all. */
+const MAX_GROWN_REGIONS = 64;
+const MAX_RESERVED_BYTES = 2 ** 36; // 64 GiB of address space (MAP_NORESERVE: virtual only)
 /** Pages per residency() call in purge(): bounds the vector allocated per call. */
 const RESIDENCY_CHUNK_PAGES = 1 << 16;
 
@@ -217,14 +232,46 @@ const quarantineRegistry = new FinalizationRegistry<Ticket>((t) => {
   if (--t.views === 0 && t.freed) t.arena.deref()?.[kUnquarantine](t);
 });
 
+/** Every key of VolatileArenaOptions: any other is a typo, refused (issue 15). */
+export const ARENA_OPTION_KEYS: readonly string[] = Object.freeze([
+  'size',
+  'name',
+  'unpinDelayMs',
+  'unpinMaxBytes',
+  'decayMs',
+  'freeDelayMs',
+  'zero',
+  'strict',
+  'quarantine',
+  'pressure',
+  'pagewise',
+]);
+
 const CREATE = Symbol('pagewise.createVolatileBuffer');
 const kUnquarantine = Symbol('pagewise.unquarantine');
 
 export class VolatileArena implements Disposable {
   readonly #pw: Pagewise;
-  readonly #mapping: Mapping;
+  /**
+   * The reservations. [0] is made by the constructor; more are mapped only when an
+   * allocation would fit but for spans in quarantine (#grow), and unmapped again once
+   * wholly free. Region r holds the arena's pages [r * #stride, r * #stride + #pages):
+   * the one-page gap keeps extents of two regions from ever coalescing.
+   */
+  readonly #regions: Array<Mapping | undefined>;
+  readonly #name: string;
   readonly #page: number;
+  /** Pages per region. */
   readonly #pages: number;
+  /** #pages + 1: region r starts at page r * #stride. */
+  readonly #stride: number;
+  /** Bytes all regions together may reserve (grown regions included). */
+  readonly #maxReserved: number;
+  /** A grown region may have become wholly free: the timer unmaps such regions. */
+  #shrinkDue = false;
+  readonly #weakSelf: WeakRef<VolatileArena> = new WeakRef(this);
+  /** The backend's count of libuv requests in flight (native), if it has one. */
+  readonly #pendingRequests: (() => number | undefined) | undefined;
   readonly #decayMs: number;
   readonly #freeDelayMs: number;
   readonly #unpinDelayMs: number;
@@ -255,7 +302,7 @@ export class VolatileArena implements Disposable {
   readonly #stopListening: (() => void) | undefined;
 
   constructor(options?: VolatileArenaOptions) {
-    const o = validateObject<VolatileArenaOptions>('options', options);
+    const o = validateObject<VolatileArenaOptions>('options', options, ARENA_OPTION_KEYS);
     this.#pw = o.pagewise ?? defaultPagewise;
     if (typeof this.#pw !== 'object' || this.#pw === null || typeof this.#pw.map !== 'function') {
       throw invalidArgType('options.pagewise', 'a Pagewise instance', o.pagewise);
@@ -273,21 +320,22 @@ export class VolatileArena implements Disposable {
         : validateInteger('options.unpinMaxBytes', o.unpinMaxBytes, 0);
     this.#zero = o.zero === undefined ? false : validateBoolean('options.zero', o.zero);
     this.#strict = o.strict === undefined ? false : validateBoolean('options.strict', o.strict);
-    this.#quarantine = o.quarantine === undefined ? false : validateBoolean('options.quarantine', o.quarantine);
+    this.#quarantine = o.quarantine === undefined ? true : validateBoolean('options.quarantine', o.quarantine);
     this.#pages = Math.ceil(size / this.#page);
+    this.#stride = this.#pages + 1;
     const bytes = this.#pages * this.#page;
+    this.#maxReserved = Math.max(bytes, Math.min(MAX_GROWN_REGIONS * bytes, MAX_RESERVED_BYTES));
     const maxView = this.#pw.maxViewLength;
     this.#maxBytes = Math.min(bytes, maxView - (maxView % this.#page));
-    this.#mapping = this.#pw.map(bytes, { noreserve: true, name: o.name ?? 'pagewise-arena' });
-    // Partial MADV_FREE of a transparent huge page splits it: keep the arena on small pages.
-    try {
-      if (this.#pw.supports('nohugepage')) this.#mapping.advise('nohugepage');
-    } catch {
-      // Only a hint.
-    }
+    this.#name = o.name ?? 'pagewise-arena';
+    const backend = this.#pw.backend;
+    this.#pendingRequests =
+      typeof backend?.pendingRequests === 'function' ? () => (backend.pendingRequests as () => number | undefined)() : undefined;
+    this.#regions = [this.#mapRegion()];
     this.#free = [{ start: 0, pages: this.#pages }];
     this.#stats = {
       size: bytes,
+      regions: 1,
       pinnedBytes: 0,
       unpinnedBytes: 0,
       softUnpinnedBytes: 0,
@@ -295,6 +343,7 @@ export class VolatileArena implements Disposable {
       freeBytes: bytes,
       pendingFreeBytes: 0,
       quarantinedBytes: 0,
+      grownRegions: 0,
       buffers: 0,
       allocations: 0,
       unpins: 0,
@@ -313,14 +362,36 @@ export class VolatileArena implements Disposable {
         if (!this.#closed) this.handlePressure(level);
       });
     } catch (err) {
-      this.#mapping.close();
+      this.#regions[0]?.close();
       throw err;
     }
   }
 
-  /** Bytes reserved (whole pages). */
+  #mapRegion(): Mapping {
+    const m = this.#pw.map(this.#pages * this.#page, { noreserve: true, name: this.#name });
+    // Partial MADV_FREE of a transparent huge page splits it: keep the arena on small pages.
+    try {
+      if (this.#pw.supports('nohugepage')) m.advise('nohugepage');
+    } catch {
+      // Only a hint.
+    }
+    return m;
+  }
+
+  /** Region index of a byte offset in the arena. */
+  #regionOf(offset: number): number {
+    return this.#regions.length === 1 ? 0 : Math.floor(offset / (this.#stride * this.#page));
+  }
+
+  /** Advise [offset, offset + length) (inside one region; arena byte offsets). */
+  #advise(advice: Advice, offset: number, length: number): void {
+    const r = this.#regionOf(offset);
+    (this.#regions[r] as Mapping).advise(advice, { offset: offset - r * this.#stride * this.#page, length });
+  }
+
+  /** Bytes reserved (whole pages): the constructor's `size`, plus regions grown while spans were in quarantine. */
   get size(): number {
-    return this.#pages * this.#page;
+    return this.#stats.size;
   }
 
   get pageSize(): number {
@@ -353,6 +424,10 @@ export class VolatileArena implements Disposable {
     const free = this.#free;
     let i = 0;
     while (i < free.length && free[i].pages < pages) i++;
+    if (i === free.length && this.#grow(pages)) {
+      i = 0;
+      while (free[i].pages < pages) i++;
+    }
     if (i === free.length) {
       let largest = 0;
       for (const e of free) largest = Math.max(largest, e.pages);
@@ -361,7 +436,10 @@ export class VolatileArena implements Disposable {
         'ERR_ARENA_FULL',
         `Cannot allocate ${bytes} bytes (${pages} pages): the arena has ${this.#stats.freeBytes} bytes free, ` +
           `the largest free span is ${largest * this.#page} bytes` +
-          (q > 0 ? ` (${q} bytes wait for their old views to be garbage-collected)` : ''),
+          (q > 0
+            ? ` (${q} bytes wait for their old views to be garbage-collected, and the arena may not grow further:` +
+              ' let the event loop run, free buffers without reading bytes, or use quarantine: false)'
+            : ''),
       );
     }
     const e = free[i];
@@ -385,6 +463,55 @@ export class VolatileArena implements Disposable {
   }
 
   /**
+   * Nothing free fits `pages`, but it would if the quarantined spans were free:
+   * map one more region (a fresh reservation, so no address a previous owner's view
+   * may still reach is handed out) rather than fail. Returns whether it grew (the
+   * new region's extent is then the only one that fits).
+   */
+  #grow(pages: number): boolean {
+    const s = this.#stats;
+    if (s.quarantinedBytes === 0 || s.quarantinedBytes + s.freeBytes < pages * this.#page) return false;
+    const bytes = this.#pages * this.#page;
+    if (s.size + bytes > this.#maxReserved) return false;
+    // Old content of freed spans cannot be reused soon (most of it is quarantined): give
+    // it back now, so a long synchronous loop does not pile up lazily freed memory.
+    this.#decay(Infinity);
+    let r = this.#regions.indexOf(undefined);
+    if (r < 0) r = this.#regions.length;
+    const m = this.#mapRegion();
+    this.#regions[r] = m;
+    const start = r * this.#stride;
+    this.#insertFree(start, this.#pages); // never coalesces: the gap page
+    s.size += bytes;
+    s.freeBytes += bytes;
+    s.regions++;
+    s.grownRegions++;
+    return true;
+  }
+
+  /** Unmap grown regions that are wholly free (none of their spans is used or quarantined). */
+  #shrink(): void {
+    this.#shrinkDue = false;
+    const free = this.#free;
+    for (let r = 1; r < this.#regions.length; r++) {
+      const m = this.#regions[r];
+      if (m === undefined) continue;
+      const start = r * this.#stride;
+      const k = free.findIndex((e) => e.start === start && e.pages === this.#pages);
+      if (k < 0) continue;
+      free.splice(k, 1);
+      this.#cutDirty(start, start + this.#pages);
+      m.close();
+      this.#regions[r] = undefined;
+      const bytes = this.#pages * this.#page;
+      this.#stats.size -= bytes;
+      this.#stats.freeBytes -= bytes;
+      this.#stats.regions--;
+    }
+    while (this.#regions.length > 1 && this.#regions[this.#regions.length - 1] === undefined) this.#regions.pop();
+  }
+
+  /**
    * Make every unpinned buffer volatile now (canaries, then MADV_FREE in one batch),
    * and MADV_FREE every freed span still waiting for freeDelayMs. Returns the bytes
    * of unpinned buffers made volatile.
@@ -405,7 +532,7 @@ export class VolatileArena implements Disposable {
    */
   purge(range?: Range): number {
     this.#open('purge');
-    const [offset, length] = validateRange(range, this.size);
+    const [offset, length] = validateRange(range, (this.#regions.length * this.#stride - 1) * this.#page);
     const lo = offset - (offset % this.#page);
     const hi = Math.ceil((offset + length) / this.#page) * this.#page;
     this.#flushAll();
@@ -414,7 +541,7 @@ export class VolatileArena implements Disposable {
       const s = Math.max(start, lo);
       const e = Math.min(end, hi);
       if (e <= s) return;
-      this.#mapping.advise('pageout', { offset: s, length: e - s });
+      this.#advise('pageout', s, e - s);
       bytes += e - s;
       // PAGEOUT cannot take a page still sitting in another CPU's LRU batch (MADV_FREE
       // ran on one CPU, the thread moved since): the page is only marked lazy-free
@@ -451,7 +578,7 @@ export class VolatileArena implements Disposable {
     this.#flushAll();
     if (level !== 'critical') return;
     for (const b of this.#live) {
-      if (b.state === 'volatile') this.#mapping.advise('dontneed', { offset: b.offset, length: b.capacity });
+      if (b.state === 'volatile') this.#advise('dontneed', b.offset, b.capacity);
     }
     this.#decay(Infinity);
   }
@@ -479,7 +606,7 @@ export class VolatileArena implements Disposable {
     this.#live.clear();
     // Views still referenced by native work keep the memory mapped: the backend
     // unmaps only when the last window's backing store is released.
-    this.#mapping.close();
+    for (const m of this.#regions) m?.close();
     this.#free.length = 0;
     const s = this.#stats;
     s.pinnedBytes = s.unpinnedBytes = s.softUnpinnedBytes = s.volatileBytes = 0;
@@ -497,13 +624,20 @@ export class VolatileArena implements Disposable {
 
   /** What buffers call back into. */
   readonly #core: ArenaCore = {
-    mapping: () => this.#mapping,
+    view: (offset, length) => {
+      const r = this.#regionOf(offset);
+      return (this.#regions[r] as Mapping).view(offset - r * this.#stride * this.#page, length);
+    },
+    detachView: (offset, view) => {
+      (this.#regions[this.#regionOf(offset)] as Mapping).detachView(view);
+    },
     page: () => this.#page,
     zero: () => this.#zero,
     strict: () => this.#strict,
     // The simulator's extent store keeps a viewed extent's ArrayBuffer reachable until it
     // is detached, so there a quarantined view must be detached to ever be collected.
     keepViewsOnFree: () => this.#pw.kind === 'native',
+    mustQuarantine: (t) => this.#mustQuarantine(t),
     stats: () => this.#stats,
     ticket: (b) => this.#ticket(b),
     softUnpin: (b) => this.#softUnpin(b),
@@ -511,9 +645,20 @@ export class VolatileArena implements Disposable {
     release: (b, state, ticket) => this.#release(b, state, ticket),
   };
 
+  /**
+   * A freed span whose views may still be alive waits in quarantine — unless no libuv
+   * request is in flight on this thread's loop: then no work Node started on a view
+   * (crypto, zlib, fs: each holds a request until its callback) can still use it, and
+   * with its views detached nothing can start, so the span is free at once.
+   */
+  #mustQuarantine(t: Ticket | undefined): boolean {
+    if (t === undefined || t.views === 0) return false;
+    return this.#pendingRequests?.() !== 0;
+  }
+
   #ticket(b: VolatileBuffer): Ticket | undefined {
     if (!this.#quarantine) return undefined;
-    return { arena: new WeakRef(this), start: b.offset / this.#page, pages: b.capacity / this.#page, views: 0, freed: false };
+    return { arena: this.#weakSelf, start: b.offset / this.#page, pages: b.capacity / this.#page, views: 0, freed: false };
   }
 
   #softUnpin(b: VolatileBuffer): void {
@@ -574,9 +719,20 @@ export class VolatileArena implements Disposable {
     }
     runs.push({ offset: runStart, length: runEnd - runStart });
     // Several runs: one process_madvise with an iovec (one TLB flush for the batch;
-    // bench/c/batch_free.c); one run: a plain madvise.
-    if (runs.length === 1) this.#mapping.advise('free', runs[0]);
-    else this.#mapping.adviseRanges('free', runs);
+    // bench/c/batch_free.c); one run: a plain madvise. Runs of one region per call.
+    if (runs.length === 1) this.#advise('free', runs[0].offset, runs[0].length);
+    else {
+      const strideBytes = this.#stride * this.#page;
+      for (let i = 0; i < runs.length; ) {
+        const r = this.#regionOf(runs[i].offset);
+        const base = r * strideBytes;
+        const local: Array<{ offset: number; length: number }> = [];
+        for (; i < runs.length && this.#regionOf(runs[i].offset) === r; i++) local.push({ offset: runs[i].offset - base, length: runs[i].length });
+        const m = this.#regions[r] as Mapping;
+        if (local.length === 1) m.advise('free', local[0]);
+        else m.adviseRanges('free', local);
+      }
+    }
     const s = this.#stats;
     s.volatileBatches++;
     s.madeVolatile += batch.length;
@@ -584,8 +740,11 @@ export class VolatileArena implements Disposable {
 
   /** DONTNEED the still-resident pages of [start, end) (bytes, at most RESIDENCY_CHUNK_PAGES pages). */
   #dropResident(start: number, end: number): void {
-    const { pages, resident, offset: first } = this.#mapping.residency({ offset: start, length: end - start });
+    const r = this.#regionOf(start);
+    const base = r * this.#stride * this.#page;
+    const { pages, resident, offset: localFirst } = (this.#regions[r] as Mapping).residency({ offset: start - base, length: end - start });
     if (resident === 0) return;
+    const first = localFirst + base;
     for (let i = 0; i < pages.length; ) {
       if ((pages[i] & 1) === 0) {
         i++;
@@ -594,7 +753,7 @@ export class VolatileArena implements Disposable {
       let j = i;
       while (j < pages.length && (pages[j] & 1) !== 0) j++;
       const from = Math.max(start, first + i * this.#page);
-      this.#mapping.advise('dontneed', { offset: from, length: Math.min(end, first + j * this.#page) - from });
+      this.#advise('dontneed', from, Math.min(end, first + j * this.#page) - from);
       i = j;
     }
   }
@@ -615,12 +774,12 @@ export class VolatileArena implements Disposable {
     const start = b.offset / this.#page;
     const pages = b.capacity / this.#page;
     if (this.#decayMs === 0) {
-      this.#mapping.advise('dontneed', { offset: b.offset, length: b.capacity });
+      this.#advise('dontneed', b.offset, b.capacity);
       s.decayedBytes += b.capacity;
     } else {
       // A volatile span is MADV_FREE'd already; the others wait freeDelayMs (as ordinary memory).
       const lazy = state === 'volatile' || this.#freeDelayMs === 0;
-      if (lazy && state !== 'volatile') this.#mapping.advise('free', { offset: b.offset, length: b.capacity });
+      if (lazy && state !== 'volatile') this.#advise('free', b.offset, b.capacity);
       const now = performance.now();
       this.#dirty.push({ start, pages, at: now, lazy });
       if (!lazy) {
@@ -636,6 +795,7 @@ export class VolatileArena implements Disposable {
     }
     s.freeBytes += b.capacity;
     this.#insertFree(start, pages);
+    if (start >= this.#stride) this.#shrinkSoon(performance.now());
   }
 
   /** @internal The last view of a quarantined span was collected: it may be reused. */
@@ -650,6 +810,13 @@ export class VolatileArena implements Disposable {
     this.#dirty.push({ start: t.start, pages: t.pages, at: now, lazy: true });
     if (this.#decayMs > 0) this.#schedule(now + this.#decayMs);
     this.#insertFree(t.start, t.pages);
+    if (t.start >= this.#stride) this.#shrinkSoon(now);
+  }
+
+  /** A span of a grown region went back to the free list: the timer checks whether the region can go. */
+  #shrinkSoon(now: number): void {
+    this.#shrinkDue = true;
+    this.#schedule(now + Math.max(this.#freeDelayMs, 1));
   }
 
   /** Insert an extent, coalescing with its neighbours. */
@@ -704,7 +871,7 @@ export class VolatileArena implements Disposable {
     for (const r of this.#dirty) {
       if (r.lazy || r.at > cutoff) continue;
       if (s.pendingFreeBytes <= downTo) break;
-      this.#mapping.advise('free', { offset: r.start * this.#page, length: r.pages * this.#page });
+      this.#advise('free', r.start * this.#page, r.pages * this.#page);
       r.lazy = true;
       s.pendingFreeBytes -= r.pages * this.#page;
       if (this.#decayMs > 0) this.#schedule(r.at + this.#decayMs);
@@ -721,7 +888,7 @@ export class VolatileArena implements Disposable {
         continue;
       }
       const length = r.pages * this.#page;
-      this.#mapping.advise('dontneed', { offset: r.start * this.#page, length });
+      this.#advise('dontneed', r.start * this.#page, length);
       if (!r.lazy) this.#stats.pendingFreeBytes -= length;
       bytes += length;
     }
@@ -770,6 +937,7 @@ export class VolatileArena implements Disposable {
     }
     this.#freePending(now - this.#freeDelayMs);
     if (this.#decayMs > 0) this.#decay(now - this.#decayMs);
+    if (this.#shrinkDue) this.#shrink();
     let next = Infinity;
     if (this.#unpinDelayMs > 0 && this.#soft.size !== 0) {
       if (!this.#epochArmed) {
@@ -792,16 +960,18 @@ export class VolatileArena implements Disposable {
 }
 
 interface ArenaCore {
-  mapping(): Mapping;
+  view(offset: number, length: number): Uint8Array;
+  detachView(offset: number, view: Uint8Array): void;
   page(): number;
   zero(): boolean;
   strict(): boolean;
   keepViewsOnFree(): boolean;
+  mustQuarantine(t: Ticket | undefined): boolean;
   stats(): ArenaStats;
   ticket(b: VolatileBuffer): Ticket | undefined;
   softUnpin(b: VolatileBuffer): void;
   softPin(b: VolatileBuffer): void;
-  release(b: VolatileBuffer, state: BufferState, ticket: Ticket | undefined): void;
+  release(b: VolatileBuffer, state: BufferState, quarantine: Ticket | undefined): void;
 }
 
 const kClosed = Symbol('pagewise.arenaClosed');
@@ -939,20 +1109,21 @@ export class VolatileBuffer implements Disposable {
   }
 
   /**
-   * Return the span to the arena. Every view is detached — except with `quarantine`
-   * on the native backend, where views stay attached (Node's zlib aborts the process
-   * if its input is detached mid-stream) and the span is not reused while any of
-   * them is alive.
+   * Return the span to the arena. Every view is detached — except when the span goes
+   * into quarantine (see the `quarantine` option) on the native backend: then views
+   * stay attached (Node's zlib aborts the process if its input is detached
+   * mid-stream) and the span is not reused while any of them is alive.
    * Idempotent.
    */
   free(): void {
     const state = this.#state;
     if (state === 'freed') return;
-    if (this.#ticket !== undefined && this.#core.keepViewsOnFree()) this.#view = this.#bytes = undefined;
+    const quarantine = this.#core.mustQuarantine(this.#ticket);
+    if (quarantine && this.#core.keepViewsOnFree()) this.#view = this.#bytes = undefined;
     else this.#detach();
     this.#state = 'freed';
     this.#side = undefined;
-    this.#core.release(this, state, this.#ticket);
+    this.#core.release(this, state, quarantine ? this.#ticket : undefined);
   }
 
   [Symbol.dispose](): void {
@@ -988,7 +1159,7 @@ export class VolatileBuffer implements Disposable {
   }
 
   #attach(): Uint8Array {
-    const view = this.#core.mapping().view(this.offset, this.capacity);
+    const view = this.#core.view(this.offset, this.capacity);
     this.#view = view;
     this.#bytes = view.length === this.length ? view : view.subarray(0, this.length);
     const t = this.#ticket;
@@ -1002,7 +1173,7 @@ export class VolatileBuffer implements Disposable {
   #detach(): void {
     const view = this.#view;
     if (view === undefined) return;
-    if (view.byteLength !== 0) this.#core.mapping().detachView(view);
+    if (view.byteLength !== 0) this.#core.detachView(this.offset, view);
     this.#view = this.#bytes = undefined;
   }
 

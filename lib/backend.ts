@@ -161,6 +161,12 @@ export interface Backend {
    * many paths in one call (`paths`: each path followed by a NUL); rows of doubles laid out as in lib/cli/batch.ts.
    */
   statFiles?(paths: string, wantCachestat: boolean): Float64Array;
-  /** Native only, for the CLI: walk a directory and statFiles() every regular file in it. */
-  walkFiles?(dir: string, wantCachestat: boolean): { files: string; rows: Float64Array; directories: number; errors: string };
+  /**
+   * Native only: libuv requests in flight on this thread's event loop (Node's thread-pool
+   * work and fs requests each hold one until just before their callback); undefined when
+   * it cannot be read. The volatile arena reuses a freed span at once only when it is 0.
+   */
+  pendingRequests?(): number | undefined;
+  /** Native only, for the CLI: walk a directory and statFiles() every regular file in it (RangeError ERR_OUT_OF_RANGE past maxFiles, at most 2^20). */
+  walkFiles?(dir: string, wantCachestat: boolean, maxFiles?: number): { files: string; rows: Float64Array; directories: number; errors: string };
 }

@@ -14,6 +14,7 @@
 // fine). peek() of a key being produced finds nothing.
 import * as util from 'node:util';
 import {
+  ARENA_OPTION_KEYS,
   type ArenaStats,
   listenToPressure,
   type PressureLevel,
@@ -100,25 +101,48 @@ function newEntry<K>(key: K, buffer: VolatileBuffer, length: number): Entry<K> {
   return entry;
 }
 
-// The intrinsic getter: neither a subclass nor a Proxy can lie about it.
-const typedArrayLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'length')
-  ?.get as (this: Uint8Array) => number;
+// The intrinsic getters: neither a subclass nor a Proxy can lie about them.
+const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const typedArrayLength = Object.getOwnPropertyDescriptor(typedArrayProto, 'length')?.get as (this: Uint8Array) => number;
+const typedArrayBuffer = Object.getOwnPropertyDescriptor(typedArrayProto, 'buffer')?.get as (this: Uint8Array) => ArrayBufferLike;
+const typedArraySet = Uint8Array.prototype.set;
 
 /** The value produce returned, checked: a genuine, attached Uint8Array (its true length). */
 function producedBytes(value: unknown): [Uint8Array, number] {
   if (!util.types.isUint8Array(value)) {
+    // An async produce: its promise is refused, and must not die later as an unhandled rejection.
+    if (util.types.isPromise(value)) Promise.prototype.then.call(value, undefined, () => {});
     throw invalidArgType('the value returned by produce', 'an instance of Uint8Array', value);
   }
   const length = typedArrayLength.call(value);
   if (length === 0) {
     try {
-      new Uint8Array(value.buffer); // throws on a detached buffer
+      new Uint8Array(typedArrayBuffer.call(value)); // throws on a detached buffer
     } catch {
       throw invalidArgValue('the value returned by produce', value, 'is a view of a detached ArrayBuffer');
     }
   }
   return [value, length];
 }
+
+/** Copy what produce returned into the entry; a value detached since it was checked gives a coded error. */
+function copyProduced(target: Uint8Array, value: Uint8Array): void {
+  try {
+    typedArraySet.call(target, value);
+  } catch {
+    throw invalidArgValue('the value returned by produce', value, 'could not be copied (is it a view of a detached ArrayBuffer?)');
+  }
+}
+
+/** Every key of VolatileCacheOptions (the arena's, less `size`, plus the cache's own): any other is refused. */
+const CACHE_OPTION_KEYS: readonly string[] = Object.freeze([
+  ...ARENA_OPTION_KEYS.filter((k) => k !== 'size'),
+  'budget',
+  'max',
+  'lowWatermark',
+  'arena',
+  'arenaSize',
+]);
 
 const CREATE_HANDLE = Symbol('pagewise.createCacheHandle');
 
@@ -189,13 +213,22 @@ export class VolatileCache<K = string> implements Disposable {
   #closed = false;
 
   constructor(options?: VolatileCacheOptions) {
-    const o = validateObject<VolatileCacheOptions>('options', options);
+    const o = validateObject<VolatileCacheOptions>('options', options, CACHE_OPTION_KEYS);
     this.#budget = o.budget === undefined ? 64 * 1024 * 1024 : validateInteger('options.budget', o.budget, 0);
     this.#max = o.max === undefined ? Infinity : validateInteger('options.max', o.max, 1);
     this.#lowWatermark =
       o.lowWatermark === undefined ? Math.floor(this.#budget / 2) : validateInteger('options.lowWatermark', o.lowWatermark, 0);
     if (o.arena !== undefined) {
       if (!(o.arena instanceof VolatileArena)) throw invalidArgType('options.arena', 'an instance of VolatileArena', o.arena);
+      // The arena's own options would be silently ignored with an arena given: refuse them.
+      for (const key of ARENA_OPTION_KEYS) {
+        if (key !== 'pressure' && Object.hasOwn(o, key) && o[key as keyof VolatileCacheOptions] !== undefined) {
+          throw invalidArgValue('options', options, `has '${key}', which applies only to the arena the cache makes (options.arena was given: set it on that arena)`);
+        }
+      }
+      if (o.arenaSize !== undefined) {
+        throw invalidArgValue('options', options, "has 'arenaSize', which applies only to the arena the cache makes (options.arena was given)");
+      }
       this.#arena = o.arena;
       this.#ownsArena = false;
     } else {
@@ -397,7 +430,12 @@ export class VolatileCache<K = string> implements Disposable {
     if (typeof produce === 'function') {
       const [value, length] = producedBytes(produce(key));
       const buffer = this.#alloc(Math.max(1, length));
-      buffer.bytes.set(value);
+      try {
+        copyProduced(buffer.bytes, value);
+      } catch (err) {
+        buffer.free();
+        throw err;
+      }
       return newEntry(key, buffer, length);
     }
     const length = this.#sizeOf(key, produce);
@@ -436,7 +474,7 @@ export class VolatileCache<K = string> implements Disposable {
     entry.length = length;
     const bytes = entry.buffer.bytes;
     const target = length === bytes.length ? bytes : bytes.subarray(0, length);
-    if (value !== undefined) target.set(value);
+    if (value !== undefined) copyProduced(target, value);
     else (produce as FillProducer<K>).fill(target, key);
   }
 

@@ -37,7 +37,9 @@ export interface NativeAddon {
   supportsAnonName?(): boolean;
   setAnonName?(address: bigint, length: number, name: string): void;
   statFiles(paths: string, wantCachestat: boolean): Float64Array;
-  walkFiles(dir: string, wantCachestat: boolean): { files: string; rows: Float64Array; directories: number; errors: string };
+  /** libuv requests in flight on this environment's loop (native/loop.cc). */
+  pendingRequests?(): number | undefined;
+  walkFiles(dir: string, wantCachestat: boolean, maxFiles?: number): { files: string; rows: Float64Array; directories: number; errors: string };
 }
 
 let cached: NativeAddon | undefined;
@@ -96,6 +98,12 @@ function probeExternalBuffers(addon: NativeAddon): void {
   }
 }
 
+/** Node (and Electron) run on libuv; Bun and Deno emulate N-API without it. */
+function isNodeLoop(): boolean {
+  const versions = process.versions as Record<string, string | undefined>;
+  return typeof versions.uv === 'string' && versions.bun === undefined && (globalThis as { Deno?: unknown }).Deno === undefined;
+}
+
 /** The Backend over the kernel. Throws (code ERR_PAGEWISE_NATIVE_UNAVAILABLE) when the addon cannot load. */
 export function loadNativeBackend(): Backend {
   const addon = loadNativeAddon();
@@ -118,6 +126,8 @@ export function loadNativeBackend(): Backend {
     fileResidency: (fd: number, offset: number, length: number, wantPages: boolean) =>
       addon.fileResidency(fd, offset, length, wantPages),
     fadvise: (fd: number, offset: number, length: number, advice: number) => addon.fadvise(fd, offset, length, advice),
+    // Only Node's event loop is libuv's; other runtimes answer napi_get_uv_event_loop with a stand-in.
+    ...(typeof addon.pendingRequests === 'function' && isNodeLoop() ? { pendingRequests: addon.pendingRequests } : {}),
     accessMode: (fd: number) => addon.accessMode(fd),
     createMemfd: (name: string, size: number, sealGrow: boolean) => addon.createMemfd(name, size, sealGrow),
     seals: (fd: number) => addon.seals(fd),
@@ -132,7 +142,7 @@ export function loadNativeBackend(): Backend {
       }
     },
     statFiles: (paths: string, wantCachestat: boolean) => addon.statFiles(paths, wantCachestat),
-    walkFiles: (dir: string, wantCachestat: boolean) => addon.walkFiles(dir, wantCachestat),
+    walkFiles: (dir: string, wantCachestat: boolean, maxFiles?: number) => addon.walkFiles(dir, wantCachestat, maxFiles),
   };
 }
 

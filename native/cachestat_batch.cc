@@ -65,9 +65,11 @@ struct Fd {
 
 namespace {
 
-// open + fstat (+ cachestat) of one path into one row.
-void StatOne(const char* path, double* row, bool wantCachestat) {
-  Fd file{open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)};
+// open + fstat (+ cachestat) of one file into one row: `name` relative to the
+// directory `dirfd` (AT_FDCWD: a path as given). Opening relative to the open
+// directory spares the kernel the lookup of every path component per file.
+void StatAt(int dirfd, const char* name, double* row, bool wantCachestat) {
+  Fd file{openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)};
   if (file.fd < 0) {
     row[kErrno] = errno;
     row[kStage] = kOpen;
@@ -99,14 +101,21 @@ void StatOne(const char* path, double* row, bool wantCachestat) {
 }
 
 struct Walk {
-  std::string files;   // regular files found, each followed by a NUL
+  bool wantCachestat = false;
+  size_t maxFiles = 0;
+  bool tooMany = false;  // more than maxFiles regular files: the walk stopped
+  std::string files;     // regular files found, each followed by a NUL
+  std::vector<double> rows;
   size_t count = 0;
   double directories = 0;
   std::string errors;  // "path\0errno\0" per directory that could not be read
 };
 
-// Depth-first, entries in byte order (the order lib/cli/files.ts walks in); symbolic
-// links and special files are skipped, as in the JavaScript walk.
+// Depth-first, entries of each directory in byte order of their names (for UTF-8 names,
+// code point order: lib/cli/files.ts sorts the same way); symbolic links and special
+// files are skipped, as in the JavaScript walk. The files of a directory are stat'ed
+// while it is open, and it is closed before its subdirectories are walked: one
+// directory descriptor at a time, whatever the depth.
 void WalkDir(const std::string& dir, Walk& w) {
   w.directories++;
   DIR* d = opendir(dir.c_str());
@@ -118,7 +127,7 @@ void WalkDir(const std::string& dir, Walk& w) {
     return;
   }
   std::vector<std::pair<std::string, unsigned char>> entries;
-  errno = 0;
+  size_t regular = 0;
   while (dirent* e = readdir(d)) {
     if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
     unsigned char type = e->d_type;
@@ -128,22 +137,50 @@ void WalkDir(const std::string& dir, Walk& w) {
         type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_LNK;
       }
     }
-    if (type == DT_DIR || type == DT_REG) entries.emplace_back(e->d_name, type);
+    if (type == DT_DIR || type == DT_REG) {
+      entries.emplace_back(e->d_name, type);
+      regular += type == DT_REG;
+    }
+  }
+  // (Checked again per file below: the subdirectories walked in between add files too.)
+  if (regular > w.maxFiles - w.count) {
+    closedir(d);
+    w.tooMany = true;
+    return;
+  }
+  // std::string compares as unsigned bytes (memcmp).
+  std::sort(entries.begin(), entries.end());
+  std::vector<double> rows(regular * kFields, 0.0);
+  size_t r = 0;
+  for (const auto& [name, type] : entries) {
+    if (type == DT_REG) StatAt(dirfd(d), name.c_str(), rows.data() + (r++) * kFields, w.wantCachestat);
   }
   closedir(d);
-  std::sort(entries.begin(), entries.end());
   const std::string prefix = !dir.empty() && dir.back() == '/' ? dir : dir + '/';
+  r = 0;
   for (const auto& [name, type] : entries) {
     if (type == DT_DIR) {
       WalkDir(prefix + name, w);
+      if (w.tooMany) return;
     } else {
+      if (w.count == w.maxFiles) {
+        w.tooMany = true;
+        return;
+      }
       w.files += prefix;
       w.files += name;
       w.files += '\0';
+      w.rows.insert(w.rows.end(), rows.begin() + r * kFields, rows.begin() + (r + 1) * kFields);
+      r++;
       w.count++;
     }
   }
 }
+
+// Files per call at most (statFiles, walkFiles): the rows (88 bytes a file) stay under
+// 100 MB, far below what an ArrayBuffer may hold. lib/cli/batch.ts sends 4,096 at a time;
+// a larger tree is walked again in JavaScript, which stats it in such chunks.
+constexpr size_t kMaxBatchFiles = size_t{1} << 20;
 
 }  // namespace
 
@@ -154,35 +191,33 @@ Napi::Value StatFiles(const Napi::CallbackInfo& info) {
   bool wantCachestat = info[1].ToBoolean().Value();
   size_t n = 0;
   for (char c : joined) n += c == '\0';
+  if (n > kMaxBatchFiles) throw OutOfRange(env, "paths");
   Napi::Float64Array rows = Napi::Float64Array::New(env, n * kFields);
   double* out = rows.Data();
   size_t start = 0;
   for (size_t i = 0; i < n; i++) {
     const char* path = joined.c_str() + start;
     start = joined.find('\0', start) + 1;
-    StatOne(path, out + i * kFields, wantCachestat);
+    StatAt(AT_FDCWD, path, out + i * kFields, wantCachestat);
   }
   return rows;
 }
 
-// walkFiles(dir, wantCachestat): { files, rows, directories, errors } — the regular files
-// under dir (NUL-terminated paths, dir + '/' + relative path), one StatOne row each, the
-// number of directories read, and "path\0errno\0" for each that could not be read.
+// walkFiles(dir, wantCachestat, maxFiles?): { files, rows, directories, errors } — the regular
+// files under dir (NUL-terminated paths, dir + '/' + relative path), one StatAt row each, the
+// number of directories read, and "path\0errno\0" for each that could not be read. More than
+// maxFiles (default and upper bound kMaxBatchFiles) files: RangeError ERR_OUT_OF_RANGE.
 Napi::Value WalkFiles(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) throw CodedError(env, "ERR_INVALID_ARG_TYPE", "dir must be a string");
-  std::string dir = info[0].As<Napi::String>().Utf8Value();
-  bool wantCachestat = info[1].ToBoolean().Value();
   Walk w;
+  std::string dir = info[0].As<Napi::String>().Utf8Value();
+  w.wantCachestat = info[1].ToBoolean().Value();
+  w.maxFiles = Arg(info, 2).IsUndefined() ? kMaxBatchFiles : std::min<size_t>(ArgUint(info, 2, "maxFiles"), kMaxBatchFiles);
   WalkDir(dir, w);
-  Napi::Float64Array rows = Napi::Float64Array::New(env, w.count * kFields);
-  double* out = rows.Data();
-  size_t start = 0;
-  for (size_t i = 0; i < w.count; i++) {
-    const char* path = w.files.c_str() + start;
-    start = w.files.find('\0', start) + 1;
-    StatOne(path, out + i * kFields, wantCachestat);
-  }
+  if (w.tooMany) throw OutOfRange(env, "maxFiles");
+  Napi::Float64Array rows = Napi::Float64Array::New(env, w.rows.size());
+  if (!w.rows.empty()) std::memcpy(rows.Data(), w.rows.data(), w.rows.size() * sizeof(double));
   Napi::Object result = Napi::Object::New(env);
   result.Set("files", Napi::String::New(env, w.files));
   result.Set("rows", rows);

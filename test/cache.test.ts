@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { CacheHandle, type CodedError, VolatileCache } from '../lib/index';
@@ -77,7 +78,7 @@ describe('VolatileCache', () => {
   });
 
   it('evicts when the arena itself is full, and delete() of a held entry waits for the release', () => {
-    using c = new VolatileCache<string>({ budget: 1 << 30, arenaSize: 4 * PAGE, pagewise: pw, decayMs: -1 });
+    using c = new VolatileCache<string>({ budget: 1 << 30, arenaSize: 4 * PAGE, pagewise: pw, decayMs: -1, quarantine: false }); // arena-full eviction: freed spans reused at once (the simulator quarantines them by default)
     const produce = produceFor([]);
     c.get('a', produce).release();
     c.get('b', produce).release();
@@ -276,6 +277,39 @@ describe('VolatileCache: misbehaving and re-entrant producers (issue 16 F6)', ()
     c.get('big', () => new Uint8Array(8 * PAGE)).release();
   });
 
+  it('a subclass whose buffer getter lies about a detached buffer, and an async produce: coded errors, no span leaks, no unhandled rejection', async () => {
+    using c = new VolatileCache<string>({ budget: 16 * PAGE, arenaSize: 16 * PAGE, pagewise: pw, decayMs: -1 });
+    const realBuffer = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'buffer')!.get!;
+    class LyingBuffer extends Uint8Array {
+      override get buffer(): ArrayBuffer {
+        return new ArrayBuffer(8);
+      }
+    }
+    const lying = () => {
+      const u = new LyingBuffer(PAGE);
+      const ab = realBuffer.call(u) as ArrayBuffer;
+      structuredClone(ab, { transfer: [ab] });
+      return u;
+    };
+    const rejections: unknown[] = [];
+    const onRejection = (r: unknown) => rejections.push(r);
+    process.on('unhandledRejection', onRejection);
+    try {
+      for (let i = 0; i < 40; i++) {
+        expect(() => c.get(`l${i}`, lying)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+        expect(() => c.get(`a${i}`, (async () => Promise.reject(new Error('async produce'))) as never)).toThrow(
+          expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }),
+        );
+      }
+      await new Promise((r) => setImmediate(r));
+    } finally {
+      process.off('unhandledRejection', onRejection);
+    }
+    expect(rejections).toEqual([]);
+    expect(c.stats.arena.buffers).toBe(0);
+    c.get('big', () => new Uint8Array(16 * PAGE)).release();
+  });
+
   it('a get() of the same key from inside its produce throws ERR_CACHE_REENTRANT_GET; nothing is orphaned', () => {
     using c = cache(64);
     let inner: unknown;
@@ -372,5 +406,62 @@ describe('VolatileCache: memory pressure', () => {
 describe('VolatileCache: handles', () => {
   it('CacheHandle cannot be constructed by user code', () => {
     expect(() => new (CacheHandle as unknown as new () => unknown)()).toThrow(expect.objectContaining({ code: 'ERR_ILLEGAL_CONSTRUCTOR' }));
+  });
+});
+
+describe('option typos (issue 15)', () => {
+  function err(fn: () => unknown): CodedError | undefined {
+    try {
+      fn();
+    } catch (e) {
+      return e as CodedError;
+    }
+    return undefined;
+  }
+
+  it('VolatileCache refuses unknown option keys, naming the key with a did-you-mean, and makes no arena', () => {
+    const e = err(() => new VolatileCache({ budgte: PAGE, pagewise: pw } as never));
+    expect(e?.code).toBe('ERR_INVALID_ARG_VALUE');
+    expect(e?.message).toMatch(/'budgte'/);
+    expect(e?.message).toMatch(/did you mean 'budget'/);
+    const arenaTypo = err(() => new VolatileCache({ budget: PAGE, freeDelayMS: 0, pagewise: pw } as never));
+    expect(arenaTypo?.code).toBe('ERR_INVALID_ARG_VALUE');
+    expect(arenaTypo?.message).toMatch(/did you mean 'freeDelayMs'/);
+    // 'size' is the arena's key, not the cache's (it is arenaSize here).
+    expect(err(() => new VolatileCache({ size: PAGE, pagewise: pw } as never))?.code).toBe('ERR_INVALID_ARG_VALUE');
+    // Every documented key is accepted.
+    using c = new VolatileCache({ budget: 4 * PAGE, max: 3, lowWatermark: PAGE, arenaSize: 16 * PAGE, pagewise: pw, decayMs: -1, freeDelayMs: 0, unpinDelayMs: -1, unpinMaxBytes: PAGE, zero: true, strict: false, quarantine: true, name: 'typo-test', pressure: new EventEmitter() });
+    expect(c.get('k', () => new Uint8Array([1])).outcome).toBe('miss');
+  });
+
+  it('with options.arena, the options of the arena it would make are refused rather than ignored', async () => {
+    const { VolatileArena } = await import('../lib/index');
+    using a = new VolatileArena({ size: 16 * PAGE, pagewise: pw });
+    for (const extra of [{ zero: true }, { arenaSize: PAGE }, { decayMs: 0 }, { pagewise: pw }]) {
+      const e = err(() => new VolatileCache({ arena: a, ...extra }));
+      expect(e?.code, JSON.stringify(Object.keys(extra))).toBe('ERR_INVALID_ARG_VALUE');
+      expect(e?.message).toMatch(new RegExp(`'${Object.keys(extra)[0]}'`));
+    }
+    using c = new VolatileCache({ arena: a, budget: 4 * PAGE, pressure: new EventEmitter() });
+    expect(c.arena).toBe(a);
+  });
+});
+
+describe('Node async work on a released entry (issue 16 F3, default options)', () => {
+  it('crypto.randomFill still writing into an evicted entry never reaches the entry that reuses the memory', async () => {
+    using c = new VolatileCache<string>({ budget: 64 * PAGE, arenaSize: 128 * PAGE, pagewise: pw });
+    const size = 32 * PAGE;
+    for (let round = 0; round < 3; round++) {
+      const h = c.get(`a${round}`, () => new Uint8Array(size));
+      const done = new Promise<void>((resolve, reject) => crypto.randomFill(h.bytes, (err) => (err ? reject(err) : resolve())));
+      h.release();
+      expect(c.delete(`a${round}`)).toBe(true); // freed while randomFill may still run
+      const h2 = c.get(`b${round}`, { size, fill: (t) => t.fill(0x33) });
+      await done;
+      expect(allEqual(h2.bytes, 0x33)).toBe(true);
+      h2.release();
+      c.delete(`b${round}`);
+    }
+    expect(c.stats.arena.quarantinedBytes).toBeGreaterThan(0);
   });
 });

@@ -11,7 +11,7 @@ import { createPagewise } from '../lib/index';
 import { PathFilter } from '../lib/cli/args';
 import { statFiles } from '../lib/cli/batch';
 import { type Run, evictCommand, lockCommand, statCommand, touchCommand } from '../lib/cli/commands';
-import { collectFiles } from '../lib/cli/files';
+import { collectFiles, countsOf } from '../lib/cli/files';
 import { findMemoryCgroup } from '../lib/cli/demo';
 import { EXIT_UNAVAILABLE, main } from '../lib/cli/main';
 import { PAGE, onKernel, pattern, pw } from './helpers';
@@ -214,7 +214,7 @@ describe.skipIf(!onKernel)('files that change under the CLI (native only: the fi
     expect(native.files.map((f) => path.relative(d, f.path))).toEqual(['Z', 'a', 'b/1', 'b/2', 'c/d/e']);
     expect(js.files.map((f) => f.path)).toEqual(native.files.map((f) => f.path));
     expect(native.directories).toBe(js.directories);
-    expect(native.files.every((f) => f.counts?.cached === 1)).toBe(true);
+    expect(native.files.every((f) => countsOf(f)?.cached === 1)).toBe(true);
     // A directory that cannot be read is an error of its own (errno in the result).
     const gone = pw.backend.walkFiles?.(path.join(d, 'no-such-dir'), false);
     expect(gone?.errors).toBe(`${path.join(d, 'no-such-dir')}\u00002\u0000`);

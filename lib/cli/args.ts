@@ -59,25 +59,31 @@ export function clipRange(range: ByteRange | undefined, size: number): { offset:
   return { offset: start, length: Math.max(0, end - start) };
 }
 
+const BYTE_UNITS = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];
+
 /** 0 B, 512 B, 4.0 KiB, 1.5 MiB, 2.0 GiB ... (binary units, one decimal). */
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB'];
   let value = bytes / 1024;
   let i = 0;
-  while (value >= 1024 && i < units.length - 1) {
+  while (value >= 1024 && i < BYTE_UNITS.length - 1) {
     value /= 1024;
     i++;
   }
+  let shown = value.toFixed(1);
   // 1023.96 KiB would print as "1024.0 KiB": move to the next unit instead.
-  if (value.toFixed(1) === '1024.0' && i < units.length - 1) {
+  if (shown === '1024.0' && i < BYTE_UNITS.length - 1) {
     value /= 1024;
     i++;
+    shown = value.toFixed(1);
   }
-  return `${value.toFixed(1)} ${units[i]}`;
+  return `${shown} ${BYTE_UNITS[i]}`;
 }
 
 export function formatPercent(percent: number): string {
+  // The common cases of a stat table over many files, without toFixed.
+  if (percent === 100) return '100.0%';
+  if (percent === 0) return '0.0%';
   // Never round a partially resident file up to 100% or a non-empty residency down to 0%.
   let shown = percent.toFixed(1);
   if (shown === '100.0' && percent < 100) shown = '99.9';

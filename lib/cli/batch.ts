@@ -12,7 +12,7 @@ const FIELDS = STAT_FIELDS.length;
 const STAGE_SYSCALL = ['', 'open', 'fstat', 'cachestat'] as const;
 
 /** Paths per native call: bounds the rows array, and the time between two event-loop turns. */
-const CHUNK = 4096;
+export const CHUNK = 4096;
 
 /** cachestat(2) counts of a whole file, in pages. */
 export interface StatCounts {

@@ -9,6 +9,7 @@ import { openRegular } from './batch';
 import { type PageRuns, type Snapshot, residentRuns } from './snapshot';
 import { READY_MARK, removeOwnPidFile } from './daemon';
 import { type Failure, type Target, failureOf } from './files';
+import { FIELD } from './batch';
 
 /** Where a command writes. Node's process.stdout / process.stderr, or anything with write(). */
 export interface CliStream {
@@ -79,8 +80,8 @@ export function plural(n: number, word: string): string {
 }
 
 /** " in N directories" when directories were walked. */
-const inDirectories = (run: Run): string => (run.directories > 0 ? ` in ${plural(run.directories, 'directory')}` : '');
-const errorCount = (run: Run): string =>
+const inDirectories = (run: Pick<Run, 'directories'>): string => (run.directories > 0 ? ` in ${plural(run.directories, 'directory')}` : '');
+const errorCount = (run: Pick<Run, 'skippedLarge' | 'skippedOtherFs' | 'failures'>): string =>
   (run.skippedLarge ? `; skipped ${plural(run.skippedLarge, 'file')} over --max-size` : '') +
   (run.skippedOtherFs ? `; skipped ${run.skippedOtherFs} on other file systems` : '') +
   (run.failures.length > 0 ? `; ${plural(run.failures.length, 'error')}` : '');
@@ -176,6 +177,26 @@ export function residencyStrip(pages: Uint8Array, width = STRIP_WIDTH): string {
   return s;
 }
 
+/** Pages of a range whose strip comes from one residency vector; above it, from counts per cell. */
+export const STRIP_VECTOR_PAGES = 2 ** 20;
+
+/**
+ * The same strip as residencyStrip() for `n` pages, from the number of resident pages of each
+ * cell (`count(from, to)` over page indexes [from, to)): no vector proportional to the file,
+ * so a 17 TiB sparse file costs 60 cachestat calls, not a 4 GiB vector.
+ */
+export function residencyStripByCounts(n: number, count: (from: number, to: number) => number, width = STRIP_WIDTH): string {
+  const cells = Math.min(width, n);
+  let s = '';
+  for (let c = 0; c < cells; c++) {
+    const from = Math.floor((c * n) / cells);
+    const to = Math.floor(((c + 1) * n) / cells);
+    const resident = count(from, to);
+    s += resident === 0 ? ' ' : resident === to - from ? 'O' : 'o';
+  }
+  return s;
+}
+
 /**
  * Whether the kernel tells this process the truth about a file's residency:
  * cachestat(2) refuses (EPERM) and mincore(2) reports every page as resident
@@ -214,89 +235,177 @@ function residency(run: Run, fd: number, file: string, range: { offset: number; 
   return r;
 }
 
+/** What stat's output needs besides the rows: the page size and the backend's name. */
+export interface StatContext {
+  pageSize: number;
+  kind: 'native' | 'simulator';
+}
+
+/** The parts of a Run that printing the result of stat needs. */
+type StatOutputRun = Pick<Run, 'io' | 'directories' | 'failures' | 'range' | 'summaryOnly' | 'skippedLarge' | 'skippedOtherFs'>;
+
+/** A Run for statFromCounts(): no library API (it is not even loaded), only what the batch counted. */
+export type CountsRun = StatOutputRun & Pick<Run, 'files'> & StatContext;
+
+/**
+ * Whether `stat` can answer from the whole-file counts the batch took while collecting
+ * (every file has them; no --range, -v or --pages): then the library's API is not needed.
+ */
+export function statNeedsOnlyCounts(files: readonly Target[], range: ByteRange | undefined, verbose: boolean, pages: boolean): boolean {
+  if (range !== undefined || verbose || pages) return false;
+  for (const f of files) if (f.rows === undefined) return false;
+  return true;
+}
+
+/** A StatFile for a file from its batch counts, written into `row` (one object reused for a whole table). */
+function rowFromCounts(t: Target, pageSize: number, row: StatFile): StatFile {
+  const { rows, at } = t;
+  if (rows === undefined || at === undefined) throw new Error(`pagewise: internal error: no counts for ${t.path}`);
+  const total = Math.ceil(t.size / pageSize);
+  const cached = rows[at + FIELD.cached];
+  row.path = t.path;
+  row.size = t.size;
+  row.offset = 0;
+  row.length = t.size;
+  row.cached = cached;
+  row.total = total;
+  row.percent = total === 0 ? 100 : (100 * cached) / total;
+  row.residentBytes = cached * pageSize;
+  row.dirty = rows[at + FIELD.dirty];
+  row.writeback = rows[at + FIELD.writeback];
+  row.evicted = rows[at + FIELD.evicted];
+  row.recentlyEvicted = rows[at + FIELD.recentlyEvicted];
+  row.source = 'cachestat';
+  return row;
+}
+
+/** A StatFile to be filled by rowFromCounts. */
+const blankRow = (): StatFile => ({
+  path: '',
+  size: 0,
+  offset: 0,
+  length: 0,
+  cached: 0,
+  total: 0,
+  percent: 0,
+  residentBytes: 0,
+  dirty: null,
+  writeback: null,
+  evicted: null,
+  recentlyEvicted: null,
+  source: 'cachestat',
+});
+
+/** The summary, summed as rows come (the rows themselves need not be kept). */
+class StatSums {
+  files = 0;
+  size = 0;
+  length = 0;
+  cached = 0;
+  total = 0;
+  dirty: number | null = null;
+  writeback: number | null = null;
+  evicted: number | null = null;
+  recentlyEvicted: number | null = null;
+
+  add(size: number, length: number, cached: number, total: number, c: CacheCounts): void {
+    this.files++;
+    this.size += size;
+    this.length += length;
+    this.cached += cached;
+    this.total += total;
+    if (c.dirty !== null) this.dirty = (this.dirty ?? 0) + c.dirty;
+    if (c.writeback !== null) this.writeback = (this.writeback ?? 0) + c.writeback;
+    if (c.evicted !== null) this.evicted = (this.evicted ?? 0) + c.evicted;
+    if (c.recentlyEvicted !== null) this.recentlyEvicted = (this.recentlyEvicted ?? 0) + c.recentlyEvicted;
+  }
+
+  summary(run: StatOutputRun, pageSize: number): StatSummary {
+    return {
+      files: this.files,
+      directories: run.directories,
+      errors: run.failures.length,
+      size: this.size,
+      length: this.length,
+      cached: this.cached,
+      total: this.total,
+      percent: this.total === 0 ? 100 : (100 * this.cached) / this.total,
+      residentBytes: this.cached * pageSize,
+      dirty: this.dirty,
+      writeback: this.writeback,
+      evicted: this.evicted,
+      recentlyEvicted: this.recentlyEvicted,
+    };
+  }
+}
+
+/** `stat` from the counts taken while collecting (see statNeedsOnlyCounts): no per-file object is made for the table. */
+export function statFromCounts(run: CountsRun, json: boolean): number {
+  const { files, pageSize } = run;
+  const sums = new StatSums();
+  const row = blankRow();
+  for (const t of files) {
+    rowFromCounts(t, pageSize, row);
+    sums.add(row.size, row.length, row.cached, row.total, row);
+  }
+  const summary = sums.summary(run, pageSize);
+  if (json) writeStatJson(run, run, files.length, (i) => rowFromCounts(files[i], pageSize, blankRow()), summary);
+  else printStatTable(run, run.summaryOnly ? 0 : files.length, (i) => rowFromCounts(files[i], pageSize, row), summary);
+  return run.failures.length > 0 ? EXIT_FAILED : EXIT_OK;
+}
+
 export function statCommand(run: Run, json: boolean, pages = false): number {
   const { pw } = run;
+  const context: StatContext = { pageSize: pw.pageSize, kind: pw.kind };
+  if (statNeedsOnlyCounts(run.files, run.range, run.verbose, pages)) return statFromCounts({ ...run, ...context }, json);
   run.snapshot = pages;
-  const rows: StatFile[] = [];
-  // The summary is summed as rows come; with --summary (and no --json) rows are not kept at all.
+  // Rows in order: a Target whose batch counts are the row, or a StatFile made here.
+  // With --summary (and no --json) rows are not kept at all.
+  const rows: Array<Target | StatFile> = [];
   const keep = json || !run.summaryOnly;
-  const acc = { files: 0, size: 0, length: 0, cached: 0, total: 0 };
-  const sums: Record<'dirty' | 'writeback' | 'evicted' | 'recentlyEvicted', number | null> = { dirty: null, writeback: null, evicted: null, recentlyEvicted: null };
-  const add = (size: number, length: number, cached: number, total: number, c: CacheCounts): void => {
-    acc.files++;
-    acc.size += size;
-    acc.length += length;
-    acc.cached += cached;
-    acc.total += total;
-    if (c.dirty !== null) sums.dirty = (sums.dirty ?? 0) + c.dirty;
-    if (c.writeback !== null) sums.writeback = (sums.writeback ?? 0) + c.writeback;
-    if (c.evicted !== null) sums.evicted = (sums.evicted ?? 0) + c.evicted;
-    if (c.recentlyEvicted !== null) sums.recentlyEvicted = (sums.recentlyEvicted ?? 0) + c.recentlyEvicted;
-  };
+  const sums = new StatSums();
+  const scratch = blankRow();
   for (const target of run.files) {
     // Whole files without strips: the counts the batch took while collecting (one cachestat each).
-    if (target.counts !== undefined && run.range === undefined && !run.verbose) {
-      const c = target.counts;
-      const total = Math.ceil(target.size / pw.pageSize);
-      add(target.size, target.size, c.cached, total, c);
-      if (!keep) continue;
-      rows.push({
-        path: target.path,
-        size: target.size,
-        offset: 0,
-        length: target.size,
-        cached: c.cached,
-        total,
-        percent: total === 0 ? 100 : (100 * c.cached) / total,
-        residentBytes: c.cached * pw.pageSize,
-        dirty: c.dirty,
-        writeback: c.writeback,
-        evicted: c.evicted,
-        recentlyEvicted: c.recentlyEvicted,
-        source: 'cachestat',
-      });
+    if (target.rows !== undefined && run.range === undefined && !run.verbose && !pages) {
+      const r = rowFromCounts(target, pw.pageSize, scratch);
+      sums.add(r.size, r.length, r.cached, r.total, r);
+      if (keep) rows.push(target);
       continue;
     }
     try {
-      const before = rows.length;
-      withOpenFile(target.path, (fd, size) => statOne(run, rows, target.path, fd, size));
-      for (let i = before; i < rows.length; i++) add(rows[i].size, rows[i].length, rows[i].cached, rows[i].total, rows[i]);
-      if (!keep) rows.length = before;
+      const row = withOpenFile(target.path, (fd, size) => statOne(run, target.path, fd, size));
+      sums.add(row.size, row.length, row.cached, row.total, row);
+      if (keep) rows.push(row);
     } catch (err) {
       fail(run, target.path, err);
     }
   }
-
-  const summary: StatSummary = {
-    files: acc.files,
-    directories: run.directories,
-    errors: run.failures.length,
-    size: acc.size,
-    length: acc.length,
-    cached: acc.cached,
-    total: acc.total,
-    percent: acc.total === 0 ? 100 : (100 * acc.cached) / acc.total,
-    residentBytes: acc.cached * pw.pageSize,
-    ...sums,
+  const summary = sums.summary(run, pw.pageSize);
+  const at = (i: number): StatFile => {
+    const r = rows[i];
+    return 'source' in r ? r : rowFromCounts(r, pw.pageSize, json ? blankRow() : scratch);
   };
-
-  if (json) {
-    const doc = {
-      backend: pw.kind,
-      pageSize: pw.pageSize,
-      range: run.range === undefined ? null : { start: run.range.start, end: run.range.end ?? null },
-      files: rows,
-      summary,
-      errors: run.failures.map((f) => ({ path: f.path, code: f.code, message: f.reason })),
-    };
-    run.io.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
-  } else {
-    printStatTable(run, rows, summary);
-  }
+  if (json) writeStatJson(run, context, rows.length, at, summary);
+  else printStatTable(run, run.summaryOnly ? 0 : rows.length, at, summary);
   return run.failures.length > 0 ? EXIT_FAILED : EXIT_OK;
 }
 
-function statOne(run: Run, rows: StatFile[], file: string, fd: number, size: number): void {
+function writeStatJson(run: StatOutputRun, context: StatContext, count: number, at: (i: number) => StatFile, summary: StatSummary): void {
+  const files: StatFile[] = new Array(count);
+  for (let i = 0; i < count; i++) files[i] = at(i);
+  const doc = {
+    backend: context.kind,
+    pageSize: context.pageSize,
+    range: run.range === undefined ? null : { start: run.range.start, end: run.range.end ?? null },
+    files,
+    summary,
+    errors: run.failures.map((f) => ({ path: f.path, code: f.code, message: f.reason })),
+  };
+  run.io.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+}
+
+function statOne(run: Run, file: string, fd: number, size: number): StatFile {
   const { pw } = run;
   const { offset, length } = clipRange(run.range, size);
   let r: { cached: number; total: number; percent: number; source: StatFile['source']; dirty?: number; writeback?: number; evicted?: number; recentlyEvicted?: number };
@@ -308,85 +417,156 @@ function statOne(run: Run, rows: StatFile[], file: string, fd: number, size: num
     r = { ...res, source: res.source === 'mincore' ? 'mincore' : 'cachestat' };
   }
   const row: StatFile = {
-        path: file,
-        size,
-        offset,
-        length,
-        cached: r.cached,
-        total: r.total,
-        percent: r.percent,
-        residentBytes: r.cached * pw.pageSize,
-        dirty: r.dirty ?? null,
-        writeback: r.writeback ?? null,
-        evicted: r.evicted ?? null,
-        recentlyEvicted: r.recentlyEvicted ?? null,
-        source: r.source,
-      };
-  if (run.verbose || run.snapshot) {
-    const pages = (length === 0 ? undefined : residency(run, fd, file, { offset, length }, true).pages) ?? new Uint8Array(0);
-    if (run.verbose) row.strip = residencyStrip(pages);
-    if (run.snapshot) row.resident = residentRuns(pages, Math.floor(offset / pw.pageSize));
-  }
-  rows.push(row);
+    path: file,
+    size,
+    offset,
+    length,
+    cached: r.cached,
+    total: r.total,
+    percent: r.percent,
+    residentBytes: r.cached * pw.pageSize,
+    dirty: r.dirty ?? null,
+    writeback: r.writeback ?? null,
+    evicted: r.evicted ?? null,
+    recentlyEvicted: r.recentlyEvicted ?? null,
+    source: r.source,
+  };
+  if (run.verbose) row.strip = length === 0 ? '' : rangeStrip(run, fd, file, offset, length);
+  if (run.snapshot) row.resident = length === 0 ? [] : rangeRuns(run, fd, file, offset, length);
+  return row;
 }
 
-function printStatTable(run: Run, statRows: StatFile[], summary: StatSummary): void {
-  let rows = statRows;
-  // One write for the whole table: tens of thousands of rows are common.
-  const lines: string[] = [];
-  const emit = (line: string): void => void lines.push(line);
-  const withCachestat = rows.some((r) => r.dirty !== null);
+/** The first page of [offset, offset + length) and the number of pages it touches. */
+function pageSpan(page: number, offset: number, length: number): { first: number; n: number } {
+  const first = Math.floor(offset / page);
+  return { first, n: Math.ceil((offset + length) / page) - first };
+}
+
+/** Bytes of page indexes [from, to) of a span, clipped to [offset, offset + length). */
+function spanBytes(page: number, first: number, from: number, to: number, offset: number, length: number): { offset: number; length: number } {
+  const start = Math.max(offset, (first + from) * page);
+  const end = Math.min(offset + length, (first + to) * page);
+  return { offset: start, length: end - start };
+}
+
+/** The -v strip of a range: one vector up to STRIP_VECTOR_PAGES pages, else counts per cell (bounded memory). */
+function rangeStrip(run: Run, fd: number, file: string, offset: number, length: number): string {
+  const page = run.pw.pageSize;
+  const { first, n } = pageSpan(page, offset, length);
+  if (n <= STRIP_VECTOR_PAGES) return residencyStrip(residency(run, fd, file, { offset, length }, true).pages ?? new Uint8Array(0));
+  return residencyStripByCounts(n, (from, to) => residency(run, fd, file, spanBytes(page, first, from, to, offset, length)).cached);
+}
+
+/**
+ * --pages: the runs of resident pages of a range, a chunk of STRIP_VECTOR_PAGES pages at a time
+ * (a vector per chunk, not per file); a chunk with no page resident costs one count, one all
+ * resident adds one run without a vector.
+ */
+function rangeRuns(run: Run, fd: number, file: string, offset: number, length: number): PageRuns {
+  const page = run.pw.pageSize;
+  const { first, n } = pageSpan(page, offset, length);
+  const runs: PageRuns = [];
+  const push = (from: number, to: number): void => {
+    const last = runs[runs.length - 1];
+    if (last !== undefined && last[1] === from) last[1] = to;
+    else runs.push([from, to]);
+  };
+  for (let from = 0; from < n; from += STRIP_VECTOR_PAGES) {
+    const to = Math.min(n, from + STRIP_VECTOR_PAGES);
+    const bytes = spanBytes(page, first, from, to, offset, length);
+    if (n > STRIP_VECTOR_PAGES) {
+      const counted = residency(run, fd, file, bytes);
+      if (counted.cached === 0) continue;
+      if (counted.cached === counted.total) {
+        push(first + from, first + to);
+        continue;
+      }
+    }
+    const pages = residency(run, fd, file, bytes, true).pages ?? new Uint8Array(0);
+    for (const [a, b] of residentRuns(pages, first + from)) push(a, b);
+  }
+  return runs;
+}
+
+const TABLE_PIECE = 1 << 16;
+
+function printStatTable(run: StatOutputRun, count: number, at: (i: number) => StatFile, summary: StatSummary): void {
+  const withCachestat = summary.dirty !== null;
   const num = (v: number | null): string => (v === null ? '-' : String(v));
   const header = ['RESIDENT', 'PAGES', 'SIZE', 'PERCENT'];
   if (withCachestat) header.push('DIRTY', 'WRITEBACK', 'EVICTED', 'RECENT');
   const columns = header.length;
-  if (run.summaryOnly) rows = [];
-  // Cells of all rows in one flat array (tens of thousands of rows: no array per row).
-  const cells: string[] = new Array(rows.length * columns);
-  const widths = header.map((h) => h.length);
-  for (let i = 0; i < rows.length; i++) {
-    const r = rows[i];
-    const at = i * columns;
-    cells[at] = formatBytes(r.residentBytes);
-    cells[at + 1] = `${r.cached}/${r.total}`;
-    cells[at + 2] = formatBytes(r.size);
-    cells[at + 3] = formatPercent(r.percent);
+  // Sizes and percentages repeat across a tree: format each value once.
+  const bytesText = new Map<number, string>();
+  const percentText = new Map<number, string>();
+  const bytesOf = (n: number): string => {
+    let t = bytesText.get(n);
+    if (t === undefined) bytesText.set(n, (t = formatBytes(n)));
+    return t;
+  };
+  const percentOf = (n: number): string => {
+    let t = percentText.get(n);
+    if (t === undefined) percentText.set(n, (t = formatPercent(n)));
+    return t;
+  };
+  const cells: string[] = new Array(columns);
+  const cellsOf = (r: StatFile): void => {
+    cells[0] = bytesOf(r.residentBytes);
+    cells[1] = `${r.cached}/${r.total}`;
+    cells[2] = bytesOf(r.size);
+    cells[3] = percentOf(r.percent);
     if (withCachestat) {
-      cells[at + 4] = num(r.dirty);
-      cells[at + 5] = num(r.writeback);
-      cells[at + 6] = num(r.evicted);
-      cells[at + 7] = num(r.recentlyEvicted);
+      cells[4] = num(r.dirty);
+      cells[5] = num(r.writeback);
+      cells[6] = num(r.evicted);
+      cells[7] = num(r.recentlyEvicted);
     }
-    for (let c = 0; c < columns; c++) if (cells[at + c].length > widths[c]) widths[c] = cells[at + c].length;
+  };
+  // Two passes (column widths, then lines) over rows made on the fly: tens of thousands of
+  // rows are common, and nothing per row outlives its line.
+  const widths = header.map((h) => h.length);
+  for (let i = 0; i < count; i++) {
+    cellsOf(at(i));
+    for (let c = 0; c < columns; c++) if (cells[c].length > widths[c]) widths[c] = cells[c].length;
   }
-  if (rows.length > 0 && !run.summaryOnly) {
-    const line = (get: (c: number) => string, file: string): string => {
-      let text = '';
-      for (let c = 0; c < columns; c++) text += `${c === 0 ? '' : '  '}${get(c).padStart(widths[c])}`;
-      return `${text}  ${file}`;
-    };
-    emit(line((c) => header[c], 'FILE'));
-    for (let i = 0; i < rows.length; i++) {
-      const r = rows[i];
-      emit(line((c) => cells[i * columns + c], showPath(r.path)));
-      if (r.strip !== undefined) emit(`  [${r.strip}] ${r.cached}/${r.total}`);
+  const blank = ' '.repeat(Math.max(...widths));
+  const line = (from: readonly string[], file: string): string => {
+    let text = '';
+    for (let c = 0; c < columns; c++) {
+      const cell = from[c];
+      text += (c === 0 ? '' : '  ') + blank.slice(0, widths[c] - cell.length) + cell;
+    }
+    return `${text}  ${file}\n`;
+  };
+  // Written in pieces of about TABLE_PIECE characters: few writes, and no string of the
+  // whole table kept alive (what the garbage collector would copy again and again).
+  let text = '';
+  if (count > 0) {
+    text += line(header, 'FILE');
+    for (let i = 0; i < count; i++) {
+      const r = at(i);
+      cellsOf(r);
+      text += line(cells, showPath(r.path));
+      if (r.strip !== undefined) text += `  [${r.strip}] ${r.cached}/${r.total}\n`;
+      if (text.length >= TABLE_PIECE) {
+        run.io.stdout.write(text);
+        text = '';
+      }
     }
   }
   if (summary.files === 0) {
-    emit(`0 files${inDirectories(run)}${errorCount(run)}`);
-    run.io.stdout.write(`${lines.join('\n')}\n`);
+    run.io.stdout.write(`${text}0 files${inDirectories(run)}${errorCount(run)}\n`);
     return;
   }
-  let text =
+  text +=
     `${plural(summary.files, 'file')}${inDirectories(run)}, ${formatBytes(run.range === undefined ? summary.size : summary.length)}` +
     `${run.range === undefined ? '' : ' in range'}: ${summary.cached}/${summary.total} pages resident` +
     ` (${formatPercent(summary.percent)}, ${formatBytes(summary.residentBytes)})`;
   if (summary.dirty !== null) {
     text += `; dirty ${summary.dirty}, writeback ${summary.writeback}, evicted ${summary.evicted}, recently evicted ${summary.recentlyEvicted}`;
   }
-  text += errorCount(run);
-  emit(text);
-  run.io.stdout.write(`${lines.join('\n')}\n`);
+  text += `${errorCount(run)}\n`;
+  run.io.stdout.write(text);
 }
 
 // ---------------------------------------------------------------------------

@@ -6,15 +6,33 @@ import * as path from 'node:path';
 import type { Backend } from '../backend';
 import type { PathFilter } from './args';
 import { errnoError } from '../errors';
-import { FIELD, FIELDS, type StatCounts, type StatRows, rowError, statFiles } from './batch';
+import { CHUNK, FIELD, FIELDS, type StatCounts, type StatRows, rowError, statFiles } from './batch';
 
 export interface Target {
   /** The path as shown to the user (the argument, or argument + '/' + relative path). */
   path: string;
   /** File size when it was found. */
   size: number;
-  /** Whole-file cachestat counts taken when it was found (stat, where the kernel has cachestat). */
-  counts?: StatCounts;
+  /**
+   * Where the whole-file cachestat counts taken when it was found are (stat, where the kernel
+   * has cachestat): row `at` of `rows` (a batch of Backend.statFiles / walkFiles; read them with
+   * countsOf). Not an object per file: a walk finds tens of thousands.
+   */
+  rows?: Float64Array;
+  at?: number;
+}
+
+/** The cachestat counts the batch took for a file, or undefined. */
+export function countsOf(t: Target): StatCounts | undefined {
+  const { rows, at } = t;
+  if (rows === undefined || at === undefined) return undefined;
+  return {
+    cached: rows[at + FIELD.cached],
+    dirty: rows[at + FIELD.dirty],
+    writeback: rows[at + FIELD.writeback],
+    evicted: rows[at + FIELD.evicted],
+    recentlyEvicted: rows[at + FIELD.recentlyEvicted],
+  };
 }
 
 export interface Failure {
@@ -100,7 +118,9 @@ export function collectFiles(args: readonly string[], filter: PathFilter, backen
   const segments: Array<{ paths: string[]; rootDevs: Array<number | undefined>; stats?: StatRows }> = [];
   const pending = (): { paths: string[]; rootDevs: Array<number | undefined> } => {
     const last = segments[segments.length - 1];
-    if (last !== undefined && last.stats === undefined) return last;
+    // A segment is stat'ed in one batch: CHUNK paths at most, so that no rows array grows with
+    // the number of files named (a --files-from list of millions).
+    if (last !== undefined && last.stats === undefined && last.paths.length < CHUNK) return last;
     const fresh = { paths: [] as string[], rootDevs: [] as Array<number | undefined> };
     segments.push(fresh);
     return fresh;
@@ -126,7 +146,7 @@ export function collectFiles(args: readonly string[], filter: PathFilter, backen
       failures.push(failureOf(dir, err));
       return;
     }
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    entries.sort((a, b) => compareCodePoints(a.name, b.name));
     for (const entry of entries) {
       const full = joinDisplay(dir, entry.name);
       const childRel = rel === '' ? entry.name : `${rel}/${entry.name}`;
@@ -176,8 +196,9 @@ export function collectFiles(args: readonly string[], filter: PathFilter, backen
       failures.push(failureOf(arg, err));
       continue;
     }
-    if (st.isDirectory() && nativeWalk !== undefined) {
-      const w = nativeWalk(arg, options.cachestat === true);
+    const walked = st.isDirectory() && nativeWalk !== undefined ? walkNatively(nativeWalk, arg, options.cachestat === true) : undefined;
+    if (walked !== undefined) {
+      const w = walked;
       directories += w.directories;
       const errs = w.errors.split('\0');
       for (let i = 0; i + 1 < errs.length; i += 2) failures.push(failureOf(errs[i], errnoError(Number(errs[i + 1]), 'opendir')));
@@ -225,20 +246,43 @@ export function collectFiles(args: readonly string[], filter: PathFilter, backen
       continue;
     }
     // A cachestat error (e.g. EPERM) leaves counts out: stat asks again per file and explains.
-    const counts: StatCounts | undefined =
-      stats.cachestat && error === undefined
-        ? {
-            cached: rows[at + FIELD.cached],
-            dirty: rows[at + FIELD.dirty],
-            writeback: rows[at + FIELD.writeback],
-            evicted: rows[at + FIELD.evicted],
-            recentlyEvicted: rows[at + FIELD.recentlyEvicted],
-          }
-        : undefined;
-    files.push({ path: file, size, counts });
+    if (stats.cachestat && error === undefined) files.push({ path: file, size, rows, at });
+    else files.push({ path: file, size });
   }
   }
   return { files, directories, failures, skippedLarge, skippedOtherFs };
+}
+
+/**
+ * The native walk of a directory, or undefined when it holds more files than one native
+ * call returns (2^20): the JavaScript walk then takes it, and stats it in chunks.
+ */
+function walkNatively(walk: NonNullable<Backend['walkFiles']>, dir: string, cachestat: boolean): ReturnType<typeof walk> | undefined {
+  try {
+    return walk(dir, cachestat);
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'ERR_OUT_OF_RANGE') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Compare names by code point (for UTF-8 names the byte order the native walk sorts in),
+ * not by UTF-16 code unit as `<` does: a character above U+FFFF (two surrogate units,
+ * 0xD800–0xDFFF) sorts after every other, also after U+E000–U+FFFF.
+ */
+export function compareCodePoints(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    const xSurrogate = x >= 0xd800 && x <= 0xdfff;
+    const ySurrogate = y >= 0xd800 && y <= 0xdfff;
+    if (xSurrogate !== ySurrogate) return xSurrogate ? 1 : -1;
+    return x - y;
+  }
+  return a.length - b.length;
 }
 
 function joinDisplay(dir: string, name: string): string {

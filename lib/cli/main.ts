@@ -12,7 +12,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Pagewise } from '../api';
+import type { Pagewise } from '../api';
+import type { Backend } from '../backend';
 import { loadNativeBackend } from '../native';
 import { PathFilter, UsageError, parseRange, parseSize } from './args';
 import {
@@ -26,10 +27,13 @@ import {
   lockCommand,
   reportFailure,
   statCommand,
+  statFromCounts,
+  statNeedsOnlyCounts,
   touchCommand,
 } from './commands';
 import { DAEMON_CHILD } from './daemon';
 import { collectFiles } from './files';
+import { fdStream } from './output';
 import { readSnapshot } from './snapshot';
 import { HELP } from './help';
 
@@ -177,19 +181,25 @@ function readFileList(source: string): string[] {
 }
 
 /**
- * The library bound to the native backend, or why it cannot be. The CLI loads only what
- * the file commands need (not the simulator, the arena or the cache): start-up time is
- * part of every command.
+ * The native backend, or why it cannot be had. The CLI loads only what a command needs
+ * (not the simulator, the arena or the cache; for a plain `stat` not even the library's
+ * API): start-up time is part of every command.
  */
-function nativePagewise(): { pw: Pagewise; reason?: undefined } | { pw?: undefined; reason: string } {
+function nativeBackend(): { backend: Backend; reason?: undefined } | { backend?: undefined; reason: string } {
   const forced = process.env.PAGEWISE_BACKEND;
   if (forced === 'simulator') return { reason: 'PAGEWISE_BACKEND=simulator is set' };
   if (forced !== undefined && forced !== '' && forced !== 'native') return { reason: `PAGEWISE_BACKEND=${forced} is not 'native' or 'simulator'` };
   try {
-    return { pw: new Pagewise(loadNativeBackend()) };
+    return { backend: loadNativeBackend() };
   } catch (err) {
     return { reason: (err as Error).message.replace(/^pagewise: /, '') };
   }
+}
+
+/** The library's API over the backend (loaded on first use). */
+async function pagewiseOf(backend: Backend): Promise<Pagewise> {
+  const { Pagewise } = await import('../api.js');
+  return new Pagewise(backend);
 }
 
 function refuseOnSimulator(io: CliIO, command: FileCommand, json: boolean, reason: string): number {
@@ -276,30 +286,36 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     const paths = [...positionals];
     for (const list of v['files-from'] ?? []) paths.push(...readFileList(list));
     if (paths.length === 0 && v.from === undefined) throw new UsageError('no paths given');
-    const { pw: pagewise, reason } = nativePagewise();
-    if (pagewise === undefined) return refuseOnSimulator(io, name, v.json === true, reason);
+    const { backend, reason } = nativeBackend();
+    if (backend === undefined) return refuseOnSimulator(io, name, v.json === true, reason);
     if (v.daemon) return await (await import('./daemon.js')).daemonize(io, rest, v['pid-file'], v.quiet === true);
 
     const snapshot = v.from === undefined ? undefined : readSnapshot(v.from);
-    const collected = collectFiles(snapshot ? snapshot.files.map((f) => f.path) : paths, filter, pagewise.backend, {
+    const collected = collectFiles(snapshot ? snapshot.files.map((f) => f.path) : paths, filter, backend, {
       follow: v.follow === true,
       oneFileSystem: v['one-file-system'] === true,
       maxSize,
       cachestat: name === 'stat' && range === undefined && v.verbose !== true && v.pages !== true,
     });
     for (const f of collected.failures) reportFailure(io, f);
-    const run: Run = {
-      pw: pagewise,
+    const common = {
       io,
       files: collected.files,
       directories: collected.directories,
       failures: collected.failures,
       range,
-      verbose: v.verbose === true,
-      quiet: v.quiet === true,
       summaryOnly: v.summary === true,
       skippedLarge: collected.skippedLarge,
       skippedOtherFs: collected.skippedOtherFs,
+    };
+    if (name === 'stat' && statNeedsOnlyCounts(collected.files, range, v.verbose === true, v.pages === true)) {
+      return statFromCounts({ ...common, pageSize: backend.pageSize, kind: backend.kind }, v.json === true);
+    }
+    const run: Run = {
+      ...common,
+      pw: await pagewiseOf(backend),
+      verbose: v.verbose === true,
+      quiet: v.quiet === true,
     };
     switch (name) {
       case 'stat':
@@ -325,17 +341,26 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
 }
 
 if (typeof require !== 'undefined' && typeof module !== 'undefined' && require.main === module) {
-  // `pagewise stat dir | head`: a closed pipe ends the output, not with a stack trace.
-  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    throw err;
-  });
-  main(process.argv.slice(2)).then(
+  const argv = process.argv.slice(2);
+  // stat writes through the descriptors (lib/cli/output.ts): start-up time is most of a
+  // short stat. The other commands (progress bars, daemons) use Node's streams.
+  const io: CliIO =
+    argv[0] === 'stat'
+      ? { stdout: fdStream(1, () => process.stdout), stderr: fdStream(2, () => process.stderr) }
+      : { stdout: process.stdout, stderr: process.stderr };
+  if (argv[0] !== 'stat') {
+    // `pagewise touch -v dir | head`: a closed pipe ends the output, not with a stack trace.
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw err;
+    });
+  }
+  main(argv, io).then(
     (code) => {
       process.exitCode = code;
     },
     (err: unknown) => {
-      process.stderr.write(`pagewise: ${(err as Error)?.stack ?? String(err)}\n`);
+      io.stderr.write(`pagewise: ${(err as Error)?.stack ?? String(err)}\n`);
       process.exitCode = EXIT_FAILED;
     },
   );
