@@ -133,6 +133,39 @@ async function main() {
     throwsCode(() => mapFile(path.join(tmp, 'missing')), 'ENOENT');
   });
 
+  // The errors Node-API hands over from the addon (errno + syscall) are shaped in lib/errors.ts
+  // with node:util's system error map and node:os constants: each runtime must give the same shapes.
+  await check('kernel errors shaped as Node does: EINVAL from madvise, EFAULT from an async populate, ENOENT', async () => {
+    const errnoError = (code, errno, syscall) => (err) =>
+      err instanceof Error && err.code === code && err.errno === errno && err.syscall === syscall && err.message.startsWith(`${code}: `);
+    const file = path.join(tmp, 'errors.bin');
+    fs.writeFileSync(file, Buffer.alloc(4 * P, 1));
+    const fm = mapFile(file);
+    assert.throws(() => fm.advise('free'), errnoError('EINVAL', -22, 'madvise')); // MADV_FREE: private anonymous memory only
+    assert.throws(() => fm.advise('free'), /^Error: EINVAL: invalid argument, madvise/);
+    fm.close();
+    const shared = mapFile(file, { mode: 'shared' });
+    fs.truncateSync(file, P); // pages past the new end would be SIGBUS: populate refuses them
+    await assert.rejects(shared.populate(), errnoError('EFAULT', -14, 'madvise'));
+    shared.close();
+    assert.throws(() => mapFile(path.join(tmp, 'missing')), (err) => errnoError('ENOENT', -2, err.syscall)(err) && err.path === path.join(tmp, 'missing'));
+    const m = map(P);
+    assert.throws(() => m.view(2 * P), (err) => err instanceof RangeError && err.name === 'RangeError' && err.code === 'ERR_OUT_OF_RANGE' && String(err).startsWith('RangeError [ERR_OUT_OF_RANGE]: '));
+    assert.throws(() => m.advise(7), (err) => err instanceof TypeError && err.code === 'ERR_INVALID_ARG_TYPE');
+    m.close();
+  });
+
+  await check('a closed mapping: every method throws or rejects ERR_MAPPING_CLOSED', async () => {
+    const m = map(2 * P);
+    m.close();
+    for (const call of [() => m.buffer, () => m.view(), () => m.residency(), () => m.advise('dontneed'), () => m.protect('read'), () => m.flushSync(), () => m.resize(P)]) {
+      throwsCode(call, 'ERR_MAPPING_CLOSED');
+    }
+    for (const call of [() => m.populate(), () => m.flush(), () => m.lock()]) {
+      await assert.rejects(call(), (err) => err instanceof Error && err.code === 'ERR_MAPPING_CLOSED');
+    }
+  });
+
   await check('mapFile private/shared, flush, flushSync, fileResidency, evict, prefetch', async () => {
     const file = path.join(tmp, 'data.bin');
     fs.writeFileSync(file, Buffer.alloc(4 * P, 1));
