@@ -107,16 +107,26 @@ describe('kernel sources (native)', () => {
     const { Worker } = await import('node:worker_threads');
     const dist = JSON.stringify(path.join(__dirname, '..', 'dist', 'index.js'));
     const before = watcherThreads();
-    for (const code of [
-      `const w = require(${dist}).watchMemoryPressure(); require('node:worker_threads').parentPort.postMessage(w.supported);`,
-      `const w = require(${dist}).watchMemoryPressure(); setInterval(() => {}, 1000); require('node:worker_threads').parentPort.postMessage(w.supported);`,
-    ]) {
+    // Each worker reports, then waits for the parent's word: the thread count is read while
+    // the worker surely lives (a worker that exited on its own before the count raced it).
+    // The first then exits by itself (its last listener is gone), the second is terminated.
+    const report = `const { parentPort } = require('node:worker_threads'); const w = require(${dist}).watchMemoryPressure(); parentPort.postMessage(w.supported);`;
+    for (const [code, ending] of [
+      [`${report} parentPort.once('message', () => {});`, 'exits'],
+      [`${report} setInterval(() => {}, 1000);`, 'terminated'],
+    ] as const) {
       const worker = new Worker(code, { eval: true });
+      const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
       const supported = await new Promise<boolean>((resolve) => worker.once('message', resolve));
-      if (!supported) return; // no kernel source here: nothing to leak
-      expect(watcherThreads()).toBe(before + 1);
-      await worker.terminate(); // the first exits by itself; terminate() then just waits for it
-      expect(watcherThreads()).toBe(before);
+      if (!supported) {
+        await worker.terminate();
+        return; // no kernel source here: nothing to leak
+      }
+      expect(watcherThreads(), 'while the worker lives').toBe(before + 1);
+      if (ending === 'exits') worker.postMessage('exit');
+      else await worker.terminate();
+      await exited;
+      expect(watcherThreads(), `after the worker ${ending}`).toBe(before);
     }
   });
 
