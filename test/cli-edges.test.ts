@@ -13,7 +13,8 @@ import { statFiles } from '../lib/cli/batch';
 import { type Run, evictCommand, lockCommand, statCommand, touchCommand } from '../lib/cli/commands';
 import { collectFiles, countsOf } from '../lib/cli/files';
 import { findMemoryCgroup } from '../lib/cli/demo';
-import { EXIT_UNAVAILABLE, main } from '../lib/cli/main';
+import { EXIT_UNAVAILABLE } from '../lib/cli/main';
+import { runCli, sink } from './cli-run';
 import { PAGE, onKernel, pattern, pw } from './helpers';
 
 const CLI = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
@@ -47,16 +48,7 @@ function dir(name = 'd'): string {
   return d;
 }
 
-function sink() {
-  const chunks: string[] = [];
-  return { chunks, stream: { write: (s: string) => chunks.push(String(s)) > 0, isTTY: false } };
-}
-async function run(argv: string[]) {
-  const out = sink();
-  const err = sink();
-  const code = await main(argv, { stdout: out.stream, stderr: err.stream });
-  return { code, stdout: out.chunks.join(''), stderr: err.chunks.join('') };
-}
+const run = (argv: string[]) => runCli(argv);
 function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, input?: string) {
   const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, input, timeout: 60_000 });
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { PathFilter } from '../lib/cli/args';
 import { residencyStrip, residencyStripByCounts } from '../lib/cli/commands';
 import { collectFiles, compareCodePoints, countsOf } from '../lib/cli/files';
-import { main } from '../lib/cli/main';
+import { runCli } from './cli-run';
 import { loadNativeAddon } from '../lib/native';
 import { PAGE, onKernel, pattern, pw } from './helpers';
 
@@ -28,16 +28,7 @@ function dir(name: string): string {
   return d;
 }
 
-function sink() {
-  const chunks: string[] = [];
-  return { chunks, stream: { write: (s: string) => chunks.push(String(s)) > 0, isTTY: false } };
-}
-async function run(argv: string[]) {
-  const out = sink();
-  const err = sink();
-  const code = await main(argv, { stdout: out.stream, stderr: err.stream });
-  return { code, stdout: out.chunks.join(''), stderr: err.chunks.join('') };
-}
+const run = (argv: string[]) => runCli(argv);
 
 // Names whose code point (= UTF-8 byte) order differs from their UTF-16 code unit order:
 // U+1F600 is the surrogate pair D83D DE00, which `<` puts before U+E000 and U+FF5E.

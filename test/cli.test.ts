@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../lib/cli/main';
+import { type CliResult, runCli, sink } from './cli-run';
 import { PathFilter, clipRange, formatBytes, globToRegExp, parseRange, parseSize } from '../lib/cli/args';
 import { residencyStrip, type StatFile } from '../lib/cli/commands';
 import { PAGE, onKernel, pattern, pw } from './helpers';
@@ -23,23 +24,11 @@ try {
 if (onKernel && !fincore) console.warn('test/cli.test.ts: util-linux fincore is not installed: the fincore agreement test is SKIPPED');
 if (!haveDist) console.warn('test/cli.test.ts: dist/cli.js is missing (run `npm test`, which builds first): process tests are SKIPPED');
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+type Result = CliResult;
 
-function sink(isTTY = false) {
-  const chunks: string[] = [];
-  return { chunks, stream: { write: (s: string) => chunks.push(String(s)) > 0, isTTY, columns: 100 } };
-}
-
-async function run(argv: string[], options: { tty?: boolean; signal?: AbortSignal } = {}): Promise<Result> {
-  const out = sink(options.tty);
-  const err = sink();
-  const code = await main(argv, { stdout: out.stream, stderr: err.stream, signal: options.signal });
-  return { code, stdout: out.chunks.join(''), stderr: err.chunks.join('') };
-}
+// The table is laid out for a 100-column terminal in these tests.
+const run = (argv: string[], options: { tty?: boolean; signal?: AbortSignal } = {}): Promise<Result> =>
+  runCli(argv, { ...options, columns: 100 });
 
 async function statJson(argv: string[]) {
   const r = await run(['stat', '--json', ...argv]);
