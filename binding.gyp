@@ -31,6 +31,7 @@
             "native/msync.cc",
             "native/process_madvise.cc",
             "native/read.cc",
+            "native/stat_text.cc",
             "native/pressure.cc"
           ]
         }, {

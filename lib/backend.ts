@@ -167,6 +167,11 @@ export interface Backend {
    * it cannot be read. The volatile arena reuses a freed span at once only when it is 0.
    */
   pendingRequests?(): number | undefined;
-  /** Native only, for the CLI: walk a directory and statFiles() every regular file in it (RangeError ERR_OUT_OF_RANGE past maxFiles, at most 2^20). */
-  walkFiles?(dir: string, wantCachestat: boolean, maxFiles?: number): { files: string; rows: Float64Array; directories: number; errors: string };
+  /**
+   * Native only, for the CLI: walk a directory and statFiles() every regular file in it (RangeError ERR_OUT_OF_RANGE
+   * past maxFiles, at most 2^20). `unique`: each file once (device + inode), at its first path.
+   */
+  walkFiles?(dir: string, wantCachestat: boolean, maxFiles?: number, unique?: boolean): { files: string; rows: Float64Array; directories: number; errors: string };
+  /** Native only, for the CLI: `pagewise stat`'s table lines (or --json file entries) for rows with whole-file counts (native/stat_text.cc). */
+  statText?(rows: Float64Array, paths: string, pageSize: number, json: boolean): string;
 }

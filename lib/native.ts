@@ -39,7 +39,8 @@ export interface NativeAddon {
   statFiles(paths: string, wantCachestat: boolean): Float64Array;
   /** libuv requests in flight on this environment's loop (native/loop.cc). */
   pendingRequests?(): number | undefined;
-  walkFiles(dir: string, wantCachestat: boolean, maxFiles?: number): { files: string; rows: Float64Array; directories: number; errors: string };
+  walkFiles(dir: string, wantCachestat: boolean, maxFiles?: number, unique?: boolean): { files: string; rows: Float64Array; directories: number; errors: string };
+  statText?(rows: Float64Array, paths: string, pageSize: number, json: boolean): string;
 }
 
 let cached: NativeAddon | undefined;
@@ -142,7 +143,8 @@ export function loadNativeBackend(): Backend {
       }
     },
     statFiles: (paths: string, wantCachestat: boolean) => addon.statFiles(paths, wantCachestat),
-    walkFiles: (dir: string, wantCachestat: boolean, maxFiles?: number) => addon.walkFiles(dir, wantCachestat, maxFiles),
+    walkFiles: (dir: string, wantCachestat: boolean, maxFiles?: number, unique?: boolean) => addon.walkFiles(dir, wantCachestat, maxFiles, unique),
+    ...(typeof addon.statText === 'function' ? { statText: addon.statText } : {}),
   };
 }
 

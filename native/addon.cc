@@ -18,6 +18,7 @@ Napi::Value Seals(const Napi::CallbackInfo& info);          // memfd.cc
 void InitPressure(Napi::Env env, Napi::Object exports);     // pressure.cc
 Napi::Value StatFiles(const Napi::CallbackInfo& info);      // cachestat_batch.cc
 Napi::Value WalkFiles(const Napi::CallbackInfo& info);      // cachestat_batch.cc
+Napi::Value StatText(const Napi::CallbackInfo& info);       // stat_text.cc
 Napi::Value PendingRequests(const Napi::CallbackInfo& info); // loop.cc
 
 namespace {
@@ -39,6 +40,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitPressure(env, exports);
   exports.Set("statFiles", Napi::Function::New(env, StatFiles, "statFiles"));
   exports.Set("walkFiles", Napi::Function::New(env, WalkFiles, "walkFiles"));
+  exports.Set("statText", Napi::Function::New(env, StatText, "statText"));
   exports.Set("pendingRequests", Napi::Function::New(env, PendingRequests, "pendingRequests"));
   return exports;
 }

@@ -9,7 +9,7 @@ import { errnoError } from '../errors';
 /** Fields of one row of Backend.statFiles(), in order (native/cachestat_batch.cc). */
 const STAT_FIELDS = ['errno', 'stage', 'regular', 'dev', 'ino', 'size', 'cached', 'dirty', 'writeback', 'evicted', 'recentlyEvicted'] as const;
 const FIELDS = STAT_FIELDS.length;
-const STAGE_SYSCALL = ['', 'open', 'fstat', 'cachestat'] as const;
+export const STAGE_SYSCALL = ['', 'open', 'fstat', 'cachestat'] as const;
 
 /** Paths per native call: bounds the rows array, and the time between two event-loop turns. */
 export const CHUNK = 4096;

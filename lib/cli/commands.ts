@@ -242,7 +242,7 @@ export interface StatContext {
 }
 
 /** The parts of a Run that printing the result of stat needs. */
-type StatOutputRun = Pick<Run, 'io' | 'directories' | 'failures' | 'range' | 'summaryOnly' | 'skippedLarge' | 'skippedOtherFs'>;
+export type StatOutputRun = Pick<Run, 'io' | 'directories' | 'failures' | 'range' | 'summaryOnly' | 'skippedLarge' | 'skippedOtherFs'>;
 
 /** A Run for statFromCounts(): no library API (it is not even loaded), only what the batch counted. */
 export type CountsRun = StatOutputRun & Pick<Run, 'files'> & StatContext;
@@ -297,7 +297,7 @@ const blankRow = (): StatFile => ({
 });
 
 /** The summary, summed as rows come (the rows themselves need not be kept). */
-class StatSums {
+export class StatSums {
   files = 0;
   size = 0;
   length = 0;
@@ -554,19 +554,20 @@ function printStatTable(run: StatOutputRun, count: number, at: (i: number) => St
       }
     }
   }
-  if (summary.files === 0) {
-    run.io.stdout.write(`${text}0 files${inDirectories(run)}${errorCount(run)}\n`);
-    return;
-  }
-  text +=
+  run.io.stdout.write(text + statSummaryLine(run, summary));
+}
+
+/** The last line of stat's table: files, bytes, pages resident, cachestat counts, what was skipped, errors. */
+export function statSummaryLine(run: StatOutputRun, summary: StatSummary): string {
+  if (summary.files === 0) return `0 files${inDirectories(run)}${errorCount(run)}\n`;
+  let text =
     `${plural(summary.files, 'file')}${inDirectories(run)}, ${formatBytes(run.range === undefined ? summary.size : summary.length)}` +
     `${run.range === undefined ? '' : ' in range'}: ${summary.cached}/${summary.total} pages resident` +
     ` (${formatPercent(summary.percent)}, ${formatBytes(summary.residentBytes)})`;
   if (summary.dirty !== null) {
     text += `; dirty ${summary.dirty}, writeback ${summary.writeback}, evicted ${summary.evicted}, recently evicted ${summary.recentlyEvicted}`;
   }
-  text += `${errorCount(run)}\n`;
-  run.io.stdout.write(text);
+  return `${text}${errorCount(run)}\n`;
 }
 
 // ---------------------------------------------------------------------------

@@ -86,7 +86,7 @@ export function failureOf(file: string, err: unknown): Failure {
   return { path: file, code, reason: typeof e?.message === 'string' ? e.message : String(err) };
 }
 
-function notRegular(file: string): Failure {
+export function notRegular(file: string): Failure {
   return { path: file, code: 'ERR_NOT_REGULAR_FILE', reason: 'Not a regular file or directory' };
 }
 

@@ -32,6 +32,7 @@ import {
   touchCommand,
 } from './commands';
 import { DAEMON_CHILD } from './daemon';
+import { collectCounted, statCounted } from './counted';
 import { collectFiles } from './files';
 import { fdStream } from './output';
 import { readSnapshot } from './snapshot';
@@ -290,6 +291,11 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     if (backend === undefined) return refuseOnSimulator(io, name, v.json === true, reason);
     if (v.daemon) return await (await import('./daemon.js')).daemonize(io, rest, v['pid-file'], v.quiet === true);
 
+    if (name === 'stat' && range === undefined && v.verbose !== true && v.pages !== true) {
+      const options = { follow: v.follow === true, oneFileSystem: v['one-file-system'] === true, maxSize };
+      const counted = collectCounted(paths, filter, backend, options);
+      if (counted !== undefined) return statCounted(io, backend, counted, v.json === true, v.summary === true);
+    }
     const snapshot = v.from === undefined ? undefined : readSnapshot(v.from);
     const collected = collectFiles(snapshot ? snapshot.files.map((f) => f.path) : paths, filter, backend, {
       follow: v.follow === true,
