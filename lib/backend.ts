@@ -172,6 +172,9 @@ export interface Backend {
    * past maxFiles, at most 2^20). `unique`: each file once (device + inode), at its first path.
    */
   walkFiles?(dir: string, wantCachestat: boolean, maxFiles?: number, unique?: boolean): { files: string; rows: Float64Array; directories: number; errors: string };
-  /** Native only, for the CLI: `pagewise stat`'s table lines (or --json file entries) for rows with whole-file counts (native/stat_text.cc). */
-  statText?(rows: Float64Array, paths: string, pageSize: number, json: boolean): string;
+  /**
+   * Native only, for the CLI: `pagewise stat`'s table lines (or --json file entries) for rows with whole-file counts
+   * (native/stat_text.cc): a Buffer, or with `fd` written to it (then 0 or the errno of the failed write).
+   */
+  statText?(rows: Float64Array, paths: string, pageSize: number, json: boolean, fd?: number): Uint8Array | number;
 }

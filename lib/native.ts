@@ -40,7 +40,7 @@ export interface NativeAddon {
   /** libuv requests in flight on this environment's loop (native/loop.cc). */
   pendingRequests?(): number | undefined;
   walkFiles(dir: string, wantCachestat: boolean, maxFiles?: number, unique?: boolean): { files: string; rows: Float64Array; directories: number; errors: string };
-  statText?(rows: Float64Array, paths: string, pageSize: number, json: boolean): string;
+  statText?(rows: Float64Array, paths: string, pageSize: number, json: boolean, fd?: number): Uint8Array | number;
 }
 
 let cached: NativeAddon | undefined;

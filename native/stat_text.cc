@@ -7,7 +7,11 @@
 //
 // Numbers are written as JavaScript writes them (Number#toString, Number#toFixed(1)), paths
 // as showPath() / JSON.stringify() write them: test/cli-text.test.ts compares the two.
+#include <poll.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -194,6 +198,44 @@ void AppendShownPath(std::string& out, const char* s, size_t length) {
   out += '"';
 }
 
+// Where the text goes: a descriptor, in pieces of about kPiece bytes through one reused
+// buffer (no megabytes of fresh memory to fault in: in a VM a page fault costs
+// microseconds), or one buffer for the caller.
+class Sink {
+ public:
+  static constexpr size_t kPiece = 1 << 16;
+  explicit Sink(int fd) : fd_(fd) { text.reserve(fd >= 0 ? kPiece + 4096 : 0); }
+  std::string text;
+  // After a line: write out a full piece.
+  void Line() {
+    if (fd_ >= 0 && text.size() >= kPiece) Flush();
+  }
+  // Write what is left (descriptor). A pipe or terminal in non-blocking mode may refuse
+  // (EAGAIN): wait until it takes more. Returns 0 or the errno of write(2).
+  int Flush() {
+    if (fd_ < 0 || error_ != 0) return error_;
+    size_t done = 0;
+    while (done < text.size()) {
+      ssize_t n = write(fd_, text.data() + done, text.size() - done);
+      if (n >= 0) {
+        done += static_cast<size_t>(n);
+      } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        pollfd p{fd_, POLLOUT, 0};
+        poll(&p, 1, -1);
+      } else if (errno != EINTR) {
+        error_ = errno;
+        break;
+      }
+    }
+    text.clear();
+    return error_;
+  }
+
+ private:
+  int fd_;
+  int error_ = 0;
+};
+
 struct FileRow {
   double size, cached, total, percent, resident, dirty, writeback, evicted, recent;
 };
@@ -253,7 +295,7 @@ void AppendLine(std::string& out, const char* cells, const size_t* lengths, cons
   out += "  ";
 }
 
-void Table(std::string& out, const double* rows, const std::vector<std::pair<const char*, size_t>>& paths, double pageSize) {
+void Table(Sink& sink, const double* rows, const std::vector<std::pair<const char*, size_t>>& paths, double pageSize) {
   size_t widths[kColumns];
   size_t lengths[kColumns];
   for (int c = 0; c < kColumns; c++) widths[c] = std::strlen(kHeader[c]);
@@ -267,6 +309,7 @@ void Table(std::string& out, const double* rows, const std::vector<std::pair<con
     header += kHeader[c];
     lengths[c] = std::strlen(kHeader[c]);
   }
+  std::string& out = sink.text;
   AppendLine(out, header.c_str(), lengths, widths);
   out += "FILE\n";
   for (size_t i = 0; i < paths.size(); i++) {
@@ -274,11 +317,14 @@ void Table(std::string& out, const double* rows, const std::vector<std::pair<con
     AppendLine(out, cells.data(), lengths, widths);
     AppendShownPath(out, paths[i].first, paths[i].second);
     out += '\n';
+    sink.Line();
   }
 }
 
-void Json(std::string& out, const double* rows, const std::vector<std::pair<const char*, size_t>>& paths, double pageSize) {
+void Json(Sink& sink, const double* rows, const std::vector<std::pair<const char*, size_t>>& paths, double pageSize) {
+  std::string& out = sink.text;
   for (size_t i = 0; i < paths.size(); i++) {
+    sink.Line();
     const FileRow f = RowOf(rows + i * kFields, pageSize);
     out += i == 0 ? "    {\n      \"path\": \"" : ",\n    {\n      \"path\": \"";
     AppendJsonBody(out, paths[i].first, paths[i].second);
@@ -309,7 +355,9 @@ void Json(std::string& out, const double* rows, const std::vector<std::pair<cons
 }  // namespace
 
 // statText(rows: Float64Array, paths: string (each ended by a NUL), pageSize: number,
-// json: boolean): string. One row per path.
+// json: boolean, fd?: number): one row per path. Without fd: a Buffer of the text (UTF-8).
+// With fd: the text is written to it, and the result is 0 or the errno of the write that
+// failed (EPIPE: the reader is gone).
 Napi::Value StatText(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   TypedArrayArg rows = ArgTypedArray(info, 0, napi_float64_array, "rows");
@@ -317,6 +365,7 @@ Napi::Value StatText(const Napi::CallbackInfo& info) {
   const std::string joined = info[1].As<Napi::String>().Utf8Value();
   const double pageSize = static_cast<double>(ArgUint(info, 2, "pageSize"));
   const bool json = info[3].ToBoolean().Value();
+  const int fd = Arg(info, 4).IsUndefined() ? -1 : static_cast<int>(ArgUint(info, 4, "fd", INT32_MAX));
   std::vector<std::pair<const char*, size_t>> paths;
   for (size_t start = 0; start < joined.size();) {
     const size_t end = joined.find('\0', start);
@@ -325,16 +374,15 @@ Napi::Value StatText(const Napi::CallbackInfo& info) {
     start = end + 1;
   }
   if (pageSize == 0 || rows.length != paths.size() * kFields) throw CodedError(env, "ERR_INVALID_ARG_VALUE", "one row per path");
-  std::string out;
-  out.reserve(joined.size() + paths.size() * (json ? 320 : 64) + 128);
+  Sink sink(fd);
+  if (fd < 0) sink.text.reserve(joined.size() + paths.size() * (json ? 320 : 64) + 128);
   if (json) {
-    Json(out, static_cast<const double*>(rows.data), paths, pageSize);
+    Json(sink, static_cast<const double*>(rows.data), paths, pageSize);
   } else {
-    Table(out, static_cast<const double*>(rows.data), paths, pageSize);
+    Table(sink, static_cast<const double*>(rows.data), paths, pageSize);
   }
-  napi_value value;
-  NAPI_THROW_IF_FAILED(env, napi_create_string_utf8(env, out.data(), out.size(), &value), Napi::Value());
-  return Napi::Value(env, value);
+  if (fd >= 0) return Napi::Number::New(env, sink.Flush());
+  return Napi::Buffer<char>::Copy(env, sink.text.data(), sink.text.size());
 }
 
 }  // namespace pagewise

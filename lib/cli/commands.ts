@@ -13,9 +13,11 @@ import { FIELD } from './batch';
 
 /** Where a command writes. Node's process.stdout / process.stderr, or anything with write(). */
 export interface CliStream {
-  write(chunk: string): unknown;
+  write(chunk: string | Uint8Array): unknown;
   isTTY?: boolean;
   columns?: number;
+  /** The descriptor behind the stream, when text may be written to it directly (lib/cli/output.ts). */
+  readonly fd?: number;
 }
 
 export interface CliIO {

@@ -7,6 +7,7 @@
 // Anything this path does not do the same way (filters, --follow, --one-file-system, a
 // cachestat error to explain, a tree past walkFiles' bound) goes to collectFiles + statCommand.
 import * as fs from 'node:fs';
+import { constants } from 'node:os';
 import type { Backend } from '../backend';
 import type { PathFilter } from './args';
 import { errnoError } from '../errors';
@@ -30,6 +31,10 @@ interface Segment {
   /** Each file once already (walkFiles with `unique`). */
   unique: boolean;
 }
+
+/** The "files" member of stat's JSON document with no files, where the native entries go. */
+const FILES_EMPTY = '\n  "files": [],\n';
+const { EPIPE } = constants.errno;
 
 const STAGE_CACHESTAT = STAGE_SYSCALL.indexOf('cachestat');
 
@@ -182,7 +187,20 @@ export function statCounted(io: CliIO, backend: Backend, counted: Counted, json:
   }
   const run = { io, directories: counted.directories, failures: counted.failures, range: undefined, skippedLarge: counted.skippedLarge, skippedOtherFs: 0 };
   const summary = sums.summary(run, pageSize);
-  const text = (asJson: boolean): string => (count === 0 ? '' : backend.statText!(rows, counted.paths, pageSize, asJson));
+  // The table lines or JSON entries, from native/stat_text.cc: written straight to the
+  // descriptor when stdout is one (lib/cli/output.ts), else handed over as one buffer.
+  const body = (asJson: boolean): void => {
+    if (count === 0) return;
+    const fd = io.stdout.fd;
+    if (fd === undefined) {
+      io.stdout.write(backend.statText!(rows, counted.paths, pageSize, asJson) as Uint8Array);
+      return;
+    }
+    const errno = backend.statText!(rows, counted.paths, pageSize, asJson, fd) as number;
+    // `pagewise stat dir | head`: the reader is gone; end quietly, as lib/cli/output.ts does.
+    if (errno === EPIPE) process.exit(process.exitCode ?? 0);
+    if (errno !== 0) throw errnoError(errno, 'write');
+  };
   if (json) {
     const doc = {
       backend: backend.kind,
@@ -192,11 +210,17 @@ export function statCounted(io: CliIO, backend: Backend, counted: Counted, json:
       summary,
       errors: counted.failures.map((f) => ({ path: f.path, code: f.code, message: f.reason })),
     };
-    let out = JSON.stringify(doc, null, 2);
-    if (count > 0) out = out.replace('\n  "files": [],\n', `\n  "files": [\n${text(true)}\n  ],\n`);
-    io.stdout.write(`${out}\n`);
+    const text = JSON.stringify(doc, null, 2);
+    const at = text.indexOf(FILES_EMPTY);
+    if (count === 0 || at < 0) io.stdout.write(`${text}\n`);
+    else {
+      io.stdout.write(`${text.slice(0, at)}\n  "files": [\n`);
+      body(true);
+      io.stdout.write(`\n  ],\n${text.slice(at + FILES_EMPTY.length)}\n`);
+    }
   } else {
-    io.stdout.write((summaryOnly ? '' : text(false)) + statSummaryLine(run, summary));
+    if (!summaryOnly) body(false);
+    io.stdout.write(statSummaryLine(run, summary));
   }
   return counted.failures.length > 0 ? EXIT_FAILED : EXIT_OK;
 }

@@ -8,9 +8,9 @@ import type { CliStream } from './commands';
 export function fdStream(fd: number, stream: () => NodeJS.WriteStream): CliStream {
   let fallback: NodeJS.WriteStream | undefined;
   return {
-    write(chunk: string): boolean {
+    write(chunk: string | Uint8Array): boolean {
       if (fallback !== undefined) return fallback.write(chunk);
-      const bytes = Buffer.from(chunk, 'utf8');
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
       let done = 0;
       while (done < bytes.length) {
         try {
@@ -21,10 +21,15 @@ export function fdStream(fd: number, stream: () => NodeJS.WriteStream): CliStrea
           if (code === 'EPIPE') process.exit(process.exitCode ?? 0);
           if (code !== 'EAGAIN') throw err;
           fallback = stream();
-          return fallback.write(bytes.subarray(done));
+          // The stream may write later: it gets bytes of its own, not the caller's buffer.
+          return fallback.write(Buffer.from(bytes.subarray(done)));
         }
       }
       return true;
+    },
+    /** The descriptor while text still goes to it directly; undefined once the stream took over (its queue comes first). */
+    get fd(): number | undefined {
+      return fallback === undefined ? fd : undefined;
     },
     get isTTY(): boolean {
       return stream().isTTY === true;
