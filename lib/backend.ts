@@ -171,10 +171,12 @@ export interface Backend {
    * Native only, for the CLI: walk a directory and statFiles() every regular file in it (RangeError ERR_OUT_OF_RANGE
    * past maxFiles, at most 2^20). `unique`: each file once (device + inode), at its first path.
    */
-  walkFiles?(dir: string, wantCachestat: boolean, maxFiles?: number, unique?: boolean): { files: string; rows: Float64Array; directories: number; errors: string };
+  walkFiles?(dir: string, wantCachestat: boolean, maxFiles?: number, unique?: boolean): { files: string; rows: Float64Array; directories: number; errors: string; unusual?: number };
   /**
    * Native only, for the CLI: `pagewise stat`'s table lines (or --json file entries) for rows with whole-file counts
    * (native/stat_text.cc): a Buffer, or with `fd` written to it (then 0 or the errno of the failed write).
    */
   statText?(rows: Float64Array, paths: string, pageSize: number, json: boolean, fd?: number): Uint8Array | number;
+  /** Native only, for the CLI: [size, cached, total pages, dirty, writeback, evicted, recently evicted] summed over rows with whole-file counts. */
+  statSums?(rows: Float64Array, pageSize: number): Float64Array;
 }

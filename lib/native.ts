@@ -39,8 +39,9 @@ export interface NativeAddon {
   statFiles(paths: string, wantCachestat: boolean): Float64Array;
   /** libuv requests in flight on this environment's loop (native/loop.cc). */
   pendingRequests?(): number | undefined;
-  walkFiles(dir: string, wantCachestat: boolean, maxFiles?: number, unique?: boolean): { files: string; rows: Float64Array; directories: number; errors: string };
+  walkFiles(dir: string, wantCachestat: boolean, maxFiles?: number, unique?: boolean): { files: string; rows: Float64Array; directories: number; errors: string; unusual?: number };
   statText?(rows: Float64Array, paths: string, pageSize: number, json: boolean, fd?: number): Uint8Array | number;
+  statSums?(rows: Float64Array, pageSize: number): Float64Array;
 }
 
 let cached: NativeAddon | undefined;
@@ -144,7 +145,7 @@ export function loadNativeBackend(): Backend {
     },
     statFiles: (paths: string, wantCachestat: boolean) => addon.statFiles(paths, wantCachestat),
     walkFiles: (dir: string, wantCachestat: boolean, maxFiles?: number, unique?: boolean) => addon.walkFiles(dir, wantCachestat, maxFiles, unique),
-    ...(typeof addon.statText === 'function' ? { statText: addon.statText } : {}),
+    ...(typeof addon.statText === 'function' ? { statText: addon.statText, statSums: addon.statSums } : {}),
   };
 }
 

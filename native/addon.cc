@@ -19,6 +19,7 @@ void InitPressure(Napi::Env env, Napi::Object exports);     // pressure.cc
 Napi::Value StatFiles(const Napi::CallbackInfo& info);      // cachestat_batch.cc
 Napi::Value WalkFiles(const Napi::CallbackInfo& info);      // cachestat_batch.cc
 Napi::Value StatText(const Napi::CallbackInfo& info);       // stat_text.cc
+Napi::Value StatSums(const Napi::CallbackInfo& info);       // stat_text.cc
 Napi::Value PendingRequests(const Napi::CallbackInfo& info); // loop.cc
 
 namespace {
@@ -41,6 +42,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("statFiles", Napi::Function::New(env, StatFiles, "statFiles"));
   exports.Set("walkFiles", Napi::Function::New(env, WalkFiles, "walkFiles"));
   exports.Set("statText", Napi::Function::New(env, StatText, "statText"));
+  exports.Set("statSums", Napi::Function::New(env, StatSums, "statSums"));
   exports.Set("pendingRequests", Napi::Function::New(env, PendingRequests, "pendingRequests"));
   return exports;
 }

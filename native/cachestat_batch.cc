@@ -320,8 +320,9 @@ struct Collect {
   bool unique = false;
   std::string files;
   std::string errors;
-  double* out = nullptr;  // nullptr: count only
+  double* out = nullptr;
   size_t count = 0;
+  size_t unusual = 0;  // rows with an error, or not of a regular file (any longer)
   std::unordered_set<std::pair<uint64_t, uint64_t>, PairHash> seen;
 
   void Node(const DirNode& node) {
@@ -348,7 +349,8 @@ struct Collect {
       if (!slash) files += '/';
       files.append(node.names, e.name, e.length);
       files += '\0';
-      if (out != nullptr) std::memcpy(out + count * kFields, r, kFields * sizeof(double));
+      std::memcpy(out + count * kFields, r, kFields * sizeof(double));
+      unusual += r[kErrno] != 0 || r[kType] != kRegular;
       count++;
     }
   }
@@ -403,11 +405,12 @@ Napi::Value StatFiles(const Napi::CallbackInfo& info) {
 // on the cores there are, up to kMaxWalkThreads.
 constexpr unsigned kMaxWalkThreads = 4;
 
-// walkFiles(dir, wantCachestat, maxFiles?, unique?): { files, rows, directories, errors } — the
-// regular files under dir (NUL-terminated paths, dir + '/' + relative path) in depth-first name
-// order, one StatAt row each, the number of directories read, and "path\0errno\0" for each that
-// could not be read. More than maxFiles (default and upper bound kMaxBatchFiles) files: RangeError
-// ERR_OUT_OF_RANGE. `unique`: each file once (device + inode), at its first path.
+// walkFiles(dir, wantCachestat, maxFiles?, unique?): { files, rows, directories, errors, unusual }:
+// the regular files under dir (NUL-terminated paths, dir + '/' + relative path) in depth-first
+// name order, one StatAt row each, the number of directories read, "path\0errno\0" for each
+// that could not be read, and how many rows hold an error or a file no longer regular. More
+// than maxFiles (default and upper bound kMaxBatchFiles) files: RangeError ERR_OUT_OF_RANGE.
+// `unique`: each file once (device + inode), at its first path.
 Napi::Value WalkFiles(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsString()) throw CodedError(env, "ERR_INVALID_ARG_TYPE", "dir must be a string");
@@ -433,6 +436,7 @@ Napi::Value WalkFiles(const Napi::CallbackInfo& info) {
   result.Set("rows", rows);
   result.Set("directories", Napi::Number::New(env, static_cast<double>(walk.directories())));
   result.Set("errors", Napi::String::New(env, collect.errors));
+  result.Set("unusual", Napi::Number::New(env, static_cast<double>(collect.unusual)));
   return result;
 }
 

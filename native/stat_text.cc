@@ -354,6 +354,30 @@ void Json(Sink& sink, const double* rows, const std::vector<std::pair<const char
 
 }  // namespace
 
+// statSums(rows: Float64Array, pageSize: number): Float64Array [size, cached, total pages,
+// dirty, writeback, evicted, recently evicted] summed over the rows (the summary of stat).
+Napi::Value StatSums(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  TypedArrayArg rows = ArgTypedArray(info, 0, napi_float64_array, "rows");
+  const double pageSize = static_cast<double>(ArgUint(info, 1, "pageSize"));
+  if (pageSize == 0 || rows.length % kFields != 0) throw CodedError(env, "ERR_INVALID_ARG_VALUE", "whole rows");
+  double sums[7] = {0, 0, 0, 0, 0, 0, 0};
+  const double* r = static_cast<const double*>(rows.data);
+  for (size_t at = 0; at < rows.length; at += kFields) {
+    const FileRow f = RowOf(r + at, pageSize);
+    sums[0] += f.size;
+    sums[1] += f.cached;
+    sums[2] += f.total;
+    sums[3] += f.dirty;
+    sums[4] += f.writeback;
+    sums[5] += f.evicted;
+    sums[6] += f.recent;
+  }
+  Napi::Float64Array out = Napi::Float64Array::New(env, 7);
+  std::memcpy(out.Data(), sums, sizeof sums);
+  return out;
+}
+
 // statText(rows: Float64Array, paths: string (each ended by a NUL), pageSize: number,
 // json: boolean, fd?: number): one row per path. Without fd: a Buffer of the text (UTF-8).
 // With fd: the text is written to it, and the result is 0 or the errno of the write that

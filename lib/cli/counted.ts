@@ -30,6 +30,8 @@ interface Segment {
   rows: Float64Array;
   /** Each file once already (walkFiles with `unique`). */
   unique: boolean;
+  /** Rows with an error or of a file no longer regular (undefined: not counted). */
+  unusual?: number;
 }
 
 /** The "files" member of stat's JSON document with no files, where the native entries go. */
@@ -52,7 +54,7 @@ export function collectCounted(
   options: { follow?: boolean; oneFileSystem?: boolean; maxSize?: number },
 ): Counted | undefined {
   const { walkFiles, statFiles } = backend;
-  if (!filter.empty || options.follow || options.oneFileSystem || walkFiles === undefined || statFiles === undefined || backend.statText === undefined) {
+  if (!filter.empty || options.follow || options.oneFileSystem || walkFiles === undefined || statFiles === undefined || backend.statText === undefined || backend.statSums === undefined) {
     return undefined;
   }
   const failures: Failure[] = [];
@@ -87,7 +89,7 @@ export function collectCounted(
       directories += walked.directories;
       const errs = walked.errors.split('\0');
       for (let i = 0; i + 1 < errs.length; i += 2) failures.push(failureOf(errs[i], errnoError(Number(errs[i + 1]), 'opendir')));
-      segments.push({ paths: walked.files, rows: walked.rows, unique: true });
+      segments.push({ paths: walked.files, rows: walked.rows, unique: true, unusual: walked.unusual });
     } else if (st.isFile()) {
       if (arg.includes('\0')) return undefined;
       named.push(arg);
@@ -102,6 +104,11 @@ export function collectCounted(
   for (const seg of segments) {
     const { rows } = seg;
     const n = rows.length / FIELDS;
+    // The common case, a single walk: nothing to drop, and no row to look at here.
+    if (seen === undefined && seg.unusual === 0 && options.maxSize === undefined) {
+      kept.push(seg);
+      continue;
+    }
     let names: string[] | undefined;
     let keep: Uint8Array | undefined;
     for (let i = 0, at = 0; i < n; i++, at += FIELDS) {
@@ -167,23 +174,8 @@ export function statCounted(io: CliIO, backend: Backend, counted: Counted, json:
   for (const f of counted.failures) reportFailure(io, f);
   const sums = new StatSums();
   if (count > 0) {
-    let size = 0;
-    let cached = 0;
-    let total = 0;
-    let dirty = 0;
-    let writeback = 0;
-    let evicted = 0;
-    let recent = 0;
-    for (let at = 0; at < rows.length; at += FIELDS) {
-      size += rows[at + FIELD.size];
-      cached += rows[at + FIELD.cached];
-      total += Math.ceil(rows[at + FIELD.size] / pageSize);
-      dirty += rows[at + FIELD.dirty];
-      writeback += rows[at + FIELD.writeback];
-      evicted += rows[at + FIELD.evicted];
-      recent += rows[at + FIELD.recentlyEvicted];
-    }
-    Object.assign(sums, { files: count, size, length: size, cached, total, dirty, writeback, evicted, recentlyEvicted: recent });
+    const [size, cached, total, dirty, writeback, evicted, recentlyEvicted] = backend.statSums!(rows, pageSize);
+    Object.assign(sums, { files: count, size, length: size, cached, total, dirty, writeback, evicted, recentlyEvicted });
   }
   const run = { io, directories: counted.directories, failures: counted.failures, range: undefined, skippedLarge: counted.skippedLarge, skippedOtherFs: 0 };
   const summary = sums.summary(run, pageSize);
