@@ -1,0 +1,209 @@
+// `pagewise stat` of whole files has two writers of the same text: the native one
+// (native/stat_text.cc, through lib/cli/counted.ts: every plain `stat` on the native backend)
+// and the JavaScript one (lib/cli/commands.ts: filters, --follow, the files the native path
+// hands over). They must agree byte for byte, for the table and for --json: here on rows
+// made up to hit every rounding and escaping rule, and on a real tree through the CLI.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { PathFilter } from '../lib/cli/args';
+import { FIELD, FIELDS } from '../lib/cli/batch';
+import { statFromCounts } from '../lib/cli/commands';
+import { type Counted, collectCounted, statCounted } from '../lib/cli/counted';
+import type { Target } from '../lib/cli/files';
+import { runCli, sink } from './cli-run';
+import { PAGE, onKernel, pattern, pw } from './helpers';
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pagewise-cli-text-'));
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+let serial = 0;
+function dir(name: string): string {
+  const d = path.join(root, `${name}-${serial++}`);
+  fs.mkdirSync(d);
+  return d;
+}
+
+interface MadeUp {
+  path: string;
+  size: number;
+  cached: number;
+  dirty?: number;
+  evicted?: number;
+}
+
+/** Rows as the native batch lays them out (regular files, no error). */
+function rowsOf(files: readonly MadeUp[]): Float64Array {
+  const rows = new Float64Array(files.length * FIELDS);
+  files.forEach((f, i) => {
+    const at = i * FIELDS;
+    rows[at + FIELD.regular] = 1;
+    rows[at + FIELD.ino] = i + 1;
+    rows[at + FIELD.size] = f.size;
+    rows[at + FIELD.cached] = f.cached;
+    rows[at + FIELD.dirty] = f.dirty ?? 0;
+    rows[at + FIELD.writeback] = i % 3;
+    rows[at + FIELD.evicted] = f.evicted ?? 0;
+    rows[at + FIELD.recentlyEvicted] = (f.evicted ?? 0) >> 1;
+  });
+  return rows;
+}
+
+/** Both writers' text for the same files: [native, JavaScript]. */
+function bothTexts(files: readonly MadeUp[], json: boolean, pageSize = PAGE): [string, string] {
+  const backend = { ...pw.backend, pageSize };
+  const rows = rowsOf(files);
+  const counted: Counted = {
+    rows,
+    paths: files.map((f) => `${f.path}\0`).join(''),
+    count: files.length,
+    directories: 3,
+    failures: [],
+    skippedLarge: 0,
+  };
+  const native = sink();
+  statCounted({ stdout: native.stream, stderr: sink().stream }, backend, counted, json, false);
+  const js = sink();
+  const targets: Target[] = files.map((f, i) => ({ path: f.path, size: f.size, rows, at: i * FIELDS }));
+  statFromCounts(
+    {
+      io: { stdout: js.stream, stderr: sink().stream },
+      files: targets,
+      directories: 3,
+      failures: [],
+      range: undefined,
+      summaryOnly: false,
+      skippedLarge: 0,
+      skippedOtherFs: 0,
+      pageSize,
+      kind: backend.kind,
+    },
+    json,
+  );
+  return [native.chunks.join(''), js.chunks.join('')];
+}
+
+const MiB = 2 ** 20;
+// Sizes and residencies at the edges of formatBytes / formatPercent / Number#toString:
+// 1280 B is 1.25 KiB (toFixed rounds the tie up: 1.3), 1 MiB - 1 B is "1024.0 KiB" → 1.0 MiB,
+// 1/400 resident is 0.25% (→ 0.3%), 1/3 is 33.333333333333336 in JSON, 399/400 stays 99.8,
+// 1 page of 2^30 is 0.1% (never 0.0%), sizes past 2^53 print as JavaScript prints them.
+const EDGES: MadeUp[] = [
+  { path: 'empty', size: 0, cached: 0 },
+  { path: 'one', size: 1, cached: 1 },
+  { path: 'k-1', size: 1023, cached: 1 },
+  { path: 'k', size: 1024, cached: 0 },
+  { path: 'tie', size: 1280, cached: 1 },
+  { path: 'almost-MiB', size: MiB - 1, cached: 256 },
+  { path: 'MiB', size: MiB, cached: 3, dirty: 2 },
+  { path: 'quarter', size: 400 * 4096, cached: 1 },
+  { path: 'third', size: 3 * 4096, cached: 1 },
+  { path: 'almost-all', size: 400 * 4096, cached: 399, evicted: 1 },
+  { path: 'tiny', size: 2 ** 30 * 4096, cached: 1, evicted: 12345 },
+  { path: 'sparse-17T', size: 17 * 2 ** 40, cached: 2 },
+  { path: 'EiB', size: 2 ** 61 + 2 ** 58, cached: 7 },
+  { path: 'past-2^53', size: 2 ** 53 + 2 ** 40, cached: 5 },
+  { path: 'with "quotes" and \\ backslash', size: 5000, cached: 2 },
+  { path: 'new\nline\ttab\u0001ctl\u007fdel', size: 4096, cached: 1 },
+  { path: 'c1-\u0085-next-line', size: 4096, cached: 1 },
+  { path: 'été/日本語/\u{1F600}', size: 8192, cached: 1 },
+  { path: 'dir/sub/plain', size: 9000, cached: 3 },
+];
+
+describe.skipIf(!onKernel)('the native stat text is the JavaScript stat text (native only: the writer is in the addon)', () => {
+  it('table and --json agree on made-up rows at every rounding and escaping edge', () => {
+    for (const json of [false, true]) {
+      const [native, js] = bothTexts(EDGES, json);
+      expect(native, json ? 'json' : 'table').toBe(js);
+    }
+    // The cases the edges are about really are in the text.
+    const [table] = bothTexts(EDGES, false);
+    expect(table).toContain('1.3 KiB');
+    expect(table).toContain('1.0 MiB');
+    expect(table).toContain('0.3%');
+    expect(table).toContain('"new\\nline\\ttab\\u0001ctl\u007fdel"'); // showPath quotes control characters (JSON.stringify leaves U+007F as is)
+    const doc = JSON.parse(bothTexts(EDGES, true)[0]);
+    expect(doc.files.map((f: { path: string }) => f.path)).toEqual(EDGES.map((f) => f.path));
+    expect(doc.files.find((f: { path: string }) => f.path === 'third').percent).toBe(100 / 3);
+  });
+
+  it('table and --json agree on random rows, with another page size', () => {
+    let seed = 12345;
+    const random = (n: number) => Math.floor(((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * n);
+    const files: MadeUp[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const size = [random(5000), random(2 ** 24), random(2 ** 40), 2 ** random(50)][i % 4];
+      const total = Math.ceil(size / 16384);
+      files.push({ path: `r/${i}`, size, cached: random(total + 1), dirty: random(3), evicted: random(100) });
+    }
+    for (const json of [false, true]) {
+      const [native, js] = bothTexts(files, json, 16384);
+      expect(native, json ? 'json' : 'table').toBe(js);
+    }
+  });
+
+  it('`stat DIR` (native writer) prints what `stat --exclude NONE DIR` (JavaScript walk and writer) prints', async () => {
+    const d = dir('tree');
+    for (let i = 0; i < 40; i++) {
+      const sub = path.join(d, `s${i % 7}`, `t${i % 3}`);
+      fs.mkdirSync(sub, { recursive: true });
+      fs.writeFileSync(path.join(sub, `f${i}`), pattern((i % 5) * PAGE + (i % 2) * 100));
+    }
+    fs.writeFileSync(path.join(d, 'odd\nname "q"'), pattern(PAGE));
+    fs.linkSync(path.join(d, 's0', 't0', 'f0'), path.join(d, 'a-hard-link')); // shown once
+    fs.symlinkSync(path.join(d, 's1'), path.join(d, 'link')); // not followed
+    execFileSync('mkfifo', [path.join(d, 'pipe')]); // skipped
+    for (const extra of [[], ['--json'], ['-s'], ['--max-size', '5000']]) {
+      const native = await runCli(['stat', ...extra, d]);
+      const js = await runCli(['stat', ...extra, '--exclude', 'no-such-name', d]);
+      expect(native.code, extra.join(' ')).toBe(0);
+      expect(native.stderr, extra.join(' ')).toBe(js.stderr);
+      expect(native.stdout, extra.join(' ')).toBe(js.stdout);
+    }
+    const table = (await runCli(['stat', d])).stdout;
+    expect(table.match(/a-hard-link|f0\n/g)).toHaveLength(1);
+    expect(table).toContain('"');
+  });
+
+  it('the native path is the one taken for a plain stat, and it hands over what it cannot show the same way', () => {
+    const d = dir('handover');
+    fs.writeFileSync(path.join(d, 'a'), pattern(PAGE));
+    const counted = collectCounted([d], new PathFilter(), pw.backend, {});
+    expect(counted?.count).toBe(1);
+    expect(counted?.paths).toBe(`${path.join(d, 'a')}\0`);
+    expect(collectCounted([d], new PathFilter(['a']), pw.backend, {})).toBeUndefined();
+    expect(collectCounted([d], new PathFilter(), pw.backend, { follow: true })).toBeUndefined();
+    expect(collectCounted([d], new PathFilter(), pw.backend, { oneFileSystem: true })).toBeUndefined();
+  });
+
+  it('walkFiles: each file once with `unique` (hard links), every path without it; the walk over many directories keeps depth-first name order', () => {
+    const d = dir('unique');
+    fs.writeFileSync(path.join(d, 'b'), pattern(PAGE));
+    fs.linkSync(path.join(d, 'b'), path.join(d, 'a'));
+    fs.linkSync(path.join(d, 'b'), path.join(d, 'c'));
+    const walk = pw.backend.walkFiles;
+    if (walk === undefined) throw new Error('the native backend has walkFiles');
+    expect(walk(d, true).files).toBe(['a', 'b', 'c'].map((n) => `${path.join(d, n)}\0`).join(''));
+    expect(walk(d, true, undefined, true).files).toBe(`${path.join(d, 'a')}\0`);
+    expect(walk(d, true, undefined, true).rows.length).toBe(FIELDS);
+
+    // Enough directories for every walking thread to take some: the order is still the JavaScript walk's.
+    const many = dir('many');
+    const expected: string[] = [];
+    for (let a = 0; a < 12; a++) {
+      for (let b = 0; b < 12; b++) {
+        const sub = path.join(many, `a${a}`, `b${b}`);
+        fs.mkdirSync(sub, { recursive: true });
+        for (const f of ['x', 'y']) fs.writeFileSync(path.join(sub, f), '');
+      }
+    }
+    const byName = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
+    for (const a of fs.readdirSync(many).sort(byName)) {
+      for (const b of fs.readdirSync(path.join(many, a)).sort(byName)) for (const f of ['x', 'y']) expected.push(path.join(many, a, b, f));
+    }
+    const walked = walk(many, false);
+    expect(walked.files.split('\0').slice(0, -1)).toEqual(expected);
+    expect(walked.directories).toBe(1 + 12 + 144);
+  });
+});
