@@ -116,7 +116,7 @@ export async function run({ full = false } = {}) {
         variant: 'node -e "walkFiles(DIR)" (start-up + the native walk alone)',
         median: fmtMs(med['node + native walk']),
         ratio: fmtRatio(med['node + native walk'] / med.vmtouch),
-        note: `the floor of a Node CLI doing open + fstat + cachestat + close per file, before any output${cpuNote('node + native walk')}`,
+        note: `the floor of a Node CLI doing open + fstat + cachestat (+ batched close) per file, before any output${cpuNote('node + native walk')}`,
       },
       ...(extraCa !== undefined
         ? [
@@ -136,7 +136,7 @@ export async function run({ full = false } = {}) {
       `Resident pages seen: pagewise ${ours.summary.cached}/${ours.summary.total} (${ours.files.length} files, source ${ours.files[0]?.source}); vmtouch "${(theirs.match(/Resident Pages: *(.*)/) ?? [])[1]?.trim()}"` +
         (fincoreVersion ? `; fincore ${fincorePages} pages.` : '.'),
       `Node rows run without NODE_EXTRA_CA_CERTS${extraCa === undefined ? ' (not set here)' : ' (set here: Node parses those certificates at every start-up; see its own row)'}.`,
-      `pagewise stat: one native call walks the tree and does open (relative to the open directory) + fstat + cachestat + close per file (native/cachestat_batch.cc); a plain stat loads neither the library's API nor Node's stdout stream; vmtouch maps each file and calls mincore; ${fincoreVersion ?? 'fincore (not installed)'}.`,
+      `pagewise stat: one native call walks the tree on up to 4 threads (${os.availableParallelism?.() ?? os.cpus().length} cores here) and does open (relative to the open directory) + fstat + cachestat per file, closing descriptors in runs with close_range (native/cachestat_batch.cc); the table or JSON entries and the summary sums are made natively and written straight to the descriptor (native/stat_text.cc, lib/cli/counted.ts): no JavaScript object or string per file; a plain stat loads neither the library's API nor Node's stdout stream. vmtouch (single-threaded) maps each file and calls mincore; ${fincoreVersion ?? 'fincore (not installed)'}.`,
     ];
     return { ...meta, rows, notes, params: { files: count, rounds, fincore: fincoreVersion, load: os.loadavg().map((x) => +x.toFixed(1)) }, raw: s, cpu };
   } finally {
