@@ -204,7 +204,8 @@ export function statCounted(io: CliIO, backend: Backend, counted: Counted, json:
     };
     const text = JSON.stringify(doc, null, 2);
     const at = text.indexOf(FILES_EMPTY);
-    if (count === 0 || at < 0) io.stdout.write(`${text}\n`);
+    if (count === 0) io.stdout.write(`${text}\n`);
+    else if (at < 0) throw new Error('pagewise: internal error: no "files" member in the JSON document');
     else {
       io.stdout.write(`${text.slice(0, at)}\n  "files": [\n`);
       body(true);
