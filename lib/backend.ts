@@ -90,6 +90,11 @@ export interface BackendMapping {
    * byte per page; the caller's own array, so nothing is allocated per call).
    */
   residencyInto?(offset: number, length: number, out: Uint8Array): void;
+  /**
+   * Optional fast path of residency() for at most RESIDENCY_BITS pages: bit i of the
+   * result (an unsigned 32-bit integer) is bit 0 of page i. ERR_OUT_OF_RANGE for longer ranges.
+   */
+  residencyBits?(offset: number, length: number): number;
   /** mprotect(2). */
   protect(offset: number, length: number, protection: number): void;
   /** mlock2(2) (MLOCK_ONFAULT when onFault) off the event loop. */
@@ -170,3 +175,6 @@ export interface Backend {
   /** Native only, for the CLI: walk a directory and statFiles() every regular file in it (RangeError ERR_OUT_OF_RANGE past maxFiles, at most 2^20). */
   walkFiles?(dir: string, wantCachestat: boolean, maxFiles?: number): { files: string; rows: Float64Array; directories: number; errors: string };
 }
+
+/** Most pages BackendMapping.residencyBits() answers for (one bit each in an unsigned 32-bit integer; native/mincore.cc kResidencyBits). */
+export const RESIDENCY_BITS = 32;

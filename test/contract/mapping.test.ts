@@ -62,6 +62,23 @@ describe('anonymous memory and advice', () => {
     expect(m.residency({ offset: 4 * PAGE + 1, length: 10 })).toMatchObject({ total: 1, resident: 1, offset: 4 * PAGE });
   });
 
+  it('residency of up to 32 pages (answered as bits by the backend) agrees page by page with longer queries', () => {
+    using m = pw.map(70 * PAGE);
+    const touched = [0, 2, 31, 32, 33, 40, 63, 69];
+    for (const p of touched) m.buffer[p * PAGE + 7] = 1;
+    const whole = Array.from(m.residency().pages);
+    expect(whole.flatMap((v, p) => (v ? [p] : []))).toEqual(touched);
+    // Every window of 1, 31, 32 (bits) and 33 (vector) pages, unaligned too, says the same as the whole.
+    for (const pages of [1, 31, 32, 33]) {
+      for (const first of [0, 1, 2, 30, 31, 32, 37]) {
+        const r = m.residency({ offset: first * PAGE + 5, length: (pages - 1) * PAGE + 1 });
+        const expected = whole.slice(first, first + pages);
+        expect({ pages, first, got: Array.from(r.pages) }).toEqual({ pages, first, got: expected });
+        expect(r).toMatchObject({ total: pages, resident: expected.filter((v) => v === 1).length, offset: first * PAGE });
+      }
+    }
+  });
+
   it('writes make pages resident; the vector is one byte per page', () => {
     using m = pw.map(3 * PAGE + 100);
     m.buffer[PAGE + 1] = 1;
