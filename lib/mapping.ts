@@ -1,7 +1,8 @@
 // Mapping: one mmap'd region and everything pagewise can do to it. Validates and
 // rounds every range, then calls the backend (native addon or simulator).
 import { ADVICE, ADVICE_NAMES, type Advice, type AdviceConstant, type AdviceInfo, adviceFromName } from './advice';
-import { type Backend, type BackendMapping, RESIDENCY_BITS } from './backend';
+import * as backend from './backend';
+import type { Backend, BackendMapping } from './backend';
 import { PROT } from './constants';
 import {
   type ErrnoError,
@@ -16,7 +17,8 @@ import {
   pagewiseError,
 } from './errors';
 import { whenViewReleased } from './view-release';
-import { RANGE_KEYS, type Range, rangeLength, rangeOffset, validateBoolean, validateInteger, validateObject, validateOneOf, validateRange } from './validate';
+import * as validate from './validate';
+import { RANGE_KEYS, type Range, validateBoolean, validateInteger, validateObject, validateOneOf, validateRange } from './validate';
 import * as safeCopy from './safe-copy';
 import { TruncationWatch } from './truncation-watch';
 import { mappingChanged } from './memory-usage';
@@ -86,6 +88,13 @@ export interface MappingInit {
   /** The name the kernel accepted (map(length, { name })). */
   name?: string;
 }
+
+// The per-call validators as this module's own bindings: an imported name is read
+// through the other module's exports object at every call, one more object (and,
+// next to a syscall on this VM, one more cold page) per call (bench/call-overhead.mjs).
+const rangeOffset = validate.rangeOffset;
+const rangeLength = validate.rangeLength;
+const RESIDENCY_BITS = backend.RESIDENCY_BITS;
 
 /** Advice names to their table entries, for a lookup without a linear scan. */
 const ADVICE_BY_NAME = new Map(Object.entries(ADVICE)) as Map<string, AdviceInfo>;
