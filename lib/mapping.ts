@@ -134,6 +134,13 @@ export class Mapping implements Disposable {
   readonly name: string | undefined;
   /** populate / lock / flush calls not yet settled: resize() must wait for them on every backend. */
   #inflight = 0;
+  /**
+   * The advice of the last advise() call and its table entry: loops advise with one advice,
+   * and a comparison on this object touches nothing the call does not touch anyway (the
+   * table lookup costs a builtin call and a hash table next to a syscall).
+   */
+  #lastAdvice: unknown = undefined;
+  #lastAdviceInfo: AdviceInfo = ADVICE.normal;
 
   constructor(token: typeof CREATE, init: MappingInit) {
     if (token !== CREATE) throw illegalConstructor('use map() or mapFile()');
@@ -235,7 +242,12 @@ export class Mapping implements Disposable {
   advise(advice: Advice | AdviceConstant, range?: Range & object): AdvisedRange {
     // Called in loops: the range stays in locals (no [start, end] arrays) and each field is read once.
     Mapping.#open(this, 'advise');
-    const meta = ADVICE_BY_NAME.get(advice) ?? adviceFromName(advice);
+    let meta = this.#lastAdviceInfo;
+    if (advice !== this.#lastAdvice) {
+      meta = ADVICE_BY_NAME.get(advice) ?? adviceFromName(advice);
+      this.#lastAdvice = advice;
+      this.#lastAdviceInfo = meta;
+    }
     const size = this.#length;
     const offset = rangeOffset(range, size);
     const length = rangeLength(range, offset, size);

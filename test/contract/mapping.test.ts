@@ -100,6 +100,28 @@ describe('anonymous memory and advice', () => {
     expect(allEqual(b, 7, 3 * PAGE, 4 * PAGE)).toBe(true);
   });
 
+  it('each call rounds by its own advice, however advice changes between calls on one mapping', () => {
+    using m = pw.map(4 * PAGE);
+    const range = { offset: PAGE / 2, length: 3 * PAGE };
+    const outward = { offset: 0, length: 4 * PAGE };
+    const inward = { offset: PAGE, length: 2 * PAGE };
+    const sequence = ['willneed', 'dontneed', 'dontneed', 'willneed', 'MADV_DONTNEED', 'MADV_WILLNEED', 'free', 'cold', 'willneed'] as const;
+    for (const advice of sequence) {
+      m.buffer.fill(7);
+      const destructive = advice === 'dontneed' || advice === 'MADV_DONTNEED' || advice === 'free';
+      expect({ advice, got: m.advise(advice, range) }).toEqual({ advice, got: destructive ? inward : outward });
+      // dontneed zero-fills pages 1 and 2 only; the others leave every byte.
+      const zeroed = advice === 'dontneed' || advice === 'MADV_DONTNEED';
+      expect(allEqual(m.buffer, zeroed ? 0 : 7, PAGE, 3 * PAGE)).toBe(true);
+      expect(allEqual(m.buffer, 7, 0, PAGE) && allEqual(m.buffer, 7, 3 * PAGE, 4 * PAGE)).toBe(true);
+    }
+    // A refused advice in between changes nothing for the next call.
+    expect(() => m.advise('dontneeed' as never, range)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(m.advise('willneed', range)).toEqual(outward);
+    expect(() => m.advise(4 as never, range)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(m.advise('dontneed', range)).toEqual(inward);
+  });
+
   it('destructive advice over less than a page does nothing at all', () => {
     using m = pw.map(2 * PAGE);
     m.buffer.fill(9);
