@@ -88,8 +88,7 @@ struct MappingState {
   ~MappingState();
 
   // Offsets/lengths are validated against the requested length rounded up to
-  // a page.
-  // (A mask, not a division: this is on the per-call path.)
+  // a page (with a mask, not a division: this is on the per-call path).
   uint64_t Limit() const { return (length + PageSize() - 1) & ~uint64_t{PageSize() - 1}; }
   void Report(int64_t bytes);       // AdjustExternalMemory to `bytes` in total
   void DetachViews();             // detach + forget every view
@@ -113,11 +112,12 @@ std::pair<uint64_t, uint64_t> Range(const Napi::CallbackInfo& info, size_t first
 // The per-call methods (one syscall each, called in loops), as plain N-API:
 // `state` may be nullptr (gone) or closed (ERR_MAPPING_CLOSED); `argv` holds
 // three arguments (undefined where missing). They return the result (nullptr:
-// undefined), or nullptr with the JavaScript exception set. Each is reachable twice: as a prototype
-// method that checks its receiver, and as an own property of every mapping
-// bound to its state (BindStateMethods) that needs no receiver check. A receiver
-// check is a private-symbol lookup on the object (napi_check_object_type_tag,
-// napi_unwrap) and costs more than the rest of the call (bench/call-overhead.mjs).
+// undefined), or nullptr with the JavaScript exception set. Each is reachable
+// twice: as a prototype method that checks its receiver, and as an own property
+// of every mapping bound to its state (BindStateMethods) that needs no receiver
+// check. A receiver check is a private-symbol lookup on the object
+// (napi_check_object_type_tag, napi_unwrap) and costs more than the rest of the
+// call (bench/call-overhead.mjs).
 using StateMethod = napi_value (*)(napi_env env, MappingState* state, const napi_value* argv);
 PAGEWISE_HOT napi_value AdviseState(napi_env env, MappingState* state, const napi_value* argv);         // madvise.cc
 PAGEWISE_HOT napi_value ResidencyBitsState(napi_env env, MappingState* state, const napi_value* argv);  // mincore.cc
