@@ -330,6 +330,11 @@ export class Mapping implements Disposable {
       for (let i = 0; i < count; i++) resident += pages[i] = (bits >>> i) & 1;
       return { pages, resident, total: count, offset: start - delta };
     }
+    return this.#residencyVector(region, start, end, count, page, delta);
+  }
+
+  /** residency() of more pages than fit in residencyBits (kept apart so that the small-range path stays small enough for V8 to inline into a caller's loop). */
+  #residencyVector(region: BackendMapping, start: number, end: number, count: number, page: number, delta: number): Residency {
     checkResidencyVector(count, end - start, page);
     let pages: Uint8Array;
     let resident = 0;
