@@ -57,7 +57,7 @@ export async function run({ full = false } = {}) {
     pageSize: page,
     maxViewLength: real.maxViewLength,
     supports: () => true,
-    map: () => ({ length: MiB, closed: false, advise() {}, residencyInto() {}, residency: (o, l) => new Uint8Array(l / page), close() {} }),
+    map: () => ({ length: MiB, closed: false, advise() {}, residencyBits: () => 1, residencyInto() {}, residency: (o, l) => new Uint8Array(l / page), close() {} }),
   }).map(MiB);
 
   // The floor: an N-API function with no arguments and no receiver making the same
@@ -73,7 +73,7 @@ export async function run({ full = false } = {}) {
     floorError = String(err.message).split('\n')[0];
   }
   const protoAdvise = addonRegion && Object.getPrototypeOf(addonRegion).advise;
-  const protoResidencyInto = addonRegion && Object.getPrototypeOf(addonRegion).residencyInto;
+  const protoResidencyBits = addonRegion && Object.getPrototypeOf(addonRegion).residencyBits;
 
   const { mod: mmapio, error: mmapioError } = loadMmapIo();
   let mbuf;
@@ -115,6 +115,11 @@ export async function run({ full = false } = {}) {
       for (let i = 0; i < calls; i++) addonRegion.residencyInto(0, page, intoVector);
       return Number(nowNs() - t0) / calls;
     },
+    'addon residencyBits (no TS layer)': () => {
+      const t0 = nowNs();
+      for (let i = 0; i < calls; i++) sink += addonRegion.residencyBits(0, page);
+      return Number(nowNs() - t0) / calls;
+    },
     'addon advise (no TS layer)': () => {
       const t0 = nowNs();
       for (let i = 0; i < calls; i++) addonRegion.advise(0, page, WILLNEED);
@@ -125,10 +130,9 @@ export async function run({ full = false } = {}) {
       for (let i = 0; i < calls; i++) protoAdvise.call(addonRegion, 0, page, WILLNEED);
       return Number(nowNs() - t0) / calls;
     },
-    'addon residencyInto, prototype (receiver check)': () => {
-      intoVector ??= new Uint8Array(4096);
+    'addon residencyBits, prototype (receiver check)': () => {
       const t0 = nowNs();
-      for (let i = 0; i < calls; i++) protoResidencyInto.call(addonRegion, 0, page, intoVector);
+      for (let i = 0; i < calls; i++) sink += protoResidencyBits.call(addonRegion, 0, page);
       return Number(nowNs() - t0) / calls;
     },
     'floor madvise': () => {
@@ -139,6 +143,16 @@ export async function run({ full = false } = {}) {
     'floor mincore': () => {
       const t0 = nowNs();
       for (let i = 0; i < calls; i++) floor.mincore();
+      return Number(nowNs() - t0) / calls;
+    },
+    'floor madvise, arguments': () => {
+      const t0 = nowNs();
+      for (let i = 0; i < calls; i++) floor.madviseArgs(0, page, WILLNEED);
+      return Number(nowNs() - t0) / calls;
+    },
+    'floor mincore, arguments': () => {
+      const t0 = nowNs();
+      for (let i = 0; i < calls; i++) sink += floor.mincoreArgs(0, page);
       return Number(nowNs() - t0) / calls;
     },
     'floor empty': () => {
@@ -181,10 +195,13 @@ export async function run({ full = false } = {}) {
     { variant: "pagewise advise('willneed', 1 page)", median: fmtNs(med['pagewise advise']), ratio: `${fmtRatio(adv.met !== undefined ? r('pagewise advise', 'C madvise') : NaN)} of C`, ...adv, note: `+${(med['pagewise advise'] - med['C madvise']).toFixed(0)} ns per call over C` },
   );
   if (addonRegion) {
-    rows.push({ variant: 'raw addon advise (diagnostic)', median: fmtNs(med['addon advise (no TS layer)']), ratio: `${fmtRatio(r('addon advise (no TS layer)', 'C madvise'))} of C`, note: 'the call pagewise makes: N-API function bound to the mapping, without the TypeScript validation' });
+    rows.push({ variant: 'raw addon advise (diagnostic)', median: fmtNs(med['addon advise (no TS layer)']), ratio: `${fmtRatio(r('addon advise (no TS layer)', 'C madvise'))} of C`, note: `the call pagewise makes: plain N-API function bound to the mapping (reads 3 numbers, checks the range), without the TypeScript layer; TypeScript layer in place = pagewise − this = ${(med['pagewise advise'] - med['addon advise (no TS layer)']).toFixed(0)} ns` });
     rows.push({ variant: 'raw addon advise through the prototype (diagnostic)', median: fmtNs(med['addon advise, prototype (receiver check)']), ratio: `${fmtRatio(r('addon advise, prototype (receiver check)', 'C madvise'))} of C`, note: `the same with the receiver check (type tag + unwrap): +${(med['addon advise, prototype (receiver check)'] - med['addon advise (no TS layer)']).toFixed(0)} ns` });
   }
-  if (floor) rows.push({ variant: 'N-API floor: madvise, no arguments (diagnostic)', median: fmtNs(med['floor madvise']), ratio: `${fmtRatio(r('floor madvise', 'C madvise'))} of C`, note: `bench/c/napi_floor.c: the cheapest N-API call making this syscall; an empty N-API call costs ${fmtNs(med['floor empty'])}` });
+  if (floor) {
+    rows.push({ variant: 'N-API floor: madvise, no arguments (diagnostic)', median: fmtNs(med['floor madvise']), ratio: `${fmtRatio(r('floor madvise', 'C madvise'))} of C`, note: `bench/c/napi_floor.c: the cheapest N-API call making this syscall; an empty N-API call costs ${fmtNs(med['floor empty'])}` });
+    rows.push({ variant: 'N-API floor: madvise reading (offset, length, advice) (diagnostic)', median: fmtNs(med['floor madvise, arguments']), ratio: `${fmtRatio(r('floor madvise, arguments', 'C madvise'))} of C`, note: 'bench/c/napi_floor.c: the floor plus the N-API reads of the three numbers advise takes, no checks' });
+  }
   rows.push({ variant: 'TypeScript layer of advise (diagnostic)', median: fmtNs(med['TS layer advise (no-op backend)']), ratio: '', note: 'public API over a backend that does nothing: validation + rounding only' });
   if (mmapio) {
     const vs = check(r('pagewise advise', 'mmap-io advise'), 'le', 1.0);
@@ -196,11 +213,15 @@ export async function run({ full = false } = {}) {
   );
   if (addonRegion) {
     rows.push({ variant: 'raw addon residency (diagnostic)', median: fmtNs(med['addon residency (no TS layer)']), ratio: `${fmtRatio(r('addon residency (no TS layer)', 'C mincore'))} of C`, note: 'N-API call without the TypeScript layer, allocating the vector' });
-    rows.push({ variant: 'raw addon residencyInto (diagnostic)', median: fmtNs(med['addon residencyInto (no TS layer)']), ratio: `${fmtRatio(r('addon residencyInto (no TS layer)', 'C mincore'))} of C`, note: 'the call pagewise makes: bound to the mapping, into the shared scratch vector, no allocation' });
-    rows.push({ variant: 'raw addon residencyInto through the prototype (diagnostic)', median: fmtNs(med['addon residencyInto, prototype (receiver check)']), ratio: `${fmtRatio(r('addon residencyInto, prototype (receiver check)', 'C mincore'))} of C`, note: `the same with the receiver check: +${(med['addon residencyInto, prototype (receiver check)'] - med['addon residencyInto (no TS layer)']).toFixed(0)} ns` });
+    rows.push({ variant: 'raw addon residencyBits (diagnostic)', median: fmtNs(med['addon residencyBits (no TS layer)']), ratio: `${fmtRatio(r('addon residencyBits (no TS layer)', 'C mincore'))} of C`, note: `the call pagewise makes for up to 32 pages: bound to the mapping, two numbers in, the residency bits out as a number; TypeScript layer in place = pagewise − this = ${(med['pagewise residency'] - med['addon residencyBits (no TS layer)']).toFixed(0)} ns` });
+    rows.push({ variant: 'raw addon residencyBits through the prototype (diagnostic)', median: fmtNs(med['addon residencyBits, prototype (receiver check)']), ratio: `${fmtRatio(r('addon residencyBits, prototype (receiver check)', 'C mincore'))} of C`, note: `the same with the receiver check: +${(med['addon residencyBits, prototype (receiver check)'] - med['addon residencyBits (no TS layer)']).toFixed(0)} ns` });
+    rows.push({ variant: 'raw addon residencyInto (diagnostic)', median: fmtNs(med['addon residencyInto (no TS layer)']), ratio: `${fmtRatio(r('addon residencyInto (no TS layer)', 'C mincore'))} of C`, note: 'the call pagewise makes for 33 pages or more: into the caller\'s Uint8Array (a typed-array argument: several V8 calls to read it)' });
   }
-  if (floor) rows.push({ variant: 'N-API floor: mincore, no arguments (diagnostic)', median: fmtNs(med['floor mincore']), ratio: `${fmtRatio(r('floor mincore', 'C mincore'))} of C`, note: 'bench/c/napi_floor.c: the cheapest N-API call making this syscall' });
-  rows.push({ variant: 'TypeScript layer of residency (diagnostic)', median: fmtNs(med['TS layer residency (no-op backend)']), ratio: '', note: 'public API over a backend that does nothing: validation, rounding, copy of the vector, count' });
+  if (floor) {
+    rows.push({ variant: 'N-API floor: mincore, no arguments (diagnostic)', median: fmtNs(med['floor mincore']), ratio: `${fmtRatio(r('floor mincore', 'C mincore'))} of C`, note: 'bench/c/napi_floor.c: the cheapest N-API call making this syscall' });
+    rows.push({ variant: 'N-API floor: mincore reading (offset, length), returning a number (diagnostic)', median: fmtNs(med['floor mincore, arguments']), ratio: `${fmtRatio(r('floor mincore, arguments', 'C mincore'))} of C`, note: 'bench/c/napi_floor.c: the floor plus what residencyBits must do through N-API (two number reads, one number made), no checks' });
+  }
+  rows.push({ variant: 'TypeScript layer of residency (diagnostic)', median: fmtNs(med['TS layer residency (no-op backend)']), ratio: '', note: 'public API over a backend that does nothing: validation, rounding, the pages vector made from the bits, count' });
   if (mmapio) {
     const vs = check(r('pagewise residency', 'mmap-io incore'), 'le', 1.0);
     rows.push({ variant: 'mmap-io incore(1-page Buffer)', median: fmtNs(med['mmap-io incore']), ratio: `pagewise/mmap-io = ${fmtRatio(r('pagewise residency', 'mmap-io incore'))}`, ...vs, target: '≤ 1.00× (no slower)', note: 'returns [unmapped, mapped] counts (malloc + free per call)' });
@@ -210,9 +231,11 @@ export async function run({ full = false } = {}) {
       'A tight loop is the right tool for a sub-microsecond call: a per-iteration benchmark harness would add its own timer overhead to every call.',
     'All variants use one page of a touched 1 MiB private anonymous mapping. MADV_WILLNEED is a hint that takes the mmap read lock (no VMA split), so the mapping is unchanged between calls.',
     'On this VM a bare madvise/mincore syscall costs several hundred ns (syscall entry with mitigations); the JS-side cost on top is the N-API transition plus pagewise argument validation and range rounding.',
-    'Layers: pagewise = TypeScript layer (validation incl. the unknown-key check, rounding; the no-op-backend rows) + N-API call (raw addon minus C: argument reads, the open/range guards; no receiver check: advise and residencyInto are functions bound to their mapping) + the syscall. The addon keeps only the memory-protecting checks and builds no message unless a call fails.',
-    'In isolation (no-op backend) the TypeScript layer costs tens of ns, but next to a syscall every piece of code and data a call touches costs far more than in a loop without one (this VM: a paravirtualised guest where a syscall leaves caches and TLB cold): the receiver check (a private-symbol lookup, under 100 ns alone) cost 0.7–1.7 µs per call in place, and pagewise minus raw addon is likewise several times the no-op-backend row. Compare rows of one run only.',
-    floor ? 'The N-API floor rows are the target any N-API addon can reach here: the same syscall from an N-API function that reads no argument and no receiver. Their distance to C is the JS→native transition plus what a syscall costs the JavaScript side afterwards (caches and TLB refilled on this VM), not argument work.' : `N-API floor not measured (${floorError}).`,
+    'Layers: pagewise = TypeScript layer (brand and open check, advice lookup, range validation incl. the unknown-key check, rounding, the result object; the no-op-backend rows show it in isolation) + N-API call (raw addon minus C: three (advise) or two (residencyBits) number arguments read through N-API, the open/range guards) + the syscall. ' +
+      'advise, residencyBits and residencyInto are plain N-API functions bound to their mapping (no receiver check, no node-addon-api wrapper); residency() of up to 32 pages gets its answer from residencyBits as a number (bit i = page i), so no typed array crosses into the addon. The addon builds no message unless a call fails.',
+    'In isolation (no-op backend) the TypeScript layer costs tens of ns, but next to a syscall every piece of code and data a call touches costs far more than in a loop without one (this VM is a paravirtualised guest whose CPU flags show page-table isolation (pti) without PCID: each syscall then flushes the user TLB entries, and each distinct page touched afterwards costs a nested page walk; that is our explanation of the figures, not measured directly): ' +
+      'the receiver check (a private-symbol lookup, under 100 ns alone) costs 0.6–1 µs per call in place, and "TypeScript layer in place" (pagewise − raw addon) is several times the no-op-backend row. Compare rows of one run only.',
+    floor ? 'The N-API floor rows are the target any N-API addon can reach here: the same syscall from an N-API function that reads no argument and no receiver; the "reading" rows add the N-API reads of the call\'s number arguments (and, for mincore, the number returned), without any check. Their distance to C is the JS→native transition plus what a syscall costs the JavaScript side afterwards (caches and TLB refilled on this VM), not argument work. Going below them would take V8 fast API calls, which Node-API does not offer (nodejs/node#54731, closed as not planned).' : `N-API floor not measured (${floorError}).`,
     mmapio ? '@riaskov/mmap-io 1.4.3 loads on Node 20 (prebuilt build/ present). The original `mmap-io` package does not build on Node 20 (per the issue; not installed here), so it is not compared.' : `@riaskov/mmap-io could not be loaded (${mmapioError}); rows skipped. The original \`mmap-io\` package does not build on Node 20.`,
   ];
   return { ...meta, rows, notes, params: { calls, rounds, cRepsPerRound: cReps, page }, raw: s, sink };

@@ -90,6 +90,11 @@ export interface BackendMapping {
    * byte per page; the caller's own array, so nothing is allocated per call).
    */
   residencyInto?(offset: number, length: number, out: Uint8Array): void;
+  /**
+   * Optional fast path of residency() for at most RESIDENCY_BITS pages: bit i of the
+   * result (an unsigned 32-bit integer) is bit 0 of page i. ERR_OUT_OF_RANGE for longer ranges.
+   */
+  residencyBits?(offset: number, length: number): number;
   /** mprotect(2). */
   protect(offset: number, length: number, protection: number): void;
   /** mlock2(2) (MLOCK_ONFAULT when onFault) off the event loop. */
@@ -180,3 +185,6 @@ export interface Backend {
   /** Native only, for the CLI: [size, cached, total pages, dirty, writeback, evicted, recently evicted] summed over rows with whole-file counts. */
   statSums?(rows: Float64Array, pageSize: number): Float64Array;
 }
+
+/** Most pages BackendMapping.residencyBits() answers for (one bit each in an unsigned 32-bit integer; native/mincore.cc kResidencyBits). */
+export const RESIDENCY_BITS = 32;

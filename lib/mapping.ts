@@ -1,6 +1,7 @@
 // Mapping: one mmap'd region and everything pagewise can do to it. Validates and
 // rounds every range, then calls the backend (native addon or simulator).
 import { ADVICE, ADVICE_NAMES, type Advice, type AdviceConstant, type AdviceInfo, adviceFromName } from './advice';
+import * as backend from './backend';
 import type { Backend, BackendMapping } from './backend';
 import { PROT } from './constants';
 import {
@@ -16,6 +17,7 @@ import {
   pagewiseError,
 } from './errors';
 import { whenViewReleased } from './view-release';
+import * as validate from './validate';
 import { RANGE_KEYS, type Range, validateBoolean, validateInteger, validateObject, validateOneOf, validateRange } from './validate';
 import * as safeCopy from './safe-copy';
 import { TruncationWatch } from './truncation-watch';
@@ -87,6 +89,13 @@ export interface MappingInit {
   name?: string;
 }
 
+// The per-call validators as this module's own bindings: an imported name is read
+// through the other module's exports object at every call, one more object (and,
+// next to a syscall on this VM, one more cold page) per call (bench/call-overhead.mjs).
+const rangeOffset = validate.rangeOffset;
+const rangeLength = validate.rangeLength;
+const RESIDENCY_BITS = backend.RESIDENCY_BITS;
+
 /** Advice names to their table entries, for a lookup without a linear scan. */
 const ADVICE_BY_NAME = new Map(Object.entries(ADVICE)) as Map<string, AdviceInfo>;
 
@@ -106,6 +115,8 @@ function adviceHint(meta: AdviceInfo, code: string, kind: 'anonymous' | 'file', 
 
 export class Mapping implements Disposable {
   readonly #backend: Backend;
+  /** The backend's page size, kept here: the per-call paths then read only this object. */
+  readonly #page: number;
   #region: BackendMapping;
   readonly #delta: number;
   #length: number;
@@ -123,10 +134,18 @@ export class Mapping implements Disposable {
   readonly name: string | undefined;
   /** populate / lock / flush calls not yet settled: resize() must wait for them on every backend. */
   #inflight = 0;
+  /**
+   * The advice of the last advise() call and its table entry: loops advise with one advice,
+   * and a comparison on this object touches nothing the call does not touch anyway (the
+   * table lookup costs a builtin call and a hash table next to a syscall).
+   */
+  #lastAdvice: unknown = undefined;
+  #lastAdviceInfo: AdviceInfo = ADVICE.normal;
 
   constructor(token: typeof CREATE, init: MappingInit) {
     if (token !== CREATE) throw illegalConstructor('use map() or mapFile()');
     this.#backend = init.backend;
+    this.#page = init.backend.pageSize;
     this.#region = init.region;
     this.#delta = init.delta;
     this.#length = init.length;
@@ -221,25 +240,41 @@ export class Mapping implements Disposable {
    * Returns the bytes actually advised (length 0 if inward rounding left no page).
    */
   advise(advice: Advice | AdviceConstant, range?: Range & object): AdvisedRange {
+    // Called in loops: the range stays in locals (no [start, end] arrays) and each field is read once.
     Mapping.#open(this, 'advise');
-    const meta = ADVICE_BY_NAME.get(advice) ?? adviceFromName(advice);
-    const [start, end] = meta.destructive ? this.#inward(range) : this.#outward(range);
+    let meta = this.#lastAdviceInfo;
+    if (advice !== this.#lastAdvice) {
+      meta = ADVICE_BY_NAME.get(advice) ?? adviceFromName(advice);
+      this.#lastAdvice = advice;
+      this.#lastAdviceInfo = meta;
+    }
+    const size = this.#length;
+    const offset = rangeOffset(range, size);
+    const length = rangeLength(range, offset, size);
+    const delta = this.#delta;
+    const page = this.#page;
+    const start = meta.destructive ? inwardStart(delta, offset, page) : outwardStart(delta, offset, page);
+    const end = meta.destructive ? inwardEnd(delta, offset, length, size, page, start) : outwardEnd(delta, offset, length, page, start);
     if (end > start) {
       try {
         this.#region.advise(start, end - start, meta.value);
       } catch (err) {
-        throw kernelError(
-          err,
-          (code) =>
-            // The kernel answers EINVAL both for bad ranges and for advice it does not know: say which.
-            code === 'EINVAL' && !this.#backend.supports(meta.value)
-              ? `${meta.constant} is not supported by this kernel`
-              : adviceHint(meta, code, this.kind, this.shared),
-          meta.constant,
-        );
+        throw this.#adviseError(err, meta);
       }
     }
-    return { offset: start - this.#delta, length: end - start };
+    return { offset: start - delta, length: end - start };
+  }
+
+  #adviseError(err: unknown, meta: AdviceInfo): unknown {
+    return kernelError(
+      err,
+      (code) =>
+        // The kernel answers EINVAL both for bad ranges and for advice it does not know: say which.
+        code === 'EINVAL' && !this.#backend.supports(meta.value)
+          ? `${meta.constant} is not supported by this kernel`
+          : adviceHint(meta, code, this.kind, this.shared),
+      meta.constant,
+    );
   }
 
   /**
@@ -272,37 +307,63 @@ export class Mapping implements Disposable {
   /** mincore(2) over the pages covering the range. Ranges whose vector (one byte per page) exceeds 2^32 bytes throw ERR_OUT_OF_RANGE: query them in parts. */
   residency(range?: Range & object): Residency {
     Mapping.#open(this, 'read residency');
-    const [start, end] = this.#outward(range);
-    const count = (end - start) / this.#backend.pageSize;
-    checkResidencyVector(count, end - start, this.#backend.pageSize);
+    const size = this.#length;
+    const offset = rangeOffset(range, size);
+    const length = rangeLength(range, offset, size);
+    const delta = this.#delta;
+    const page = this.#page;
+    const start = outwardStart(delta, offset, page);
+    const end = outwardEnd(delta, offset, length, page, start);
+    const count = (end - start) / page;
+    const region = this.#region;
+    if (count <= RESIDENCY_BITS && region.residencyBits !== undefined) {
+      // Small ranges (called in loops): the backend answers with a number, one bit per page,
+      // so no vector crosses into the addon and none is copied.
+      let bits: number;
+      try {
+        bits = region.residencyBits(start, end - start);
+      } catch (err) {
+        throw kernelError(err);
+      }
+      const pages = new Uint8Array(count);
+      let resident = 0;
+      for (let i = 0; i < count; i++) resident += pages[i] = (bits >>> i) & 1;
+      return { pages, resident, total: count, offset: start - delta };
+    }
+    return this.#residencyVector(region, start, end, count, page, delta);
+  }
+
+  /** residency() of more pages than fit in residencyBits (kept apart so that the small-range path stays small enough for V8 to inline into a caller's loop). */
+  #residencyVector(region: BackendMapping, start: number, end: number, count: number, page: number, delta: number): Residency {
+    checkResidencyVector(count, end - start, page);
     let pages: Uint8Array;
     let resident = 0;
     try {
-      if (this.#region.residencyInto !== undefined) {
+      if (region.residencyInto !== undefined) {
         if (count <= SMALL_VECTOR) {
           // Small vectors: V8 keeps a typed array this small on its own heap, so copying
           // element by element (and counting on the way) costs far less than slice(),
           // which allocates an ArrayBuffer backing store.
-          this.#region.residencyInto(start, end - start, RESIDENCY_SCRATCH);
+          region.residencyInto(start, end - start, RESIDENCY_SCRATCH);
           pages = new Uint8Array(count);
           for (let i = 0; i < count; i++) resident += pages[i] = RESIDENCY_SCRATCH[i] & 1;
-          return { pages, resident, total: count, offset: start - this.#delta };
+          return { pages, resident, total: count, offset: start - delta };
         }
         if (count <= RESIDENCY_SCRATCH.length) {
-          this.#region.residencyInto(start, end - start, RESIDENCY_SCRATCH);
+          region.residencyInto(start, end - start, RESIDENCY_SCRATCH);
           pages = RESIDENCY_SCRATCH.slice(0, count);
         } else {
-          pages = residencyVector(count, end - start, this.#backend.pageSize);
-          this.#region.residencyInto(start, end - start, pages);
+          pages = residencyVector(count, end - start, page);
+          region.residencyInto(start, end - start, pages);
         }
       } else {
-        pages = this.#region.residency(start, end - start);
+        pages = region.residency(start, end - start);
       }
     } catch (err) {
       throw kernelError(err);
     }
     for (let i = 0; i < pages.length; i++) resident += pages[i] & 1;
-    return { pages, resident, total: pages.length, offset: start - this.#delta };
+    return { pages, resident, total: pages.length, offset: start - delta };
   }
 
   /** Prefault the range off the event loop (MADV_POPULATE_READ / _WRITE). Past the end of a truncated file it rejects with EFAULT instead of raising SIGBUS. */
@@ -570,21 +631,42 @@ export class Mapping implements Disposable {
   /** [start, end) in region bytes, rounded outward to pages. */
   #outward(range: unknown, name = 'range', keys: readonly string[] = RANGE_KEYS): [number, number] {
     const [offset, length] = validateRange(range, this.#length, name, keys);
-    const page = this.#backend.pageSize;
-    const start = this.#delta + offset;
-    const first = roundDown(start, page);
-    return [first, length === 0 ? first : roundUp(start + length, page)];
+    const start = outwardStart(this.#delta, offset, this.#page);
+    return [start, outwardEnd(this.#delta, offset, length, this.#page, start)];
   }
 
   /** [start, end) in region bytes, rounded inward to pages (the tail page counts when the range reaches the end). */
   #inward(range: unknown): [number, number] {
     const [offset, length] = validateRange(range, this.#length);
-    const page = this.#backend.pageSize;
-    const start = roundUp(this.#delta + offset, page);
-    const rawEnd = this.#delta + offset + length;
-    const end = length > 0 && offset + length === this.#length ? roundUp(rawEnd, page) : roundDown(rawEnd, page);
-    return end > start ? [start, end] : [start, start];
+    const start = inwardStart(this.#delta, offset, this.#page);
+    return [start, inwardEnd(this.#delta, offset, length, this.#length, this.#page, start)];
   }
+}
+
+// Rounding of a validated range [offset, offset + length) of a mapping of `size` bytes whose
+// byte 0 is `delta` bytes into its region, to region bytes on page boundaries. Start and end
+// are separate functions so that the per-call paths need no array.
+
+/** Outward: the page holding the first byte. */
+function outwardStart(delta: number, offset: number, page: number): number {
+  return roundDown(delta + offset, page);
+}
+
+/** Outward: past the page holding the last byte (`start` when the range is empty). */
+function outwardEnd(delta: number, offset: number, length: number, page: number, start: number): number {
+  return length === 0 ? start : roundUp(delta + offset + length, page);
+}
+
+/** Inward: the first page boundary at or after the first byte. */
+function inwardStart(delta: number, offset: number, page: number): number {
+  return roundUp(delta + offset, page);
+}
+
+/** Inward: the last page boundary at or before the end, or the end of the tail page when the range reaches the end of the mapping; never before `start`. */
+function inwardEnd(delta: number, offset: number, length: number, size: number, page: number, start: number): number {
+  const rawEnd = delta + offset + length;
+  const end = length > 0 && offset + length === size ? roundUp(rawEnd, page) : roundDown(rawEnd, page);
+  return end > start ? end : start;
 }
 
 /**

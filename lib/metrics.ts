@@ -175,7 +175,7 @@ export function collectMetrics(options?: MetricsOptions): MetricsCollector {
   if (arenas.length > 0) {
     new prom.Gauge({
       name: name('arena_bytes'),
-      help: 'VolatileArena bytes by state (unpinned = volatile: the kernel may drop it).',
+      help: 'VolatileArena bytes by state (unpinned: the kernel may drop it; quarantined: freed, waiting for its views to be collected; pending_free is part of free).',
       labelNames: ['arena', 'state'],
       registers,
       collect() {
@@ -186,7 +186,17 @@ export function collectMetrics(options?: MetricsOptions): MetricsCollector {
           this.set({ arena: label, state: 'unpinned' }, s.unpinnedBytes);
           this.set({ arena: label, state: 'free' }, s.freeBytes);
           this.set({ arena: label, state: 'pending_free' }, s.pendingFreeBytes);
+          this.set({ arena: label, state: 'quarantined' }, s.quarantinedBytes);
         }
+      },
+    });
+    new prom.Gauge({
+      name: name('arena_regions'),
+      help: 'VolatileArena regions mapped: 1, plus those grown while freed spans waited in quarantine for their views to be collected.',
+      labelNames: ['arena'],
+      registers,
+      collect() {
+        for (const [label, arena] of arenas) if (!arena.closed) this.set({ arena: label }, arena.stats.regions);
       },
     });
     new prom.Counter({

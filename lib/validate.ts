@@ -29,7 +29,7 @@ export function validateObject<T extends object>(name: string, value: unknown, k
   if (keys !== undefined) {
     // A range is checked on every advise / residency call (hot path): its two keys
     // compare literally, without an array search. Other lists search the array.
-    const range = keys === RANGE_KEYS;
+    const range = keys === rangeKeys;
     for (const key in value) {
       if ((range ? key !== 'offset' && key !== 'length' : !keys.includes(key)) && Object.prototype.hasOwnProperty.call(value, key)) {
         throw unknownKey(name, value, key, keys);
@@ -75,19 +75,33 @@ function isIndex(value: unknown, max: number): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= max;
 }
 
-export const RANGE_KEYS: readonly string[] = Object.freeze(['offset', 'length']);
+// Used inside this module under a local name: an exported const is read through
+// this module's exports object, one more object touched per call (hot path).
+const rangeKeys: readonly string[] = Object.freeze(['offset', 'length']);
+export const RANGE_KEYS = rangeKeys;
 
 /**
  * Validate a range against a mapping of `size` bytes; returns [offset, length].
  * `keys`: every property the object may have (an options object that extends Range).
  */
-export function validateRange(range: unknown, size: number, name = 'range', keys: readonly string[] = RANGE_KEYS): [number, number] {
-  if (range === undefined) return [0, size];
-  const r = validateObject<Range>(name, range, keys);
-  const o = r.offset;
-  const offset = o === undefined ? 0 : isIndex(o, size) ? o : validateInteger(`${name}.offset`, o, 0, size);
-  const l = r.length;
-  const length =
-    l === undefined ? size - offset : isIndex(l, size - offset) ? l : validateInteger(`${name}.length`, l, 0, size - offset);
-  return [offset, length];
+export function validateRange(range: unknown, size: number, name = 'range', keys: readonly string[] = rangeKeys): [number, number] {
+  const offset = rangeOffset(range, size, name, keys);
+  return [offset, rangeLength(range, offset, size, name)];
+}
+
+/**
+ * The first half of validateRange without its array (the per-call paths keep
+ * both numbers in locals): checks that `range` is undefined or an object with
+ * no other own keys than `keys`, and returns its offset (default 0).
+ */
+export function rangeOffset(range: unknown, size: number, name = 'range', keys: readonly string[] = rangeKeys): number {
+  if (range === undefined) return 0;
+  const o = validateObject<Range>(name, range, keys).offset;
+  return o === undefined ? 0 : isIndex(o, size) ? o : validateInteger(`${name}.offset`, o, 0, size);
+}
+
+/** The second half of validateRange: the length of `range` (already checked by rangeOffset) that starts at `offset`; default: to `size`. */
+export function rangeLength(range: unknown, offset: number, size: number, name = 'range'): number {
+  const l = range === undefined ? undefined : (range as Range).length;
+  return l === undefined ? size - offset : isIndex(l, size - offset) ? l : validateInteger(`${name}.length`, l, 0, size - offset);
 }

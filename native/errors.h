@@ -35,6 +35,29 @@ Napi::Error InvalidArgType(Napi::Env env, const char* name);
 Napi::Error OutOfRange(Napi::Env env, const char* name);
 Napi::Error MappingClosed(Napi::Env env);
 
+// Hot-path attributes: the per-call code (bound advise / residency, lib/native.ts)
+// is grouped in .text.hot and its failure paths in .text.unlikely, so a call
+// touches few code pages (bench/call-overhead.mjs: on a VM whose syscalls flush
+// the TLB, every distinct page a call touches costs tens of ns).
+#define PAGEWISE_HOT __attribute__((hot))
+#define PAGEWISE_COLD __attribute__((cold, noinline))
+
+// Plain N-API versions of the errors below for callbacks without node-addon-api
+// (no C++ exception may leave them): each sets the JavaScript exception and
+// returns nullptr, what such a callback then returns.
+PAGEWISE_COLD napi_value ThrowInvalidArgType(napi_env env, const char* name);
+PAGEWISE_COLD napi_value ThrowOutOfRange(napi_env env, const char* name);
+PAGEWISE_COLD napi_value ThrowMappingClosed(napi_env env);
+PAGEWISE_COLD napi_value ThrowErrno(napi_env env, int err, const char* syscall);
+// Rethrows the pending JavaScript exception as a C++ one (for node-addon-api callers of the above).
+[[noreturn]] void RethrowPending(napi_env env);
+
+// Plain N-API argument readers behind the ones below: false (exception set)
+// for a non-number (ERR_INVALID_ARG_TYPE) or a number that is NaN, fractional,
+// negative or above `max` / Number.MAX_SAFE_INTEGER (ERR_OUT_OF_RANGE).
+PAGEWISE_HOT bool ReadUint(napi_env env, napi_value value, const char* name, uint64_t* out, uint64_t max = kMaxSafeInteger);
+PAGEWISE_HOT bool ReadInt(napi_env env, napi_value value, const char* name, int64_t min, int64_t max, int64_t* out);
+
 // Argument readers: throw (C++ exception -> JS exception) InvalidArgType for
 // wrong types and OutOfRange for NaN, fractional, negative or too large numbers.
 const Napi::Value Arg(const Napi::CallbackInfo& info, size_t index);
@@ -51,6 +74,9 @@ struct TypedArrayArg {
   size_t length;
   napi_value value;
 };
+// Plain N-API version: false with the exception set.
+bool ReadTypedArray(napi_env env, napi_value value, napi_typedarray_type type, const char* name, TypedArrayArg* out,
+                    napi_value* arraybuffer = nullptr);
 TypedArrayArg ArgTypedArray(const Napi::CallbackInfo& info, size_t index, napi_typedarray_type type, const char* name,
                             napi_value* arraybuffer = nullptr);
 

@@ -17,15 +17,21 @@
 namespace pagewise {
 
 // mapping.advise(offset, length, advice): void
-Napi::Value AdviseState(const Napi::CallbackInfo& info, MappingState& state) {
-  MappingState& s = RequireOpen(info.Env(), &state);
-  auto [offset, length] = Range(info, 0, s);
-  int advice = static_cast<int>(ArgInt(info, 2, "advice", INT_MIN, INT_MAX));
-  if (madvise(s.addr + offset, static_cast<size_t>(length), advice) != 0) throw ErrnoError(info.Env(), errno, "madvise");
-  return Napi::Value();  // undefined, without a napi_get_undefined call
+napi_value AdviseState(napi_env env, MappingState* s, const napi_value* argv) {
+  if (s == nullptr || s->closed) return ThrowMappingClosed(env);
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  int64_t advice = 0;
+  if (!ReadRange(env, *s, argv[0], argv[1], &offset, &length) || !ReadInt(env, argv[2], "advice", INT_MIN, INT_MAX, &advice)) {
+    return nullptr;
+  }
+  if (madvise(s->addr + offset, static_cast<size_t>(length), static_cast<int>(advice)) != 0) {
+    return ThrowErrno(env, errno, "madvise");
+  }
+  return nullptr;  // undefined, without a napi_get_undefined call
 }
 
-Napi::Value NativeMapping::Advise(const Napi::CallbackInfo& info) { return AdviseState(info, RequireOpen(info.Env())); }
+Napi::Value NativeMapping::Advise(const Napi::CallbackInfo& info) { return CallState(info, AdviseState); }
 
 // mapping.populate(offset, length, write): Promise<void>
 Napi::Value NativeMapping::Populate(const Napi::CallbackInfo& info) {

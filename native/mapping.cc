@@ -19,10 +19,7 @@
 
 namespace pagewise {
 
-size_t PageSize() {
-  static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  return page;
-}
+const size_t kPageSize = static_cast<size_t>(sysconf(_SC_PAGESIZE));
 
 // ---------------------------------------------------------------------------
 // MappingState
@@ -31,6 +28,10 @@ MappingState::~MappingState() {
   // Runs on the main thread when the last owner (NativeMapping, view, async
   // work item) is gone. The cleanup hook cleared `views` and set `envGone`
   // if the environment is being torn down, so no N-API call happens then.
+  if (bound != nullptr) {
+    if (bound->functions == 0) delete bound;  // no function was made
+    else bound->state = nullptr;              // its functions refuse calls from now on
+  }
   if (mapped) {
     munmap(addr, mapLength);
     mapped = false;
@@ -196,30 +197,40 @@ Napi::Value NativeMapping::Call(const Napi::CallbackInfo& info) {
   return (Self(info)->*Method)(info);
 }
 
-namespace {
-
-// A bound method's data: a weak reference to the state, deleted when the
-// function is collected. Weak, so that a function kept alive does not keep the
-// memory mapped: the state lives exactly as long as without these functions
-// (the NativeMapping, views, async work), and a call after that is refused.
-struct StateHold {
-  std::weak_ptr<MappingState> state;
-};
-
-void DropStateHold(napi_env /*env*/, void* data, void* /*hint*/) { delete static_cast<StateHold*>(data); }
-
-template <Napi::Value (*Method)(const Napi::CallbackInfo&, MappingState&)>
-Napi::Value CallBound(const Napi::CallbackInfo& info) {
-  std::shared_ptr<MappingState> state = static_cast<StateHold*>(info.Data())->state.lock();
-  return Method(info, RequireOpen(info.Env(), state.get()));
+Napi::Value NativeMapping::CallState(const Napi::CallbackInfo& info, StateMethod method) {
+  napi_value argv[3] = {Arg(info, 0), Arg(info, 1), Arg(info, 2)};
+  napi_value result = method(info.Env(), state_.get(), argv);
+  bool failed = false;  // nullptr is also undefined: look at the exception
+  if (result == nullptr && napi_is_exception_pending(info.Env(), &failed) == napi_ok && failed) RethrowPending(info.Env());
+  return Napi::Value(info.Env(), result);
 }
 
-template <Napi::Value (*Method)(const Napi::CallbackInfo&, MappingState&)>
-napi_property_descriptor BoundMethod(Napi::Env env, const char* name, const std::shared_ptr<MappingState>& state) {
-  auto hold = std::make_unique<StateHold>(StateHold{state});
-  Napi::Function fn = Napi::Function::New<CallBound<Method>>(env, name, hold.get());
-  if (napi_add_finalizer(env, fn, hold.get(), DropStateHold, nullptr, nullptr) != napi_ok) throw Napi::Error::New(env);
-  hold.release();  // the finalizer owns it now
+namespace {
+
+// The functions BindStateMethods defines: plain N-API callbacks (no
+// node-addon-api wrapper), whose data is the mapping's BoundHold.
+template <StateMethod Method>
+PAGEWISE_HOT napi_value CallBound(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];  // napi_get_cb_info fills missing ones with undefined
+  void* data = nullptr;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, &data) != napi_ok) return nullptr;
+  return Method(env, static_cast<BoundHold*>(data)->state, argv);
+}
+
+void DropBoundFunction(napi_env /*env*/, void* data, void* /*hint*/) {
+  auto* hold = static_cast<BoundHold*>(data);
+  if (--hold->functions > 0) return;
+  if (hold->state != nullptr) hold->state->bound = nullptr;
+  delete hold;
+}
+
+template <StateMethod Method>
+napi_property_descriptor BoundMethod(Napi::Env env, const char* name, BoundHold* hold) {
+  napi_value fn = nullptr;
+  if (napi_create_function(env, name, NAPI_AUTO_LENGTH, CallBound<Method>, hold, &fn) != napi_ok) throw Napi::Error::New(env);
+  if (napi_add_finalizer(env, fn, hold, DropBoundFunction, nullptr, nullptr) != napi_ok) throw Napi::Error::New(env);
+  hold->functions++;  // its finalizer counts it down
   // Writable and configurable like a prototype method (a Proxy or a spy may wrap it); not enumerable.
   return napi_property_descriptor{name, nullptr, nullptr, nullptr, nullptr, fn,
                                   static_cast<napi_property_attributes>(napi_writable | napi_configurable), nullptr};
@@ -228,11 +239,15 @@ napi_property_descriptor BoundMethod(Napi::Env env, const char* name, const std:
 }  // namespace
 
 void NativeMapping::BindStateMethods(Napi::Env env, Napi::Object self, const std::shared_ptr<MappingState>& state) {
+  if (state->bound == nullptr) state->bound = new BoundHold{state.get(), 0};
+  // Until a function exists, the hold belongs to the state (a failure below leaves it there).
+  BoundHold* hold = state->bound;
   napi_property_descriptor methods[] = {
-      BoundMethod<AdviseState>(env, "advise", state),
-      BoundMethod<ResidencyIntoState>(env, "residencyInto", state),
+      BoundMethod<AdviseState>(env, "advise", hold),
+      BoundMethod<ResidencyBitsState>(env, "residencyBits", hold),
+      BoundMethod<ResidencyIntoState>(env, "residencyInto", hold),
   };
-  if (napi_define_properties(env, self, 2, methods) != napi_ok) throw Napi::Error::New(env);
+  if (napi_define_properties(env, self, 3, methods) != napi_ok) throw Napi::Error::New(env);
 }
 
 Napi::Function NativeMapping::DefineClass(Napi::Env env) {
@@ -249,6 +264,7 @@ Napi::Function NativeMapping::DefineClass(Napi::Env env) {
       PD::Function("adviseRuns", &Call<&NativeMapping::AdviseRuns>),
       PD::Function("residency", &Call<&NativeMapping::Residency>),
       PD::Function("residencyInto", &Call<&NativeMapping::ResidencyInto>),
+      PD::Function("residencyBits", &Call<&NativeMapping::ResidencyBits>),
       PD::Function("protect", &Call<&NativeMapping::Protect>),
       PD::Function("lock", &Call<&NativeMapping::Lock>),
       PD::Function("unlock", &Call<&NativeMapping::Unlock>),
@@ -288,12 +304,25 @@ MappingState& RequireOpen(Napi::Env env, MappingState* s) {
   return *s;
 }
 
-std::pair<uint64_t, uint64_t> Range(const Napi::CallbackInfo& info, size_t first, const MappingState& s) {
-  uint64_t offset = ArgUint(info, first, "offset");
-  uint64_t length = ArgUint(info, first + 1, "length");
+bool ReadRange(napi_env env, const MappingState& s, napi_value offsetArg, napi_value lengthArg, uint64_t* offset,
+               uint64_t* length) {
+  if (!ReadUint(env, offsetArg, "offset", offset) || !ReadUint(env, lengthArg, "length", length)) return false;
   uint64_t limit = s.Limit();
-  if (offset % PageSize() != 0 || offset > limit) throw OutOfRange(info.Env(), "offset");
-  if (length > limit - offset) throw OutOfRange(info.Env(), "length");
+  if ((*offset & (PageSize() - 1)) != 0 || *offset > limit) {
+    ThrowOutOfRange(env, "offset");
+    return false;
+  }
+  if (*length > limit - *offset) {
+    ThrowOutOfRange(env, "length");
+    return false;
+  }
+  return true;
+}
+
+std::pair<uint64_t, uint64_t> Range(const Napi::CallbackInfo& info, size_t first, const MappingState& s) {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  if (!ReadRange(info.Env(), s, Arg(info, first), Arg(info, first + 1), &offset, &length)) RethrowPending(info.Env());
   return {offset, length};
 }
 

@@ -25,9 +25,13 @@
 #include <memory>
 #include <vector>
 
+#include "errors.h"
+
 namespace pagewise {
 
-size_t PageSize();
+// sysconf(_SC_PAGESIZE), read once at load (a power of two).
+extern const size_t kPageSize;
+inline size_t PageSize() { return kPageSize; }
 // Longest view (ArrayBuffer) every engine accepts; AddonData::maxViewLength
 // is what this one accepts (native/limits.cc).
 constexpr uint64_t kMaxViewLength = uint64_t{1} << 32;
@@ -36,6 +40,19 @@ constexpr uint64_t kMaxViewLength = uint64_t{1} << 32;
 constexpr size_t kChunk = size_t{64} << 20;
 
 inline uint64_t RoundUp(uint64_t value, uint64_t to) { return (value + to - 1) / to * to; }
+
+struct MappingState;
+
+// The N-API data of a mapping's bound functions (advise, residencyBits,
+// residencyInto; see NativeMapping::BindStateMethods): the state, not owned, so
+// that a function kept alive does not keep the memory mapped. Main thread only,
+// without atomics: ~MappingState (which runs on the main thread: every owner lets
+// go there) sets `state` to nullptr, and the functions' finalizers count
+// `functions` down; the last one deletes the hold.
+struct BoundHold {
+  MappingState* state;
+  int functions;
+};
 
 struct MappingState {
   napi_env env = nullptr;
@@ -63,6 +80,7 @@ struct MappingState {
   // (including empty ones), pruned of collected entries as it grows.
   std::vector<Napi::Reference<Napi::ArrayBuffer>> views;
   size_t pruneAt = 16;
+  BoundHold* bound = nullptr;  // the bound functions' hold, told when this state goes
 
   MappingState() = default;
   MappingState(const MappingState&) = delete;
@@ -70,8 +88,8 @@ struct MappingState {
   ~MappingState();
 
   // Offsets/lengths are validated against the requested length rounded up to
-  // a page.
-  uint64_t Limit() const { return RoundUp(length, PageSize()); }
+  // a page (with a mask, not a division: this is on the per-call path).
+  uint64_t Limit() const { return (length + PageSize() - 1) & ~uint64_t{PageSize() - 1}; }
   void Report(int64_t bytes);       // AdjustExternalMemory to `bytes` in total
   void DetachViews();             // detach + forget every view
   void Unmap();                     // munmap if still mapped (idempotent), retired ranges too
@@ -84,18 +102,26 @@ struct MappingState {
 
 // Throws ERR_MAPPING_CLOSED when closed (the public API checked first; this guards the memory).
 MappingState& RequireOpen(Napi::Env env, MappingState* s);
-// Validates (offset, length) at info[first], info[first + 1] against `s`:
-// page-aligned offset, offset + length <= Limit(). Returns {offset, length}.
+// Validates (offset, length) against `s`: page-aligned offset, offset + length
+// <= Limit(). False with the JavaScript exception set otherwise.
+PAGEWISE_HOT bool ReadRange(napi_env env, const MappingState& s, napi_value offsetArg, napi_value lengthArg,
+                            uint64_t* offset, uint64_t* length);
+// The same at info[first], info[first + 1], throwing. Returns {offset, length}.
 std::pair<uint64_t, uint64_t> Range(const Napi::CallbackInfo& info, size_t first, const MappingState& s);
 
-// The per-call methods (one syscall each, called in loops): each is reachable
-// twice, as a prototype method that checks its receiver, and as an own
-// property of every mapping bound to its state (BindStateMethods) that needs no
-// receiver check. A receiver check is a private-symbol lookup on the object
+// The per-call methods (one syscall each, called in loops), as plain N-API:
+// `state` may be nullptr (gone) or closed (ERR_MAPPING_CLOSED); `argv` holds
+// three arguments (undefined where missing). They return the result (nullptr:
+// undefined), or nullptr with the JavaScript exception set. Each is reachable
+// twice: as a prototype method that checks its receiver, and as an own property
+// of every mapping bound to its state (BindStateMethods) that needs no receiver
+// check. A receiver check is a private-symbol lookup on the object
 // (napi_check_object_type_tag, napi_unwrap) and costs more than the rest of the
 // call (bench/call-overhead.mjs).
-Napi::Value AdviseState(const Napi::CallbackInfo& info, MappingState& s);         // madvise.cc
-Napi::Value ResidencyIntoState(const Napi::CallbackInfo& info, MappingState& s);  // mincore.cc
+using StateMethod = napi_value (*)(napi_env env, MappingState* state, const napi_value* argv);
+PAGEWISE_HOT napi_value AdviseState(napi_env env, MappingState* state, const napi_value* argv);         // madvise.cc
+PAGEWISE_HOT napi_value ResidencyBitsState(napi_env env, MappingState* state, const napi_value* argv);  // mincore.cc
+PAGEWISE_HOT napi_value ResidencyIntoState(napi_env env, MappingState* state, const napi_value* argv);  // mincore.cc
 
 class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
  public:
@@ -117,6 +143,7 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   Napi::Value Populate(const Napi::CallbackInfo& info);   // madvise.cc
   Napi::Value Residency(const Napi::CallbackInfo& info);  // mincore.cc
   Napi::Value ResidencyInto(const Napi::CallbackInfo& info);  // mincore.cc
+  Napi::Value ResidencyBits(const Napi::CallbackInfo& info);  // mincore.cc
   Napi::Value Protect(const Napi::CallbackInfo& info);    // mprotect.cc
   Napi::Value Lock(const Napi::CallbackInfo& info);       // mlock.cc
   Napi::Value Unlock(const Napi::CallbackInfo& info);     // mlock.cc
@@ -134,6 +161,8 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   static NativeMapping* Self(const Napi::CallbackInfo& info);
   template <Napi::Value (NativeMapping::*Method)(const Napi::CallbackInfo&)>
   static Napi::Value Call(const Napi::CallbackInfo& info);
+  // A StateMethod on this mapping's state with info's first three arguments.
+  Napi::Value CallState(const Napi::CallbackInfo& info, StateMethod method);
 
   MappingState& RequireOpen(Napi::Env env) { return pagewise::RequireOpen(env, state_.get()); }
   std::pair<uint64_t, uint64_t> Range(const Napi::CallbackInfo& info, size_t first) {

@@ -59,15 +59,6 @@ Napi::Uint8Array NewVector(Napi::Env env, uint64_t pages, const char* name) {
   }
 }
 
-// Where a residency vector of `pages` pages goes in `out` (a caller's
-// Uint8Array). Read at each call, so a buffer detached or transferred since
-// (its length is then 0) is refused rather than written through.
-unsigned char* VectorTarget(const Napi::CallbackInfo& info, size_t index, uint64_t pages) {
-  TypedArrayArg out = ArgTypedArray(info, index, napi_uint8_array, "out");
-  if (pages > out.length) throw OutOfRange(info.Env(), "out.length");
-  return pages == 0 ? nullptr : static_cast<unsigned char*>(out.data);
-}
-
 }  // namespace
 
 // mapping.residency(offset, length): Uint8Array (one byte per page, bit 0)
@@ -84,24 +75,55 @@ Napi::Value NativeMapping::Residency(const Napi::CallbackInfo& info) {
   return vec;
 }
 
-// mapping.residencyInto(offset, length, out): undefined — the vector goes into
-// the caller's Uint8Array `out` (at least one byte per page), so a small query
-// allocates no ArrayBuffer (that allocation costs more than the mincore call).
-Napi::Value ResidencyIntoState(const Napi::CallbackInfo& info, MappingState& state) {
-  MappingState& s = RequireOpen(info.Env(), &state);
-  auto [offset, length] = Range(info, 0, s);
-  uint64_t pages = RoundUp(length, PageSize()) / PageSize();
-  unsigned char* out = VectorTarget(info, 2, pages);
-  if (pages == 0) return Napi::Value();  // undefined
-  // No JavaScript runs between reading `out` above and these writes.
-  if (mincore(s.addr + offset, static_cast<size_t>(length), out) != 0) throw ErrnoError(info.Env(), errno, "mincore");
-  for (uint64_t i = 0; i < pages; i++) out[i] &= 1;
-  return Napi::Value();
+// mapping.residencyBits(offset, length): number — the residency of at most
+// kResidencyBits pages as a bit mask (bit i: page i resident). Numbers in, a
+// number out: no vector to allocate or to look up (a typed array argument costs
+// several V8 calls), for the small queries made in loops.
+constexpr uint64_t kResidencyBits = 32;
+
+napi_value ResidencyBitsState(napi_env env, MappingState* s, const napi_value* argv) {
+  if (s == nullptr || s->closed) return ThrowMappingClosed(env);
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  if (!ReadRange(env, *s, argv[0], argv[1], &offset, &length)) return nullptr;
+  if (length > kResidencyBits * PageSize()) return ThrowOutOfRange(env, "length");
+  uint32_t bits = 0;
+  if (length > 0) {
+    unsigned char vec[kResidencyBits];
+    if (mincore(s->addr + offset, static_cast<size_t>(length), vec) != 0) return ThrowErrno(env, errno, "mincore");
+    uint64_t pages = (length + PageSize() - 1) / PageSize();
+    for (uint64_t i = 0; i < pages; i++) bits |= static_cast<uint32_t>(vec[i] & 1) << i;
+  }
+  napi_value result = nullptr;
+  if (napi_create_uint32(env, bits, &result) != napi_ok) return nullptr;
+  return result;
 }
 
-Napi::Value NativeMapping::ResidencyInto(const Napi::CallbackInfo& info) {
-  return ResidencyIntoState(info, RequireOpen(info.Env()));
+Napi::Value NativeMapping::ResidencyBits(const Napi::CallbackInfo& info) { return CallState(info, ResidencyBitsState); }
+
+// mapping.residencyInto(offset, length, out): undefined — the vector goes into
+// the caller's Uint8Array `out` (at least one byte per page), so a query
+// allocates no ArrayBuffer (that allocation costs more than the mincore call).
+napi_value ResidencyIntoState(napi_env env, MappingState* s, const napi_value* argv) {
+  if (s == nullptr || s->closed) return ThrowMappingClosed(env);
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  if (!ReadRange(env, *s, argv[0], argv[1], &offset, &length)) return nullptr;
+  uint64_t pages = (length + PageSize() - 1) / PageSize();
+  // Read at each call, so a buffer detached or transferred since (its length is
+  // then 0) is refused rather than written through.
+  TypedArrayArg vector{nullptr, 0, nullptr};
+  if (!ReadTypedArray(env, argv[2], napi_uint8_array, "out", &vector)) return nullptr;
+  if (pages > vector.length) return ThrowOutOfRange(env, "out.length");
+  if (pages == 0) return nullptr;  // undefined
+  // No JavaScript runs between reading `out` above and these writes.
+  auto* out = static_cast<unsigned char*>(vector.data);
+  if (mincore(s->addr + offset, static_cast<size_t>(length), out) != 0) return ThrowErrno(env, errno, "mincore");
+  for (uint64_t i = 0; i < pages; i++) out[i] &= 1;
+  return nullptr;
 }
+
+Napi::Value NativeMapping::ResidencyInto(const Napi::CallbackInfo& info) { return CallState(info, ResidencyIntoState); }
 
 // addon.fileResidency(fd, offset, length, wantPages): RawFileResidency
 Napi::Value FileResidency(const Napi::CallbackInfo& info) {

@@ -1,6 +1,7 @@
 // collectMetrics(): prom-client metrics for memory, arenas, caches and pressure events; a clear
 // error when the optional peer dependency is missing.
 import { execFileSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Registry } from 'prom-client';
@@ -40,6 +41,8 @@ describe('collectMetrics', () => {
     expect(sample(text, 'pagewise_arena_bytes', 'arena="main",state="pinned"')).toBe(4 * PAGE);
     expect(sample(text, 'pagewise_arena_bytes', 'arena="main",state="unpinned"')).toBe(2 * PAGE);
     expect(sample(text, 'pagewise_arena_pins_total', 'arena="main",result="intact"')).toBe(1);
+    expect(sample(text, 'pagewise_arena_bytes', 'arena="main",state="quarantined"')).toBe(0);
+    expect(sample(text, 'pagewise_arena_regions', 'arena="main"')).toBe(1);
     expect(sample(text, 'pagewise_cache_entries', 'cache="items"')).toBe(1);
     expect(sample(text, 'pagewise_cache_lookups_total', 'cache="items",outcome="miss"')).toBe(1);
     expect(sample(text, 'pagewise_cache_lookups_total', 'cache="items",outcome="hit"')).toBe(1);
@@ -68,6 +71,25 @@ describe('collectMetrics', () => {
     expect(sample(text, 'pagewise_mapping_memory_bytes', `mapping="${label}",kind="rss"`)).toBe(2 * MiB);
     expect(sample(text, 'pagewise_mapping_memory_bytes', `mapping="${label}",kind="effective"`)).toBe(2 * MiB);
     collector.close();
+  });
+
+  it('arena quarantine: freed bytes waiting for their views, and the regions grown meanwhile', async () => {
+    const registry = new Registry();
+    using arena = new VolatileArena({ size: 4 * PAGE, pagewise: pw, decayMs: -1 });
+    const b = arena.alloc(4 * PAGE);
+    // Work in flight on the buffer's view at free(): the span waits in quarantine, and the
+    // next allocation maps a second region.
+    const done = new Promise<void>((resolve, reject) => crypto.randomFill(b.bytes, (err) => (err ? reject(err) : resolve())));
+    b.free();
+    const next = arena.alloc(4 * PAGE);
+    const collector = collectMetrics({ registry, arenas: { q: arena }, mappings: false });
+    const text = await registry.metrics();
+    expect(sample(text, 'pagewise_arena_bytes', 'arena="q",state="quarantined"')).toBe(4 * PAGE);
+    expect(sample(text, 'pagewise_arena_bytes', 'arena="q",state="pinned"')).toBe(4 * PAGE);
+    expect(sample(text, 'pagewise_arena_regions', 'arena="q"')).toBe(2);
+    collector.close();
+    next.free();
+    await done;
   });
 
   it('argument errors', () => {

@@ -5,6 +5,7 @@ import type { BackendMapping } from '../backend';
 import { KNOWN_MADVISE, MADV, PROT } from '../constants';
 import { errnoError, mappingClosed } from '../errors';
 import { adviseRuns as adviseRunsInOrder } from './advise-runs';
+import { residencyBits as foldResidency } from './residency-bits';
 import type { SimulatorBackend } from './backend';
 import * as copy from './copy';
 import { ExtentStore, ZERO_HASH } from './extents';
@@ -554,6 +555,10 @@ export class SimMapping implements BackendMapping {
       if (code) fail(code);
       this.fault(p, w);
     }
+  }
+
+  residencyBits(offset: number, length: number): number {
+    return foldResidency(this, offset, length);
   }
 
   residency(offset: number, length: number): Uint8Array {

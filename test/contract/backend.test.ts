@@ -24,6 +24,25 @@ describe('basics', () => {
     expect(m.view(2 * P, P).every((b) => b === 0)).toBe(true);
   });
 
+  it('residencyBits folds the residency of up to 32 pages into an unsigned 32-bit integer, bit i = page i', () => {
+    const m = anon(be, 40);
+    if (m.residencyBits === undefined) return m.close(); // optional in the Backend interface; both backends have it
+    touch(m, [0, 2, 31, 35]);
+    expect(m.residencyBits(0, 32 * P)).toBe((1 | (1 << 2) | 2 ** 31) >>> 0);
+    expect(m.residencyBits(P, 3 * P)).toBe(0b10);
+    expect(m.residencyBits(31 * P, P + 1)).toBe(0b1); // a partial page counts: pages 31 and 32
+    expect(m.residencyBits(32 * P, 4 * P)).toBe(0b1000);
+    expect(m.residencyBits(8 * P, 0)).toBe(0);
+    expect(code(() => m.residencyBits!(0, 32 * P + 1))).toBe('ERR_OUT_OF_RANGE');
+    expect(code(() => m.residencyBits!(0, 33 * P))).toBe('ERR_OUT_OF_RANGE');
+    // The same answer as the vector.
+    for (const [o, l] of [[0, 32], [3, 29], [8, 32]]) {
+      const bits = m.residencyBits(o * P, l * P);
+      expect(Array.from(m.residency(o * P, l * P))).toEqual(Array.from({ length: l }, (_, i) => (bits >>> i) & 1));
+    }
+    m.close();
+  });
+
   it('unknown advice is EINVAL, even with length 0; length 0 otherwise succeeds', () => {
     const sim = be;
     const m = anon(sim, 1, true);

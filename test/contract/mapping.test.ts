@@ -62,6 +62,23 @@ describe('anonymous memory and advice', () => {
     expect(m.residency({ offset: 4 * PAGE + 1, length: 10 })).toMatchObject({ total: 1, resident: 1, offset: 4 * PAGE });
   });
 
+  it('residency of up to 32 pages (answered as bits by the backend) agrees page by page with longer queries', () => {
+    using m = pw.map(70 * PAGE);
+    const touched = [0, 2, 31, 32, 33, 40, 63, 69];
+    for (const p of touched) m.buffer[p * PAGE + 7] = 1;
+    const whole = Array.from(m.residency().pages);
+    expect(whole.flatMap((v, p) => (v ? [p] : []))).toEqual(touched);
+    // Every window of 1, 31, 32 (bits) and 33 (vector) pages, unaligned too, says the same as the whole.
+    for (const pages of [1, 31, 32, 33]) {
+      for (const first of [0, 1, 2, 30, 31, 32, 37]) {
+        const r = m.residency({ offset: first * PAGE + 5, length: (pages - 1) * PAGE + 1 });
+        const expected = whole.slice(first, first + pages);
+        expect({ pages, first, got: Array.from(r.pages) }).toEqual({ pages, first, got: expected });
+        expect(r).toMatchObject({ total: pages, resident: expected.filter((v) => v === 1).length, offset: first * PAGE });
+      }
+    }
+  });
+
   it('writes make pages resident; the vector is one byte per page', () => {
     using m = pw.map(3 * PAGE + 100);
     m.buffer[PAGE + 1] = 1;
@@ -81,6 +98,28 @@ describe('anonymous memory and advice', () => {
     expect(allEqual(b, 7, 0, PAGE)).toBe(true);
     expect(allEqual(b, 0, PAGE, 3 * PAGE)).toBe(true);
     expect(allEqual(b, 7, 3 * PAGE, 4 * PAGE)).toBe(true);
+  });
+
+  it('each call rounds by its own advice, however advice changes between calls on one mapping', () => {
+    using m = pw.map(4 * PAGE);
+    const range = { offset: PAGE / 2, length: 3 * PAGE };
+    const outward = { offset: 0, length: 4 * PAGE };
+    const inward = { offset: PAGE, length: 2 * PAGE };
+    const sequence = ['willneed', 'dontneed', 'dontneed', 'willneed', 'MADV_DONTNEED', 'MADV_WILLNEED', 'free', 'cold', 'willneed'] as const;
+    for (const advice of sequence) {
+      m.buffer.fill(7);
+      const destructive = advice === 'dontneed' || advice === 'MADV_DONTNEED' || advice === 'free';
+      expect({ advice, got: m.advise(advice, range) }).toEqual({ advice, got: destructive ? inward : outward });
+      // dontneed zero-fills pages 1 and 2 only; the others leave every byte.
+      const zeroed = advice === 'dontneed' || advice === 'MADV_DONTNEED';
+      expect(allEqual(m.buffer, zeroed ? 0 : 7, PAGE, 3 * PAGE)).toBe(true);
+      expect(allEqual(m.buffer, 7, 0, PAGE) && allEqual(m.buffer, 7, 3 * PAGE, 4 * PAGE)).toBe(true);
+    }
+    // A refused advice in between changes nothing for the next call.
+    expect(() => m.advise('dontneeed' as never, range)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+    expect(m.advise('willneed', range)).toEqual(outward);
+    expect(() => m.advise(4 as never, range)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(m.advise('dontneed', range)).toEqual(inward);
   });
 
   it('destructive advice over less than a page does nothing at all', () => {
