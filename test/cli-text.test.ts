@@ -12,7 +12,7 @@ import { PathFilter } from '../lib/cli/args';
 import { FIELD, FIELDS } from '../lib/cli/batch';
 import { statFromCounts } from '../lib/cli/commands';
 import { type Counted, collectCounted, statCounted } from '../lib/cli/counted';
-import type { Target } from '../lib/cli/files';
+import { type Target, collectFiles, countsOf } from '../lib/cli/files';
 import { runCli, sink } from './cli-run';
 import { PAGE, onKernel, pattern, pw } from './helpers';
 
@@ -175,6 +175,29 @@ describe.skipIf(!onKernel)('the native stat text is the JavaScript stat text (na
     expect(collectCounted([d], new PathFilter(['a']), pw.backend, {})).toBeUndefined();
     expect(collectCounted([d], new PathFilter(), pw.backend, { follow: true })).toBeUndefined();
     expect(collectCounted([d], new PathFilter(), pw.backend, { oneFileSystem: true })).toBeUndefined();
+  });
+
+  it('a cachestat refusal hands the command to the general path, with the walk already done (no tree is walked twice)', () => {
+    const d = dir('refused');
+    for (const n of ['a', 'b', 'c']) fs.writeFileSync(path.join(d, n), pattern(PAGE));
+    const walkFiles = pw.backend.walkFiles!;
+    // As for a file neither owned nor writable: cachestat refused (EPERM, stage 3) in row 1.
+    const refusing = {
+      ...pw.backend,
+      walkFiles: (dirPath: string, cs: boolean, max?: number, unique?: boolean) => {
+        const w = walkFiles(dirPath, cs, max, unique);
+        w.rows[FIELDS + FIELD.errno] = 1;
+        w.rows[FIELDS + FIELD.stage] = 3;
+        return { ...w, unusual: 1 };
+      },
+    };
+    const walked = new Map<string, ReturnType<typeof walkFiles>>();
+    expect(collectCounted([d], new PathFilter(), refusing, {}, walked)).toBeUndefined();
+    expect([...walked.keys()]).toEqual([d]);
+    const noWalk = { ...pw.backend, walkFiles: () => { throw new Error('walked again'); } };
+    const handed = collectFiles([d], new PathFilter(), noWalk, { cachestat: true, walked });
+    expect(handed.files.map((f) => path.basename(f.path))).toEqual(['a', 'b', 'c']);
+    expect(handed.files.map((f) => countsOf(f) !== undefined)).toEqual([true, false, true]); // b: counts asked again per file
   });
 
   it('walkFiles: each file once with `unique` (hard links), every path without it; the walk over many directories keeps depth-first name order', () => {

@@ -13,7 +13,7 @@ import type { PathFilter } from './args';
 import { errnoError } from '../errors';
 import { CHUNK, FIELD, FIELDS, STAGE_SYSCALL } from './batch';
 import { type CliIO, EXIT_FAILED, EXIT_OK, StatSums, reportFailure, statSummaryLine } from './commands';
-import { type Failure, failureOf, notRegular } from './files';
+import { type Failure, type NativeWalk, failureOf, notRegular } from './files';
 
 /** The files to show, as rows of Backend.statFiles (FIELDS doubles each) and their paths, each ended by a NUL. */
 export interface Counted {
@@ -45,13 +45,15 @@ const splitPaths = (paths: string): string[] => paths.split('\0');
 
 /**
  * The files of `args` with their counts, or undefined when this path cannot answer as
- * collectFiles + statCommand would (see the top of the file).
+ * collectFiles + statCommand would (see the top of the file). The directories walked by
+ * then are in `walked`, for collectFiles (CollectOptions.walked): no tree is walked twice.
  */
 export function collectCounted(
   args: readonly string[],
   filter: PathFilter,
   backend: Backend,
   options: { follow?: boolean; oneFileSystem?: boolean; maxSize?: number },
+  walked?: Map<string, NativeWalk>,
 ): Counted | undefined {
   const { walkFiles, statFiles } = backend;
   if (!filter.empty || options.follow || options.oneFileSystem || walkFiles === undefined || statFiles === undefined || backend.statText === undefined || backend.statSums === undefined) {
@@ -79,17 +81,18 @@ export function collectCounted(
     }
     if (st.isDirectory()) {
       statNamed();
-      let walked: ReturnType<typeof walkFiles>;
+      let walk: NativeWalk;
       try {
-        walked = walkFiles(arg, true, undefined, true);
+        walk = walkFiles(arg, true, undefined, true);
       } catch (err) {
         if ((err as { code?: unknown }).code === 'ERR_OUT_OF_RANGE') return undefined; // past 2^20 files: walked in chunks there
         throw err;
       }
-      directories += walked.directories;
-      const errs = walked.errors.split('\0');
+      walked?.set(arg, walk);
+      directories += walk.directories;
+      const errs = walk.errors.split('\0');
       for (let i = 0; i + 1 < errs.length; i += 2) failures.push(failureOf(errs[i], errnoError(Number(errs[i + 1]), 'opendir')));
-      segments.push({ paths: walked.files, rows: walked.rows, unique: true, unusual: walked.unusual });
+      segments.push({ paths: walk.files, rows: walk.rows, unique: true, unusual: walk.unusual });
     } else if (st.isFile()) {
       if (arg.includes('\0')) return undefined;
       named.push(arg);

@@ -90,6 +90,9 @@ export function notRegular(file: string): Failure {
   return { path: file, code: 'ERR_NOT_REGULAR_FILE', reason: 'Not a regular file or directory' };
 }
 
+/** What Backend.walkFiles returns. */
+export type NativeWalk = ReturnType<NonNullable<Backend['walkFiles']>>;
+
 export interface CollectOptions {
   /** Follow symbolic links found inside directories (vmtouch -f). Named paths are always followed. */
   follow?: boolean;
@@ -99,6 +102,11 @@ export interface CollectOptions {
   maxSize?: number;
   /** Also get each file's whole-file cachestat counts (stat). */
   cachestat?: boolean;
+  /**
+   * Native walks (with cachestat) of directory arguments done already, by argument
+   * (lib/cli/counted.ts hands them over): not walked again. Each file of a walk is once in it.
+   */
+  walked?: ReadonlyMap<string, NativeWalk>;
 }
 
 /**
@@ -196,7 +204,8 @@ export function collectFiles(args: readonly string[], filter: PathFilter, backen
       failures.push(failureOf(arg, err));
       continue;
     }
-    const walked = st.isDirectory() && nativeWalk !== undefined ? walkNatively(nativeWalk, arg, options.cachestat === true) : undefined;
+    const done = options.cachestat === true ? options.walked?.get(arg) : undefined;
+    const walked = st.isDirectory() && nativeWalk !== undefined ? (done ?? walkNatively(nativeWalk, arg, options.cachestat === true)) : undefined;
     if (walked !== undefined) {
       const w = walked;
       directories += w.directories;
