@@ -531,13 +531,12 @@ function printStatTable(run: StatOutputRun, count: number, at: (i: number) => St
     cellsOf(at(i));
     for (let c = 0; c < columns; c++) if (cells[c].length > widths[c]) widths[c] = cells[c].length;
   }
-  const blank = ' '.repeat(Math.max(...widths));
+  // Padding strings made once: a line is then built from existing strings only.
+  const pads: string[] = [];
+  for (let n = 0, p = ''; n <= Math.max(...widths) + 2; n++, p += ' ') pads.push(p);
   const line = (from: readonly string[], file: string): string => {
-    let text = '';
-    for (let c = 0; c < columns; c++) {
-      const cell = from[c];
-      text += (c === 0 ? '' : '  ') + blank.slice(0, widths[c] - cell.length) + cell;
-    }
+    let text = pads[widths[0] - from[0].length] + from[0];
+    for (let c = 1; c < columns; c++) text += pads[widths[c] - from[c].length + 2] + from[c];
     return `${text}  ${file}\n`;
   };
   // Written in pieces of about TABLE_PIECE characters: few writes, and no string of the
