@@ -328,26 +328,19 @@ void Json(Sink& sink, const double* rows, const std::vector<std::pair<const char
     const FileRow f = RowOf(rows + i * kFields, pageSize);
     out += i == 0 ? "    {\n      \"path\": \"" : ",\n    {\n      \"path\": \"";
     AppendJsonBody(out, paths[i].first, paths[i].second);
-    out += "\",\n      \"size\": ";
-    AppendNumber(out, f.size);
-    out += ",\n      \"offset\": 0,\n      \"length\": ";
-    AppendNumber(out, f.size);
-    out += ",\n      \"cached\": ";
-    AppendNumber(out, f.cached);
-    out += ",\n      \"total\": ";
-    AppendNumber(out, f.total);
-    out += ",\n      \"percent\": ";
-    AppendNumber(out, f.percent);
-    out += ",\n      \"residentBytes\": ";
-    AppendNumber(out, f.resident);
-    out += ",\n      \"dirty\": ";
-    AppendNumber(out, f.dirty);
-    out += ",\n      \"writeback\": ";
-    AppendNumber(out, f.writeback);
-    out += ",\n      \"evicted\": ";
-    AppendNumber(out, f.evicted);
-    out += ",\n      \"recentlyEvicted\": ";
-    AppendNumber(out, f.recent);
+    out += '"';
+    // The members of a StatFile, in JSON.stringify's order.
+    const std::pair<const char*, double> members[] = {
+        {"size", f.size},     {"offset", 0},           {"length", f.size},       {"cached", f.cached},
+        {"total", f.total},   {"percent", f.percent},  {"residentBytes", f.resident}, {"dirty", f.dirty},
+        {"writeback", f.writeback}, {"evicted", f.evicted}, {"recentlyEvicted", f.recent},
+    };
+    for (const auto& [name, value] : members) {
+      out += ",\n      \"";
+      out += name;
+      out += "\": ";
+      AppendNumber(out, value);
+    }
     out += ",\n      \"source\": \"cachestat\"\n    }";
   }
 }

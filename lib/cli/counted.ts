@@ -6,14 +6,13 @@
 // per-file JavaScript runs cold; for a tree of 20,000 files it was most of the time.
 // Anything this path does not do the same way (filters, --follow, --one-file-system, a
 // cachestat error to explain, a tree past walkFiles' bound) goes to collectFiles + statCommand.
-import * as fs from 'node:fs';
 import { constants } from 'node:os';
 import type { Backend } from '../backend';
 import type { PathFilter } from './args';
 import { errnoError } from '../errors';
 import { CHUNK, FIELD, FIELDS, STAGE_SYSCALL } from './batch';
 import { type CliIO, EXIT_FAILED, EXIT_OK, StatSums, reportFailure, statSummaryLine } from './commands';
-import { type Failure, type NativeWalk, failureOf, notRegular } from './files';
+import { type Failure, type NativeWalk, failureOf, notRegular, statArgument, walkFailures } from './files';
 
 /** The files to show, as rows of Backend.statFiles (FIELDS doubles each) and their paths, each ended by a NUL. */
 export interface Counted {
@@ -72,13 +71,8 @@ export function collectCounted(
     named = [];
   };
   for (const arg of args) {
-    let st: fs.Stats;
-    try {
-      st = fs.statSync(arg);
-    } catch (err) {
-      failures.push(failureOf(arg, err));
-      continue;
-    }
+    const st = statArgument(arg, failures);
+    if (st === undefined) continue;
     if (st.isDirectory()) {
       statNamed();
       let walk: NativeWalk;
@@ -90,8 +84,7 @@ export function collectCounted(
       }
       walked?.set(arg, walk);
       directories += walk.directories;
-      const errs = walk.errors.split('\0');
-      for (let i = 0; i + 1 < errs.length; i += 2) failures.push(failureOf(errs[i], errnoError(Number(errs[i + 1]), 'opendir')));
+      walkFailures(walk, failures);
       segments.push({ paths: walk.files, rows: walk.rows, unique: true, unusual: walk.unusual });
     } else if (st.isFile()) {
       if (arg.includes('\0')) return undefined;

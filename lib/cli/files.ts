@@ -70,6 +70,22 @@ const REASONS: Record<string, string> = {
 };
 
 /** A Failure for a thrown error (errno errors keep their code). */
+/** A path named on the command line, stat()ed (symlinks followed); undefined after recording why it cannot be. */
+export function statArgument(arg: string, failures: Failure[]): fs.Stats | undefined {
+  try {
+    return fs.statSync(arg);
+  } catch (err) {
+    failures.push(failureOf(arg, err));
+    return undefined;
+  }
+}
+
+/** The directories a native walk could not open ("path\0errno\0" pairs), as failures. */
+export function walkFailures(walk: NativeWalk, failures: Failure[]): void {
+  const errs = walk.errors.split('\0');
+  for (let i = 0; i + 1 < errs.length; i += 2) failures.push(failureOf(errs[i], errnoError(Number(errs[i + 1]), 'opendir')));
+}
+
 export function failureOf(file: string, err: unknown): Failure {
   const e = err as { code?: unknown; message?: unknown; syscall?: unknown };
   const code = typeof e?.code === 'string' ? e.code : 'ERR_UNKNOWN';
@@ -197,20 +213,14 @@ export function collectFiles(args: readonly string[], filter: PathFilter, backen
   };
 
   for (const arg of args) {
-    let st: fs.Stats;
-    try {
-      st = fs.statSync(arg);
-    } catch (err) {
-      failures.push(failureOf(arg, err));
-      continue;
-    }
+    const st = statArgument(arg, failures);
+    if (st === undefined) continue;
     const done = options.cachestat === true ? options.walked?.get(arg) : undefined;
     const walked = st.isDirectory() && nativeWalk !== undefined ? (done ?? walkNatively(nativeWalk, arg, options.cachestat === true)) : undefined;
     if (walked !== undefined) {
       const w = walked;
       directories += w.directories;
-      const errs = w.errors.split('\0');
-      for (let i = 0; i + 1 < errs.length; i += 2) failures.push(failureOf(errs[i], errnoError(Number(errs[i + 1]), 'opendir')));
+      walkFailures(w, failures);
       const paths = w.files.split('\0');
       paths.pop(); // after the last NUL
       segments.push({ paths, rootDevs: [], stats: { rows: w.rows, paths, cachestat: options.cachestat === true } });
