@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Mapping } from '../../lib/index';
 import { onKernel, PAGE, pattern, pw, tempFile } from '../helpers';
+import { readablePackage } from '../unprivileged';
 
 /** A file of `pages` pages that is clean and fully in the page cache (written, flushed, read back). */
 function cachedFile(pages: number, dir?: string): string {
@@ -121,7 +122,7 @@ describe('fileResidency()', () => {
   it.skipIf(!isRoot || !fs.existsSync(dist))(
     'of a file the caller neither owns nor may write: EPERM from cachestat (the kernel\'s rule), every page "resident" from mincore',
     () => {
-      // A directory the unprivileged user can reach (the checkout may not be).
+      // A file in a directory the unprivileged user can reach (the checkout may not be).
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pagewise-eperm-'));
       try {
         fs.chmodSync(dir, 0o755);
@@ -129,11 +130,7 @@ describe('fileResidency()', () => {
         fs.writeFileSync(file, pattern(4 * PAGE));
         fs.chmodSync(file, 0o644);
         pw.evict(file);
-        const pkg = path.join(dir, 'pkg');
-        fs.cpSync(path.dirname(dist), path.join(pkg, 'dist'), { recursive: true });
-        fs.cpSync(path.resolve(__dirname, '../../package.json'), path.join(pkg, 'package.json'));
-        if (onKernel) fs.cpSync(path.resolve(__dirname, '../../build'), path.join(pkg, 'build'), { recursive: true });
-        fs.symlinkSync(path.resolve(__dirname, '../../node_modules'), path.join(pkg, 'node_modules'));
+        const pkg = readablePackage(); // a copy uid 65534 can read (the checkout may be 0700)
         const script = `
           const pw = require(${JSON.stringify(path.join(pkg, 'dist/index.js'))});
           const out = { backend: pw.backend };
