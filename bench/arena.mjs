@@ -23,7 +23,7 @@ export const meta = {
 async function loadArena() {
   const pw = await loadPagewise();
   if (typeof pw.VolatileArena !== 'function' || typeof pw.VolatileCache !== 'function') {
-    throw new Error('this build of pagewise has no VolatileArena / VolatileCache (lib/arena.ts not built yet)');
+    throw new Error('this build of pagewise has no VolatileArena / VolatileCache (lib/volatile/ not built yet)');
   }
   return pw;
 }

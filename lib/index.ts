@@ -39,10 +39,10 @@ export type { AdvisedRange, FlushOptions, LockOptions, PopulateOptions, Protecti
 export type { Range } from './validate';
 export type { Backend, BackendMapping, MapRequest, RawFileResidency } from './backend';
 export type { CodedError, ErrnoError } from './errors';
-export { VolatileArena, VolatileBuffer } from './arena';
-export type { ArenaStats, BufferState, PinResult, VolatileArenaOptions } from './arena';
-export { CacheHandle, VolatileCache } from './cache';
-export type { CacheOutcome, CacheStats, FillProducer, Producer, VolatileCacheOptions } from './cache';
+export { VolatileArena, VolatileBuffer } from './volatile/arena';
+export type { ArenaStats, BufferState, PinResult, VolatileArenaOptions } from './volatile/arena';
+export { CacheHandle, VolatileCache } from './volatile/cache';
+export type { CacheOutcome, CacheStats, FillProducer, Producer, VolatileCacheOptions } from './volatile/cache';
 export { MemoryPressureWatcher, ownMemoryLimit, watchMemoryPressure } from './pressure';
 export type { MemoryLimit, PressureEvent, PressureLevel, PressureSource, PressureSourceInfo, PressureSourceKind, WatchMemoryPressureOptions } from './pressure';
 export { memoryUsage } from './memory-usage';

@@ -3,8 +3,8 @@
 // a dashboard can show effective memory next to RSS), per-mapping figures, arena and cache
 // stats, and memory-pressure events.
 import { createRequire } from 'node:module';
-import type { VolatileArena } from './arena';
-import type { VolatileCache } from './cache';
+import type { VolatileArena } from './volatile/arena';
+import type { VolatileCache } from './volatile/cache';
 import { invalidArgType, pagewiseError } from './errors';
 import { memoryUsage, type ProcessMemoryUsage } from './memory-usage';
 import type { PressureEvent, PressureSource } from './pressure';

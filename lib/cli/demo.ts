@@ -13,7 +13,7 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { VolatileCache } from '../cache';
+import { VolatileCache } from '../volatile/cache';
 import { type PressureEvent, type PressureLevel, watchMemoryPressure } from '../pressure';
 
 const MiB = 1024 * 1024;

@@ -13,19 +13,12 @@
 // it cannot wait for the value: it throws ERR_CACHE_REENTRANT_GET (other keys are
 // fine). peek() of a key being produced finds nothing.
 import * as util from 'node:util';
-import {
-  ARENA_OPTION_KEYS,
-  type ArenaStats,
-  listenToPressure,
-  type PressureLevel,
-  type PressureSource,
-  VolatileArena,
-  type VolatileArenaOptions,
-  type VolatileBuffer,
-} from './arena';
-import { illegalConstructor, invalidArgType, invalidArgValue, pagewiseError } from './errors';
+import { illegalConstructor, invalidArgType, invalidArgValue, pagewiseError } from '../errors';
+import { validateInteger, validateObject, validateOneOf } from '../validate';
+import { type ArenaStats, VolatileArena, type VolatileBuffer } from './arena';
 import { List, type ListNode, listNode } from './list';
-import { validateInteger, validateObject, validateOneOf } from './validate';
+import { ARENA_OPTION_KEYS, type VolatileArenaOptions } from './options';
+import { listenToPressure, type PressureLevel, type PressureSource } from './pressure-source';
 
 export interface VolatileCacheOptions extends Omit<VolatileArenaOptions, 'size' | 'pressure'> {
   /**

@@ -34,107 +34,44 @@
 // (libuv requests in flight at free()) waits in quarantine until the view is
 // garbage-collected; alloc() grows the arena by a region rather than fail meanwhile.
 // The arena uses only the public API (a Pagewise instance), so it runs unchanged
-// on the native backend and on the simulator.
-import * as fs from 'node:fs';
-import type { Advice } from './advice';
-import type { Pagewise } from './api';
-import { defaultPagewise } from './default-pagewise';
-import { type CodedError, illegalConstructor, invalidArgType, pagewiseError } from './errors';
-import { List, type ListNode, listNode } from './list';
-import type { Mapping } from './mapping';
-import { effectiveMemoryLimit } from './memory-limit';
-import type { PressureEvent, PressureLevel, PressureSource } from './pressure';
-import { type Range, validateBoolean, validateInteger, validateObject, validateOneOf, validateRange } from './validate';
+// on the native backend and on the simulator. The buffer and its canary protocol
+// live in ./buffer.ts, the options and defaults in ./options.ts.
+import type { Advice } from '../advice';
+import type { Pagewise } from '../api';
+import { defaultPagewise } from '../default-pagewise';
+import { invalidArgType, pagewiseError } from '../errors';
+import type { Mapping } from '../mapping';
+import { effectiveMemoryLimit } from '../memory-limit';
+import { readLazyFree } from '../proc';
+import { type Range, validateBoolean, validateInteger, validateObject, validateOneOf, validateRange } from '../validate';
+import {
+  type ArenaCore,
+  type BufferState,
+  CREATE,
+  kCanaries,
+  kClosed,
+  kSoftNode,
+  kUnpinnedAt,
+  kUnquarantine,
+  type Ticket,
+  VolatileBuffer,
+} from './buffer';
+import { List } from './list';
+import {
+  ARENA_OPTION_KEYS,
+  DEFAULT_DECAY_MS,
+  DEFAULT_FREE_DELAY_MS,
+  DEFAULT_SIZE,
+  DEFAULT_UNPIN_DELAY_MS,
+  DEFAULT_UNPIN_SHARE,
+  type VolatileArenaOptions,
+} from './options';
+import { listenToPressure, PRESSURE_LEVELS, type PressureLevel } from './pressure-source';
 
-// ---- memory pressure (the types live in lib/pressure.ts) ----
-
-export type { PressureEvent, PressureLevel, PressureSource } from './pressure';
-const PRESSURE_LEVELS: readonly PressureLevel[] = ['moderate', 'critical'];
-
-/** Listen to `source` (if any) with `handle`; returns how to stop. Validates the shape. */
-export function listenToPressure(
-  name: string,
-  source: unknown,
-  handle: (level: PressureLevel) => void,
-): (() => void) | undefined {
-  if (source === undefined) return undefined;
-  const s = source as PressureSource;
-  if (typeof s !== 'object' || s === null || typeof s.on !== 'function' || typeof s.off !== 'function') {
-    throw invalidArgType(name, 'an object with on() and off() (a PressureSource)', source);
-  }
-  const listener = (e: PressureEvent) => {
-    // A listener must not throw into the emitter: unknown levels are ignored.
-    if (e !== null && typeof e === 'object' && (e.level === 'moderate' || e.level === 'critical')) handle(e.level);
-  };
-  s.on('pressure', listener);
-  return () => {
-    s.off('pressure', listener);
-  };
-}
-
-export interface VolatileArenaOptions {
-  /** Bytes to reserve (rounded up to whole pages). Virtual only: MAP_NORESERVE. Default 256 MiB. */
-  size?: number;
-  /**
-   * Name of the arena's mapping in /proc/<pid>/maps (`[anon:<name>]`) where the kernel names
-   * anonymous memory (supportsMappingNames()); never fails the arena. Default 'pagewise-arena'.
-   */
-  name?: string;
-  /**
-   * How long an unpinned buffer stays a userspace-only state before its span is
-   * made volatile (canaries + MADV_FREE), in milliseconds. Pinning it within that
-   * time costs no syscall. 0 = volatile at once on unpin(); -1 = only by
-   * `unpinMaxBytes`, flush(), purge() or memory pressure. Default 50.
-   */
-  unpinDelayMs?: number;
-  /**
-   * Most bytes that may sit unpinned-but-not-volatile (and, separately, freed but
-   * not yet MADV_FREE'd): over it, the least recently unpinned are made volatile at
-   * once, down to 7/8 of it. This bounds what the kernel cannot reclaim even when
-   * no timer runs (a long synchronous loop). Default: 1/16 of the memory this
-   * process may use (the smallest cgroup memory.max / memory.high / v1 limit on
-   * its path, else the machine's RAM), read when the arena is made.
-   */
-  unpinMaxBytes?: number;
-  /**
-   * How long a freed span stays MADV_FREE'd (cheap to reuse) before it is
-   * MADV_DONTNEED'd so RSS really goes down, in milliseconds (jemalloc's decay).
-   * 0 = DONTNEED at once on free; -1 = never (MADV_FREE only). Default 10 000.
-   */
-  decayMs?: number;
-  /**
-   * How long a freed span stays ordinary dirty memory before it is MADV_FREE'd, in
-   * milliseconds (jemalloc's dirty_decay_ms). A span reused within that window costs
-   * no syscall at all. 0 = MADV_FREE at once on free. Default 50. The decayMs clock
-   * starts at free() either way.
-   */
-  freeDelayMs?: number;
-  /** Zero-fill: new allocations and pins that report 'purged' read as all zeros. Default false (content unspecified). */
-  zero?: boolean;
-  /** Debugging: unpin() detaches every view at once (as if the span became volatile). Default false. */
-  strict?: boolean;
-  /**
-   * Protect a new owner from Node's asynchronous work (crypto.randomFill, zlib, fs
-   * reads and writes) still using a view of the span's previous owner. When free()
-   * runs while a libuv request is in flight on this thread's event loop (or the
-   * backend cannot tell: the simulator), the span is not handed out again until
-   * every view made over it was garbage-collected; meanwhile alloc() takes other free
-   * space and, when nothing else fits, maps another region rather than fail. With no
-   * request in flight the span is reused at once. See docs/ARENA.md for the exact
-   * guarantee. false: freed spans are reused at once (then never free() a buffer
-   * whose bytes Node's async work still uses). Default true.
-   */
-  quarantine?: boolean;
-  /** Memory-pressure signal to follow (see handlePressure()); listened to until close(). */
-  pressure?: PressureSource;
-  /** The Pagewise instance (backend) to use. Default: the package's. */
-  pagewise?: Pagewise;
-}
-
-export type BufferState = 'pinned' | 'unpinned' | 'volatile' | 'freed';
-
-/** What pin() found: every page survived ('intact') or at least one was dropped ('purged'). */
-export type PinResult = 'intact' | 'purged';
+export type { BufferState, PinResult } from './buffer';
+export { VolatileBuffer } from './buffer';
+export type { VolatileArenaOptions } from './options';
+export type { PressureEvent, PressureLevel, PressureSource } from './pressure-source';
 
 /** Counters kept incrementally: reading them costs nothing. Byte counts are whole pages. */
 export interface ArenaStats {
@@ -183,20 +120,6 @@ export interface ArenaStats {
   /** Memory-pressure signals handled. */
   pressureEvents: number;
 }
-
-/** A nonzero canary; CANARY_ALT is used for a page whose saved word equals CANARY (the pin CAS must change the bytes). */
-// 32-bit words: Atomics on an Int32Array stay in small integers (a BigInt64Array
-// allocates a BigInt per read), and a zero-filled (purged) page fails the CAS all the same.
-const CANARY = 0x5057_564f; // "PWVO"
-const CANARY_ALT = ~CANARY;
-/** For tests: the two canary words. */
-export const CANARY_WORDS: readonly [number, number] = [CANARY, CANARY_ALT];
-const DEFAULT_SIZE = 256 * 1024 * 1024;
-const DEFAULT_DECAY_MS = 10_000;
-const DEFAULT_UNPIN_DELAY_MS = 50;
-const DEFAULT_FREE_DELAY_MS = 50;
-/** Share of the process's memory limit that may stay unpinned but not volatile. */
-const DEFAULT_UNPIN_SHARE = 1 / 16;
 /** Grown regions: at most this many times the constructor's size, and at most MAX_RESERVED_BYTES in all. */
 const MAX_GROWN_REGIONS = 64;
 const MAX_RESERVED_BYTES = 2 ** 36; // 64 GiB of address space (MAP_NORESERVE: virtual only)
@@ -218,38 +141,6 @@ interface DirtyRange {
   /** MADV_FREE'd already. */
   lazy: boolean;
 }
-
-/** One owner's lifetime of a span, for the quarantine: freed spans wait for every view to be collected. */
-interface Ticket {
-  arena: WeakRef<VolatileArena>;
-  start: number;
-  pages: number;
-  views: number;
-  freed: boolean;
-}
-
-const quarantineRegistry = new FinalizationRegistry<Ticket>((t) => {
-  if (--t.views === 0 && t.freed) t.arena.deref()?.[kUnquarantine](t);
-});
-
-/** Every key of VolatileArenaOptions: any other is a typo, refused (issue 15). */
-export const ARENA_OPTION_KEYS: readonly string[] = Object.freeze([
-  'size',
-  'name',
-  'unpinDelayMs',
-  'unpinMaxBytes',
-  'decayMs',
-  'freeDelayMs',
-  'zero',
-  'strict',
-  'quarantine',
-  'pressure',
-  'pagewise',
-]);
-
-const CREATE = Symbol('pagewise.createVolatileBuffer');
-const kUnquarantine = Symbol('pagewise.unquarantine');
-
 export class VolatileArena implements Disposable {
   readonly #pw: Pagewise;
   /**
@@ -957,241 +848,4 @@ export class VolatileArena implements Disposable {
   freeSpans(): Array<[number, number]> {
     return this.#free.map((e) => [e.start * this.#page, e.pages * this.#page]);
   }
-}
-
-interface ArenaCore {
-  view(offset: number, length: number): Uint8Array;
-  detachView(offset: number, view: Uint8Array): void;
-  page(): number;
-  zero(): boolean;
-  strict(): boolean;
-  keepViewsOnFree(): boolean;
-  mustQuarantine(t: Ticket | undefined): boolean;
-  stats(): ArenaStats;
-  ticket(b: VolatileBuffer): Ticket | undefined;
-  softUnpin(b: VolatileBuffer): void;
-  softPin(b: VolatileBuffer): void;
-  release(b: VolatileBuffer, state: BufferState, quarantine: Ticket | undefined): void;
-}
-
-const kClosed = Symbol('pagewise.arenaClosed');
-const kCanaries = Symbol('pagewise.canaries');
-const kUnpinnedAt = Symbol('pagewise.unpinnedAt');
-const kSoftNode = Symbol('pagewise.softNode');
-
-/**
- * A page-granular span of a VolatileArena. Pinned: ordinary memory, `bytes` is
- * valid. Unpinned: `bytes` throws; the kernel may drop the pages once the arena
- * has made the span volatile. pin() says whether the content survived.
- */
-export class VolatileBuffer implements Disposable {
-  readonly #core: ArenaCore;
-  /** Byte offset of the span in the arena. */
-  readonly offset: number;
-  /** Bytes asked for. */
-  readonly length: number;
-  /** Bytes of the span (whole pages). */
-  readonly capacity: number;
-  #state: BufferState = 'pinned';
-  /** The view over the whole span, made on first use; kept until the span becomes volatile or is freed. */
-  #view: Uint8Array | undefined;
-  #bytes: Uint8Array | undefined;
-  /** Per page: [saved first word, canary written]. */
-  #side: Int32Array | undefined;
-  /** Quarantine bookkeeping of this owner (quarantine: true). */
-  readonly #ticket: Ticket | undefined;
-  /** The arena's epoch when unpin() ran, for its timer. */
-  [kUnpinnedAt] = 0;
-  /** This buffer's place in the arena's list of unpinned, not yet volatile buffers. */
-  readonly [kSoftNode]: ListNode<VolatileBuffer> = listNode<VolatileBuffer>(this);
-
-  constructor(token: typeof CREATE, core: ArenaCore, offset: number, length: number, capacity: number) {
-    if (token !== CREATE) throw illegalConstructor('use arena.alloc()');
-    this.#core = core;
-    this.offset = offset;
-    this.length = length;
-    this.capacity = capacity;
-    this.#ticket = core.ticket(this);
-  }
-
-  /** 'pinned', 'unpinned' (not yet volatile), 'volatile' or 'freed'. */
-  get state(): BufferState {
-    return this.#state;
-  }
-
-  get pinned(): boolean {
-    return this.#state === 'pinned';
-  }
-
-  /**
-   * The content (length bytes). Valid only while pinned. A view taken while pinned
-   * keeps showing the owner's bytes across an unpin until the arena makes the span
-   * volatile (or frees it, or `strict` is set): then it is detached (length 0).
-   * Throws ERR_BUFFER_UNPINNED or ERR_BUFFER_FREED when not pinned.
-   */
-  get bytes(): Uint8Array {
-    if (this.#state !== 'pinned') throw this.#notPinned('access the bytes of');
-    // Defensive: on the simulator, views over overlapping memory share fate (a documented
-    // divergence), so a pinned buffer whose view was detached from elsewhere gets a new one.
-    if (this.#view === undefined || this.#view.byteLength === 0) this.#attach();
-    return this.#bytes as Uint8Array;
-  }
-
-  /**
-   * Allow the kernel to drop the content. This only records it in userspace: the
-   * arena makes the span volatile (canaries, then MADV_FREE, batched) when it has
-   * stayed unpinned for unpinDelayMs, when too many bytes are unpinned, on flush(),
-   * purge() or memory pressure. Until then pin() costs no syscall.
-   */
-  unpin(): void {
-    if (this.#state !== 'pinned') throw this.#notPinned('unpin');
-    this.#state = 'unpinned';
-    if (this.#core.strict()) this.#detach();
-    const s = this.#core.stats();
-    s.pinnedBytes -= this.capacity;
-    s.unpinnedBytes += this.capacity;
-    s.softUnpinnedBytes += this.capacity;
-    s.unpins++;
-    this.#core.softUnpin(this);
-  }
-
-  /**
-   * Pin again and say whether the content survived: 'intact' (byte-exact) or
-   * 'purged' (at least one page was dropped; content unspecified, or zeros if the
-   * arena was made with `zero: true`). Either way the buffer is pinned and usable.
-   * Never volatile since unpin(): no syscall, no CAS. Volatile: one atomic
-   * compare-and-swap per page (canary -> saved word).
-   */
-  pin(): PinResult {
-    const state = this.#state;
-    const s = this.#core.stats();
-    if (state === 'unpinned') {
-      this.#core.softPin(this);
-      this.#state = 'pinned';
-      s.softUnpinnedBytes -= this.capacity;
-      s.unpinnedBytes -= this.capacity;
-      s.pinnedBytes += this.capacity;
-      s.pins++;
-      s.softPins++;
-      s.intactPins++;
-      return 'intact';
-    }
-    if (state !== 'volatile') {
-      if (state === 'freed') throw this.#notPinned('pin');
-      throw pagewiseError('ERR_BUFFER_PINNED', 'Cannot pin: the buffer is already pinned');
-    }
-    const view = this.#attach();
-    const page = this.#core.page();
-    const pages = this.capacity / page;
-    const step = page / 4;
-    const words = new Int32Array(view.buffer, view.byteOffset, this.capacity / 4);
-    const side = this.#side as Int32Array;
-    let purged = false;
-    // Every page gets its CAS even after a failure: each one re-dirties its page
-    // (a failed CAS on a dropped page faults in a fresh zero page), so no page of
-    // a pinned buffer stays lazily freed.
-    for (let p = 0, w = 0; p < pages; p++, w += step) {
-      const canary = side[2 * p + 1];
-      if (Atomics.compareExchange(words, w, canary, side[2 * p]) !== canary) purged = true;
-    }
-    this.#state = 'pinned';
-    s.volatileBytes -= this.capacity;
-    s.unpinnedBytes -= this.capacity;
-    s.pinnedBytes += this.capacity;
-    s.pins++;
-    if (purged) {
-      s.purgedPins++;
-      if (this.#core.zero()) view.fill(0);
-      return 'purged';
-    }
-    s.intactPins++;
-    return 'intact';
-  }
-
-  /**
-   * Return the span to the arena. Every view is detached — except when the span goes
-   * into quarantine (see the `quarantine` option) on the native backend: then views
-   * stay attached (Node's zlib aborts the process if its input is detached
-   * mid-stream) and the span is not reused while any of them is alive.
-   * Idempotent.
-   */
-  free(): void {
-    const state = this.#state;
-    if (state === 'freed') return;
-    const quarantine = this.#core.mustQuarantine(this.#ticket);
-    if (quarantine && this.#core.keepViewsOnFree()) this.#view = this.#bytes = undefined;
-    else this.#detach();
-    this.#state = 'freed';
-    this.#side = undefined;
-    this.#core.release(this, state, quarantine ? this.#ticket : undefined);
-  }
-
-  [Symbol.dispose](): void {
-    this.free();
-  }
-
-  /** @internal The arena makes this (unpinned) buffer volatile: canaries in, view detached. MADV_FREE follows. */
-  [kCanaries](): void {
-    const view = this.#view !== undefined && this.#view.byteLength !== 0 ? this.#view : this.#attach();
-    const page = this.#core.page();
-    const pages = this.capacity / page;
-    const step = page / 4;
-    const words = new Int32Array(view.buffer, view.byteOffset, this.capacity / 4);
-    const side = (this.#side ??= new Int32Array(2 * pages));
-    for (let p = 0, w = 0; p < pages; p++, w += step) {
-      const saved = words[w];
-      const canary = saved === CANARY ? CANARY_ALT : CANARY;
-      side[2 * p] = saved;
-      side[2 * p + 1] = canary;
-      words[w] = canary;
-    }
-    this.#detach();
-    this.#state = 'volatile';
-    const s = this.#core.stats();
-    s.softUnpinnedBytes -= this.capacity;
-    s.volatileBytes += this.capacity;
-  }
-
-  /** The arena was closed: the mapping is gone (and detached every view). */
-  [kClosed](): void {
-    this.#view = this.#bytes = this.#side = undefined;
-    this.#state = 'freed';
-  }
-
-  #attach(): Uint8Array {
-    const view = this.#core.view(this.offset, this.capacity);
-    this.#view = view;
-    this.#bytes = view.length === this.length ? view : view.subarray(0, this.length);
-    const t = this.#ticket;
-    if (t !== undefined) {
-      t.views++;
-      quarantineRegistry.register(view.buffer, t);
-    }
-    return view;
-  }
-
-  #detach(): void {
-    const view = this.#view;
-    if (view === undefined) return;
-    if (view.byteLength !== 0) this.#core.detachView(this.offset, view);
-    this.#view = this.#bytes = undefined;
-  }
-
-  #notPinned(operation: string): CodedError {
-    return this.#state === 'freed'
-      ? pagewiseError('ERR_BUFFER_FREED', `Cannot ${operation} the buffer: it was freed`)
-      : pagewiseError('ERR_BUFFER_UNPINNED', `Cannot ${operation} the buffer: it is unpinned (pin() it first)`);
-  }
-}
-
-/** LazyFree of /proc/self/smaps_rollup in bytes, or undefined. */
-export function readLazyFree(): number | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync('/proc/self/smaps_rollup', 'latin1');
-  } catch {
-    return undefined;
-  }
-  const m = /^LazyFree:\s+(\d+) kB/m.exec(text);
-  return m ? Number(m[1]) * 1024 : undefined;
 }

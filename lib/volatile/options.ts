@@ -1,0 +1,85 @@
+// The volatile layer's options: the arena's keys, types and defaults (one home;
+// the cache derives its own from these).
+import type { Pagewise } from '../api';
+import type { PressureSource } from '../pressure';
+
+export interface VolatileArenaOptions {
+  /** Bytes to reserve (rounded up to whole pages). Virtual only: MAP_NORESERVE. Default 256 MiB. */
+  size?: number;
+  /**
+   * Name of the arena's mapping in /proc/<pid>/maps (`[anon:<name>]`) where the kernel names
+   * anonymous memory (supportsMappingNames()); never fails the arena. Default 'pagewise-arena'.
+   */
+  name?: string;
+  /**
+   * How long an unpinned buffer stays a userspace-only state before its span is
+   * made volatile (canaries + MADV_FREE), in milliseconds. Pinning it within that
+   * time costs no syscall. 0 = volatile at once on unpin(); -1 = only by
+   * `unpinMaxBytes`, flush(), purge() or memory pressure. Default 50.
+   */
+  unpinDelayMs?: number;
+  /**
+   * Most bytes that may sit unpinned-but-not-volatile (and, separately, freed but
+   * not yet MADV_FREE'd): over it, the least recently unpinned are made volatile at
+   * once, down to 7/8 of it. This bounds what the kernel cannot reclaim even when
+   * no timer runs (a long synchronous loop). Default: 1/16 of the memory this
+   * process may use (the smallest cgroup memory.max / memory.high / v1 limit on
+   * its path, else the machine's RAM), read when the arena is made.
+   */
+  unpinMaxBytes?: number;
+  /**
+   * How long a freed span stays MADV_FREE'd (cheap to reuse) before it is
+   * MADV_DONTNEED'd so RSS really goes down, in milliseconds (jemalloc's decay).
+   * 0 = DONTNEED at once on free; -1 = never (MADV_FREE only). Default 10 000.
+   */
+  decayMs?: number;
+  /**
+   * How long a freed span stays ordinary dirty memory before it is MADV_FREE'd, in
+   * milliseconds (jemalloc's dirty_decay_ms). A span reused within that window costs
+   * no syscall at all. 0 = MADV_FREE at once on free. Default 50. The decayMs clock
+   * starts at free() either way.
+   */
+  freeDelayMs?: number;
+  /** Zero-fill: new allocations and pins that report 'purged' read as all zeros. Default false (content unspecified). */
+  zero?: boolean;
+  /** Debugging: unpin() detaches every view at once (as if the span became volatile). Default false. */
+  strict?: boolean;
+  /**
+   * Protect a new owner from Node's asynchronous work (crypto.randomFill, zlib, fs
+   * reads and writes) still using a view of the span's previous owner. When free()
+   * runs while a libuv request is in flight on this thread's event loop (or the
+   * backend cannot tell: the simulator), the span is not handed out again until
+   * every view made over it was garbage-collected; meanwhile alloc() takes other free
+   * space and, when nothing else fits, maps another region rather than fail. With no
+   * request in flight the span is reused at once. See docs/ARENA.md for the exact
+   * guarantee. false: freed spans are reused at once (then never free() a buffer
+   * whose bytes Node's async work still uses). Default true.
+   */
+  quarantine?: boolean;
+  /** Memory-pressure signal to follow (see handlePressure()); listened to until close(). */
+  pressure?: PressureSource;
+  /** The Pagewise instance (backend) to use. Default: the package's. */
+  pagewise?: Pagewise;
+}
+
+/** Every key of VolatileArenaOptions: any other is a typo, refused. */
+export const ARENA_OPTION_KEYS = Object.freeze([
+  'size',
+  'name',
+  'unpinDelayMs',
+  'unpinMaxBytes',
+  'decayMs',
+  'freeDelayMs',
+  'zero',
+  'strict',
+  'quarantine',
+  'pressure',
+  'pagewise',
+] as const satisfies ReadonlyArray<keyof VolatileArenaOptions>);
+
+export const DEFAULT_SIZE = 256 * 1024 * 1024;
+export const DEFAULT_DECAY_MS = 10_000;
+export const DEFAULT_UNPIN_DELAY_MS = 50;
+export const DEFAULT_FREE_DELAY_MS = 50;
+/** Share of the process's memory limit that may stay unpinned but not volatile. */
+export const DEFAULT_UNPIN_SHARE = 1 / 16;
