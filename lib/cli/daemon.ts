@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UsageError } from './args';
-import { type CliIO, EXIT_FAILED, EXIT_OK } from './commands';
+import { type CliIO, EXIT_FAILED, EXIT_OK } from './run';
 
 /** Set in the child's environment: it is the daemon (write nothing once locked; own the pid file). */
 export const DAEMON_CHILD = 'PAGEWISE_LOCK_DAEMON';
