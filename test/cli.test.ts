@@ -119,6 +119,17 @@ describe('argument helpers', () => {
     expect(m('x.(1)+', 'x.(1)+')).toBe(true);
     expect(m('\\*', '*')).toBe(true);
     expect(m('\\*', 'a')).toBe(false);
+    // The dialect is this small one, not bash's extglob (docs/CLI.md, "Patterns"): braces,
+    // parentheses, a leading '!' and '@(...)' are characters; `a/**` is what is below a.
+    expect(m('*.{c,h}', 'x.{c,h}')).toBe(true);
+    expect(m('*.{c,h}', 'x.c')).toBe(false);
+    expect(m('(a|b)', '(a|b)')).toBe(true);
+    expect(m('(a|b)', 'a')).toBe(false);
+    expect(m('@(a)', '@(a)')).toBe(true);
+    expect(m('!x', '!x')).toBe(true);
+    expect(m('!x', 'y')).toBe(false);
+    expect(m('a/**', 'a')).toBe(false);
+    expect(m('*', '.hidden')).toBe(true);
     const f = new PathFilter(['*.db', 'keep/*'], ['skip']);
     expect(f.accept('deep/dir/x.db')).toBe(true);
     expect(f.accept('keep/x.log')).toBe(true);
