@@ -131,7 +131,7 @@ export function pendingRequests(): number | undefined {
 // remove this and the member in loadNativeBackend() together.
 declare module './backend' {
   interface Backend {
-    /** @deprecated Transitional: `import { pendingRequests } from './native'`. */
+    /** @deprecated Transitional: use pendingRequests() of lib/native.ts. */
     pendingRequests?(): number | undefined;
   }
 }

@@ -1,6 +1,6 @@
 // Module init: exports pageSize, maxViewLength, supports, map, fileResidency, fadvise,
 // accessMode, createMemfd, seals, PressureWatch, supportsAnonName, setAnonName (the
-// Backend's calls, lib/native.ts), pendingRequests (a probe, lib/event-loop.ts) and `cli`
+// Backend's calls, lib/native.ts), pendingRequests (a probe of the runtime, lib/native.ts) and `cli`
 // (the command line's stat, native/cli/). One AddonData per environment (main thread, workers).
 #include <napi.h>
 
