@@ -1,14 +1,18 @@
 // `pagewise lock --daemon`: lock in a detached child process and return once the files
 // are locked (vmtouch -d). The child runs `pagewise lock` with the same arguments in its
 // own session, holds the locks until SIGTERM / SIGINT, and removes its pid file on exit.
-import * as fs from 'node:fs';
+// The pid file is made before the child starts (holding this process's pid, so a second
+// `lock --daemon` meanwhile sees it in use), safely (lib/cli/pid-file.ts), and gets the
+// child's pid once the child is ready.
 import * as path from 'node:path';
-import { UsageError } from './args';
 import { type CliIO, EXIT_FAILED, EXIT_OK } from './commands';
+import { PidFile, releasePidFile } from './pid-file';
 
 /** Set in the child's environment: it is the daemon (write nothing once locked; own the pid file). */
 export const DAEMON_CHILD = 'PAGEWISE_LOCK_DAEMON';
 export const DAEMON_PID_FILE = 'PAGEWISE_LOCK_PID_FILE';
+/** The identity (PidFile.id) of the pid file made for the child: it removes that file only. */
+export const DAEMON_PID_FILE_ID = 'PAGEWISE_LOCK_PID_FILE_ID';
 
 /** The line `lock` prints once everything is locked: the child is ready. */
 export const READY_MARK = 'waiting for SIGINT or SIGTERM';
@@ -21,18 +25,20 @@ function cliScript(): string {
 export async function daemonize(io: CliIO, args: readonly string[], pidFile: string | undefined, quiet: boolean): Promise<number> {
   const childArgs = args.filter((a, i) => a !== '--daemon' && a !== '--pid-file' && args[i - 1] !== '--pid-file' && !a.startsWith('--pid-file='));
   const pidPath = pidFile === undefined ? undefined : path.resolve(pidFile);
+  let claim: PidFile | undefined;
   if (pidPath !== undefined) {
     try {
-      fs.accessSync(path.dirname(pidPath), fs.constants.W_OK);
-    } catch {
-      throw new UsageError(`cannot write the pid file '${pidFile}': its directory is not writable`);
+      claim = PidFile.create(pidPath);
+    } catch (err) {
+      io.stderr.write(`pagewise lock: ${(err as Error).message}\n`);
+      return EXIT_FAILED;
     }
   }
   const { spawn } = await import('node:child_process'); // only here: keeps the other commands' start-up small
   const child = spawn(process.execPath, [cliScript(), 'lock', ...childArgs], {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, [DAEMON_CHILD]: '1', ...(pidPath === undefined ? {} : { [DAEMON_PID_FILE]: pidPath }) },
+    env: { ...process.env, [DAEMON_CHILD]: '1', ...(claim === undefined ? {} : { [DAEMON_PID_FILE]: claim.path, [DAEMON_PID_FILE_ID]: claim.id }) },
   });
   let stdout = '';
   let errors = 0;
@@ -49,10 +55,14 @@ export async function daemonize(io: CliIO, args: readonly string[], pidFile: str
     child.on('error', () => resolve({ ready: false, code: EXIT_FAILED }));
   });
   if (!outcome.ready) {
+    claim?.release();
     if (!quiet) io.stdout.write(stdout);
     return outcome.code ?? EXIT_FAILED;
   }
-  if (pidPath !== undefined) fs.writeFileSync(pidPath, `${child.pid}\n`);
+  if (claim !== undefined) {
+    claim.rewrite(child.pid ?? 0);
+    claim.close();
+  }
   // The child writes nothing more: let it go.
   child.stdout.destroy();
   child.stderr.destroy();
@@ -69,13 +79,10 @@ export async function daemonize(io: CliIO, args: readonly string[], pidFile: str
   return errors > 0 ? EXIT_FAILED : EXIT_OK;
 }
 
-/** In the daemon child, on exit: remove the pid file if it still names this process. */
+/** In the daemon child, on exit: remove the pid file if it is still the one made for it and names this process. */
 export function removeOwnPidFile(): void {
   const file = process.env[DAEMON_PID_FILE];
-  if (file === undefined) return;
-  try {
-    if (fs.readFileSync(file, 'utf8').trim() === String(process.pid)) fs.rmSync(file);
-  } catch {
-    // Gone already, or never written.
-  }
+  const id = process.env[DAEMON_PID_FILE_ID];
+  if (file === undefined || id === undefined) return;
+  releasePidFile(file, id, process.pid);
 }
