@@ -1,0 +1,256 @@
+// vmtouch conformance (issue 25): the same invocations run through vmtouch (Debian's, where
+// installed) and through `pagewise` in its vmtouch mode, one after the other on the same
+// tree, must give the same exit codes, the same summary lines (Files, Directories, Resident /
+// Touched / Evicted Pages with vmtouch's sizes and percentage, LOCKED), the same -v output
+// and the same warnings. Only "Elapsed" differs. Skipped with a note where vmtouch is not
+// installed (.ci/run installs it) or the native addon is not loaded.
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PAGE, onKernel, pattern } from './helpers';
+
+const CLI = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
+const haveDist = fs.existsSync(CLI);
+
+function findVmtouch(): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    const candidate = path.join(dir || '.', 'vmtouch');
+    try {
+      fs.accessSync(candidate, fs.constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+const VMTOUCH = findVmtouch();
+const skip = VMTOUCH === undefined || !haveDist || !onKernel;
+if (VMTOUCH === undefined) console.warn('test/cli-vmtouch.test.ts: vmtouch is not installed (apt-get install vmtouch): the conformance test is SKIPPED');
+else if (!haveDist) console.warn('test/cli-vmtouch.test.ts: dist/cli/main.js is missing (run `npm test`): SKIPPED');
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pagewise-vmtouch-'));
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+const T = path.join(root, 'tree');
+const O = path.join(root, 'other');
+
+function write(file: string, bytes: number, seed: number): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const fd = fs.openSync(file, 'w');
+  try {
+    if (bytes > 0) fs.writeSync(fd, pattern(bytes, seed));
+    fs.fsyncSync(fd); // written back: evict drops every page on both sides
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+beforeAll(() => {
+  if (skip) return;
+  write(`${T}/a.bin`, 2 ** 20, 1);
+  write(`${T}/b.log`, 5000, 2);
+  write(`${T}/c.db`, 3 * 2 ** 20 + 17, 3);
+  write(`${T}/empty`, 0, 4);
+  write(`${T}/one`, 1, 5);
+  write(`${T}/sub/d.db`, 200 * 1024, 6);
+  write(`${T}/sub/e.log`, 64 * 1024, 7);
+  write(`${T}/sub/deeper/f.bin`, 10 * 1024, 8);
+  fs.mkdirSync(`${T}/emptydir`);
+  write(`${T}/hard1`, 40 * 1024, 9);
+  fs.linkSync(`${T}/hard1`, `${T}/sub/hard2`);
+  write(`${O}/x.bin`, 100 * 1024, 10);
+  fs.symlinkSync(`${O}/x.bin`, `${T}/link-file`);
+  fs.symlinkSync(O, `${T}/link-dir`);
+  fs.symlinkSync('.', `${O}/self`); // a loop, met with -f
+  execFileSync('mkfifo', [`${T}/fifo`]);
+  fs.writeFileSync(`${root}/list`, `${T}/a.bin\n${T}/sub\n${T}/missing\n`);
+  fs.writeFileSync(`${root}/list0`, `${T}/c.db\0${T}/sub/deeper\0`);
+  // A known starting state: a.bin partly resident, the rest evicted.
+  execFileSync(VMTOUCH as string, ['-q', '-e', T, O]);
+  execFileSync(VMTOUCH as string, ['-q', '-t', '-p', '0-300k', `${T}/a.bin`]);
+});
+
+interface Outcome {
+  code: number | null;
+  stdout: string;
+  warnings: string[];
+}
+
+function runOne(argv0: string[], args: string[], input?: string): Outcome {
+  // stderr goes to a file: a vmtouch daemon keeps its stderr open after its parent exits.
+  const errFile = path.join(root, `stderr-${process.hrtime.bigint()}`);
+  const errFd = fs.openSync(errFile, 'w');
+  let r;
+  try {
+    r = spawnSync(argv0[0], [...argv0.slice(1), ...args], {
+      encoding: 'utf8',
+      input: input ?? '',
+      stdio: ['pipe', 'pipe', errFd],
+      env: { ...process.env, PAGEWISE_BACKEND: 'native' },
+      timeout: 60_000,
+    });
+  } finally {
+    fs.closeSync(errFd);
+  }
+  const stderr = fs.readFileSync(errFile, 'utf8');
+  fs.rmSync(errFile);
+  const warnings = stderr
+    .split('\n')
+    .filter((l) => /^(vmtouch|pagewise): WARNING: /.test(l))
+    .map((l) => l.replace(/^(vmtouch|pagewise): /, ''))
+    .sort();
+  // Only "Elapsed" may differ.
+  const stdout = (r.stdout ?? '').replace(/^ {9}Elapsed: .*$/m, '         Elapsed: -');
+  return { code: r.status, stdout, warnings };
+}
+
+const vmtouch = (args: string[], input?: string) => runOne([VMTOUCH as string], args, input);
+const pagewise = (args: string[], input?: string) => runOne([process.execPath, CLI], args, input);
+
+/** Run through both, vmtouch first; the outcomes must be equal. */
+function same(args: string[], options: { input?: string; output?: boolean } = {}): Outcome {
+  const v = vmtouch(args, options.input);
+  const p = pagewise(args, options.input);
+  const label = `vmtouch ${args.join(' ')}`;
+  expect(p.code, `${label}: exit code`).toBe(v.code);
+  if (options.output !== false) {
+    expect(p.stdout, `${label}: standard output`).toBe(v.stdout);
+    expect(p.warnings, `${label}: warnings`).toEqual(v.warnings);
+  }
+  return v;
+}
+
+describe.skipIf(skip)(`pagewise in vmtouch mode = ${VMTOUCH ?? 'vmtouch (not installed)'}`, () => {
+  it('stat: files, directories, hard links, symbolic links, FIFOs, missing paths, -v, -q', () => {
+    const plain = same([T]);
+    expect(plain.stdout).toMatch(/Resident Pages: 75\/\d+/); // the starting state holds: 300k of a.bin
+    same([`${T}/a.bin`]);
+    same([`${T}/a.bin`, T]);
+    same([T, T]); // a directory seen twice counts once (vmtouch's inode set)
+    same(['-h', T]);
+    same([`${T}/hard1`, `${T}/sub/hard2`]);
+    same(['-h', `${T}/hard1`, `${T}/sub/hard2`]);
+    same(['-v', T]);
+    same(['-v', '-v', `${T}/a.bin`]);
+    same(['-q', T]);
+    same(['-f', T]);
+    same(['-F', T]);
+    same(['-f', '-F', T]);
+    same([`${T}/link-file`]);
+    same(['-f', `${T}/link-file`]);
+    same([`${T}/missing`]);
+    same([`${T}/fifo`]);
+    same([`${T}/empty`, `${T}/one`]);
+    same([`${T}/emptydir`]);
+    same([`${T}/sub/`]);
+    same([T, '-v']); // GNU getopt: options after the paths
+  });
+
+  it('-m, -p, -i, -I, -b, -0', () => {
+    same(['-m', '100k', T]);
+    same(['-m', '1M', T]);
+    same(['-m1M', T]);
+    same(['-p', '0-1M', T]);
+    same(['-p', '4k-', `${T}/a.bin`]);
+    same(['-p', '1M', T]);
+    same(['-p', '100k-200k', `${T}/a.bin`]);
+    same(['-p', '2M-', T]);
+    same(['-p', '1.5k-10k', `${T}/a.bin`]);
+    same(['-p', '-64k', T]);
+    same(['-i', '*.log', T]);
+    same(['-i', 'sub', T]);
+    same(['-i', 'tree', T]);
+    same(['-I', '*.db', T]);
+    same(['-I', '*.db', '-i', 'd*', T]);
+    same(['-i', '*.log', '-i', '*.db', T]);
+    same(['-I', '?.bin', T]);
+    same(['-I', '[ab].*', T]);
+    same(['-b', `${root}/list`]);
+    same(['-b', `${root}/list`, `${T}/one`]);
+    same(['-0', '-b', `${root}/list0`]);
+    same(['-b', '-'], { input: `${T}/b.log\n${T}/sub/deeper\n` });
+    same(['-b', `${root}/no-such-list`]);
+  });
+
+  it('-t and -e, with ranges; what stays resident after each', () => {
+    same(['-t', '-p', '0-64k', T]);
+    same([T]);
+    same(['-e', `${T}/sub`]);
+    same([T]);
+    same(['-t', T]);
+    same([T]);
+    same(['-e', '-p', '1M-', `${T}/c.db`]);
+    same([`${T}/c.db`]);
+    same(['-e', '-v', `${T}/sub`]);
+    same(['-t', '-v', `${T}/sub`]);
+    same(['-t', '-m', '64k', T]);
+    same(['-e', T]);
+    same([T]);
+    same(['-t', '-q', `${T}/one`]);
+  });
+
+  it('usage errors and invalid combinations: the same exit codes', () => {
+    const f = `${T}/one`;
+    for (const args of [
+      [],
+      ['-t', '-e', f],
+      ['-d', f],
+      ['-w', f],
+      ['-q', '-v', f],
+      ['-P', `${root}/never.pid`, f],
+      ['-e', '-l', f],
+      ['-l', '-L', f],
+      ['-x', f],
+      ['-p', '5k-1k', f],
+      ['-p', '1-2-3', f],
+      ['-m', '1x', f],
+      ['-m', 'abc', f],
+      ['-p'],
+    ]) {
+      same(args, { output: false });
+    }
+    expect(fs.existsSync(`${root}/never.pid`)).toBe(false);
+  });
+
+  it('-d -l / -L (with and without -w), -P: the LOCKED line, the pid file, SIGTERM ends the daemon and removes its pid file', async () => {
+    const cases = [
+      ['-d', '-w', '-l'],
+      ['-d', '-l'],
+      ['-d', '-w', '-L'],
+      ['-d', '-w', '-l', '-p', '0-64k'],
+    ];
+    for (const flags of cases) {
+      for (const [name, run] of [
+        ['vmtouch', vmtouch],
+        ['pagewise', pagewise],
+      ] as const) {
+        void name;
+        const pidFile = path.join(root, `lock-${process.hrtime.bigint()}.pid`);
+        const r = run([...flags, '-P', pidFile, `${T}/sub`]);
+        results.push({ flags: flags.join(' '), name, code: r.code, stdout: r.stdout });
+        // Without -w vmtouch's parent returns before the daemon is locked: wait for its pid file.
+        for (let i = 0; i < 500 && !fs.existsSync(pidFile); i++) await sleep(20);
+        const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+        expect(pid, `${name} ${flags.join(' ')}`).toBeGreaterThan(0);
+        const locked = Number(/VmLck:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) * 1024;
+        expect(locked, `${name} ${flags.join(' ')}: VmLck`).toBeGreaterThanOrEqual(flags.includes('-p') ? 64 * 1024 : (200 + 64 + 10 + 40) * 1024);
+        process.kill(pid, 'SIGTERM');
+        for (let i = 0; i < 500 && fs.existsSync(`/proc/${pid}`); i++) await sleep(20);
+        expect(fs.existsSync(`/proc/${pid}`), `${name} ${flags.join(' ')}: daemon ended`).toBe(false);
+        for (let i = 0; i < 100 && fs.existsSync(pidFile); i++) await sleep(20);
+        expect(fs.existsSync(pidFile), `${name} ${flags.join(' ')}: pid file removed`).toBe(false);
+      }
+    }
+    for (let i = 0; i < results.length; i += 2) {
+      expect(results[i + 1].code, `${results[i].flags}: exit code`).toBe(results[i].code);
+      expect(results[i + 1].stdout, `${results[i].flags}: output`).toBe(results[i].stdout);
+    }
+    expect(results.some((r) => /^LOCKED \d+ pages \(\d+K\)$/m.test(r.stdout))).toBe(true);
+  });
+});
+
+const results: Array<{ flags: string; name: string; code: number | null; stdout: string }> = [];
+const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+void PAGE;
