@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PathFilter } from '../lib/cli/args';
-import { residencyStrip, residencyStripByCounts } from '../lib/cli/commands';
+import { residencyStrip, residencyStripByCounts } from '../lib/cli/commands/stat';
 import { collectFiles, compareCodePoints, countsOf } from '../lib/cli/files';
 import { runCli } from './cli-run';
 import { loadNativeAddon } from '../lib/native';

@@ -1,6 +1,6 @@
 // `pagewise stat` of whole files has two writers of the same text: the native one
 // (native/stat_text.cc, through lib/cli/counted.ts: every plain `stat` on the native backend)
-// and the JavaScript one (lib/cli/commands.ts: filters, --follow, the files the native path
+// and the JavaScript one (lib/cli/commands/stat.ts: filters, --follow, the files the native path
 // hands over). They must agree byte for byte, for the table and for --json: here on rows
 // made up to hit every rounding and escaping rule, and on a real tree through the CLI.
 import { execFileSync } from 'node:child_process';
@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PathFilter } from '../lib/cli/args';
 import { FIELD, FIELDS } from '../lib/cli/batch';
-import { statFromCounts } from '../lib/cli/commands';
+import { statFromCounts } from '../lib/cli/commands/stat';
 import { type Counted, collectCounted, statCounted } from '../lib/cli/counted';
 import { type Target, collectFiles, countsOf } from '../lib/cli/files';
 import { runCli, sink } from './cli-run';

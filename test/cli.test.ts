@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../lib/cli/main';
 import { type CliResult, runCli, sink } from './cli-run';
 import { PathFilter, clipRange, formatBytes, globToRegExp, parseRange, parseSize } from '../lib/cli/args';
-import { residencyStrip, type StatFile } from '../lib/cli/commands';
+import { residencyStrip, type StatFile } from '../lib/cli/commands/stat';
 import { PAGE, onKernel, pattern, pw } from './helpers';
 import { readablePackage } from './unprivileged';
 

@@ -11,7 +11,8 @@ import type { Backend } from '../backend';
 import type { PathFilter } from './args';
 import { errnoError } from '../errors';
 import { CHUNK, FIELD, FIELDS, STAGE_SYSCALL } from './batch';
-import { type CliIO, EXIT_FAILED, EXIT_OK, StatSums, reportFailure, statSummaryLine } from './commands';
+import { type CliIO, EXIT_FAILED, EXIT_OK, reportFailure } from './run';
+import { StatSums, statSummaryLine } from './commands/stat';
 import { type Failure, type NativeWalk, failureOf, notRegular, statArgument, walkFailures } from './files';
 
 /** The files to show, as rows of Backend.statFiles (FIELDS doubles each) and their paths, each ended by a NUL. */

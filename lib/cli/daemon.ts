@@ -5,7 +5,7 @@
 // `lock --daemon` meanwhile sees it in use), safely (lib/cli/pid-file.ts), and gets the
 // child's pid once the child is ready.
 import * as path from 'node:path';
-import { type CliIO, EXIT_FAILED, EXIT_OK } from './commands';
+import { type CliIO, EXIT_FAILED, EXIT_OK } from './run';
 import { PidFile, releasePidFile } from './pid-file';
 
 /** Set in the child's environment: it is the daemon (write nothing once locked; own the pid file). */

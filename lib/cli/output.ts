@@ -3,7 +3,7 @@
 // part of a short command's start-up. The stream is still used when the descriptor cannot
 // take the text now (EAGAIN: a non-blocking pipe or terminal), and for isTTY / columns.
 import * as fs from 'node:fs';
-import type { CliStream } from './commands';
+import type { CliStream } from './run';
 
 export function fdStream(fd: number, stream: () => NodeJS.WriteStream): CliStream {
   let fallback: NodeJS.WriteStream | undefined;
