@@ -22,20 +22,28 @@ function cliScript(): string {
   return __filename.endsWith('.ts') ? path.join(__dirname, '..', '..', 'dist', 'cli', 'main.js') : path.join(__dirname, 'main.js');
 }
 
-export async function daemonize(io: CliIO, args: readonly string[], pidFile: string | undefined, quiet: boolean): Promise<number> {
-  const childArgs = args.filter((a, i) => a !== '--daemon' && a !== '--pid-file' && args[i - 1] !== '--pid-file' && !a.startsWith('--pid-file='));
+/**
+ * `args`: lock's arguments (--daemon and --pid-file are taken out for the child), or with
+ * `vmtouch`, the child's whole vmtouch-mode command line (lib/cli/vmtouch.ts; -d, -w, -P
+ * taken out already). In vmtouch mode the child's LOCKED line is all that is printed, and
+ * warnings do not change the exit status (vmtouch's rule).
+ */
+export async function daemonize(io: CliIO, args: readonly string[], pidFile: string | undefined, quiet: boolean, vmtouch = false): Promise<number> {
+  const childArgs = vmtouch
+    ? [...args]
+    : ['lock', ...args.filter((a, i) => a !== '--daemon' && a !== '--pid-file' && args[i - 1] !== '--pid-file' && !a.startsWith('--pid-file='))];
   const pidPath = pidFile === undefined ? undefined : path.resolve(pidFile);
   let claim: PidFile | undefined;
   if (pidPath !== undefined) {
     try {
       claim = PidFile.create(pidPath);
     } catch (err) {
-      io.stderr.write(`pagewise lock: ${(err as Error).message}\n`);
+      io.stderr.write(vmtouch ? `pagewise: FATAL: ${(err as Error).message}\n` : `pagewise lock: ${(err as Error).message}\n`);
       return EXIT_FAILED;
     }
   }
   const { spawn } = await import('node:child_process'); // only here: keeps the other commands' start-up small
-  const child = spawn(process.execPath, [cliScript(), 'lock', ...childArgs], {
+  const child = spawn(process.execPath, [cliScript(), ...childArgs], {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, [DAEMON_CHILD]: '1', ...(claim === undefined ? {} : { [DAEMON_PID_FILE]: claim.path, [DAEMON_PID_FILE_ID]: claim.id }) },
@@ -43,7 +51,7 @@ export async function daemonize(io: CliIO, args: readonly string[], pidFile: str
   let stdout = '';
   let errors = 0;
   child.stderr.setEncoding('utf8').on('data', (d: string) => {
-    errors += d.split('\n').filter((l) => l.startsWith('pagewise: ')).length;
+    errors += d.split('\n').filter((l) => l.startsWith('pagewise: ') && !(vmtouch && l.startsWith('pagewise: WARNING: '))).length;
     io.stderr.write(d);
   });
   const outcome = await new Promise<{ ready: boolean; code: number | null }>((resolve) => {
@@ -67,6 +75,10 @@ export async function daemonize(io: CliIO, args: readonly string[], pidFile: str
   child.stdout.destroy();
   child.stderr.destroy();
   child.unref();
+  if (vmtouch) {
+    if (!quiet) for (const l of stdout.split('\n')) if (l !== '' && !l.includes(READY_MARK)) io.stdout.write(`${l}\n`);
+    return EXIT_OK;
+  }
   if (!quiet) {
     const locked = stdout.split('\n').filter((l) => !l.includes(READY_MARK) && l !== '');
     for (const l of locked) io.stdout.write(`${l}\n`);

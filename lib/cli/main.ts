@@ -203,7 +203,7 @@ async function pagewiseOf(backend: Backend): Promise<Pagewise> {
   return new Pagewise(backend);
 }
 
-function refuseOnSimulator(io: CliIO, command: FileCommand, json: boolean, reason: string): number {
+function refuseOnSimulator(io: CliIO, command: FileCommand | 'vmtouch mode', json: boolean, reason: string): number {
   const message =
     `pagewise ${command}: the native addon is not available (${reason}), so pagewise cannot see or change ` +
     "this machine's page cache; the reference simulator would only report its own model.";
@@ -220,6 +220,32 @@ function refuseOnSimulator(io: CliIO, command: FileCommand, json: boolean, reaso
 }
 
 /**
+ * vmtouch's command line (lib/cli/vmtouch.ts): the first word is an option, or a path that
+ * is not a command's name. A word that is neither (no '/', nothing by that name) stays an
+ * unknown command: `pagewise stats` is a typo, not a file to look for.
+ */
+function isVmtouchCommandLine(first: string): boolean {
+  if (first === 'demo' || (FILE_COMMANDS as readonly string[]).includes(first)) return false;
+  if (first.startsWith('-') || first.includes('/')) return true;
+  try {
+    fs.lstatSync(first);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function vmtouchMode(argv: string[], io: CliIO): Promise<number> {
+  const { backend, reason } = nativeBackend();
+  if (backend === undefined) return refuseOnSimulator(io, 'vmtouch mode', false, reason);
+  const [{ runVmtouch }, { daemonize }] = await Promise.all([import('./vmtouch.js'), import('./daemon.js')]);
+  return await runVmtouch(argv, io, await pagewiseOf(backend), {
+    child: process.env[DAEMON_CHILD] === '1',
+    spawn: (args, pidFile, quiet) => daemonize(io, args, pidFile, quiet, true),
+  });
+}
+
+/**
  * Run the CLI with `argv` (the arguments after the script: process.argv.slice(2))
  * and return the exit code. Output goes to io (process.stdout / process.stderr by default).
  */
@@ -231,7 +257,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       io.stderr.write(HELP.main);
       return EXIT_USAGE;
     }
-    if (command === '-h' || command === '--help') {
+    if ((command === '-h' && rest.length === 0) || command === '--help') {
       io.stdout.write(HELP.main);
       return EXIT_OK;
     }
@@ -245,10 +271,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       io.stdout.write(HELP[topic]);
       return EXIT_OK;
     }
-    if (command.startsWith('-')) {
-      const e = unknownOption(command);
-      throw new UsageError(`${e.message}${e.message.includes("'pagewise ") ? '' : ' (the command comes first)'}`);
-    }
+    if (isVmtouchCommandLine(command)) return await vmtouchMode(argv, io);
     if (command === 'demo') {
       usageFor = 'demo';
       const { values } = parse('demo', rest, false);
