@@ -275,6 +275,11 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       io.stdout.write(HELP[topic]);
       return EXIT_OK;
     }
+    if (command.startsWith('--')) {
+      // vmtouch has no long options: this is a pagewise option before its command.
+      const e = unknownOption(command);
+      throw new UsageError(`${e.message} (the command comes first)`);
+    }
     if (isVmtouchCommandLine(command)) return await vmtouchMode(argv, io);
     if (command === 'demo') {
       usageFor = 'demo';
