@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatG, parseVmtouchArgs, parseVmtouchSize, vmtouchChart, vmtouchSize } from '../lib/cli/vmtouch';
 import { PAGE, onKernel, pattern } from './helpers';
 
 const CLI = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
@@ -276,3 +277,54 @@ function running(pid: number): boolean {
 }
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 void PAGE;
+
+// Without vmtouch installed these still hold: the parts checked against printf and getopt by hand.
+describe('vmtouch mode: its parsers and formatters (both projects)', () => {
+  it("formatG is printf's %.3g / %.5g (ties to even, exponents with two digits)", () => {
+    const cases: Array<[number, number, string]> = [
+      [100, 3, '100'],
+      [99.21875, 3, '99.2'],
+      [12.25, 3, '12.2'], // an exact binary tie: printf rounds to even
+      [12.75, 3, '12.8'],
+      [0.5, 3, '0.5'],
+      [0.0123456, 3, '0.0123'],
+      [0.00001234, 3, '1.23e-05'],
+      [0.000186, 5, '0.000186'],
+      [6.8e-5, 5, '6.8e-05'],
+      [1.0979, 5, '1.0979'],
+      [123456, 5, '1.2346e+05'],
+    ];
+    for (const [x, p, want] of cases) expect(formatG(x, p), `${x} %.${p}g`).toBe(want);
+  });
+
+  it("vmtouchSize is vmtouch's pretty_print_size (whole units, rounded down)", () => {
+    expect([0, 1023, 1024, 1048575, 1048576, 3 * 2 ** 30 + 5].map(vmtouchSize)).toEqual(['0', '1023', '1K', '1023K', '1M', '3G']);
+  });
+
+  it("vmtouchChart groups pages as vmtouch does (n/60 + 1 per cell past 60 pages)", () => {
+    const pages = new Uint8Array(245).fill(1);
+    pages[0] = 0;
+    pages[1] = 0;
+    expect(vmtouchChart(pages, 245)).toBe(`\r[o${'O'.repeat(48)}] 243/245`);
+    expect(vmtouchChart(new Uint8Array(3), 3)).toBe('\r[   ] 0/3');
+    expect(vmtouchChart(new Uint8Array(3), 3, true)).toBe('\r[OOO] 3/3');
+  });
+
+  it('parseVmtouchArgs reads as GNU getopt: bundles, attached values, options after paths, --', () => {
+    const o = parseVmtouchArgs(['-tv', 'dir', '-m1M', '-p', '5k-1M', '-i', '*.log', '--', '-e'], 4096);
+    expect(o).toMatchObject({ touch: true, verbose: 1, evict: false, maxFileSize: 2 ** 20, offset: 4096, maxLength: 2 ** 20 - 4096, ignore: ['*.log'], paths: ['dir', '-e'] });
+    expect(parseVmtouchArgs(['-p', '-64k', 'f'], 4096)).toMatchObject({ offset: 0, maxLength: 65536 });
+    expect(parseVmtouchArgs(['-p', '2k-1k', 'f'], 4096)).toMatchObject({ offset: 0, maxLength: 1024 }); // START rounds down to 0
+    expect(parseVmtouchArgs(['-dl', '-P', 'x.pid', 'f'], 4096)).toMatchObject({ daemon: true, lock: true, quiet: true, pidFile: 'x.pid' });
+    expect(parseVmtouchSize('1.5G')).toBe(1.5 * 2 ** 30);
+    for (const bad of [['-t', '-e', 'f'], ['-q', '-v', 'f'], ['-d', 'f'], ['-w', 'f'], ['-P', 'p', 'f'], ['-p', '5k-1k', 'f'], ['-m', '1x', 'f'], ['-z', 'f'], ['-p'], []]) {
+      expect(() => parseVmtouchArgs(bad, 4096), bad.join(' ')).toThrow();
+    }
+  });
+
+  it.skipIf(!haveDist)('on the simulator vmtouch mode refuses with 69, as the commands do', () => {
+    const r = spawnSync(process.execPath, [CLI, '-t', CLI], { encoding: 'utf8', env: { ...process.env, PAGEWISE_BACKEND: 'simulator' } });
+    expect(r.status).toBe(69);
+    expect(r.stderr).toContain('the native addon is not available');
+  });
+});
