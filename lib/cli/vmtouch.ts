@@ -13,8 +13,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 import type { Pagewise } from '../api';
+import type { Backend } from '../backend';
 import type { Mapping } from '../mapping';
 import { globToRegExp } from './args';
+import { CHUNK, FIELD, FIELDS, rowError, statFiles } from './batch';
 import { READY_MARK, removeOwnPidFile } from './daemon';
 import { PidFile } from './pid-file';
 import type { CliIO } from './run';
@@ -341,14 +343,53 @@ class Crawl {
   #device: number | undefined;
   readonly #ignored: (name: string) => boolean;
   readonly #included: (name: string) => boolean;
+  /**
+   * Plain whole-file counting (no -t -e -l -L -v -p): files wait here and are counted in
+   * batches (open + fstat + cachestat natively, lib/cli/batch.ts) instead of one by one.
+   */
+  readonly #batched: boolean;
+  #pending: string[] = [];
 
   constructor(
     readonly o: VmtouchOptions,
     readonly pw: Pagewise,
     readonly io: CliIO,
+    readonly backend: Backend,
   ) {
     this.#ignored = o.ignore.length === 0 ? () => false : matcher(o.ignore);
     this.#included = o.include.length === 0 ? () => true : matcher(o.include);
+    this.#batched =
+      backend.statFiles !== undefined && !o.touch && !o.evict && !o.lock && !o.lockAll && !o.verbose && o.offset === 0 && o.maxLength === 0;
+  }
+
+  /** Count the files waiting for a batch (see #batched); a file the batch cannot count goes the one-by-one way. */
+  async flush(): Promise<void> {
+    const paths = this.#pending;
+    this.#pending = [];
+    if (paths.length === 0) return;
+    const stats = statFiles(this.backend, paths, true);
+    const { rows } = stats;
+    for (let i = 0; i < paths.length; i++) {
+      const at = i * FIELDS;
+      const error = rowError(stats, i);
+      if (error !== undefined) {
+        if (error.syscall === 'open') this.warn(`unable to open ${paths[i]} (${strerror(error)}), skipping`);
+        else await this.file(paths[i]); // fstat or cachestat failed: let the one-by-one way say what
+        continue;
+      }
+      if (rows[at + FIELD.regular] !== 1) {
+        this.warn(`skipping non-regular file: ${paths[i]}`);
+        continue;
+      }
+      const size = rows[at + FIELD.size];
+      if (size === 0) continue;
+      if (size > this.o.maxFileSize) {
+        this.warn(`file ${paths[i]} too large, skipping`);
+        continue;
+      }
+      this.totals.pages += Math.ceil(size / this.pw.pageSize);
+      this.totals.resident += rows[at + FIELD.cached];
+    }
   }
 
   warn(text: string): void {
@@ -407,7 +448,8 @@ class Crawl {
     } else if (st.isFile()) {
       if (this.#included(basename(p))) {
         this.totals.files++;
-        await this.file(p);
+        if (!this.#batched) await this.file(p);
+        else if (this.#pending.push(p) >= CHUNK) await this.flush();
       }
     } else {
       this.warn(`skipping non-regular file: ${p}`);
@@ -525,13 +567,15 @@ const USAGE = `Usage: pagewise [vmtouch options] <files or directories...>
 `;
 
 /**
- * Run vmtouch's command line. `pw` is loaded by the caller (the native backend); `daemonChild`:
- * this process is the background child of -d (print the ready mark once locked, then nothing).
+ * Run vmtouch's command line. `pw` (over `backend`, the native one) is loaded by the caller;
+ * `daemon.child`: this process is the background child of -d (print the ready mark once
+ * locked, then nothing); `daemon.spawn` starts that child.
  */
 export async function runVmtouch(
   argv: readonly string[],
   io: CliIO,
   pw: Pagewise,
+  backend: Backend,
   daemon: { child: boolean; spawn: (args: string[], pidFile: string | undefined, quiet: boolean) => Promise<number> },
 ): Promise<number> {
   let o: VmtouchOptions;
@@ -553,7 +597,7 @@ export async function runVmtouch(
     // Its lock flag first: main() knows a vmtouch command line by its first word.
     return daemon.spawn([o.lock ? '-l' : '-L', ...o.childArgs, ...(o.wait ? [] : ['-q']), '--', ...o.paths], o.pidFile, !o.wait);
   }
-  const crawl = new Crawl(o, pw, io);
+  const crawl = new Crawl(o, pw, io, backend);
   const locking = o.lock || o.lockAll;
   let pidFile: PidFile | undefined;
   try {
@@ -567,6 +611,7 @@ export async function runVmtouch(
     const started = process.hrtime.bigint();
     if (o.batch !== undefined) for (const p of readList(o, crawl) ?? []) await crawl.crawl(p);
     for (const p of o.paths) await crawl.crawl(p);
+    await crawl.flush();
     const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
     const { totals } = crawl;
     const page = pw.pageSize;
