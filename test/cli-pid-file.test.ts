@@ -177,6 +177,19 @@ describe('PidFile (both projects: plain files)', () => {
     expect(e.syscall).toBe('open');
   });
 
+  it('check() refuses what create() would refuse, and makes nothing', () => {
+    const target = precious();
+    const link = fresh('check-link.pid');
+    fs.symlinkSync(target.file, link);
+    refusedWith(() => PidFile.check(link), 'ERR_PID_FILE_SYMLINK', link);
+    const absent = fresh('check-absent.pid');
+    PidFile.check(absent);
+    expect(fs.existsSync(absent)).toBe(false);
+    const inMissingDir = path.join(fresh('no-dir'), 'x.pid');
+    refusedWith(() => PidFile.check(inMissingDir), 'ENOENT', inMissingDir);
+    target.check();
+  });
+
   it('parsePid: the first line, a positive decimal', () => {
     expect(parsePid('123\n')).toBe(123);
     expect(parsePid(' 77 \nmore')).toBe(77);
@@ -231,6 +244,20 @@ describe.skipIf(!onKernel || !haveDist)('lock --daemon --pid-file (native only: 
     target.check();
     expect(fs.readdirSync(dir)).toEqual([]);
     expect(fs.readFileSync(live, 'utf8')).toBe(`${process.pid}\n`);
+  });
+
+  it("vmtouch's -P (pagewise -l -P / -d -l -P) refuses a symbolic link before locking anything: FATAL, exit 1, the target untouched", () => {
+    const f = dataFile();
+    const target = precious();
+    for (const flags of [['-l'], ['-d', '-l'], ['-d', '-w', '-L']]) {
+      const link = fresh('vm-link.pid');
+      fs.symlinkSync(target.file, link);
+      const r = spawnCli([...flags, '-P', link, f]);
+      expect(r.code, flags.join(' ')).toBe(1);
+      expect(r.stderr, flags.join(' ')).toContain(`pagewise: FATAL: pid file '${link}' is a symbolic link`);
+      expect(r.stdout, flags.join(' ')).not.toContain('LOCKED');
+    }
+    target.check();
   });
 
   it('replaces a stale pid file; a pid file replaced while the daemon runs is left alone when it exits', async () => {

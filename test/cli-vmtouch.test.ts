@@ -266,6 +266,39 @@ describe.skipIf(skip)(`pagewise in vmtouch mode = ${VMTOUCH ?? 'vmtouch (not ins
   });
 });
 
+/** Start a foreground lock; once its pid file is there, SIGTERM it (again until it ends); its exit code and output. */
+async function lockInForeground(argv0: string[], args: string[], pidFile: string): Promise<{ code: number | null; stdout: string; pidFileLeft: boolean }> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(argv0[0], [...argv0.slice(1), ...args], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, PAGEWISE_BACKEND: 'native' } });
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  let code: number | null | undefined;
+  void exited.then((c) => (code = c));
+  for (let i = 0; i < 1000 && !fs.existsSync(pidFile) && code === undefined; i++) await sleep(20);
+  for (let i = 0; code === undefined && i < 500; i++) {
+    if (i % 10 === 0) child.kill('SIGTERM');
+    await sleep(20);
+  }
+  if (code === undefined) child.kill('SIGKILL');
+  return { code: await exited, stdout, pidFileLeft: fs.existsSync(pidFile) };
+}
+
+describe.skipIf(skip)('pagewise in vmtouch mode: a lock in the foreground (-l, -L) ends on SIGTERM as vmtouch does', () => {
+  it('the same LOCKED line and exit status; the pid file is removed', async () => {
+    for (const flags of [['-l'], ['-L'], ['-l', '-p', '0-64k']]) {
+      const outcomes = [];
+      for (const argv0 of [[VMTOUCH as string], [process.execPath, CLI]]) {
+        const pidFile = path.join(root, `fg-${process.hrtime.bigint()}.pid`);
+        outcomes.push(await lockInForeground(argv0, [...flags, '-P', pidFile, `${T}/sub`], pidFile));
+      }
+      expect(outcomes[0].stdout, flags.join(' ')).toMatch(/^LOCKED \d+ pages \(\d+K\)\n$/);
+      expect(outcomes[1], flags.join(' ')).toEqual(outcomes[0]);
+      expect(outcomes[1].pidFileLeft).toBe(false);
+    }
+  });
+});
+
 const results: Array<{ flags: string; name: string; code: number | null; stdout: string }> = [];
 /** Whether a process runs (an orphaned daemon nobody has reaped yet is a zombie: ended). */
 function running(pid: number): boolean {

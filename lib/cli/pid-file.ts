@@ -107,6 +107,47 @@ function readExisting(file: string): { text: string; st: fs.Stats } {
   }
 }
 
+/**
+ * What is at `file`: nothing ('absent'), a stale pid file (replaceable), 'again' when it
+ * changed while being looked at; anything else is refused with a PidFileError.
+ */
+function inspect(file: string): 'absent' | 'again' | { stale: fs.Stats } {
+  let existing: fs.Stats;
+  try {
+    existing = fs.lstatSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
+    throw systemError(file, err, 'looked at');
+  }
+  if (existing.isSymbolicLink()) {
+    throw refuse('ERR_PID_FILE_SYMLINK', file, 'is a symbolic link: pagewise never writes through one (remove it, or name another path)');
+  }
+  if (!existing.isFile()) throw refuse('ERR_PID_FILE_NOT_REGULAR', file, `is ${kindOf(existing)}, not a regular file: not replaced`);
+  let found: { text: string; st: fs.Stats };
+  try {
+    found = readExisting(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ELOOP') return 'again'; // removed or swapped for a symlink meanwhile
+    if (typeof code === 'string' && code.startsWith('ERR_PID_FILE')) throw err;
+    throw systemError(file, err, 'read');
+  }
+  const old = parsePid(found.text);
+  if (old === undefined) {
+    throw refuse(
+      'ERR_PID_FILE_NOT_PID',
+      file,
+      found.text.length === 0
+        ? 'is empty (another pagewise may be starting; if not, remove it): not replaced'
+        : 'does not hold a process id, so it is not a pid file: not replaced',
+    );
+  }
+  if (processAlive(old)) {
+    throw refuse('ERR_PID_FILE_IN_USE', file, `is in use: process ${old}${processName(old)} is running (stop it, or remove the file if it is not a pagewise daemon)`, { pid: old });
+  }
+  return { stale: found.st };
+}
+
 /** A pid file this process made and may rewrite (with the daemon's pid) or remove. */
 export class PidFile {
   readonly path: string;
@@ -135,13 +176,9 @@ export class PidFile {
     const resolved = path.resolve(file);
     // A few rounds at most: each lost race (someone made or replaced the file meanwhile) is looked at again.
     for (let round = 0; round < 5; round++) {
-      let existing: fs.Stats | undefined;
-      try {
-        existing = fs.lstatSync(resolved);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw systemError(resolved, err, 'looked at');
-      }
-      if (existing === undefined) {
+      const found = inspect(resolved);
+      if (found === 'again') continue;
+      if (found === 'absent') {
         let fd: number;
         try {
           fd = fs.openSync(resolved, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644);
@@ -151,36 +188,25 @@ export class PidFile {
         }
         return PidFile.#filled(resolved, fd, pid);
       }
-      if (existing.isSymbolicLink()) {
-        throw refuse('ERR_PID_FILE_SYMLINK', resolved, 'is a symbolic link: pagewise never writes through one (remove it, or name another path)');
-      }
-      if (!existing.isFile()) throw refuse('ERR_PID_FILE_NOT_REGULAR', resolved, `is ${kindOf(existing)}, not a regular file: not replaced`);
-      let found: { text: string; st: fs.Stats };
-      try {
-        found = readExisting(resolved);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' || code === 'ELOOP') continue; // removed or swapped for a symlink meanwhile: look again
-        if (typeof code === 'string' && code.startsWith('ERR_PID_FILE')) throw err;
-        throw systemError(resolved, err, 'read');
-      }
-      const old = parsePid(found.text);
-      if (old === undefined) {
-        throw refuse(
-          'ERR_PID_FILE_NOT_PID',
-          resolved,
-          found.text.length === 0
-            ? 'is empty (another pagewise may be starting; if not, remove it): not replaced'
-            : 'does not hold a process id, so it is not a pid file: not replaced',
-        );
-      }
-      if (processAlive(old)) {
-        throw refuse('ERR_PID_FILE_IN_USE', resolved, `is in use: process ${old}${processName(old)} is running (stop it, or remove the file if it is not a pagewise daemon)`, { pid: old });
-      }
-      const made = PidFile.#replaceStale(resolved, found.st, pid);
+      const made = PidFile.#replaceStale(resolved, found.stale, pid);
       if (made !== undefined) return made;
     }
     throw refuse('ERR_PID_FILE_IN_USE', resolved, 'keeps changing while pagewise creates it (another process is making it): not replaced');
+  }
+
+  /**
+   * Throw the PidFileError that create() would throw for `file` now, without making anything
+   * (a command that locks first and writes its pid file after, as vmtouch -P does, refuses early).
+   */
+  static check(file: string): void {
+    const resolved = path.resolve(file);
+    inspect(resolved);
+    // A missing file's directory must take a new file: EACCES / ENOENT are told now, not after locking.
+    try {
+      fs.accessSync(path.dirname(resolved), fs.constants.W_OK | fs.constants.X_OK);
+    } catch (err) {
+      throw systemError(resolved, err, 'created');
+    }
   }
 
   static #filled(file: string, fd: number, pid: number): PidFile {

@@ -396,7 +396,8 @@ class Crawl {
     if (!this.o.quiet) this.io.stderr.write(`pagewise: WARNING: ${text}\n`);
   }
 
-  async crawl(given: string): Promise<void> {
+  async crawl(given: string, stopped: () => boolean = () => false): Promise<void> {
+    if (stopped()) return;
     let p = given;
     if (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
     if (this.#ignored(basename(p))) return;
@@ -439,7 +440,8 @@ class Crawl {
       this.#ancestors.push(st.ino);
       try {
         for (let entry = dir.readSync(); entry !== null; entry = dir.readSync()) {
-          await this.crawl(`${p}/${entry.name}`);
+          if (stopped()) break;
+          await this.crawl(`${p}/${entry.name}`, stopped);
         }
       } finally {
         this.#ancestors.pop();
@@ -599,26 +601,36 @@ export async function runVmtouch(
   }
   const crawl = new Crawl(o, pw, io, backend);
   const locking = o.lock || o.lockAll;
+  // A lock ends on a signal: listen before anything is locked or the pid file is made, so
+  // that a signal at any moment releases both (the walk stops at the next file).
+  const signalled = locking ? untilSignal(io) : undefined;
   let pidFile: PidFile | undefined;
   try {
-    if (o.pidFile !== undefined) {
+    // As vmtouch: the pid file is written once everything is locked (its appearing says so);
+    // what would refuse it is told before anything is locked.
+    const pidFileOr = (make: (file: string) => PidFile | void): PidFile | undefined => {
+      if (o.pidFile === undefined) return undefined;
       try {
-        pidFile = PidFile.create(o.pidFile);
+        return make(o.pidFile) ?? undefined;
       } catch (err) {
         throw new Fatal((err as Error).message);
       }
-    }
+    };
+    pidFileOr((file) => PidFile.check(file));
     const started = process.hrtime.bigint();
-    if (o.batch !== undefined) for (const p of readList(o, crawl) ?? []) await crawl.crawl(p);
-    for (const p of o.paths) await crawl.crawl(p);
+    const stopped = (): boolean => signalled?.happened === true;
+    if (o.batch !== undefined) for (const p of readList(o, crawl) ?? []) if (!stopped()) await crawl.crawl(p, stopped);
+    for (const p of o.paths) if (!stopped()) await crawl.crawl(p, stopped);
     await crawl.flush();
     const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
     const { totals } = crawl;
     const page = pw.pageSize;
-    if (locking) {
+    if (signalled !== undefined) {
+      if (signalled.happened) return 0;
+      pidFile = pidFileOr((file) => PidFile.create(file));
       if (!o.quiet || daemon.child) io.stdout.write(`LOCKED ${totals.pages} pages (${vmtouchSize(totals.pages * page)})\n`);
       if (daemon.child) io.stdout.write(`${READY_MARK}\n`);
-      await waitForSignal(io);
+      await signalled.promise;
       return 0;
     }
     if (!o.quiet) {
@@ -639,24 +651,30 @@ export async function runVmtouch(
     io.stderr.write(`pagewise: FATAL: ${err.message}\n`);
     return VMTOUCH_FAILED;
   } finally {
+    signalled?.stop();
     crawl.release();
     if (pidFile !== undefined) pidFile.release();
     if (daemon.child) removeOwnPidFile();
   }
 }
 
-/** Until SIGINT, SIGTERM or SIGQUIT (or io.signal): the locks are held meanwhile. */
-function waitForSignal(io: CliIO): Promise<void> {
-  return new Promise((resolve) => {
-    const keepAlive = setInterval(() => {}, 2 ** 30);
-    const done = (): void => {
-      clearInterval(keepAlive);
-      for (const s of ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const) process.off(s, done);
-      io.signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    for (const s of ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const) process.on(s, done);
-    if (io.signal?.aborted) done();
-    else io.signal?.addEventListener('abort', done, { once: true });
-  });
+/** SIGINT, SIGTERM or SIGQUIT (or io.signal) from now on: `happened`, `promise`; stop() stops listening. */
+function untilSignal(io: CliIO): { happened: boolean; promise: Promise<void>; stop: () => void } {
+  const signals = ['SIGINT', 'SIGTERM', 'SIGQUIT'] as const;
+  let resolve: () => void = () => {};
+  const state = { happened: false, promise: new Promise<void>((r) => (resolve = r)), stop: () => {} };
+  const keepAlive = setInterval(() => {}, 2 ** 30); // signal listeners alone do not keep the event loop alive
+  const done = (): void => {
+    state.happened = true;
+    resolve();
+  };
+  state.stop = () => {
+    clearInterval(keepAlive);
+    for (const s of signals) process.off(s, done);
+    io.signal?.removeEventListener('abort', done);
+  };
+  for (const s of signals) process.on(s, done);
+  if (io.signal?.aborted) done();
+  else io.signal?.addEventListener('abort', done, { once: true });
+  return state;
 }
