@@ -83,6 +83,9 @@ export async function run({ full = false } = {}) {
     // Sanity: every tool sees the same files, all resident.
     const ours = JSON.parse(pwStat(['--json']).stdout);
     const theirs = wall('vmtouch', [root]).stdout;
+    const oursVmtouch = wall(process.execPath, [cli, root], env).stdout;
+    const withoutElapsed = (text) => text.replace(/Elapsed: .*/, '');
+    if (withoutElapsed(oursVmtouch) !== withoutElapsed(theirs)) throw new Error(`pagewise DIR and vmtouch DIR disagree:\n${oursVmtouch}\n${theirs}`);
     const fincoreOut = fincoreVersion ? wall('fincore', ['--bytes', '--noheadings', '--output', 'PAGES', ...files]).stdout.trim().split('\n') : [];
     const fincorePages = fincoreOut.reduce((a, l) => a + Number(l.trim()), 0);
 
@@ -91,6 +94,7 @@ export async function run({ full = false } = {}) {
       { name: 'pagewise stat', fn: () => pwStat([], 'pagewise stat').ms },
       { name: 'pagewise stat --json', fn: () => pwStat(['--json'], 'pagewise stat --json').ms },
       { name: 'pagewise stat -s', fn: () => pwStat(['-s'], 'pagewise stat -s').ms },
+      { name: 'pagewise DIR', fn: () => wall(process.execPath, [cli, root], env, 'pagewise DIR').ms },
       { name: 'node -e ""', fn: () => wall(process.execPath, ['-e', ''], nodeEnv, 'node -e ""').ms },
       { name: 'node + native walk', fn: () => wall(process.execPath, ['-e', walkOnly], env, 'node + native walk').ms },
     ];
@@ -111,6 +115,12 @@ export async function run({ full = false } = {}) {
       { variant: 'pagewise stat DIR (table)', median: fmtMs(med['pagewise stat']), ratio: fmtRatio(ratio), ...t, note: `min ${fmtMs(mn['pagewise stat'])}; ${fmtRatio(med['pagewise stat'] / (med.fincore ?? NaN))} of fincore${cpuNote('pagewise stat')}` },
       { variant: 'pagewise stat --json DIR', median: fmtMs(med['pagewise stat --json']), ratio: fmtRatio(med['pagewise stat --json'] / med.vmtouch), note: cpuNote('pagewise stat --json').slice(2) },
       { variant: 'pagewise stat -s DIR (summary, like vmtouch)', median: fmtMs(med['pagewise stat -s']), ratio: fmtRatio(med['pagewise stat -s'] / med.vmtouch), note: `like for like with vmtouch's output${cpuNote('pagewise stat -s')}` },
+      {
+        variant: "pagewise DIR (vmtouch's command line and output)",
+        median: fmtMs(med['pagewise DIR']),
+        ratio: fmtRatio(med['pagewise DIR'] / med.vmtouch),
+        note: `vmtouch's walk (lstat of every entry, readdir order) + the native open/fstat/cachestat batch; context, no target${cpuNote('pagewise DIR')}`,
+      },
       { variant: 'node -e "" (Node startup alone)', median: fmtMs(med['node -e ""']), ratio: fmtRatio(med['node -e ""'] / med.vmtouch), note: `part of every pagewise row${cpuNote('node -e ""')}` },
       {
         variant: 'node -e "walkFiles(DIR)" (start-up + the native walk alone)',
