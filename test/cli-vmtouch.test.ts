@@ -143,6 +143,12 @@ describe.skipIf(skip)(`pagewise in vmtouch mode = ${VMTOUCH ?? 'vmtouch (not ins
     same(['-h', T]);
     same([`${T}/hard1`, `${T}/sub/hard2`]);
     same(['-h', `${T}/hard1`, `${T}/sub/hard2`]);
+    // Hard links met in a walk and named as arguments, before and after it; a file with one link named twice.
+    same([T, `${T}/sub/hard2`]);
+    same([`${T}/sub/hard2`, T]);
+    same([T, `${T}/one`]);
+    same([`${T}/one`, `${T}/one`]);
+    same(['-I', 'hard2', T]); // vmtouch's inode set is filled before -I looks: whichever name comes first decides
     same(['-v', T]);
     same(['-v', '-v', `${T}/a.bin`]);
     same(['-q', T]);

@@ -243,7 +243,7 @@ async function vmtouchMode(argv: string[], io: CliIO): Promise<number> {
   const { backend, reason } = nativeBackend();
   if (backend === undefined) return refuseOnSimulator(io, 'vmtouch mode', false, reason);
   const [{ runVmtouch }, { daemonize }] = await Promise.all([import('./vmtouch.js'), import('./daemon.js')]);
-  return await runVmtouch(argv, io, await pagewiseOf(backend), backend, {
+  return await runVmtouch(argv, io, () => pagewiseOf(backend), backend, {
     child: process.env[DAEMON_CHILD] === '1',
     spawn: (args, pidFile, quiet) => daemonize(io, args, pidFile, quiet, true),
   });

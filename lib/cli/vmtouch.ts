@@ -10,7 +10,6 @@
 // test/cli-vmtouch.test.ts runs the same invocations through vmtouch and compares.
 // The pagewise commands (stat, touch, evict, lock) are separate and unchanged by this mode.
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 import type { Pagewise } from '../api';
 import type { Backend } from '../backend';
@@ -309,7 +308,8 @@ function strerror(err: unknown): string {
   return message.charAt(0).toUpperCase() + message.slice(1);
 }
 
-const basename = (p: string): string => (p === '' ? '' : p === '/' ? '/' : path.basename(p));
+/** basename(3) of a path without a trailing '/' (crawl() strips one): what follows the last '/'. */
+const basename = (p: string): string => (p === '/' ? '/' : p.slice(p.lastIndexOf('/') + 1));
 
 /** fnmatch(3) with no flags, on base names (no '/' in them): the glob subset of args.ts. */
 function matcher(patterns: readonly string[]): (name: string) => boolean {
@@ -349,10 +349,18 @@ class Crawl {
    */
   readonly #batched: boolean;
   #pending: string[] = [];
+  /**
+   * Files found in a directory whose entry says "regular file" need no lstat of their own when
+   * nothing but their inode is asked of it (no -f, -F or -I): the batch's fstat gives it, and
+   * the hard-link rule is applied from there (#unstated marks them in #pending).
+   */
+  readonly #skipLstat: boolean;
+  #unstated: boolean[] = [];
 
   constructor(
     readonly o: VmtouchOptions,
-    readonly pw: Pagewise,
+    /** The library's API, loaded on first use (plain counting needs only the backend). */
+    readonly api: () => Promise<Pagewise>,
     readonly io: CliIO,
     readonly backend: Backend,
   ) {
@@ -360,12 +368,15 @@ class Crawl {
     this.#included = o.include.length === 0 ? () => true : matcher(o.include);
     this.#batched =
       backend.statFiles !== undefined && !o.touch && !o.evict && !o.lock && !o.lockAll && !o.verbose && o.offset === 0 && o.maxLength === 0;
+    this.#skipLstat = this.#batched && !o.follow && !o.singleFs && o.include.length === 0;
   }
 
   /** Count the files waiting for a batch (see #batched); a file the batch cannot count goes the one-by-one way. */
   async flush(): Promise<void> {
     const paths = this.#pending;
+    const unstated = this.#unstated;
     this.#pending = [];
+    this.#unstated = [];
     if (paths.length === 0) return;
     const stats = statFiles(this.backend, paths, true);
     const { rows } = stats;
@@ -378,8 +389,18 @@ class Crawl {
         continue;
       }
       if (rows[at + FIELD.regular] !== 1) {
+        if (unstated[i]) this.totals.files--; // no longer a regular file: vmtouch's lstat would not have counted it
         this.warn(`skipping non-regular file: ${paths[i]}`);
         continue;
+      }
+      if (unstated[i] && !this.o.countHardLinks) {
+        // vmtouch's rule is for inodes with more than one link; an inode met twice in a walk has them.
+        const key = `${rows[at + FIELD.dev]}:${rows[at + FIELD.ino]}`;
+        if (this.#seen.has(key)) {
+          this.totals.files--;
+          continue;
+        }
+        this.#seen.add(key);
       }
       const size = rows[at + FIELD.size];
       if (size === 0) continue;
@@ -387,7 +408,7 @@ class Crawl {
         this.warn(`file ${paths[i]} too large, skipping`);
         continue;
       }
-      this.totals.pages += Math.ceil(size / this.pw.pageSize);
+      this.totals.pages += Math.ceil(size / this.backend.pageSize);
       this.totals.resident += rows[at + FIELD.cached];
     }
   }
@@ -396,11 +417,17 @@ class Crawl {
     if (!this.o.quiet) this.io.stderr.write(`pagewise: WARNING: ${text}\n`);
   }
 
-  async crawl(given: string, stopped: () => boolean = () => false): Promise<void> {
+  async crawl(given: string, stopped: () => boolean = () => false, entry?: fs.Dirent): Promise<void> {
     if (stopped()) return;
     let p = given;
     if (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
     if (this.#ignored(basename(p))) return;
+    if (entry !== undefined && this.#skipLstat && entry.isFile()) {
+      this.totals.files++;
+      this.#unstated.push(true);
+      if (this.#pending.push(p) >= CHUNK) await this.flush();
+      return;
+    }
     let st: fs.Stats;
     try {
       st = this.o.follow ? fs.statSync(p) : fs.lstatSync(p);
@@ -420,6 +447,7 @@ class Crawl {
       }
     }
     if (!this.o.countHardLinks && st.nlink > 1) {
+      if (this.#pending.length > 0) await this.flush(); // the inodes met before this one first
       const key = `${st.dev}:${st.ino}`;
       if (this.#seen.has(key)) return;
       this.#seen.add(key);
@@ -432,7 +460,8 @@ class Crawl {
       this.totals.directories++;
       let dir: fs.Dir;
       try {
-        dir = fs.opendirSync(p); // readdir(3) order, as vmtouch walks (fs.readdirSync sorts)
+        // readdir(3) order, as vmtouch walks (fs.readdirSync sorts); entries fetched in large batches.
+        dir = fs.opendirSync(p, { bufferSize: 1024 });
       } catch (err) {
         this.warn(`unable to opendir ${p} (${strerror(err)}), skipping`);
         return;
@@ -441,7 +470,7 @@ class Crawl {
       try {
         for (let entry = dir.readSync(); entry !== null; entry = dir.readSync()) {
           if (stopped()) break;
-          await this.crawl(`${p}/${entry.name}`, stopped);
+          await this.crawl(`${p}/${entry.name}`, stopped, entry);
         }
       } finally {
         this.#ancestors.pop();
@@ -451,7 +480,10 @@ class Crawl {
       if (this.#included(basename(p))) {
         this.totals.files++;
         if (!this.#batched) await this.file(p);
-        else if (this.#pending.push(p) >= CHUNK) await this.flush();
+        else {
+          this.#unstated.push(false);
+          if (this.#pending.push(p) >= CHUNK) await this.flush();
+        }
       }
     } else {
       this.warn(`skipping non-regular file: ${p}`);
@@ -459,7 +491,8 @@ class Crawl {
   }
 
   async file(p: string): Promise<void> {
-    const { o, pw } = this;
+    const { o } = this;
+    const pw = await this.api();
     let fd: number;
     const flags = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK;
     try {
@@ -569,20 +602,20 @@ const USAGE = `Usage: pagewise [vmtouch options] <files or directories...>
 `;
 
 /**
- * Run vmtouch's command line. `pw` (over `backend`, the native one) is loaded by the caller;
+ * Run vmtouch's command line over `backend` (the native one); `api` loads the library's API over it;
  * `daemon.child`: this process is the background child of -d (print the ready mark once
  * locked, then nothing); `daemon.spawn` starts that child.
  */
 export async function runVmtouch(
   argv: readonly string[],
   io: CliIO,
-  pw: Pagewise,
+  api: () => Promise<Pagewise>,
   backend: Backend,
   daemon: { child: boolean; spawn: (args: string[], pidFile: string | undefined, quiet: boolean) => Promise<number> },
 ): Promise<number> {
   let o: VmtouchOptions;
   try {
-    o = parseVmtouchArgs(argv, pw.pageSize);
+    o = parseVmtouchArgs(argv, backend.pageSize);
   } catch (err) {
     if (err instanceof Usage) {
       io.stderr.write(`pagewise: ${err.message}\n${USAGE}`);
@@ -599,7 +632,8 @@ export async function runVmtouch(
     // Its lock flag first: main() knows a vmtouch command line by its first word.
     return daemon.spawn([o.lock ? '-l' : '-L', ...o.childArgs, ...(o.wait ? [] : ['-q']), '--', ...o.paths], o.pidFile, !o.wait);
   }
-  const crawl = new Crawl(o, pw, io, backend);
+  let loaded: Promise<Pagewise> | undefined;
+  const crawl = new Crawl(o, () => (loaded ??= api()), io, backend);
   const locking = o.lock || o.lockAll;
   // A lock ends on a signal: listen before anything is locked or the pid file is made, so
   // that a signal at any moment releases both (the walk stops at the next file).
@@ -624,7 +658,7 @@ export async function runVmtouch(
     await crawl.flush();
     const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
     const { totals } = crawl;
-    const page = pw.pageSize;
+    const page = backend.pageSize;
     if (signalled !== undefined) {
       if (signalled.happened) return 0;
       pidFile = pidFileOr((file) => PidFile.create(file));
