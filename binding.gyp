@@ -16,7 +16,6 @@
           "ldflags": ["-Wl,--wrap=fstat64,--wrap=stat64,--wrap=lstat64,--wrap=fstatat64"],
           "sources": [
             "native/addon.cc",
-            "native/cachestat_batch.cc",
             "native/compat.cc",
             "native/errors.cc",
             "native/fadvise.cc",
@@ -31,8 +30,10 @@
             "native/msync.cc",
             "native/process_madvise.cc",
             "native/read.cc",
-            "native/stat_text.cc",
-            "native/pressure.cc"
+            "native/pressure.cc",
+            "native/cli/cli.cc",
+            "native/cli/stat_batch.cc",
+            "native/cli/stat_text.cc"
           ]
         }, {
           # Other systems: nothing to build (lib/native.ts uses the simulator there).

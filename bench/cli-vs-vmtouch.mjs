@@ -78,7 +78,7 @@ export async function run({ full = false } = {}) {
     const nodeEnv = { ...process.env };
     delete nodeEnv.NODE_EXTRA_CA_CERTS;
     const env = { ...nodeEnv, PAGEWISE_BACKEND: 'native' };
-    const walkOnly = `require(${JSON.stringify(path.join(distPath(), 'native.js'))}).loadNativeBackend().walkFiles(${JSON.stringify(root)}, true)`;
+    const walkOnly = `require(${JSON.stringify(path.join(distPath(), 'cli', 'stat', 'native.js'))}).statNative().walkFiles(${JSON.stringify(root)}, true)`;
     const pwStat = (extra = [], name = undefined) => wall(process.execPath, [cli, 'stat', ...extra, root], env, name);
     // Sanity: every tool sees the same files, all resident.
     const ours = JSON.parse(pwStat(['--json']).stdout);
@@ -93,6 +93,8 @@ export async function run({ full = false } = {}) {
       { name: 'vmtouch', fn: () => wall('vmtouch', [root], process.env, 'vmtouch').ms },
       { name: 'pagewise stat', fn: () => pwStat([], 'pagewise stat').ms },
       { name: 'pagewise stat --json', fn: () => pwStat(['--json'], 'pagewise stat --json').ms },
+      // The JavaScript writer (lib/cli/stat/text.ts) over the same native rows: whether the native one earns its keep (docs/CLI.md).
+      { name: 'pagewise stat, JavaScript writer', fn: () => wall(process.execPath, [cli, 'stat', root], { ...env, PAGEWISE_STAT_TEXT: 'js' }, 'pagewise stat, JavaScript writer').ms },
       { name: 'pagewise stat -s', fn: () => pwStat(['-s'], 'pagewise stat -s').ms },
       { name: 'pagewise DIR', fn: () => wall(process.execPath, [cli, root], env, 'pagewise DIR').ms },
       { name: 'node -e ""', fn: () => wall(process.execPath, ['-e', ''], nodeEnv, 'node -e ""').ms },
@@ -114,6 +116,12 @@ export async function run({ full = false } = {}) {
         : []),
       { variant: 'pagewise stat DIR (table)', median: fmtMs(med['pagewise stat']), ratio: fmtRatio(ratio), ...t, note: `min ${fmtMs(mn['pagewise stat'])}; ${fmtRatio(med['pagewise stat'] / (med.fincore ?? NaN))} of fincore${cpuNote('pagewise stat')}` },
       { variant: 'pagewise stat --json DIR', median: fmtMs(med['pagewise stat --json']), ratio: fmtRatio(med['pagewise stat --json'] / med.vmtouch), note: cpuNote('pagewise stat --json').slice(2) },
+      {
+        variant: 'pagewise stat DIR, JavaScript writer (PAGEWISE_STAT_TEXT=js)',
+        median: fmtMs(med['pagewise stat, JavaScript writer']),
+        ratio: fmtRatio(med['pagewise stat, JavaScript writer'] / med.vmtouch),
+        note: `${fmtRatio(med['pagewise stat, JavaScript writer'] / med['pagewise stat'])} of the native writer's time: the native one (native/cli/stat_text.cc) is kept while this is ≥ 1.2×${cpuNote('pagewise stat, JavaScript writer')}`,
+      },
       { variant: 'pagewise stat -s DIR (summary, like vmtouch)', median: fmtMs(med['pagewise stat -s']), ratio: fmtRatio(med['pagewise stat -s'] / med.vmtouch), note: `like for like with vmtouch's output${cpuNote('pagewise stat -s')}` },
       {
         variant: "pagewise DIR (vmtouch's command line and output)",
@@ -146,7 +154,7 @@ export async function run({ full = false } = {}) {
       `Resident pages seen: pagewise ${ours.summary.cached}/${ours.summary.total} (${ours.files.length} files, source ${ours.files[0]?.source}); vmtouch "${(theirs.match(/Resident Pages: *(.*)/) ?? [])[1]?.trim()}"` +
         (fincoreVersion ? `; fincore ${fincorePages} pages.` : '.'),
       `Node rows run without NODE_EXTRA_CA_CERTS${extraCa === undefined ? ' (not set here)' : ' (set here: Node parses those certificates at every start-up; see its own row)'}.`,
-      `pagewise stat: one native call walks the tree on up to 4 threads (${os.availableParallelism?.() ?? os.cpus().length} cores here) and does open (relative to the open directory) + fstat + cachestat per file, closing descriptors in runs with close_range (native/cachestat_batch.cc); the table or JSON entries and the summary sums are made natively and written straight to the descriptor (native/stat_text.cc, lib/cli/counted.ts): no JavaScript object or string per file; a plain stat loads neither the library's API nor Node's stdout stream. vmtouch (single-threaded) maps each file and calls mincore; ${fincoreVersion ?? 'fincore (not installed)'}.`,
+      `pagewise stat: one native call walks the tree on up to 4 threads (${os.availableParallelism?.() ?? os.cpus().length} cores here) and does open (relative to the open directory) + fstat + cachestat per file, closing descriptors in runs with close_range (native/cli/stat_batch.cc); the table or JSON entries and the summary sums are made natively and written straight to the descriptor (native/cli/stat_text.cc, lib/cli/stat/counted.ts): no JavaScript object or string per file; a plain stat loads neither the library's API nor Node's stdout stream. vmtouch (single-threaded) maps each file and calls mincore; ${fincoreVersion ?? 'fincore (not installed)'}.`,
     ];
     return { ...meta, rows, notes, params: { files: count, rounds, fincore: fincoreVersion, load: os.loadavg().map((x) => +x.toFixed(1)) }, raw: s, cpu };
   } finally {

@@ -130,7 +130,7 @@ export class Pagewise {
           : undefined,
       );
     }
-    const named = name !== undefined && this.backend.nameMapping?.(region, name) === true;
+    const named = name !== undefined && this.backend.nameMapping(region, name);
     const mapping = new Mapping(CREATE, {
       backend: this.backend,
       region,
@@ -147,7 +147,7 @@ export class Pagewise {
 
   /** Whether map(length, { name }) can name memory on this kernel (PR_SET_VMA_ANON_NAME). */
   supportsMappingNames(): boolean {
-    return this.backend.supportsMappingNames?.() === true;
+    return this.backend.supportsMappingNames();
   }
 
   /** Map a file (path, file: URL, or open descriptor). The descriptor is not closed. */

@@ -1,6 +1,8 @@
 // The seam between the public API (lib/mapping.ts, lib/api.ts) and the two
 // implementations: the native addon (lib/native.ts) and the pure-TypeScript
-// reference simulator (lib/simulator/).
+// reference simulator (lib/simulator/). Memory semantics only, every member
+// implemented by both: what the command line needs besides (lib/cli/stat/native.ts)
+// and probes of the runtime (pendingRequests, lib/native.ts) are plain exports.
 //
 // The public API validates every argument and rounds ranges before it calls a
 // backend, so a backend receives:
@@ -151,9 +153,9 @@ export interface Backend {
   /** O_ACCMODE of an open descriptor. */
   accessMode(fd: number): 'read' | 'write' | 'read-write';
   /** Whether anonymous mappings can be named (PR_SET_VMA_ANON_NAME; probed once). */
-  supportsMappingNames?(): boolean;
+  supportsMappingNames(): boolean;
   /** Name an anonymous mapping ([anon:<name>] in /proc/self/maps); false when the kernel cannot. Never throws. */
-  nameMapping?(region: BackendMapping, name: string): boolean;
+  nameMapping(region: BackendMapping, name: string): boolean;
   /**
    * memfd_create(2) of `size` bytes sealed with F_SEAL_SHRINK | F_SEAL_SEAL (and F_SEAL_GROW
    * when sealGrow); returns the descriptor (close-on-exec), which the caller owns.
@@ -161,29 +163,6 @@ export interface Backend {
   createMemfd(name: string, size: number, sealGrow: boolean): number;
   /** fcntl(F_GET_SEALS) bits, or -1 for a file that cannot carry seals. */
   seals(fd: number): number;
-  /**
-   * Native only, for the CLI: open (O_NONBLOCK) + fstat (+ cachestat of the whole file) of
-   * many paths in one call (`paths`: each path followed by a NUL); rows of doubles laid out as in lib/cli/batch.ts.
-   */
-  statFiles?(paths: string, wantCachestat: boolean): Float64Array;
-  /**
-   * Native only: libuv requests in flight on this thread's event loop (Node's thread-pool
-   * work and fs requests each hold one until just before their callback); undefined when
-   * it cannot be read. The volatile arena reuses a freed span at once only when it is 0.
-   */
-  pendingRequests?(): number | undefined;
-  /**
-   * Native only, for the CLI: walk a directory and statFiles() every regular file in it (RangeError ERR_OUT_OF_RANGE
-   * past maxFiles, at most 2^20). `unique`: each file once (device + inode), at its first path.
-   */
-  walkFiles?(dir: string, wantCachestat: boolean, maxFiles?: number, unique?: boolean): { files: string; rows: Float64Array; directories: number; errors: string; unusual?: number };
-  /**
-   * Native only, for the CLI: `pagewise stat`'s table lines (or --json file entries) for rows with whole-file counts
-   * (native/stat_text.cc): a Buffer, or with `fd` written to it (then 0 or the errno of the failed write).
-   */
-  statText?(rows: Float64Array, paths: string, pageSize: number, json: boolean, fd?: number): Uint8Array | number;
-  /** Native only, for the CLI: [size, cached, total pages, dirty, writeback, evicted, recently evicted] summed over rows with whole-file counts. */
-  statSums?(rows: Float64Array, pageSize: number): Float64Array;
 }
 
 /** Most pages BackendMapping.residencyBits() answers for (one bit each in an unsigned 32-bit integer; native/mincore.cc kResidencyBits). */

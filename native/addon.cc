@@ -1,6 +1,7 @@
-// Module init: exports pageSize, maxViewLength, supports, map, fileResidency,
-// fadvise, accessMode, statFiles, PressureWatch, supportsAnonName, setAnonName.
-// One AddonData per environment (main thread, workers).
+// Module init: exports pageSize, maxViewLength, supports, map, fileResidency, fadvise,
+// accessMode, createMemfd, seals, PressureWatch, supportsAnonName, setAnonName (the
+// Backend's calls, lib/native.ts), pendingRequests (a probe, lib/event-loop.ts) and `cli`
+// (the command line's stat, native/cli/). One AddonData per environment (main thread, workers).
 #include <napi.h>
 
 #include <memory>
@@ -16,10 +17,7 @@ Napi::Value AccessMode(const Napi::CallbackInfo& info);     // fadvise.cc
 Napi::Value CreateMemfd(const Napi::CallbackInfo& info);    // memfd.cc
 Napi::Value Seals(const Napi::CallbackInfo& info);          // memfd.cc
 void InitPressure(Napi::Env env, Napi::Object exports);     // pressure.cc
-Napi::Value StatFiles(const Napi::CallbackInfo& info);      // cachestat_batch.cc
-Napi::Value WalkFiles(const Napi::CallbackInfo& info);      // cachestat_batch.cc
-Napi::Value StatText(const Napi::CallbackInfo& info);       // stat_text.cc
-Napi::Value StatSums(const Napi::CallbackInfo& info);       // stat_text.cc
+void InitCli(Napi::Env env, Napi::Object exports);          // cli/cli.cc
 Napi::Value PendingRequests(const Napi::CallbackInfo& info); // loop.cc
 
 namespace {
@@ -39,10 +37,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("createMemfd", Napi::Function::New(env, CreateMemfd, "createMemfd"));
   exports.Set("seals", Napi::Function::New(env, Seals, "seals"));
   InitPressure(env, exports);
-  exports.Set("statFiles", Napi::Function::New(env, StatFiles, "statFiles"));
-  exports.Set("walkFiles", Napi::Function::New(env, WalkFiles, "walkFiles"));
-  exports.Set("statText", Napi::Function::New(env, StatText, "statText"));
-  exports.Set("statSums", Napi::Function::New(env, StatSums, "statSums"));
+  InitCli(env, exports);
   exports.Set("pendingRequests", Napi::Function::New(env, PendingRequests, "pendingRequests"));
   return exports;
 }

@@ -9,9 +9,9 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPagewise } from '../lib/index';
 import { PathFilter } from '../lib/cli/args';
-import { statFiles } from '../lib/cli/batch';
 import { type Run, evictCommand, lockCommand, statCommand, touchCommand } from '../lib/cli/commands';
 import { collectFiles, countsOf } from '../lib/cli/files';
+import { FIELD, statNative, statPaths } from '../lib/cli/stat/native';
 import { findMemoryCgroup } from '../lib/cli/demo';
 import { EXIT_UNAVAILABLE } from '../lib/cli/main';
 import { runCli, sink } from './cli-run';
@@ -174,13 +174,14 @@ describe.skipIf(!onKernel)('files that change under the CLI (native only: the fi
     const d = dir('fifo');
     const victim = path.join(d, 'data');
     fs.writeFileSync(victim, pattern(4 * PAGE));
-    const collected = collectFiles([d], new PathFilter(), pw.backend);
+    const collected = collectFiles([d], new PathFilter(), statNative());
     expect(collected.files.map((f) => f.path)).toEqual([victim]);
     fs.rmSync(victim);
     execFileSync('mkfifo', [victim]);
     // The batch opens O_NONBLOCK: the FIFO opens at once and is reported as not regular.
-    const rows = statFiles(pw.backend, [victim], true);
-    expect(rows.rows[2]).toBe(0);
+    const rows = statPaths(statNative(), [victim], true);
+    expect(rows.rows[FIELD.errno]).toBe(0);
+    expect(rows.rows[FIELD.regular]).toBe(0);
     for (const command of ['stat', 'evict', 'touch', 'lock'] as const) {
       const r = bareRun([victim]);
       const code =
@@ -204,15 +205,15 @@ describe.skipIf(!onKernel)('files that change under the CLI (native only: the fi
     }
     fs.symlinkSync(path.join(d, 'a'), path.join(d, 'link'));
     execFileSync('mkfifo', [path.join(d, 'pipe')]);
-    const native = collectFiles([d], new PathFilter(), pw.backend, { cachestat: true });
-    const js = collectFiles([d], new PathFilter([], ['no-such-name']), pw.backend, { cachestat: true });
+    const native = collectFiles([d], new PathFilter(), statNative(), { cachestat: true });
+    const js = collectFiles([d], new PathFilter([], ['no-such-name']), statNative(), { cachestat: true });
     expect(native.files.map((f) => path.relative(d, f.path))).toEqual(['Z', 'a', 'b/1', 'b/2', 'c/d/e']);
     expect(js.files.map((f) => f.path)).toEqual(native.files.map((f) => f.path));
     expect(native.directories).toBe(js.directories);
     expect(native.files.every((f) => countsOf(f)?.cached === 1)).toBe(true);
     // A directory that cannot be read is an error of its own (errno in the result).
-    const gone = pw.backend.walkFiles?.(path.join(d, 'no-such-dir'), false);
-    expect(gone?.errors).toBe(`${path.join(d, 'no-such-dir')}\u00002\u0000`);
+    const gone = statNative().walkFiles(path.join(d, 'no-such-dir'), false);
+    expect(gone.errors).toBe(`${path.join(d, 'no-such-dir')}\u00002\u0000`);
   });
 
   it('a newline in a file name does not split a table row (escaped; --json has the exact name)', async () => {

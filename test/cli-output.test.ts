@@ -1,4 +1,4 @@
-// `pagewise stat` writes to its descriptors itself (lib/cli/output.ts, native/stat_text.cc).
+// `pagewise stat` writes to its descriptors itself (lib/cli/output.ts, native/cli/stat_text.cc).
 // A stdout in non-blocking mode (O_NONBLOCK belongs to the open file, so whoever shares the
 // pipe, socket or terminal may set it: a shell job, a supervisor, another Node process)
 // refuses writes with EAGAIN while the reader lags: the whole output must still arrive, in
@@ -81,7 +81,7 @@ describe.skipIf(!haveDist || !onKernel || !havePython || !fs.existsSync('/proc/s
     const env = { ...process.env, PAGEWISE_BACKEND: 'native' };
     const reference = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env, maxBuffer: 256 * 2 ** 20 });
 
-    // The table and --json: written by native/stat_text.cc, which waits (poll) and goes on.
+    // The table and --json: written by native/cli/stat_text.cc, which waits (poll) and goes on.
     // -v: written by lib/cli/output.ts, which hands the rest to Node's stream.
     for (const args of [['stat', d], ['stat', '--json', d], ['stat', '-v', d]]) {
       it(`pagewise ${args.slice(0, -1).join(' ')} DIR: the whole output, in order, exit code 0`, async () => {

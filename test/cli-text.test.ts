@@ -1,20 +1,21 @@
 // `pagewise stat` of whole files has two writers of the same text: the native one
-// (native/stat_text.cc, through lib/cli/counted.ts: every plain `stat` on the native backend)
-// and the JavaScript one (lib/cli/commands/stat.ts: filters, --follow, the files the native path
-// hands over). They must agree byte for byte, for the table and for --json: here on rows
-// made up to hit every rounding and escaping rule, and on a real tree through the CLI.
+// (native/cli/stat_text.cc, through lib/cli/stat/counted.ts: every plain `stat`) and the
+// JavaScript one (lib/cli/stat/text.ts: filters, --follow, -v, --range, the files the native
+// path hands over). They must agree byte for byte, for the table and for --json, and the
+// JavaScript --json must be what JSON.stringify writes: here on rows made up to hit every
+// rounding and escaping rule, and on a real tree through the CLI.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PathFilter } from '../lib/cli/args';
-import { FIELD, FIELDS } from '../lib/cli/batch';
-import { statFromCounts } from '../lib/cli/commands/stat';
-import { type Counted, collectCounted, statCounted } from '../lib/cli/counted';
-import { type Target, collectFiles, countsOf } from '../lib/cli/files';
+import { collectFiles, countsOf } from '../lib/cli/files';
+import { type Counted, type StatWriter, collectCounted, statCounted } from '../lib/cli/stat/counted';
+import { FIELD, FIELDS, type NativeWalk, statNative } from '../lib/cli/stat/native';
+import { blankRow, fileJson, rowOf } from '../lib/cli/stat/text';
 import { runCli, sink } from './cli-run';
-import { PAGE, onKernel, pattern, pw } from './helpers';
+import { PAGE, onKernel, pattern } from './helpers';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pagewise-cli-text-'));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -35,6 +36,7 @@ interface MadeUp {
 
 /** Rows as the native batch lays them out (regular files, no error). */
 function rowsOf(files: readonly MadeUp[]): Float64Array {
+  statNative(); // FIELD and FIELDS come from the addon
   const rows = new Float64Array(files.length * FIELDS);
   files.forEach((f, i) => {
     const at = i * FIELDS;
@@ -52,7 +54,7 @@ function rowsOf(files: readonly MadeUp[]): Float64Array {
 
 /** Both writers' text for the same files: [native, JavaScript]. */
 function bothTexts(files: readonly MadeUp[], json: boolean, pageSize = PAGE): [string, string] {
-  const backend = { ...pw.backend, pageSize };
+  const native = { ...statNative(), pageSize };
   const rows = rowsOf(files);
   const counted: Counted = {
     rows,
@@ -62,26 +64,12 @@ function bothTexts(files: readonly MadeUp[], json: boolean, pageSize = PAGE): [s
     failures: [],
     skippedLarge: 0,
   };
-  const native = sink();
-  statCounted({ stdout: native.stream, stderr: sink().stream }, backend, counted, json, false);
-  const js = sink();
-  const targets: Target[] = files.map((f, i) => ({ path: f.path, size: f.size, rows, at: i * FIELDS }));
-  statFromCounts(
-    {
-      io: { stdout: js.stream, stderr: sink().stream },
-      files: targets,
-      directories: 3,
-      failures: [],
-      range: undefined,
-      summaryOnly: false,
-      skippedLarge: 0,
-      skippedOtherFs: 0,
-      pageSize,
-      kind: backend.kind,
-    },
-    json,
-  );
-  return [native.chunks.join(''), js.chunks.join('')];
+  const text = (writer: StatWriter): string => {
+    const out = sink();
+    statCounted({ stdout: out.stream, stderr: sink().stream }, native, counted, { json, summaryOnly: false, writer });
+    return out.chunks.join('');
+  };
+  return [text('native'), text('js')];
 }
 
 const MiB = 2 ** 20;
@@ -112,6 +100,17 @@ const EDGES: MadeUp[] = [
 ];
 
 describe.skipIf(!onKernel)('the native stat text is the JavaScript stat text (native only: the writer is in the addon)', () => {
+  it('a --json entry is what JSON.stringify writes, for made-up rows and for rows with a strip or resident runs', () => {
+    const rows = rowsOf(EDGES);
+    for (let i = 0; i < EDGES.length; i++) {
+      const r = rowOf(rows, i * FIELDS, EDGES[i].path, PAGE, blankRow());
+      expect(fileJson(r)).toBe(`    ${JSON.stringify(r, null, 2).replace(/\n/g, '\n    ')}`);
+      expect(fileJson(r)).not.toContain('[');
+    }
+    const ranged = { ...rowOf(rows, 0, 'x', PAGE, blankRow()), offset: 4096, dirty: null, source: 'mincore' as const, strip: 'Oo ', resident: [[0, 2] as [number, number]] };
+    expect(JSON.parse(`{"f": ${fileJson(ranged)}}`).f).toEqual(ranged);
+  });
+
   it('table and --json agree on made-up rows at every rounding and escaping edge', () => {
     for (const json of [false, true]) {
       const [native, js] = bothTexts(EDGES, json);
@@ -169,21 +168,21 @@ describe.skipIf(!onKernel)('the native stat text is the JavaScript stat text (na
   it('the native path is the one taken for a plain stat, and it hands over what it cannot show the same way', () => {
     const d = dir('handover');
     fs.writeFileSync(path.join(d, 'a'), pattern(PAGE));
-    const counted = collectCounted([d], new PathFilter(), pw.backend, {});
+    const counted = collectCounted([d], new PathFilter(), statNative(), {});
     expect(counted?.count).toBe(1);
     expect(counted?.paths).toBe(`${path.join(d, 'a')}\0`);
-    expect(collectCounted([d], new PathFilter(['a']), pw.backend, {})).toBeUndefined();
-    expect(collectCounted([d], new PathFilter(), pw.backend, { follow: true })).toBeUndefined();
-    expect(collectCounted([d], new PathFilter(), pw.backend, { oneFileSystem: true })).toBeUndefined();
+    expect(collectCounted([d], new PathFilter(['a']), statNative(), {})).toBeUndefined();
+    expect(collectCounted([d], new PathFilter(), statNative(), { follow: true })).toBeUndefined();
+    expect(collectCounted([d], new PathFilter(), statNative(), { oneFileSystem: true })).toBeUndefined();
   });
 
   it('a cachestat refusal hands the command to the general path, with the walk already done (no tree is walked twice)', () => {
     const d = dir('refused');
     for (const n of ['a', 'b', 'c']) fs.writeFileSync(path.join(d, n), pattern(PAGE));
-    const walkFiles = pw.backend.walkFiles!;
+    const { walkFiles } = statNative();
     // As for a file neither owned nor writable: cachestat refused (EPERM, stage 3) in row 1.
     const refusing = {
-      ...pw.backend,
+      ...statNative(),
       walkFiles: (dirPath: string, cs: boolean, max?: number, unique?: boolean) => {
         const w = walkFiles(dirPath, cs, max, unique);
         w.rows[FIELDS + FIELD.errno] = 1;
@@ -191,10 +190,10 @@ describe.skipIf(!onKernel)('the native stat text is the JavaScript stat text (na
         return { ...w, unusual: 1 };
       },
     };
-    const walked = new Map<string, ReturnType<typeof walkFiles>>();
+    const walked = new Map<string, NativeWalk>();
     expect(collectCounted([d], new PathFilter(), refusing, {}, walked)).toBeUndefined();
     expect([...walked.keys()]).toEqual([d]);
-    const noWalk = { ...pw.backend, walkFiles: () => { throw new Error('walked again'); } };
+    const noWalk = { ...statNative(), walkFiles: () => { throw new Error('walked again'); } };
     const handed = collectFiles([d], new PathFilter(), noWalk, { cachestat: true, walked });
     expect(handed.files.map((f) => path.basename(f.path))).toEqual(['a', 'b', 'c']);
     expect(handed.files.map((f) => countsOf(f) !== undefined)).toEqual([true, false, true]); // b: counts asked again per file
@@ -205,8 +204,7 @@ describe.skipIf(!onKernel)('the native stat text is the JavaScript stat text (na
     fs.writeFileSync(path.join(d, 'b'), pattern(PAGE));
     fs.linkSync(path.join(d, 'b'), path.join(d, 'a'));
     fs.linkSync(path.join(d, 'b'), path.join(d, 'c'));
-    const walk = pw.backend.walkFiles;
-    if (walk === undefined) throw new Error('the native backend has walkFiles');
+    const walk = statNative().walkFiles;
     expect(walk(d, true).files).toBe(['a', 'b', 'c'].map((n) => `${path.join(d, n)}\0`).join(''));
     expect(walk(d, true, undefined, true).files).toBe(`${path.join(d, 'a')}\0`);
     expect(walk(d, true, undefined, true).rows.length).toBe(FIELDS);

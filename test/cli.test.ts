@@ -8,7 +8,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../lib/cli/main';
 import { type CliResult, runCli, sink } from './cli-run';
 import { PathFilter, clipRange, formatBytes, globToRegExp, parseRange, parseSize } from '../lib/cli/args';
-import { residencyStrip, type StatFile } from '../lib/cli/commands/stat';
+import { residencyStrip } from '../lib/cli/commands/stat';
+import type { StatFile } from '../lib/cli/stat/text';
 import { PAGE, onKernel, pattern, pw } from './helpers';
 import { readablePackage } from './unprivileged';
 
@@ -118,6 +119,17 @@ describe('argument helpers', () => {
     expect(m('x.(1)+', 'x.(1)+')).toBe(true);
     expect(m('\\*', '*')).toBe(true);
     expect(m('\\*', 'a')).toBe(false);
+    // The dialect is this small one, not bash's extglob (docs/CLI.md, "Patterns"): braces,
+    // parentheses, a leading '!' and '@(...)' are characters; `a/**` is what is below a.
+    expect(m('*.{c,h}', 'x.{c,h}')).toBe(true);
+    expect(m('*.{c,h}', 'x.c')).toBe(false);
+    expect(m('(a|b)', '(a|b)')).toBe(true);
+    expect(m('(a|b)', 'a')).toBe(false);
+    expect(m('@(a)', '@(a)')).toBe(true);
+    expect(m('!x', '!x')).toBe(true);
+    expect(m('!x', 'y')).toBe(false);
+    expect(m('a/**', 'a')).toBe(false);
+    expect(m('*', '.hidden')).toBe(true);
     const f = new PathFilter(['*.db', 'keep/*'], ['skip']);
     expect(f.accept('deep/dir/x.db')).toBe(true);
     expect(f.accept('keep/x.log')).toBe(true);

@@ -1,5 +1,6 @@
 // Development hygiene: `npm run bench` leaves the committed results and the temporary
-// directory alone unless told otherwise; the source maps in dist/ carry their sources.
+// directory alone unless told otherwise; the source maps in dist/ carry their sources; the
+// public declarations show no internals of the command line.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -53,6 +54,35 @@ describe.skipIf(!onKernel)('hygiene (once: it does not depend on the backend)', 
       const map = JSON.parse(fs.readFileSync(m, 'utf8')) as { sources: string[]; sourcesContent?: Array<string | null> };
       expect(map.sourcesContent?.length, m).toBe(map.sources.length);
       expect(map.sourcesContent?.every((c) => typeof c === 'string' && c.length > 0), m).toBe(true);
+    }
+  });
+
+  it.skipIf(!haveDist)('the public declarations (every .d.ts reachable from dist/index.d.ts) name none of the CLI\'s native calls or runtime probes', () => {
+    const dist = path.join(root, 'dist');
+    const seen = new Set<string>();
+    const pending = [path.join(dist, 'index.d.ts')];
+    while (pending.length > 0) {
+      const file = pending.pop() as string;
+      if (seen.has(file)) continue;
+      seen.add(file);
+      const text = fs.readFileSync(file, 'utf8');
+      // `from './x'` and `import('./x')`: relative imports only (node: and packages are not ours).
+      for (const m of text.matchAll(/(?:from\s+|import\()\s*['"](\.{1,2}\/[^'"]+)['"]/g)) {
+        const base = path.resolve(path.dirname(file), m[1].replace(/\.js$/, ''));
+        const target = [`${base}.d.ts`, path.join(base, 'index.d.ts')].find((f) => fs.existsSync(f));
+        expect(target, `${m[1]} imported by ${path.relative(dist, file)}`).toBeDefined();
+        pending.push(target as string);
+      }
+    }
+    const reached = [...seen].map((f) => path.relative(dist, f));
+    // The walk is real: the API and the seam are reached, the CLI and the loader are not.
+    expect(reached).toEqual(expect.arrayContaining(['index.d.ts', 'api.d.ts', 'backend.d.ts', 'mapping.d.ts']));
+    expect(reached.filter((f) => f.startsWith('cli') || f === 'native.d.ts')).toEqual([]);
+    for (const file of seen) {
+      const text = fs.readFileSync(file, 'utf8');
+      for (const internal of ['statFiles', 'walkFiles', 'statText', 'statSums', 'pendingRequests']) {
+        expect(text.includes(internal), `${internal} in ${path.relative(dist, file)}`).toBe(false);
+      }
     }
   });
 });

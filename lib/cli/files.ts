@@ -3,10 +3,9 @@
 // (missing files, permission errors, non-regular files) reported along the way.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Backend } from '../backend';
-import type { PathFilter } from './args';
 import { errnoError } from '../errors';
-import { CHUNK, FIELD, FIELDS, type StatCounts, type StatRows, rowError, statFiles } from './batch';
+import type { PathFilter } from './args';
+import { CHUNK, FIELD, FIELDS, type NativeWalk, type StatCounts, type StatNative, type StatRows, rowError, statPaths } from './stat/native';
 
 export interface Target {
   /** The path as shown to the user (the argument, or argument + '/' + relative path). */
@@ -15,7 +14,7 @@ export interface Target {
   size: number;
   /**
    * Where the whole-file cachestat counts taken when it was found are (stat, where the kernel
-   * has cachestat): row `at` of `rows` (a batch of Backend.statFiles / walkFiles; read them with
+   * has cachestat): row `at` of `rows` (a batch of statFiles / walkFiles, lib/cli/stat/native.ts; read them with
    * countsOf). Not an object per file: a walk finds tens of thousands.
    */
   rows?: Float64Array;
@@ -106,9 +105,6 @@ export function notRegular(file: string): Failure {
   return { path: file, code: 'ERR_NOT_REGULAR_FILE', reason: 'Not a regular file or directory' };
 }
 
-/** What Backend.walkFiles returns. */
-export type NativeWalk = ReturnType<NonNullable<Backend['walkFiles']>>;
-
 export interface CollectOptions {
   /** Follow symbolic links found inside directories (vmtouch -f). Named paths are always followed. */
   follow?: boolean;
@@ -120,7 +116,7 @@ export interface CollectOptions {
   cachestat?: boolean;
   /**
    * Native walks (with cachestat) of directory arguments done already, by argument
-   * (lib/cli/counted.ts hands them over): not walked again. Each file of a walk is once in it.
+   * (lib/cli/stat/counted.ts hands them over): not walked again. Each file of a walk is once in it.
    */
   walked?: ReadonlyMap<string, NativeWalk>;
 }
@@ -134,7 +130,7 @@ export interface CollectOptions {
  * named on the command line. Every file is then opened (O_NONBLOCK) and fstat'ed in
  * one batch: what is not a regular file by then is reported, never waited on.
  */
-export function collectFiles(args: readonly string[], filter: PathFilter, backend: Backend, options: CollectOptions = {}): Collected {
+export function collectFiles(args: readonly string[], filter: PathFilter, native: StatNative, options: CollectOptions = {}): Collected {
   const files: Target[] = [];
   const failures: Failure[] = [];
   // Files to take, in order: runs of paths still to stat (from the JavaScript walk or named on
@@ -155,7 +151,7 @@ export function collectFiles(args: readonly string[], filter: PathFilter, backen
     seg.rootDevs.push(rootDev);
   };
   // Without filters or options, the native walk does readdir + stat in one call (no object per entry).
-  const nativeWalk = filter.empty && !options.follow && !options.oneFileSystem ? backend.walkFiles : undefined;
+  const nativeWalk = filter.empty && !options.follow && !options.oneFileSystem ? native.walkFiles : undefined;
   const walkedDirs = new Set<string>();
   let directories = 0;
   let skippedLarge = 0;
@@ -234,7 +230,7 @@ export function collectFiles(args: readonly string[], filter: PathFilter, backen
   // Hard links and paths named twice: one file per device + inode.
   const seen = new Map<number, Set<number>>();
   for (const seg of segments) {
-  const stats = seg.stats ?? statFiles(backend, seg.paths, options.cachestat === true);
+  const stats = seg.stats ?? statPaths(native, seg.paths, options.cachestat === true);
   const { rows } = stats;
   for (let i = 0; i < seg.paths.length; i++) {
     const file = seg.paths[i];
@@ -276,7 +272,7 @@ export function collectFiles(args: readonly string[], filter: PathFilter, backen
  * The native walk of a directory, or undefined when it holds more files than one native
  * call returns (2^20): the JavaScript walk then takes it, and stats it in chunks.
  */
-function walkNatively(walk: NonNullable<Backend['walkFiles']>, dir: string, cachestat: boolean): ReturnType<typeof walk> | undefined {
+function walkNatively(walk: StatNative['walkFiles'], dir: string, cachestat: boolean): NativeWalk | undefined {
   try {
     return walk(dir, cachestat);
   } catch (err) {

@@ -32,8 +32,9 @@ import {
   touchCommand,
 } from './commands';
 import { DAEMON_CHILD } from './daemon';
-import { collectCounted, statCounted } from './counted';
-import { type NativeWalk, collectFiles } from './files';
+import { collectFiles } from './files';
+import { collectCounted, statCounted } from './stat/counted';
+import { type NativeWalk, statNative } from './stat/native';
 import { fdStream } from './output';
 import { readSnapshot } from './snapshot';
 import { HELP } from './help';
@@ -331,11 +332,11 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     const walked = new Map<string, NativeWalk>();
     if (name === 'stat' && range === undefined && v.verbose !== true && v.pages !== true) {
       const options = { follow: v.follow === true, oneFileSystem: v['one-file-system'] === true, maxSize };
-      const counted = collectCounted(paths, filter, backend, options, walked);
-      if (counted !== undefined) return statCounted(io, backend, counted, v.json === true, v.summary === true);
+      const counted = collectCounted(paths, filter, statNative(), options, walked);
+      if (counted !== undefined) return statCounted(io, statNative(), counted, { json: v.json === true, summaryOnly: v.summary === true });
     }
     const snapshot = v.from === undefined ? undefined : readSnapshot(v.from);
-    const collected = collectFiles(snapshot ? snapshot.files.map((f) => f.path) : paths, filter, backend, {
+    const collected = collectFiles(snapshot ? snapshot.files.map((f) => f.path) : paths, filter, statNative(), {
       follow: v.follow === true,
       oneFileSystem: v['one-file-system'] === true,
       maxSize,

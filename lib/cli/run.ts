@@ -3,7 +3,6 @@
 import * as fs from 'node:fs';
 import type { Pagewise } from '../api';
 import { type ByteRange, clipRange } from './args';
-import { openRegular } from './batch';
 import { type Failure, type Target, failureOf } from './files';
 
 /** Where a command writes. Node's process.stdout / process.stderr, or anything with write(). */
@@ -111,5 +110,21 @@ export function withOpenFile<T>(file: string, use: (fd: number, size: number) =>
     return result;
   } finally {
     if (!async) fs.closeSync(fd);
+  }
+}
+
+/**
+ * Open a file for a command (O_NONBLOCK: a FIFO put in its place since it was listed opens
+ * at once) and check that it is still a regular file. The caller closes the descriptor.
+ */
+export function openRegular(file: string): { fd: number; size: number } {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw Object.assign(new Error('Not a regular file or directory'), { code: 'ERR_NOT_REGULAR_FILE' });
+    return { fd, size: st.size };
+  } catch (err) {
+    fs.closeSync(fd);
+    throw err;
   }
 }

@@ -3,10 +3,9 @@
 import * as fs from 'node:fs';
 import type { Mapping } from '../../mapping';
 import { formatBytes } from '../args';
-import { openRegular } from '../batch';
 import { READY_MARK, removeOwnPidFile } from '../daemon';
 import { failureOf } from '../files';
-import { EXIT_FAILED, EXIT_OK, type Run, alignedRange, errorCount, out, plural, reportFailure, showPath } from '../run';
+import { EXIT_FAILED, EXIT_OK, type Run, alignedRange, errorCount, openRegular, out, plural, reportFailure, showPath } from '../run';
 
 /** RLIMIT_MEMLOCK (soft) from /proc/self/limits: bytes, Infinity, or undefined if unknown. */
 export function memlockLimit(): number | undefined {

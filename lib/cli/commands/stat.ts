@@ -1,53 +1,12 @@
 // `pagewise stat`: residency per file (cachestat where the kernel has it, else mincore), as
 // a table, the summary line alone, or JSON; -v adds vmtouch's strip, --pages the runs of
 // resident pages (a snapshot for `touch --from`).
-import { type ByteRange, clipRange, formatBytes, formatPercent } from '../args';
-import { FIELD } from '../batch';
+import { type ByteRange, clipRange } from '../args';
 import type { Target } from '../files';
 import { type PageRuns, residentRuns } from '../snapshot';
-import { EXIT_FAILED, EXIT_OK, type Run, errorCount, fail, inDirectories, plural, showPath, withOpenFile } from '../run';
+import { EXIT_FAILED, EXIT_OK, type Run, fail, withOpenFile } from '../run';
+import { type StatContext, type StatFile, type StatOutputRun, StatSums, blankRow, rowOf, writeStat } from '../stat/text';
 import { residency } from './residency';
-
-/** cachestat(2) counts in pages; null when the kernel has no cachestat (mincore was used). */
-export interface CacheCounts {
-  dirty: number | null;
-  writeback: number | null;
-  evicted: number | null;
-  recentlyEvicted: number | null;
-}
-
-export interface StatFile extends CacheCounts {
-  path: string;
-  /** File size in bytes. */
-  size: number;
-  /** The byte range looked at (the whole file unless --range). */
-  offset: number;
-  length: number;
-  /** Pages of the range in the page cache, and pages in the range. */
-  cached: number;
-  total: number;
-  percent: number;
-  /** cached * page size. */
-  residentBytes: number;
-  source: 'cachestat' | 'mincore' | 'none';
-  /** --verbose: the residency strip ('O' all pages resident, 'o' some, ' ' none). */
-  strip?: string;
-  /** --pages: runs [first, end) of resident page numbers (a snapshot for touch --from). */
-  resident?: PageRuns;
-}
-
-export interface StatSummary extends CacheCounts {
-  files: number;
-  directories: number;
-  errors: number;
-  size: number;
-  /** Bytes of the ranges looked at. */
-  length: number;
-  cached: number;
-  total: number;
-  percent: number;
-  residentBytes: number;
-}
 
 export const STRIP_WIDTH = 60;
 
@@ -85,15 +44,6 @@ export function residencyStripByCounts(n: number, count: (from: number, to: numb
   }
   return s;
 }
-/** What stat's output needs besides the rows: the page size and the backend's name. */
-export interface StatContext {
-  pageSize: number;
-  kind: 'native' | 'simulator';
-}
-
-/** The parts of a Run that printing the result of stat needs. */
-export type StatOutputRun = Pick<Run, 'io' | 'directories' | 'failures' | 'range' | 'summaryOnly' | 'skippedLarge' | 'skippedOtherFs'>;
-
 /** A Run for statFromCounts(): no library API (it is not even loaded), only what the batch counted. */
 export type CountsRun = StatOutputRun & Pick<Run, 'files'> & StatContext;
 
@@ -111,96 +61,17 @@ export function statNeedsOnlyCounts(files: readonly Target[], range: ByteRange |
 function rowFromCounts(t: Target, pageSize: number, row: StatFile): StatFile {
   const { rows, at } = t;
   if (rows === undefined || at === undefined) throw new Error(`pagewise: internal error: no counts for ${t.path}`);
-  const total = Math.ceil(t.size / pageSize);
-  const cached = rows[at + FIELD.cached];
-  row.path = t.path;
-  row.size = t.size;
-  row.offset = 0;
-  row.length = t.size;
-  row.cached = cached;
-  row.total = total;
-  row.percent = total === 0 ? 100 : (100 * cached) / total;
-  row.residentBytes = cached * pageSize;
-  row.dirty = rows[at + FIELD.dirty];
-  row.writeback = rows[at + FIELD.writeback];
-  row.evicted = rows[at + FIELD.evicted];
-  row.recentlyEvicted = rows[at + FIELD.recentlyEvicted];
-  row.source = 'cachestat';
-  return row;
+  return rowOf(rows, at, t.path, pageSize, row);
 }
 
-/** A StatFile to be filled by rowFromCounts. */
-const blankRow = (): StatFile => ({
-  path: '',
-  size: 0,
-  offset: 0,
-  length: 0,
-  cached: 0,
-  total: 0,
-  percent: 0,
-  residentBytes: 0,
-  dirty: null,
-  writeback: null,
-  evicted: null,
-  recentlyEvicted: null,
-  source: 'cachestat',
-});
-
-/** The summary, summed as rows come (the rows themselves need not be kept). */
-export class StatSums {
-  files = 0;
-  size = 0;
-  length = 0;
-  cached = 0;
-  total = 0;
-  dirty: number | null = null;
-  writeback: number | null = null;
-  evicted: number | null = null;
-  recentlyEvicted: number | null = null;
-
-  add(size: number, length: number, cached: number, total: number, c: CacheCounts): void {
-    this.files++;
-    this.size += size;
-    this.length += length;
-    this.cached += cached;
-    this.total += total;
-    if (c.dirty !== null) this.dirty = (this.dirty ?? 0) + c.dirty;
-    if (c.writeback !== null) this.writeback = (this.writeback ?? 0) + c.writeback;
-    if (c.evicted !== null) this.evicted = (this.evicted ?? 0) + c.evicted;
-    if (c.recentlyEvicted !== null) this.recentlyEvicted = (this.recentlyEvicted ?? 0) + c.recentlyEvicted;
-  }
-
-  summary(run: StatOutputRun, pageSize: number): StatSummary {
-    return {
-      files: this.files,
-      directories: run.directories,
-      errors: run.failures.length,
-      size: this.size,
-      length: this.length,
-      cached: this.cached,
-      total: this.total,
-      percent: this.total === 0 ? 100 : (100 * this.cached) / this.total,
-      residentBytes: this.cached * pageSize,
-      dirty: this.dirty,
-      writeback: this.writeback,
-      evicted: this.evicted,
-      recentlyEvicted: this.recentlyEvicted,
-    };
-  }
-}
 
 /** `stat` from the counts taken while collecting (see statNeedsOnlyCounts): no per-file object is made for the table. */
 export function statFromCounts(run: CountsRun, json: boolean): number {
   const { files, pageSize } = run;
   const sums = new StatSums();
   const row = blankRow();
-  for (const t of files) {
-    rowFromCounts(t, pageSize, row);
-    sums.add(row.size, row.length, row.cached, row.total, row);
-  }
-  const summary = sums.summary(run, pageSize);
-  if (json) writeStatJson(run, run, files.length, (i) => rowFromCounts(files[i], pageSize, blankRow()), summary);
-  else printStatTable(run, run.summaryOnly ? 0 : files.length, (i) => rowFromCounts(files[i], pageSize, row), summary);
+  for (const t of files) sums.add(rowFromCounts(t, pageSize, row));
+  writeStat(run, run, files.length, (i) => rowFromCounts(files[i], pageSize, row), sums.summary(run, pageSize), json);
   return run.failures.length > 0 ? EXIT_FAILED : EXIT_OK;
 }
 
@@ -218,41 +89,24 @@ export function statCommand(run: Run, json: boolean, pages = false): number {
   for (const target of run.files) {
     // Whole files without strips: the counts the batch took while collecting (one cachestat each).
     if (target.rows !== undefined && run.range === undefined && !run.verbose && !pages) {
-      const r = rowFromCounts(target, pw.pageSize, scratch);
-      sums.add(r.size, r.length, r.cached, r.total, r);
+      sums.add(rowFromCounts(target, pw.pageSize, scratch));
       if (keep) rows.push(target);
       continue;
     }
     try {
       const row = withOpenFile(target.path, (fd, size) => statOne(run, target.path, fd, size));
-      sums.add(row.size, row.length, row.cached, row.total, row);
+      sums.add(row);
       if (keep) rows.push(row);
     } catch (err) {
       fail(run, target.path, err);
     }
   }
-  const summary = sums.summary(run, pw.pageSize);
   const at = (i: number): StatFile => {
     const r = rows[i];
-    return 'source' in r ? r : rowFromCounts(r, pw.pageSize, json ? blankRow() : scratch);
+    return 'source' in r ? r : rowFromCounts(r, pw.pageSize, scratch);
   };
-  if (json) writeStatJson(run, context, rows.length, at, summary);
-  else printStatTable(run, run.summaryOnly ? 0 : rows.length, at, summary);
+  writeStat(run, context, rows.length, at, sums.summary(run, pw.pageSize), json);
   return run.failures.length > 0 ? EXIT_FAILED : EXIT_OK;
-}
-
-function writeStatJson(run: StatOutputRun, context: StatContext, count: number, at: (i: number) => StatFile, summary: StatSummary): void {
-  const files: StatFile[] = new Array(count);
-  for (let i = 0; i < count; i++) files[i] = at(i);
-  const doc = {
-    backend: context.kind,
-    pageSize: context.pageSize,
-    range: run.range === undefined ? null : { start: run.range.start, end: run.range.end ?? null },
-    files,
-    summary,
-    errors: run.failures.map((f) => ({ path: f.path, code: f.code, message: f.reason })),
-  };
-  run.io.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
 }
 
 function statOne(run: Run, file: string, fd: number, size: number): StatFile {
@@ -336,85 +190,4 @@ function rangeRuns(run: Run, fd: number, file: string, offset: number, length: n
     for (const [a, b] of residentRuns(pages, first + from)) push(a, b);
   }
   return runs;
-}
-
-const TABLE_PIECE = 1 << 16;
-
-function printStatTable(run: StatOutputRun, count: number, at: (i: number) => StatFile, summary: StatSummary): void {
-  const withCachestat = summary.dirty !== null;
-  const num = (v: number | null): string => (v === null ? '-' : String(v));
-  const header = ['RESIDENT', 'PAGES', 'SIZE', 'PERCENT'];
-  if (withCachestat) header.push('DIRTY', 'WRITEBACK', 'EVICTED', 'RECENT');
-  const columns = header.length;
-  // Sizes and percentages repeat across a tree: format each value once.
-  const bytesText = new Map<number, string>();
-  const percentText = new Map<number, string>();
-  const bytesOf = (n: number): string => {
-    let t = bytesText.get(n);
-    if (t === undefined) bytesText.set(n, (t = formatBytes(n)));
-    return t;
-  };
-  const percentOf = (n: number): string => {
-    let t = percentText.get(n);
-    if (t === undefined) percentText.set(n, (t = formatPercent(n)));
-    return t;
-  };
-  const cells: string[] = new Array(columns);
-  const cellsOf = (r: StatFile): void => {
-    cells[0] = bytesOf(r.residentBytes);
-    cells[1] = `${r.cached}/${r.total}`;
-    cells[2] = bytesOf(r.size);
-    cells[3] = percentOf(r.percent);
-    if (withCachestat) {
-      cells[4] = num(r.dirty);
-      cells[5] = num(r.writeback);
-      cells[6] = num(r.evicted);
-      cells[7] = num(r.recentlyEvicted);
-    }
-  };
-  // Two passes (column widths, then lines) over rows made on the fly: tens of thousands of
-  // rows are common, and nothing per row outlives its line.
-  const widths = header.map((h) => h.length);
-  for (let i = 0; i < count; i++) {
-    cellsOf(at(i));
-    for (let c = 0; c < columns; c++) if (cells[c].length > widths[c]) widths[c] = cells[c].length;
-  }
-  // Padding strings made once: a line is then built from existing strings only.
-  const pads: string[] = [];
-  for (let n = 0, p = ''; n <= Math.max(...widths) + 2; n++, p += ' ') pads.push(p);
-  const line = (from: readonly string[], file: string): string => {
-    let text = pads[widths[0] - from[0].length] + from[0];
-    for (let c = 1; c < columns; c++) text += pads[widths[c] - from[c].length + 2] + from[c];
-    return `${text}  ${file}\n`;
-  };
-  // Written in pieces of about TABLE_PIECE characters: few writes, and no string of the
-  // whole table kept alive (what the garbage collector would copy again and again).
-  let text = '';
-  if (count > 0) {
-    text += line(header, 'FILE');
-    for (let i = 0; i < count; i++) {
-      const r = at(i);
-      cellsOf(r);
-      text += line(cells, showPath(r.path));
-      if (r.strip !== undefined) text += `  [${r.strip}] ${r.cached}/${r.total}\n`;
-      if (text.length >= TABLE_PIECE) {
-        run.io.stdout.write(text);
-        text = '';
-      }
-    }
-  }
-  run.io.stdout.write(text + statSummaryLine(run, summary));
-}
-
-/** The last line of stat's table: files, bytes, pages resident, cachestat counts, what was skipped, errors. */
-export function statSummaryLine(run: StatOutputRun, summary: StatSummary): string {
-  if (summary.files === 0) return `0 files${inDirectories(run)}${errorCount(run)}\n`;
-  let text =
-    `${plural(summary.files, 'file')}${inDirectories(run)}, ${formatBytes(run.range === undefined ? summary.size : summary.length)}` +
-    `${run.range === undefined ? '' : ' in range'}: ${summary.cached}/${summary.total} pages resident` +
-    ` (${formatPercent(summary.percent)}, ${formatBytes(summary.residentBytes)})`;
-  if (summary.dirty !== null) {
-    text += `; dirty ${summary.dirty}, writeback ${summary.writeback}, evicted ${summary.evicted}, recently evicted ${summary.recentlyEvicted}`;
-  }
-  return `${text}${errorCount(run)}\n`;
 }

@@ -32,7 +32,8 @@
 #include <utility>
 #include <vector>
 
-#include "errors.h"
+#include "../errors.h"
+#include "stat_row.h"
 
 #ifndef __NR_cachestat
 #define __NR_cachestat 451
@@ -55,10 +56,8 @@ struct BatchCachestat {
   uint64_t nr_recently_evicted;
 };
 
-// One row per path (doubles; the layout is STAT_FIELDS in lib/cli/batch.ts).
-enum Field { kErrno, kStage, kType, kDev, kIno, kSize, kCached, kDirty, kWriteback, kEvicted, kRecent, kFields };
-enum Stage { kOk = 0, kOpen = 1, kFstat = 2, kCachestat = 3 };
-enum Type { kOther = 0, kRegular = 1 };
+// One row per path: native/cli/stat_row.h.
+using namespace cli;  // NOLINT: the row's field names
 
 struct PairHash {
   size_t operator()(const std::pair<uint64_t, uint64_t>& p) const { return std::hash<uint64_t>()(p.first * 0x9e3779b97f4a7c15ULL ^ p.second); }
@@ -375,7 +374,7 @@ Napi::String OneString(Napi::Env env, const std::string& bytes) {
 }
 
 // Files per call at most (statFiles, walkFiles): the rows (88 bytes a file) stay under
-// 100 MB, far below what an ArrayBuffer may hold. lib/cli/batch.ts sends 4,096 at a time;
+// 100 MB, far below what an ArrayBuffer may hold. lib/cli/stat/native.ts sends 4,096 at a time;
 // a larger tree is walked again in JavaScript, which stats it in such chunks.
 constexpr size_t kMaxBatchFiles = size_t{1} << 20;
 

@@ -1,21 +1,18 @@
-// `pagewise stat` of whole files (no --range, -v or --pages) on the native backend, with no
-// JavaScript object or string per file: the native walk (walkFiles, each file once) and
-// batch (statFiles) take the counts, this file drops the rows that are not files to show
-// (errors, not regular, over --max-size, seen before), sums them, and the table or the
-// JSON entries are written by native/stat_text.cc in one pass. In a short-lived process
-// per-file JavaScript runs cold; for a tree of 20,000 files it was most of the time.
+// `pagewise stat` of whole files (no --range, -v or --pages), with no JavaScript object kept
+// per file: the native walk (walkFiles, each file once) and batch (statFiles) take the counts,
+// this file drops the rows that are not files to show (errors, not regular, over --max-size,
+// seen before), and the rows go to the writer (lib/cli/stat/text.ts) one at a time.
 // Anything this path does not do the same way (filters, --follow, --one-file-system, a
 // cachestat error to explain, a tree past walkFiles' bound) goes to collectFiles + statCommand.
 import { constants } from 'node:os';
-import type { Backend } from '../backend';
-import type { PathFilter } from './args';
-import { errnoError } from '../errors';
-import { CHUNK, FIELD, FIELDS, STAGE_SYSCALL } from './batch';
-import { type CliIO, EXIT_FAILED, EXIT_OK, reportFailure } from './run';
-import { StatSums, statSummaryLine } from './commands/stat';
-import { type Failure, type NativeWalk, failureOf, notRegular, statArgument, walkFailures } from './files';
+import { errnoError } from '../../errors';
+import type { PathFilter } from '../args';
+import { type Failure, failureOf, notRegular, statArgument, walkFailures } from '../files';
+import { type CliIO, EXIT_FAILED, EXIT_OK, reportFailure } from '../run';
+import { CHUNK, FIELD, FIELDS, type NativeWalk, type StatNative, cachestatStage, stageSyscall } from './native';
+import { StatSums, blankRow, rowOf, writeStat } from './text';
 
-/** The files to show, as rows of Backend.statFiles (FIELDS doubles each) and their paths, each ended by a NUL. */
+/** The files to show, as rows of statFiles (FIELDS doubles each) and their paths, each ended by a NUL. */
 export interface Counted {
   rows: Float64Array;
   paths: string;
@@ -34,12 +31,6 @@ interface Segment {
   unusual?: number;
 }
 
-/** The "files" member of stat's JSON document with no files, where the native entries go. */
-const FILES_EMPTY = '\n  "files": [],\n';
-const { EPIPE } = constants.errno;
-
-const STAGE_CACHESTAT = STAGE_SYSCALL.indexOf('cachestat');
-
 /** Paths of a segment, split only when a row is dropped or fails. */
 const splitPaths = (paths: string): string[] => paths.split('\0');
 
@@ -51,14 +42,13 @@ const splitPaths = (paths: string): string[] => paths.split('\0');
 export function collectCounted(
   args: readonly string[],
   filter: PathFilter,
-  backend: Backend,
+  native: StatNative,
   options: { follow?: boolean; oneFileSystem?: boolean; maxSize?: number },
   walked?: Map<string, NativeWalk>,
 ): Counted | undefined {
-  const { walkFiles, statFiles } = backend;
-  if (!filter.empty || options.follow || options.oneFileSystem || walkFiles === undefined || statFiles === undefined || backend.statText === undefined || backend.statSums === undefined) {
-    return undefined;
-  }
+  if (!filter.empty || options.follow || options.oneFileSystem) return undefined;
+  const { walkFiles, statFiles } = native;
+  const STAGE_CACHESTAT = cachestatStage();
   const failures: Failure[] = [];
   const segments: Segment[] = [];
   let named: string[] = [];
@@ -115,7 +105,7 @@ export function collectCounted(
         // cachestat refused (EPERM: a file neither owned nor writable): statCommand explains it per file.
         if (rows[at + FIELD.stage] === STAGE_CACHESTAT) return undefined;
         names ??= splitPaths(seg.paths);
-        failures.push(failureOf(names[i], errnoError(errno, STAGE_SYSCALL[rows[at + FIELD.stage]] ?? 'open')));
+        failures.push(failureOf(names[i], errnoError(errno, stageSyscall(rows[at + FIELD.stage]))));
       } else if (rows[at + FIELD.regular] !== 1) {
         names ??= splitPaths(seg.paths);
         failures.push(notRegular(names[i]));
@@ -164,53 +154,53 @@ function firstSight(seen: Map<number, Set<number>>, dev: number, ino: number): b
   return true;
 }
 
+/**
+ * Which writer makes the text of counted files: 'native' (native/cli/stat_text.cc, the
+ * default) or 'js' (lib/cli/stat/text.ts, what every other stat uses). The native one is kept
+ * because it is faster on bench/cli-vs-vmtouch.mjs (docs/CLI.md); PAGEWISE_STAT_TEXT=js runs
+ * the other there, and test/cli-text.test.ts holds the two to the same bytes.
+ */
+export type StatWriter = 'native' | 'js';
+const DEFAULT_WRITER: StatWriter = process.env.PAGEWISE_STAT_TEXT === 'js' ? 'js' : 'native';
+const { EPIPE } = constants.errno;
+
 /** stat's output for counted files: the table (or with `summaryOnly` its last line only), or the JSON document. */
-export function statCounted(io: CliIO, backend: Backend, counted: Counted, json: boolean, summaryOnly: boolean): number {
+export function statCounted(
+  io: CliIO,
+  native: StatNative,
+  counted: Counted,
+  options: { json: boolean; summaryOnly: boolean; writer?: StatWriter },
+): number {
   const { rows, count } = counted;
-  const pageSize = backend.pageSize;
+  const { json, summaryOnly } = options;
+  const { pageSize } = native;
   for (const f of counted.failures) reportFailure(io, f);
+  const run = { io, directories: counted.directories, failures: counted.failures, range: undefined, summaryOnly, skippedLarge: counted.skippedLarge, skippedOtherFs: 0 };
+  const context = { pageSize, kind: 'native' } as const;
+  const row = blankRow();
   const sums = new StatSums();
-  if (count > 0) {
-    const [size, cached, total, dirty, writeback, evicted, recentlyEvicted] = backend.statSums!(rows, pageSize);
-    Object.assign(sums, { files: count, size, length: size, cached, total, dirty, writeback, evicted, recentlyEvicted });
-  }
-  const run = { io, directories: counted.directories, failures: counted.failures, range: undefined, skippedLarge: counted.skippedLarge, skippedOtherFs: 0 };
-  const summary = sums.summary(run, pageSize);
-  // The table lines or JSON entries, from native/stat_text.cc: written straight to the
-  // descriptor when stdout is one (lib/cli/output.ts), else handed over as one buffer.
-  const body = (asJson: boolean): void => {
-    if (count === 0) return;
-    const fd = io.stdout.fd;
-    if (fd === undefined) {
-      io.stdout.write(backend.statText!(rows, counted.paths, pageSize, asJson) as Uint8Array);
-      return;
-    }
-    const errno = backend.statText!(rows, counted.paths, pageSize, asJson, fd) as number;
-    // `pagewise stat dir | head`: the reader is gone; end quietly, as lib/cli/output.ts does.
-    if (errno === EPIPE) process.exit(process.exitCode ?? 0);
-    if (errno !== 0) throw errnoError(errno, 'write');
-  };
-  if (json) {
-    const doc = {
-      backend: backend.kind,
-      pageSize,
-      range: null,
-      files: [],
-      summary,
-      errors: counted.failures.map((f) => ({ path: f.path, code: f.code, message: f.reason })),
-    };
-    const text = JSON.stringify(doc, null, 2);
-    const at = text.indexOf(FILES_EMPTY);
-    if (count === 0) io.stdout.write(`${text}\n`);
-    else if (at < 0) throw new Error('pagewise: internal error: no "files" member in the JSON document');
-    else {
-      io.stdout.write(`${text.slice(0, at)}\n  "files": [\n`);
-      body(true);
-      io.stdout.write(`\n  ],\n${text.slice(at + FILES_EMPTY.length)}\n`);
-    }
+  if ((options.writer ?? DEFAULT_WRITER) === 'js') {
+    for (let at = 0; at < rows.length; at += FIELDS) sums.add(rowOf(rows, at, '', pageSize, row));
+    const paths = count === 0 || (summaryOnly && !json) ? [] : splitPaths(counted.paths);
+    writeStat(run, context, count, (i) => rowOf(rows, i * FIELDS, paths[i], pageSize, row), sums.summary(run, pageSize), json);
   } else {
-    if (!summaryOnly) body(false);
-    io.stdout.write(statSummaryLine(run, summary));
+    if (count > 0) {
+      const [size, cached, total, dirty, writeback, evicted, recentlyEvicted] = native.statSums(rows, pageSize);
+      Object.assign(sums, { files: count, size, length: size, cached, total, dirty, writeback, evicted, recentlyEvicted });
+    }
+    // Written straight to the descriptor when stdout is one (lib/cli/output.ts), else handed over as one buffer.
+    const body = (asJson: boolean): void => {
+      const fd = io.stdout.fd;
+      if (fd === undefined) {
+        io.stdout.write(native.statText(rows, counted.paths, pageSize, asJson) as Uint8Array);
+        return;
+      }
+      const errno = native.statText(rows, counted.paths, pageSize, asJson, fd) as number;
+      // `pagewise stat dir | head`: the reader is gone; end quietly, as lib/cli/output.ts does.
+      if (errno === EPIPE) process.exit(process.exitCode ?? 0);
+      if (errno !== 0) throw errnoError(errno, 'write');
+    };
+    writeStat(run, context, count, () => row, sums.summary(run, pageSize), json, body);
   }
   return counted.failures.length > 0 ? EXIT_FAILED : EXIT_OK;
 }

@@ -1,9 +1,9 @@
 // statText(rows, paths, pageSize, json): the text of `pagewise stat` for files whose
 // whole-file cachestat counts are known (rows of walkFiles / statFiles, every one a regular
-// file without error), made in one native pass. The same text lib/cli/commands.ts makes
-// (printStatTable: header + one line per file, no summary; json: the elements of the
-// "files" array of JSON.stringify(doc, null, 2)); made here because a short-lived process
-// runs that JavaScript cold, once per file, and that was most of a big table's time.
+// file without error), made in one native pass. The same text lib/cli/stat/text.ts makes
+// (header + one line per file, no summary; json: the elements of the "files" array of
+// JSON.stringify(doc, null, 2)); kept in C++ because a short-lived process runs that
+// JavaScript cold, once per file: the measured difference is in docs/CLI.md.
 //
 // Numbers are written as JavaScript writes them (Number#toString, Number#toFixed(1)), paths
 // as showPath() / JSON.stringify() write them: test/cli-text.test.ts compares the two.
@@ -20,14 +20,14 @@
 #include <string>
 #include <vector>
 
-#include "errors.h"
+#include "../errors.h"
+#include "stat_row.h"
 
 namespace pagewise {
 
 namespace {
 
-// Row layout of native/cachestat_batch.cc (STAT_FIELDS in lib/cli/batch.ts).
-enum Field { kErrno, kStage, kType, kDev, kIno, kSize, kCached, kDirty, kWriteback, kEvicted, kRecent, kFields };
+using namespace cli;  // NOLINT: the row's field names (native/cli/stat_row.h)
 
 constexpr double kTwo53 = 9007199254740992.0;
 
@@ -180,7 +180,7 @@ void AppendJsonBody(std::string& out, const char* s, size_t length) {
   }
 }
 
-// showPath() of lib/cli/commands.ts: as is, or JSON-quoted when it holds a control
+// showPath() of lib/cli/run.ts: as is, or JSON-quoted when it holds a control
 // character (U+0000-U+001F, U+007F-U+009F; the last are C2 80-C2 9F in UTF-8).
 void AppendShownPath(std::string& out, const char* s, size_t length) {
   bool control = false;
