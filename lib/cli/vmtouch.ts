@@ -15,7 +15,7 @@ import type { Pagewise } from '../api';
 import type { Backend } from '../backend';
 import type { Mapping } from '../mapping';
 import { globToRegExp } from './args';
-import { CHUNK, FIELD, FIELDS, rowError, statFiles } from './batch';
+import { CHUNK, FIELD, FIELDS, type StatNative, rowError, statNative, statPaths } from './stat/native';
 import { READY_MARK, removeOwnPidFile } from './daemon';
 import { PidFile } from './pid-file';
 import type { CliIO } from './run';
@@ -330,6 +330,15 @@ interface Totals {
   resident: number;
 }
 
+/** The CLI's native batch calls, or undefined (then every file is counted on its own). */
+function nativeStat(): StatNative | undefined {
+  try {
+    return statNative();
+  } catch {
+    return undefined;
+  }
+}
+
 interface Held {
   mapping: Mapping;
 }
@@ -345,9 +354,10 @@ class Crawl {
   readonly #included: (name: string) => boolean;
   /**
    * Plain whole-file counting (no -t -e -l -L -v -p): files wait here and are counted in
-   * batches (open + fstat + cachestat natively, lib/cli/batch.ts) instead of one by one.
+   * batches (open + fstat + cachestat natively, lib/cli/stat/native.ts) instead of one by one.
    */
   readonly #batched: boolean;
+  readonly #native: StatNative | undefined;
   #pending: string[] = [];
   /**
    * Files found in a directory whose entry says "regular file" need no lstat of their own when
@@ -366,8 +376,9 @@ class Crawl {
   ) {
     this.#ignored = o.ignore.length === 0 ? () => false : matcher(o.ignore);
     this.#included = o.include.length === 0 ? () => true : matcher(o.include);
+    this.#native = nativeStat();
     this.#batched =
-      backend.statFiles !== undefined && !o.touch && !o.evict && !o.lock && !o.lockAll && !o.verbose && o.offset === 0 && o.maxLength === 0;
+      this.#native !== undefined && !o.touch && !o.evict && !o.lock && !o.lockAll && !o.verbose && o.offset === 0 && o.maxLength === 0;
     this.#skipLstat = this.#batched && !o.follow && !o.singleFs && o.include.length === 0;
   }
 
@@ -378,7 +389,7 @@ class Crawl {
     this.#pending = [];
     this.#unstated = [];
     if (paths.length === 0) return;
-    const stats = statFiles(this.backend, paths, true);
+    const stats = statPaths(this.#native as StatNative, paths, true);
     const { rows } = stats;
     for (let i = 0; i < paths.length; i++) {
       const at = i * FIELDS;
