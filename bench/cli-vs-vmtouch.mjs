@@ -127,7 +127,7 @@ export async function run({ full = false } = {}) {
         variant: "pagewise DIR (vmtouch's command line and output)",
         median: fmtMs(med['pagewise DIR']),
         ratio: fmtRatio(med['pagewise DIR'] / med.vmtouch),
-        note: `vmtouch's walk (lstat of every entry, readdir order) + the native open/fstat/cachestat batch; context, no target${cpuNote('pagewise DIR')}`,
+        note: `vmtouch's walk in JavaScript (readdir order; lstat of directories, links and named paths) + the native open/fstat/cachestat batch for the files; context, no target${cpuNote('pagewise DIR')}`,
       },
       { variant: 'node -e "" (Node startup alone)', median: fmtMs(med['node -e ""']), ratio: fmtRatio(med['node -e ""'] / med.vmtouch), note: `part of every pagewise row${cpuNote('node -e ""')}` },
       {
