@@ -83,6 +83,9 @@ export async function run({ full = false } = {}) {
     // Sanity: every tool sees the same files, all resident.
     const ours = JSON.parse(pwStat(['--json']).stdout);
     const theirs = wall('vmtouch', [root]).stdout;
+    const oursVmtouch = wall(process.execPath, [cli, root], env).stdout;
+    const withoutElapsed = (text) => text.replace(/Elapsed: .*/, '');
+    if (withoutElapsed(oursVmtouch) !== withoutElapsed(theirs)) throw new Error(`pagewise DIR and vmtouch DIR disagree:\n${oursVmtouch}\n${theirs}`);
     const fincoreOut = fincoreVersion ? wall('fincore', ['--bytes', '--noheadings', '--output', 'PAGES', ...files]).stdout.trim().split('\n') : [];
     const fincorePages = fincoreOut.reduce((a, l) => a + Number(l.trim()), 0);
 
@@ -93,6 +96,7 @@ export async function run({ full = false } = {}) {
       // The JavaScript writer (lib/cli/stat/text.ts) over the same native rows: whether the native one earns its keep (docs/CLI.md).
       { name: 'pagewise stat, JavaScript writer', fn: () => wall(process.execPath, [cli, 'stat', root], { ...env, PAGEWISE_STAT_TEXT: 'js' }, 'pagewise stat, JavaScript writer').ms },
       { name: 'pagewise stat -s', fn: () => pwStat(['-s'], 'pagewise stat -s').ms },
+      { name: 'pagewise DIR', fn: () => wall(process.execPath, [cli, root], env, 'pagewise DIR').ms },
       { name: 'node -e ""', fn: () => wall(process.execPath, ['-e', ''], nodeEnv, 'node -e ""').ms },
       { name: 'node + native walk', fn: () => wall(process.execPath, ['-e', walkOnly], env, 'node + native walk').ms },
     ];
@@ -119,6 +123,12 @@ export async function run({ full = false } = {}) {
         note: `${fmtRatio(med['pagewise stat, JavaScript writer'] / med['pagewise stat'])} of the native writer's time: the native one (native/cli/stat_text.cc) is kept while this is ≥ 1.2×${cpuNote('pagewise stat, JavaScript writer')}`,
       },
       { variant: 'pagewise stat -s DIR (summary, like vmtouch)', median: fmtMs(med['pagewise stat -s']), ratio: fmtRatio(med['pagewise stat -s'] / med.vmtouch), note: `like for like with vmtouch's output${cpuNote('pagewise stat -s')}` },
+      {
+        variant: "pagewise DIR (vmtouch's command line and output)",
+        median: fmtMs(med['pagewise DIR']),
+        ratio: fmtRatio(med['pagewise DIR'] / med.vmtouch),
+        note: `vmtouch's walk in JavaScript (readdir order; lstat of directories, links and named paths) + the native open/fstat/cachestat batch for the files; context, no target${cpuNote('pagewise DIR')}`,
+      },
       { variant: 'node -e "" (Node startup alone)', median: fmtMs(med['node -e ""']), ratio: fmtRatio(med['node -e ""'] / med.vmtouch), note: `part of every pagewise row${cpuNote('node -e ""')}` },
       {
         variant: 'node -e "walkFiles(DIR)" (start-up + the native walk alone)',

@@ -245,18 +245,18 @@ export class Pagewise {
     const r = validateObject<Range>('range', range, RANGE_KEYS);
     withFile(file, 'r', (fd) => {
       // Inward, as posix_fadvise(DONTNEED) itself treats partial pages: no page the caller did not name is dropped.
-      const [start, end] = fileRange(r, fadvisableSize(fd, file), this.backend.pageSize, 'range', true);
+      const [start, end] = fileRange(r, regularFileSize(fd, file), this.backend.pageSize, 'range', true);
       this.#fadvise(fd, start, end, FADV.DONTNEED);
-    }, requireFadvisable);
+    });
   }
 
   /** Ask the kernel to start reading a file into the page cache (POSIX_FADV.WILLNEED); returns at once. */
   prefetch(file: FileArgument, range?: Range & object): void {
     const r = validateObject<Range>('range', range, RANGE_KEYS);
     withFile(file, 'r', (fd) => {
-      const [start, end] = fileRange(r, fadvisableSize(fd, file), this.backend.pageSize, 'range', false);
+      const [start, end] = fileRange(r, regularFileSize(fd, file), this.backend.pageSize, 'range', false);
       this.#fadvise(fd, start, end, FADV.WILLNEED);
-    }, requireFadvisable);
+    });
   }
 
   /** posix_fadvise over [start, end); an empty range is never passed (length 0 means "to the end of the file"). */
@@ -312,19 +312,8 @@ function validateMappingName(name: unknown): string {
   return name;
 }
 
-/** posix_fadvise's view of a file: a pipe or socket is ESPIPE, as posix_fadvise(2) gives; anything else not regular is refused. */
-function requireFadvisable(stat: fs.Stats, file: FileArgument): void {
-  if (stat.isFIFO() || stat.isSocket()) throw errnoError('ESPIPE', 'posix_fadvise');
-  requireRegularFile(stat, file);
-}
-
-/** The size of a file posix_fadvise can act on: a pipe or socket is ESPIPE, as posix_fadvise(2) gives. */
-function fadvisableSize(fd: number, file: FileArgument): number {
-  const stat = fs.fstatSync(fd);
-  if (stat.isFIFO() || stat.isSocket()) throw errnoError('ESPIPE', 'posix_fadvise');
-  return regularFileSize(fd, file);
-}
-
+// evict / prefetch refuse a pipe or socket as every file function does ("is not a regular
+// file (it is a FIFO)"), not with posix_fadvise's ESPIPE: one answer for one mistake.
 function regularFileSize(fd: number, file: FileArgument): number {
   const stat = fs.fstatSync(fd);
   requireRegularFile(stat, file);

@@ -128,21 +128,17 @@ describe('the simulator: the CLI refuses, the API says what it is (both projects
 });
 
 describe('vmtouch users and invalid globs (both projects: usage is checked first)', () => {
-  it('a vmtouch flag is answered with the pagewise spelling, exit 2', async () => {
+  it("a vmtouch verb inside a pagewise command is answered with the pagewise spelling, exit 2", async () => {
     const f = file(PAGE);
     const cases: Array<[string[], string]> = [
-      [['stat', '-t', f], "'pagewise touch <paths>'"],
+      [['stat', '-t', f], "'pagewise touch <paths>' (or vmtouch's own command line: 'pagewise -t <paths>')"],
       [['stat', '-e', f], "'pagewise evict <paths>'"],
       [['stat', '-l', f], "'pagewise lock <paths>'"],
-      [['touch', '-m', '10M', f], "'--max-size SIZE'"],
-      [['touch', '-f', f], "'--follow'"],
-      [['stat', '-F', f], "'--one-file-system'"],
-      [['stat', '-p', '0-4K', f], "'--range RANGE'"],
-      [['stat', '-i', '*.log', f], "'--exclude GLOB'"],
-      [['stat', '-b', 'list', f], "'--files-from FILE'"],
-      [['lock', '-d', f], "'pagewise lock --daemon [--pid-file FILE] <paths>'"],
-      [['stat', '-q', f], "'-q' of touch, evict and lock"],
-      [['-t', f], "'pagewise touch <paths>'"],
+      [['touch', '-L', f], "'pagewise lock <paths>'"],
+      [['stat', '-d', f], "'pagewise lock --daemon [--pid-file FILE] <paths>'"],
+      [['touch', '-P', 'x.pid', f], "'--pid-file FILE' of 'pagewise lock --daemon'"],
+      [['lock', '-v', f], "'-v' of stat (residency strips), touch and evict"],
+      [['touch', '-w', f], "vmtouch's -w is the default here"],
     ];
     for (const [argv, hint] of cases) {
       const r = await run(argv);
@@ -152,6 +148,13 @@ describe('vmtouch users and invalid globs (both projects: usage is checked first
     }
     const other = await run(['stat', '-z', f]);
     expect(other.stderr).toBe("pagewise stat: unknown option '-z'\nTry 'pagewise stat --help'.\n");
+    // A word that is neither a command nor a path is a typo, not vmtouch's command line.
+    const typo = await run(['stats', f]);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain("unknown command 'stats'");
+    // stat -q is quiet; it does not go with --json or -v.
+    expect((await run(['stat', '-q', '--json', f])).code).toBe(2);
+    expect((await run(['stat', '-q', '-v', f])).code).toBe(2);
   });
 
   it("invalid globs ('[', '[a-', '\\', '[z-a]') exit 2 and say why", async () => {
@@ -242,6 +245,41 @@ describe.skipIf(!onKernel)('vmtouch-like options (native only: the file commands
     expect(summary.code).toBe(0);
     expect(summary.stdout.split('\n')).toEqual([table.stdout.trimEnd().split('\n').at(-1), '']);
     expect(summary.stdout).toMatch(/^2 files in 1 directory, 16\.0 KiB: 4\/4 pages resident/);
+  });
+
+  it("vmtouch's letters name the same options: -p -m -f -F -i -I -b -0 -q give what the long spellings give", async () => {
+    const d = dir('letters');
+    fs.writeFileSync(path.join(d, 'a.log'), pattern(3 * PAGE));
+    fs.writeFileSync(path.join(d, 'b.db'), pattern(9 * PAGE));
+    fs.symlinkSync(file(PAGE, 'outside'), path.join(d, 'link'));
+    const list = path.join(root, `list0-${serial++}`);
+    fs.writeFileSync(list, `${path.join(d, 'a.log')}\0${path.join(d, 'b.db')}`);
+    const pairs: Array<[string[], string[]]> = [
+      [['stat', '-p', '4K-', d], ['stat', '--range', '4K-', d]],
+      [['stat', '-p', '-8K', d], ['stat', '--range', '-8K', d]],
+      [['stat', '-m', '16K', d], ['stat', '--max-size', '16K', d]],
+      [['stat', '-f', d], ['stat', '--follow', d]],
+      [['stat', '-F', d], ['stat', '--one-file-system', d]],
+      [['stat', '-i', '*.log', d], ['stat', '--exclude', '*.log', d]],
+      [['stat', '-I', '*.log', d], ['stat', '--include', '*.log', d]],
+      [['stat', '-0', '-b', list], ['stat', '--null', '--files-from', list]],
+      [['evict', '-q', d], ['evict', '--quiet', d]],
+    ];
+    for (const [short, long] of pairs) {
+      const a = await run(short);
+      const b = await run(long);
+      expect(a.code, short.join(' ')).toBe(0);
+      expect(a.stdout, short.join(' ')).toBe(b.stdout);
+    }
+    expect((await run(['stat', '-f', d])).stdout).toContain(`${path.join(d, 'link')}`);
+    expect((await run(['stat', '-I', '*.log', d])).stdout).toMatch(/^1 file in 1 directory/m);
+    expect((await run(['stat', '-0', '-b', list])).stdout).toMatch(/^2 files, /m);
+    const quiet = await run(['stat', '-q', d]);
+    expect(quiet).toEqual({ code: 0, stdout: '', stderr: '' });
+    const missing = await run(['stat', '-q', path.join(d, 'missing')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toBe('');
+    expect(missing.stderr).toContain('missing');
   });
 
   it('--max-size skips larger files and says how many', async () => {

@@ -114,15 +114,18 @@ export async function runChildInCgroup(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<ChildResult> {
   const dir = path.join(support.parent, `pagewise-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
+  // mkdir(2) never follows or reuses what is at the name (EEXIST); the writes below go to files
+  // the kernel made in the new cgroup, opened without O_CREAT and without following a symlink.
   fs.mkdirSync(dir);
   try {
+    if (!onCgroupFs(dir)) throw new Error(`pagewise demo: ${dir} is not on a cgroup file system: nothing written there`);
     const limit = String(limitMiB * MiB);
     if (support.version === 1) {
-      fs.writeFileSync(path.join(dir, 'memory.limit_in_bytes'), limit);
+      writeControl(path.join(dir, 'memory.limit_in_bytes'), limit);
     } else {
-      fs.writeFileSync(path.join(dir, 'memory.max'), limit);
+      writeControl(path.join(dir, 'memory.max'), limit);
       try {
-        fs.writeFileSync(path.join(dir, 'memory.swap.max'), '0');
+        writeControl(path.join(dir, 'memory.swap.max'), '0');
       } catch {
         // No swap controller: nothing to limit.
       }
@@ -146,6 +149,23 @@ export async function runChildInCgroup(
     return { code, signal, report: line ? (JSON.parse(line) as ChildReport) : undefined, oomKills: readOomKills(dir, support.version), stderr };
   } finally {
     await removeCgroup(dir);
+  }
+}
+
+/** cgroup v1 and v2 file systems (statfs f_type: CGROUP_SUPER_MAGIC, CGROUP2_SUPER_MAGIC in linux/magic.h). */
+const CGROUP_FS_TYPES = [0x27e0eb, 0x63677270];
+
+function onCgroupFs(dir: string): boolean {
+  return CGROUP_FS_TYPES.includes(Number(fs.statfsSync(dir).type));
+}
+
+/** Write a cgroup control file that must exist already: no O_CREAT, no O_TRUNC, never through a symlink. */
+function writeControl(file: string, text: string): void {
+  const fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW);
+  try {
+    fs.writeSync(fd, text);
+  } finally {
+    fs.closeSync(fd);
   }
 }
 

@@ -7,34 +7,49 @@ const EXIT_STATUS = `Exit status:
      still processed
   2  usage error: unknown command or option, missing or invalid argument
      (sizes, ranges, globs), or a demo --limit too small for the runtime
+     (vmtouch's command line: 0 also when files were skipped with a warning,
+     1 for a fatal or usage error, as vmtouch)
   69 unavailable: the native addon is not loaded (PAGEWISE_BACKEND=simulator,
      or no addon for this system), so stat, touch, evict and lock cannot see
      this machine's page cache; 'npm rebuild pagewise' builds it`;
 
-const FILE_OPTIONS = `  --range RANGE    Only these bytes of each file: START-END (END exclusive),
+const FILE_OPTIONS = `  -p, --range RANGE
+                   Only these bytes of each file: START-END (END exclusive),
                    START-, -END, or SIZE (= 0-SIZE). Sizes take K, M, G, T
                    suffixes (binary: 1K = 1024). Rounded out to whole pages;
                    clipped to each file's size.
-  --include GLOB   Under directory arguments, only files matching GLOB
+  -I, --include GLOB
+                   Under directory arguments, only files matching GLOB
                    (repeatable). A GLOB without '/' matches the base name, one
                    with '/' the path relative to the directory argument.
                    * ? [abc] [!abc] and ** (any number of directories).
-  --exclude GLOB   Under directory arguments, skip files and directories
+  -i, --exclude GLOB
+                   Under directory arguments, skip files and directories
                    matching GLOB (repeatable; wins over --include).
-  --files-from FILE
+  -b, --files-from FILE
                    Also take the paths listed in FILE ('-' = standard input),
                    one per line, or NUL-separated if the list holds a NUL.
-  --follow         Follow symbolic links found inside directories.
-  --one-file-system
+  -0, --null       The --files-from lists are NUL-separated.
+  -f, --follow     Follow symbolic links found inside directories.
+  -F, --one-file-system
                    Do not leave the file system of each directory argument.
-  --max-size SIZE  Skip files larger than SIZE (counted in the summary).`;
+  -m, --max-size SIZE
+                   Skip files larger than SIZE (counted in the summary).`;
 
-const VMTOUCH = `vmtouch users: -t is 'touch', -e 'evict', -l 'lock', -d 'lock --daemon',
--p '--range', -i '--exclude', -I '--include', -b '--files-from', -f '--follow',
--F '--one-file-system', -m '--max-size'; -q and -v work as they are.`;
+const VMTOUCH = `vmtouch's command line: 'pagewise [vmtouch options] <files or directories>'
+(the first word an option or a path) runs vmtouch's options with vmtouch's
+meaning, output and exit statuses (vmtouch 1.3.1; differences in docs/CLI.md):
+  -t touch   -e evict   -l / -L lock (until SIGINT / SIGTERM)   -d daemon
+  -w with -d: print the LOCKED line   -P FILE pid file (with -l / -L)
+  -p RANGE   -m SIZE   -f follow symbolic links   -F one file system
+  -h count hard-linked copies   -i PATTERN ignore   -I PATTERN only these
+  -b FILE list of paths (-0: NUL-separated)   -v charts   -q quiet
+The commands also take vmtouch's letters for their options: -p -m -f -F -i -I
+-b -0, -q, -v, and lock's -d and -P.`;
 
 export const HELP: Record<string, string> = {
   main: `Usage: pagewise <command> [options] <paths...>
+       pagewise [vmtouch options] <files or directories...>
 
 Page-cache tools built on the pagewise library: see what of a file is in
 memory, warm it, drop it, or pin it (like vmtouch and util-linux fincore).
@@ -54,7 +69,7 @@ options. The commands need the native addon: on the simulator they exit 69.
 ${VMTOUCH}
 
 Options:
-  -h, --help         Show this help
+  -h, --help         Show this help (-h before paths is vmtouch's -h)
   --version          Print the version
 
 ${EXIT_STATUS}
@@ -72,6 +87,7 @@ ${FILE_OPTIONS}
   -v, --verbose    Also draw each file's residency strip, 60 cells wide:
                    'O' all pages resident, 'o' some, ' ' none
   -s, --summary    Print the summary line only (vmtouch's default output)
+  -q, --quiet      Print nothing but errors (the exit status tells)
   --json           Print one JSON document: {backend, pageSize, range,
                    files: [...], summary: {...}, errors: [...]}
   --pages          With --json: each file also gets 'resident', the runs
@@ -125,10 +141,13 @@ If no file could be locked, pagewise exits at once with status 1.
 Options:
 ${FILE_OPTIONS}
   -q, --quiet      Print nothing but errors (no "locked ..." line per file)
-  --daemon         Lock in a background process (its own session) and return
+  -d, --daemon     Lock in a background process (its own session) and return
                    once everything is locked; 'kill PID' unlocks
-  --pid-file FILE  With --daemon: write the process id to FILE (removed when
-                   the daemon exits)
+  -P, --pid-file FILE
+                   With --daemon: write the process id to FILE (created anew,
+                   mode 0644; a symbolic link, a non-regular file or the pid
+                   file of a running process is refused; removed when the
+                   daemon exits)
   -h, --help       Show this help
 
 ${EXIT_STATUS}

@@ -48,43 +48,46 @@ type FileCommand = (typeof FILE_COMMANDS)[number];
 /** The native addon is not available: the file commands would only see the simulator's model. */
 export const EXIT_UNAVAILABLE = 69; // EX_UNAVAILABLE in sysexits.h
 
+// vmtouch's letters name the same options here (-p -I -i -b -0 -f -F -m, and -q -v -d -P
+// where the command has them); vmtouch's verbs (-t -e -l -L) are answered with a hint.
 const SHARED = {
   help: { type: 'boolean', short: 'h' },
-  range: { type: 'string' },
-  include: { type: 'string', multiple: true },
-  exclude: { type: 'string', multiple: true },
-  'files-from': { type: 'string', multiple: true },
-  follow: { type: 'boolean' },
-  'one-file-system': { type: 'boolean' },
-  'max-size': { type: 'string' },
+  range: { type: 'string', short: 'p' },
+  include: { type: 'string', multiple: true, short: 'I' },
+  exclude: { type: 'string', multiple: true, short: 'i' },
+  'files-from': { type: 'string', multiple: true, short: 'b' },
+  null: { type: 'boolean', short: '0' },
+  follow: { type: 'boolean', short: 'f' },
+  'one-file-system': { type: 'boolean', short: 'F' },
+  'max-size': { type: 'string', short: 'm' },
 } as const;
 
 const OPTIONS = {
-  stat: { ...SHARED, verbose: { type: 'boolean', short: 'v' }, json: { type: 'boolean' }, pages: { type: 'boolean' }, summary: { type: 'boolean', short: 's' } },
+  stat: {
+    ...SHARED,
+    verbose: { type: 'boolean', short: 'v' },
+    quiet: { type: 'boolean', short: 'q' },
+    json: { type: 'boolean' },
+    pages: { type: 'boolean' },
+    summary: { type: 'boolean', short: 's' },
+  },
   touch: { ...SHARED, verbose: { type: 'boolean', short: 'v' }, quiet: { type: 'boolean', short: 'q' }, 'no-progress': { type: 'boolean' }, from: { type: 'string' } },
   evict: { ...SHARED, verbose: { type: 'boolean', short: 'v' }, quiet: { type: 'boolean', short: 'q' } },
-  lock: { ...SHARED, quiet: { type: 'boolean', short: 'q' }, daemon: { type: 'boolean' }, 'pid-file': { type: 'string' } },
+  lock: { ...SHARED, quiet: { type: 'boolean', short: 'q' }, daemon: { type: 'boolean', short: 'd' }, 'pid-file': { type: 'string', short: 'P' } },
   demo: { help: { type: 'boolean', short: 'h' }, limit: { type: 'string' } },
 } as const;
 
-/** vmtouch's flags, and what to type here instead. */
+/** vmtouch's flags that a pagewise command does not take, and what to type instead. */
 const VMTOUCH_FLAGS: Record<string, string> = {
-  '-t': "vmtouch's -t (touch) is 'pagewise touch <paths>'",
-  '-e': "vmtouch's -e (evict) is 'pagewise evict <paths>'",
-  '-l': "vmtouch's -l (lock) is 'pagewise lock <paths>'",
-  '-L': "vmtouch's -L (lock) is 'pagewise lock <paths>'",
+  '-t': "vmtouch's -t (touch) is 'pagewise touch <paths>' (or vmtouch's own command line: 'pagewise -t <paths>')",
+  '-e': "vmtouch's -e (evict) is 'pagewise evict <paths>' (or vmtouch's own command line: 'pagewise -e <paths>')",
+  '-l': "vmtouch's -l (lock) is 'pagewise lock <paths>' (or vmtouch's own command line: 'pagewise -l <paths>')",
+  '-L': "vmtouch's -L (lock) is 'pagewise lock <paths>' (or vmtouch's own command line: 'pagewise -L <paths>')",
   '-d': "vmtouch's -d (daemon) is 'pagewise lock --daemon [--pid-file FILE] <paths>'",
   '-P': "vmtouch's -P (pid file) is '--pid-file FILE' of 'pagewise lock --daemon'",
-  '-m': "vmtouch's -m (max file size) is '--max-size SIZE'",
-  '-f': "vmtouch's -f (follow symbolic links) is '--follow'",
-  '-F': "vmtouch's -F (stay on one file system) is '--one-file-system'",
-  '-p': "vmtouch's -p (range) is '--range RANGE'",
-  '-i': "vmtouch's -i (ignore pattern) is '--exclude GLOB'",
-  '-I': "vmtouch's -I (include pattern) is '--include GLOB'",
-  '-b': "vmtouch's -b (file list) is '--files-from FILE' ('-' for standard input)",
-  '-q': "vmtouch's -q (quiet) is '-q' of touch, evict and lock; stat always prints its result",
+  '-q': "vmtouch's -q (quiet) is '-q' of stat, touch, evict and lock",
   '-v': "vmtouch's -v is '-v' of stat (residency strips), touch and evict",
-  '-w': "touch always waits until every page is read (vmtouch's -w is the default here)",
+  '-w': "touch always waits until every page is read, and lock --daemon until every file is locked (vmtouch's -w is the default here)",
 };
 
 function version(): string {
@@ -101,6 +104,7 @@ interface Values {
   include?: string[];
   exclude?: string[];
   'files-from'?: string[];
+  null?: boolean;
   follow?: boolean;
   'one-file-system'?: boolean;
   'max-size'?: string;
@@ -127,7 +131,7 @@ function joinNegativeValues(args: string[]): string[] {
       joined.push(...args.slice(i));
       break;
     }
-    if (args[i] === '--range' && i + 1 < args.length && /^-[\d.]/.test(args[i + 1])) {
+    if ((args[i] === '--range' || args[i] === '-p') && i + 1 < args.length && /^-[\d.]/.test(args[i + 1])) {
       joined.push(`--range=${args[i + 1]}`);
       i++;
     } else {
@@ -170,15 +174,15 @@ function parse(command: keyof typeof OPTIONS, args: string[], positionals: boole
   }
 }
 
-/** Paths from --files-from FILE ('-' = standard input): one per line, or NUL-separated when the list has a NUL. */
-function readFileList(source: string): string[] {
+/** Paths from --files-from FILE ('-' = standard input): one per line, or NUL-separated when the list has a NUL (or with -0). */
+function readFileList(source: string, nul = false): string[] {
   let text: string;
   try {
     text = fs.readFileSync(source === '-' ? 0 : source, 'utf8');
   } catch (err) {
     throw new UsageError(`cannot read --files-from '${source}': ${(err as Error).message}`);
   }
-  const parts = text.includes('\0') ? text.split('\0') : text.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
+  const parts = nul || text.includes('\0') ? text.split('\0') : text.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
   return parts.filter((p) => p !== '');
 }
 
@@ -204,7 +208,7 @@ async function pagewiseOf(backend: Backend): Promise<Pagewise> {
   return new Pagewise(backend);
 }
 
-function refuseOnSimulator(io: CliIO, command: FileCommand, json: boolean, reason: string): number {
+function refuseOnSimulator(io: CliIO, command: FileCommand | 'vmtouch mode', json: boolean, reason: string): number {
   const message =
     `pagewise ${command}: the native addon is not available (${reason}), so pagewise cannot see or change ` +
     "this machine's page cache; the reference simulator would only report its own model.";
@@ -221,6 +225,32 @@ function refuseOnSimulator(io: CliIO, command: FileCommand, json: boolean, reaso
 }
 
 /**
+ * vmtouch's command line (lib/cli/vmtouch.ts): the first word is an option, or a path that
+ * is not a command's name. A word that is neither (no '/', nothing by that name) stays an
+ * unknown command: `pagewise stats` is a typo, not a file to look for.
+ */
+function isVmtouchCommandLine(first: string): boolean {
+  if (first === 'demo' || (FILE_COMMANDS as readonly string[]).includes(first)) return false;
+  if (first.startsWith('-') || first.includes('/')) return true;
+  try {
+    fs.lstatSync(first);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function vmtouchMode(argv: string[], io: CliIO): Promise<number> {
+  const { backend, reason } = nativeBackend();
+  if (backend === undefined) return refuseOnSimulator(io, 'vmtouch mode', false, reason);
+  const [{ runVmtouch }, { daemonize }] = await Promise.all([import('./vmtouch.js'), import('./daemon.js')]);
+  return await runVmtouch(argv, io, () => pagewiseOf(backend), backend, {
+    child: process.env[DAEMON_CHILD] === '1',
+    spawn: (args, pidFile, quiet) => daemonize(io, args, pidFile, quiet, true),
+  });
+}
+
+/**
  * Run the CLI with `argv` (the arguments after the script: process.argv.slice(2))
  * and return the exit code. Output goes to io (process.stdout / process.stderr by default).
  */
@@ -232,7 +262,7 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       io.stderr.write(HELP.main);
       return EXIT_USAGE;
     }
-    if (command === '-h' || command === '--help') {
+    if ((command === '-h' && rest.length === 0) || command === '--help') {
       io.stdout.write(HELP.main);
       return EXIT_OK;
     }
@@ -246,10 +276,12 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
       io.stdout.write(HELP[topic]);
       return EXIT_OK;
     }
-    if (command.startsWith('-')) {
+    if (command.startsWith('--')) {
+      // vmtouch has no long options: this is a pagewise option before its command.
       const e = unknownOption(command);
-      throw new UsageError(`${e.message}${e.message.includes("'pagewise ") ? '' : ' (the command comes first)'}`);
+      throw new UsageError(`${e.message} (the command comes first)`);
     }
+    if (isVmtouchCommandLine(command)) return await vmtouchMode(argv, io);
     if (command === 'demo') {
       usageFor = 'demo';
       const { values } = parse('demo', rest, false);
@@ -282,11 +314,15 @@ export async function main(argv: string[], io: CliIO = { stdout: process.stdout,
     const filter = new PathFilter(v.include, v.exclude);
     if (v.pages && !v.json) throw new UsageError('--pages goes with --json (it adds each file\'s resident page runs: a snapshot for touch --from)');
     if (v['pid-file'] !== undefined && !v.daemon) throw new UsageError('--pid-file goes with --daemon');
+    if (name === 'stat' && v.quiet) {
+      if (v.json || v.verbose) throw new UsageError(`-q prints nothing but errors: it does not go with ${v.json ? '--json' : '-v'}`);
+      io = { ...io, stdout: { write: () => true } }; // stat -q: only errors (and the exit status) tell
+    }
     if (v.from !== undefined && (positionals.length > 0 || v['files-from'] !== undefined)) {
       throw new UsageError('--from takes its files from the snapshot: give no paths and no --files-from');
     }
     const paths = [...positionals];
-    for (const list of v['files-from'] ?? []) paths.push(...readFileList(list));
+    for (const list of v['files-from'] ?? []) paths.push(...readFileList(list, v.null === true));
     if (paths.length === 0 && v.from === undefined) throw new UsageError('no paths given');
     const { backend, reason } = nativeBackend();
     if (backend === undefined) return refuseOnSimulator(io, name, v.json === true, reason);

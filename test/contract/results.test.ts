@@ -85,7 +85,7 @@ describe('evict() and prefetch() ranges', () => {
     });
   });
 
-  it('a pipe is ESPIPE from posix_fadvise, as posix_fadvise(2) says', () => {
+  it('a pipe (as a descriptor or a path) is refused as every file function refuses it: "is not a regular file (it is a FIFO)"', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pagewise-fifo-'));
     const fifo = path.join(dir, 'fifo');
     try {
@@ -93,8 +93,19 @@ describe('evict() and prefetch() ranges', () => {
       // O_RDWR on a FIFO does not wait for a peer on Linux.
       const fd = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
       try {
-        for (const op of [() => pw.evict(fd), () => pw.prefetch(fd, { offset: 0, length: PAGE })]) {
-          expect(op).toThrow(expect.objectContaining({ code: 'ESPIPE', errno: -os.constants.errno.ESPIPE, syscall: 'posix_fadvise' }));
+        for (const target of [fd, fifo]) {
+          const ops = [() => pw.evict(target), () => pw.prefetch(target, { offset: 0, length: PAGE }), () => pw.fileResidency(target)];
+          const messages = ops.map((op) => {
+            try {
+              op();
+            } catch (err) {
+              expect(err).toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+              return (err as Error).message;
+            }
+            throw new Error('expected a refusal');
+          });
+          for (const m of messages) expect(m).toContain('is not a regular file (it is a FIFO)');
+          expect(new Set(messages).size, messages.join('\n')).toBe(1);
         }
       } finally {
         fs.closeSync(fd);
