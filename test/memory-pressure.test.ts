@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createPagewise, type PressureEvent, watchMemoryPressure } from '../lib/index';
-import { ownCgroups } from '../lib/pressure';
+import { ownCgroups } from '../lib/cgroup';
 import { onKernel } from './helpers';
 
 const MiB = 1024 * 1024;
