@@ -7,7 +7,8 @@ import { FADV } from './constants';
 import { openRegularFile, requireRegularFile } from './open-file';
 import { errnoError, invalidArgType, invalidArgValue, kernelError, outOfRange } from './errors';
 import { trackMapping } from './memory-usage';
-import { checkResidencyVector, CREATE, Mapping, WATCH, PROTECTION, PROTECTION_NAMES, type Protection, roundDown, roundUp } from './mapping';
+import { checkResidencyVector, CREATE, Mapping, WATCH, PROTECTION, PROTECTION_NAMES, type Protection } from './mapping';
+import { inwardEnd, inwardStart, outwardEnd, outwardStart, roundDown, roundUp } from './pages';
 import { RANGE_KEYS, type Range, validateBoolean, validateInteger, validateObject, validateOneOf } from './validate';
 import { createSharedMemory, type SharedMemory, type SharedMemoryOptions } from './shared-memory';
 
@@ -347,9 +348,9 @@ function fileRange(range: Partial<Range>, size: number, page: number, name: stri
     return [at, at];
   }
   if (inward) {
-    const start = roundUp(offset, page);
-    const end = to === size ? roundUp(size, page) : roundDown(to, page);
-    return end > start ? [start, end] : [start, start];
+    const start = inwardStart(0, offset, page);
+    return [start, inwardEnd(0, offset, to - offset, size, page, start)];
   }
-  return [roundDown(offset, page), roundUp(to, page)];
+  const start = outwardStart(0, offset, page);
+  return [start, outwardEnd(0, offset, to - offset, page, start)];
 }

@@ -22,6 +22,7 @@ import { RANGE_KEYS, type Range, validateBoolean, validateInteger, validateObjec
 import * as safeCopy from './safe-copy';
 import { TruncationWatch } from './truncation-watch';
 import { mappingChanged } from './memory-usage';
+import { inwardEnd, inwardStart, outwardEnd, outwardStart, roundDown, roundUp } from './pages';
 
 export type Protection = 'none' | 'read' | 'read-write' | 'read-exec' | 'read-write-exec';
 
@@ -139,7 +140,7 @@ export class Mapping implements Disposable {
    * and a comparison on this object touches nothing the call does not touch anyway (the
    * table lookup costs a builtin call and a hash table next to a syscall).
    */
-  #lastAdvice: unknown = undefined;
+  #lastAdvice: unknown = 'normal'; // a valid name: advise() with no advice must still be checked
   #lastAdviceInfo: AdviceInfo = ADVICE.normal;
 
   constructor(token: typeof CREATE, init: MappingInit) {
@@ -643,32 +644,6 @@ export class Mapping implements Disposable {
   }
 }
 
-// Rounding of a validated range [offset, offset + length) of a mapping of `size` bytes whose
-// byte 0 is `delta` bytes into its region, to region bytes on page boundaries. Start and end
-// are separate functions so that the per-call paths need no array.
-
-/** Outward: the page holding the first byte. */
-function outwardStart(delta: number, offset: number, page: number): number {
-  return roundDown(delta + offset, page);
-}
-
-/** Outward: past the page holding the last byte (`start` when the range is empty). */
-function outwardEnd(delta: number, offset: number, length: number, page: number, start: number): number {
-  return length === 0 ? start : roundUp(delta + offset + length, page);
-}
-
-/** Inward: the first page boundary at or after the first byte. */
-function inwardStart(delta: number, offset: number, page: number): number {
-  return roundUp(delta + offset, page);
-}
-
-/** Inward: the last page boundary at or before the end, or the end of the tail page when the range reaches the end of the mapping; never before `start`. */
-function inwardEnd(delta: number, offset: number, length: number, size: number, page: number, start: number): number {
-  const rawEnd = delta + offset + length;
-  const end = length > 0 && offset + length === size ? roundUp(rawEnd, page) : roundDown(rawEnd, page);
-  return end > start ? end : start;
-}
-
 /**
  * Where small residency vectors are written before being copied out: module-private,
  * so no user code can transfer or detach it (the addon also re-reads its length at
@@ -695,12 +670,4 @@ function residencyVector(count: number, bytes: number, page: number): Uint8Array
   } catch {
     throw outOfRange('range.length', `${residencyLimit(page)}; ${count} bytes could not be allocated`, bytes);
   }
-}
-
-export function roundUp(n: number, page: number): number {
-  return Math.ceil(n / page) * page;
-}
-
-export function roundDown(n: number, page: number): number {
-  return Math.floor(n / page) * page;
 }

@@ -52,8 +52,10 @@ export interface ProcessMemoryUsage extends MemoryFigures {
   /**
    * Live native mappings made by pagewise, with their share of the figures. Where the kernel
    * merged a mapping's VMA with a neighbour (adjacent mappings with the same flags), the
-   * mapping's rss, anonymous and swap are its own pages (from /proc/self/pagemap); lazyFree,
-   * cleanFile, anonHugePages and locked are the VMA's figures shared out in proportion.
+   * mapping's rss, anonymous and swap are its own pages (from /proc/self/pagemap), and so is
+   * lazyFree where the process may read /proc/kpageflags (CAP_SYS_ADMIN); otherwise lazyFree,
+   * and always cleanFile, anonHugePages and locked, are the VMA's figures shared out in
+   * proportion. `vmas` counts a merged VMA once for each mapping in it.
    */
   mappings: MappingMemoryUsage[];
   /** Live simulator mappings: ordinary JavaScript memory, inside the process figures, not listed. */
@@ -178,9 +180,10 @@ function add(into: MemoryFigures, figures: MemoryFigures): void {
 /**
  * The figures of the part [start, end) of a VMA that also holds other memory (the kernel
  * merged adjacent mappings): resident, anonymous and swapped pages counted page by page
- * in /proc/self/pagemap; the figures pagemap has no bit for shared out in proportion to
- * the pages they apply to (LazyFree and AnonHugePages to anonymous pages, clean file pages
- * to file pages, Locked to resident pages). Without pagemap, in proportion to the length.
+ * in /proc/self/pagemap, LazyFree page by page in /proc/kpageflags where this process may
+ * read it (CAP_SYS_ADMIN); the figures with no per-page source shared out in proportion to
+ * the pages they apply to (LazyFree otherwise and AnonHugePages to anonymous pages, clean
+ * file pages to file pages, Locked to resident pages). Without pagemap, by length.
  */
 function partOfVma(whole: MemoryFigures, start: bigint, end: bigint, vmaLength: number, pageSize: number): MemoryFigures {
   const pages = Number((end - start) / BigInt(pageSize));
@@ -201,7 +204,7 @@ function partOfVma(whole: MemoryFigures, start: bigint, end: bigint, vmaLength: 
   return {
     rss,
     anonymous,
-    lazyFree: Math.min(anonymous, share(whole.lazyFree, anonymous, whole.anonymous)),
+    lazyFree: counts.lazyFree !== undefined ? counts.lazyFree * pageSize : Math.min(anonymous, share(whole.lazyFree, anonymous, whole.anonymous)),
     cleanFile: Math.min(file, share(whole.cleanFile, file, whole.rss - whole.anonymous)),
     anonHugePages: Math.min(anonymous, share(whole.anonHugePages, anonymous, whole.anonymous)),
     swap: counts.swapped * pageSize,

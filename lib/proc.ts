@@ -66,6 +66,12 @@ export interface PagemapCounts {
   file: number;
   /** Swapped out. */
   swapped: number;
+  /**
+   * Present anonymous pages marked MADV_FREE and not yet reclaimed (anonymous, not swap-backed:
+   * what smaps counts as LazyFree), from /proc/kpageflags; undefined where the page-frame
+   * numbers or /proc/kpageflags are hidden (without CAP_SYS_ADMIN).
+   */
+  lazyFree?: number;
 }
 
 const PRESENT = 0x8000_0000; // bit 63 of each 64-bit entry: its high 32 bits, little-endian
@@ -87,6 +93,7 @@ export function readPagemap(start: bigint, pages: number, pageSize: number): Pag
   }
   const counts: PagemapCounts = { present: 0, anonymous: 0, file: 0, swapped: 0 };
   const buffer = Buffer.allocUnsafe(Math.min(pages, CHUNK_PAGES) * 8);
+  const frames: number[] = []; // page-frame numbers of present anonymous pages, where shown
   try {
     let position = (start / BigInt(pageSize)) * 8n;
     for (let done = 0; done < pages; ) {
@@ -98,7 +105,11 @@ export function readPagemap(start: bigint, pages: number, pageSize: number): Pag
         if (high & PRESENT) {
           counts.present++;
           if (high & FILE_OR_SHARED) counts.file++;
-          else counts.anonymous++;
+          else {
+            counts.anonymous++;
+            const frame = (high & 0x7f_ffff) * 2 ** 32 + buffer.readUInt32LE(i - 4);
+            if (frame !== 0) frames.push(frame);
+          }
         } else if (high & SWAPPED) counts.swapped++;
       }
       done += got >>> 3;
@@ -109,5 +120,45 @@ export function readPagemap(start: bigint, pages: number, pageSize: number): Pag
   } finally {
     fs.closeSync(fd);
   }
+  if (frames.length === counts.anonymous && frames.length > 0) {
+    const lazyFree = countLazyFree(frames);
+    if (lazyFree !== undefined) counts.lazyFree = lazyFree;
+  } else if (counts.anonymous === 0) counts.lazyFree = 0;
   return counts;
+}
+
+const KPF_ANON = 1 << 12;
+const KPF_SWAPBACKED = 1 << 14;
+
+/** How many of these page frames are anonymous and not swap-backed (MADV_FREE'd), from /proc/kpageflags. */
+function countLazyFree(frames: number[]): number | undefined {
+  let fd: number;
+  try {
+    fd = fs.openSync('/proc/kpageflags', 'r');
+  } catch {
+    return undefined;
+  }
+  frames.sort((a, b) => a - b);
+  const buffer = Buffer.allocUnsafe(CHUNK_PAGES * 8);
+  let lazy = 0;
+  try {
+    // One read per run of consecutive frames (a fresh mapping's pages are often contiguous).
+    for (let i = 0; i < frames.length; ) {
+      let j = i + 1;
+      while (j < frames.length && j - i < CHUNK_PAGES && frames[j] - frames[i] <= j - i) j++;
+      const span = frames[j - 1] - frames[i] + 1;
+      const got = fs.readSync(fd, buffer, 0, span * 8, frames[i] * 8);
+      if (got !== span * 8) return undefined;
+      for (let k = i; k < j; k++) {
+        const flags = buffer.readUInt32LE((frames[k] - frames[i]) * 8);
+        if ((flags & KPF_ANON) !== 0 && (flags & KPF_SWAPBACKED) === 0) lazy++;
+      }
+      i = j;
+    }
+  } catch {
+    return undefined;
+  } finally {
+    fs.closeSync(fd);
+  }
+  return lazy;
 }
