@@ -18,7 +18,7 @@ import {
 } from './errors';
 import { whenViewReleased } from './view-release';
 import * as validate from './validate';
-import { RANGE_KEYS, type Range, validateBoolean, validateInteger, validateObject, validateOneOf, validateRange } from './validate';
+import { optionKeys, RANGE_KEYS, type Range, validateBoolean, validateInteger, validateObject, validateOneOf, validateRange } from './validate';
 import * as safeCopy from './safe-copy';
 import { TruncationWatch } from './truncation-watch';
 import { mappingChanged } from './memory-usage';
@@ -68,9 +68,9 @@ export interface LockOptions extends Range {
 /** Residency vectors up to this many pages are copied out of the scratch vector into an on-heap typed array (V8's limit is 64 bytes). */
 const SMALL_VECTOR = 64;
 
-const POPULATE_KEYS = Object.freeze(['offset', 'length', 'mode']);
-const FLUSH_KEYS = Object.freeze(['offset', 'length', 'invalidate']);
-const LOCK_KEYS = Object.freeze(['offset', 'length', 'onFault']);
+const POPULATE_KEYS = optionKeys<PopulateOptions>()(['offset', 'length', 'mode'] as const);
+const FLUSH_KEYS = optionKeys<FlushOptions>()(['offset', 'length', 'invalidate'] as const);
+const LOCK_KEYS = optionKeys<LockOptions>()(['offset', 'length', 'onFault'] as const);
 
 /** Passed by Pagewise to the constructor so users cannot make a Mapping over arbitrary memory. */
 export const CREATE = Symbol('pagewise.createMapping');

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import type { Backend } from './backend';
 import { invalidArgValue, kernelError, pagewiseError } from './errors';
 import type { Mapping } from './mapping';
-import { validateBoolean, validateInteger, validateObject } from './validate';
+import { optionKeys, validateBoolean, validateInteger, validateObject } from './validate';
 
 export interface SharedMemoryOptions {
   /** Shown in /proc/<pid>/fd and /proc/<pid>/maps as memfd:<name>. At most 249 bytes. Default 'pagewise'. */
@@ -17,7 +17,7 @@ export interface SharedMemoryOptions {
   sealGrow?: boolean;
 }
 
-const SHARED_MEMORY_KEYS = Object.freeze(['name', 'sealGrow']);
+const SHARED_MEMORY_KEYS = optionKeys<SharedMemoryOptions>()(['name', 'sealGrow'] as const);
 
 /** F_SEAL_* bits (include/uapi/linux/fcntl.h). */
 const F_SEAL_SHRINK = 0x0002;

@@ -109,7 +109,7 @@ function isIndex(value: unknown, max: number): value is number {
 
 // Used inside this module under a local name: an exported const is read through
 // this module's exports object, one more object touched per call (hot path).
-const rangeKeys: readonly string[] = Object.freeze(['offset', 'length']);
+const rangeKeys: readonly string[] = Object.freeze(['offset', 'length'] as const satisfies ReadonlyArray<keyof Range>);
 export const RANGE_KEYS = rangeKeys;
 
 /**

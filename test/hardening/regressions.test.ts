@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pagewise } from '../../lib/index';
+import { optionKeys } from '../../lib/validate';
 
 const pw = pagewise;
 const PAGE = pw.pageSize;
@@ -185,5 +186,19 @@ describe('validation bypasses (issue 24)', () => {
       }
       expect(message).toContain(`did you mean '${guess}'?`);
     }
+  });
+});
+
+describe('option key lists (issue 21)', () => {
+  it('are checked against their interface both ways by the compiler', () => {
+    interface Two {
+      a?: number;
+      b?: string;
+    }
+    expect(optionKeys<Two>()(['a', 'b'] as const)).toEqual(['a', 'b']);
+    // @ts-expect-error a list that misses one of the interface's keys does not compile
+    optionKeys<Two>()(['a'] as const);
+    // @ts-expect-error nor does a key the interface does not have
+    optionKeys<Two>()(['a', 'b', 'c'] as const);
   });
 });
