@@ -1,6 +1,8 @@
-// Module init: exports pageSize, maxViewLength, supports, map, fileResidency,
-// fadvise, accessMode, statFiles, PressureWatch, supportsAnonName, setAnonName.
-// One AddonData per environment (main thread, workers).
+// Module init: exports map and the Mapping functions (mapping.cc), pageSize,
+// maxViewLength, supports, fileResidency, fadvise, accessMode, createMemfd, seals,
+// PressureWatch, supportsAnonName, setAnonName, and the CLI's statFiles, walkFiles,
+// statText, statSums and pendingRequests. One AddonData per environment (main
+// thread, workers).
 #include <napi.h>
 
 #include <memory>
@@ -16,6 +18,7 @@ Napi::Value AccessMode(const Napi::CallbackInfo& info);     // fadvise.cc
 Napi::Value CreateMemfd(const Napi::CallbackInfo& info);    // memfd.cc
 Napi::Value Seals(const Napi::CallbackInfo& info);          // memfd.cc
 void InitPressure(Napi::Env env, Napi::Object exports);     // pressure.cc
+void InitNaming(Napi::Env env, Napi::Object exports);       // prctl.cc
 Napi::Value StatFiles(const Napi::CallbackInfo& info);      // cachestat_batch.cc
 Napi::Value WalkFiles(const Napi::CallbackInfo& info);      // cachestat_batch.cc
 Napi::Value StatText(const Napi::CallbackInfo& info);       // stat_text.cc
@@ -39,6 +42,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("createMemfd", Napi::Function::New(env, CreateMemfd, "createMemfd"));
   exports.Set("seals", Napi::Function::New(env, Seals, "seals"));
   InitPressure(env, exports);
+  InitNaming(env, exports);
   exports.Set("statFiles", Napi::Function::New(env, StatFiles, "statFiles"));
   exports.Set("walkFiles", Napi::Function::New(env, WalkFiles, "walkFiles"));
   exports.Set("statText", Napi::Function::New(env, StatText, "statText"));
