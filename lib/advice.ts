@@ -109,7 +109,3 @@ export function adviceFromName(advice: unknown): AdviceInfo {
   const names = ADVICE_NAMES.map((a) => `'${a}'`).join(', ');
   throw invalidArgValue('advice', advice, `must be one of: ${names}${guess !== undefined ? ` (did you mean '${guess}'?)` : ''}`);
 }
-
-export function isAdvice(value: unknown): value is Advice {
-  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(ADVICE, value);
-}

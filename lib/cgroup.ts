@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 /** The cgroup directories of this process: v1 memory controller and v2 (unified). */
-export interface OwnCgroups {
+interface OwnCgroups {
   v1?: string;
   v2?: string;
   /** Where each hierarchy is mounted (the top the ancestor walk stops at). */
@@ -67,7 +67,7 @@ export function ownCgroups(): OwnCgroups {
  * The one cutoff: v2 writes "max"; v1 writes PAGE_COUNTER_MAX pages in bytes (about 2^63),
  * so any value that is not a safe integer (>= 2^53, 8 PiB) means no limit.
  */
-export function readLimitFile(file: string): number | undefined {
+function readLimitFile(file: string): number | undefined {
   let text: string;
   try {
     text = fs.readFileSync(file, 'latin1').trim();

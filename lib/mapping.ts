@@ -1,6 +1,6 @@
 // Mapping: one mmap'd region and everything pagewise can do to it. Validates and
 // rounds every range, then calls the backend (native addon or simulator).
-import { ADVICE, ADVICE_NAMES, type Advice, type AdviceConstant, type AdviceInfo, adviceFromName } from './advice';
+import { ADVICE, type Advice, type AdviceConstant, type AdviceInfo, adviceFromName } from './advice';
 import * as backend from './backend';
 import type { Backend, BackendMapping } from './backend';
 import { PROT } from './constants';
@@ -77,7 +77,7 @@ export const CREATE = Symbol('pagewise.createMapping');
 /** Internal: starts the truncation watch of a file mapping (mapFile { watch: true }, lib/truncation-watch.ts). */
 export const WATCH = Symbol('pagewise.watchTruncation');
 
-export interface MappingInit {
+interface MappingInit {
   backend: Backend;
   region: BackendMapping;
   /** Bytes between the start of the region and the caller's offset 0 (unaligned file offsets). */

@@ -33,7 +33,7 @@ export interface PressureSource {
 }
 
 export type PressureSourceKind = 'cgroup-v1' | 'cgroup-v1-usage' | 'cgroup-v2-psi' | 'cgroup-v2-events' | 'psi';
-export const PRESSURE_SOURCE_KINDS: readonly PressureSourceKind[] = [
+const PRESSURE_SOURCE_KINDS: readonly PressureSourceKind[] = [
   'cgroup-v1',
   'cgroup-v1-usage',
   'cgroup-v2-psi',
@@ -42,7 +42,7 @@ export const PRESSURE_SOURCE_KINDS: readonly PressureSourceKind[] = [
 ];
 
 /** vmpressure levels of cgroup v1 (memory.pressure_level). */
-export type VmpressureLevel = 'low' | 'medium' | 'critical';
+type VmpressureLevel = 'low' | 'medium' | 'critical';
 
 export interface WatchMemoryPressureOptions {
   /** Stops the watcher when aborted (like close()). */

@@ -57,7 +57,7 @@ export function readStatus(): Map<string, number> {
 }
 
 /** Page counts of a range from /proc/self/pagemap. */
-export interface PagemapCounts {
+interface PagemapCounts {
   /** Present in RAM. */
   present: number;
   /** Present and anonymous (private: not a file page, not shared anonymous memory). */

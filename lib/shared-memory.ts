@@ -19,9 +19,6 @@ export interface SharedMemoryOptions {
 
 const SHARED_MEMORY_KEYS = optionKeys<SharedMemoryOptions>()(['name', 'sealGrow'] as const);
 
-/** F_SEAL_* bits (include/uapi/linux/fcntl.h). */
-const F_SEAL_SHRINK = 0x0002;
-
 export class SharedMemory implements Disposable {
   #fd: number;
   /** The memory, mapped shared (kind 'file'). */
@@ -61,12 +58,6 @@ export class SharedMemory implements Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
-}
-
-/** Whether fd is a file sealed against shrinking (a memfd from createSharedMemory, or any F_SEAL_SHRINK'ed file). */
-export function isSealedAgainstShrinking(backend: Backend, fd: number): boolean {
-  const seals = backend.seals(fd);
-  return seals >= 0 && (seals & F_SEAL_SHRINK) !== 0;
 }
 
 export function createSharedMemory(

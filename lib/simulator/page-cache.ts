@@ -23,7 +23,7 @@ export function rethrowFs(err: unknown, syscall: string): never {
  * What the page cache reads of a mapping of its file (lib/simulator/mapping.ts's SimMapping;
  * declared here so that this module needs nothing from mapping.ts).
  */
-export interface CachedMapping {
+interface CachedMapping {
   readonly file: SimFile<CachedMapping> | undefined;
   readonly pages: number;
   readonly shared: boolean;
