@@ -1,5 +1,12 @@
 // SimMapping: one simulated mmap'd range — page and VMA state per page, the
 // memory (lib/simulator/extents.ts), and what each operation does to them.
+//
+// Longer than ~600 lines on purpose: every method reads and writes the same per-page
+// state arrays (state, attr, stamp, hash) under one set of invariants (a COW page has
+// its own extent, a lazy-free page reads as zero once reclaimed, a locked page is never
+// dropped), so the madvise, mprotect, mlock, msync and mremap models are kept side by
+// side where those invariants can be checked in one reading. The parts without that
+// state live beside it: copy.ts, extents.ts, page-cache.ts, advise-runs.ts, state.ts.
 import * as fs from 'node:fs';
 import type { BackendMapping } from '../backend';
 import { KNOWN_MADVISE, MADV, PROT } from '../constants';
