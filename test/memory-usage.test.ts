@@ -53,6 +53,26 @@ function settle<T>(read: () => T, ok: (value: T) => boolean): T {
   return value;
 }
 
+/** A file of `size` bytes written back to disk (clean pages), mapped private and every page read in. */
+function withReadFileMapping(size: number, body: (m: Mapping) => void): void {
+  const dir = fs.mkdtempSync('/tmp/pagewise-usage-');
+  const file = `${dir}/data`;
+  fs.writeFileSync(file, Buffer.alloc(size, 3));
+  // Written but not yet on disk, the pages are dirty (not droppable): write them back first.
+  const fd = fs.openSync(file, 'r');
+  fs.fsyncSync(fd);
+  fs.closeSync(fd);
+  try {
+    using m = pw.mapFile(file);
+    let sum = 0;
+    for (let i = 0; i < m.length; i += PAGE) sum += m.buffer[i]; // fault every page in, read only
+    expect(sum).toBe(3 * (m.length / PAGE));
+    body(m);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe('memoryUsage', () => {
   it.skipIf(process.platform !== 'linux')('process figures are consistent: effective = rss - lazyFree - cleanFile, parts within rss', () => {
     const u = usage();
@@ -101,25 +121,13 @@ describe('memoryUsage', () => {
   });
 
   it.skipIf(!onKernel)('native: a file mapping\'s clean pages count as cleanFile, not effective', () => {
-    const file = `${fs.mkdtempSync('/tmp/pagewise-usage-')}/data`;
-    fs.writeFileSync(file, Buffer.alloc(4 * MiB, 3));
-    // Written but not yet on disk, the pages are dirty (not droppable): write them back first.
-    const fd = fs.openSync(file, 'r');
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    try {
-      using m = pw.mapFile(file);
-      let sum = 0;
-      for (let i = 0; i < m.length; i += PAGE) sum += m.buffer[i]; // fault every page in, read only
-      expect(sum).toBe(3 * (m.length / PAGE));
+    withReadFileMapping(4 * MiB, (m) => {
       const u = of(usage(), m)!;
       expect(u.kind).toBe('file');
       expect(u.rss).toBe(4 * MiB);
       expect(u.cleanFile).toBe(4 * MiB);
       expect(u.effective).toBe(0);
-    } finally {
-      fs.rmSync(file.slice(0, file.lastIndexOf('/')), { recursive: true, force: true });
-    }
+    });
   });
 
   it('is typed for the common path: memoryUsage().effective needs no narrowing (--strict)', () => {
@@ -132,17 +140,7 @@ describe('memoryUsage', () => {
   });
 
   it.skipIf(!onKernel)('native: copy-on-write pages of a file mapping are counted once (issue 24 item 2)', () => {
-    const dir = fs.mkdtempSync('/tmp/pagewise-usage-');
-    const file = `${dir}/data`;
-    fs.writeFileSync(file, Buffer.alloc(8 * MiB, 3));
-    const fd = fs.openSync(file, 'r');
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    try {
-      using m = pw.mapFile(file);
-      let sum = 0;
-      for (let i = 0; i < m.length; i += PAGE) sum += m.buffer[i];
-      expect(sum).toBe(3 * (m.length / PAGE));
+    withReadFileMapping(8 * MiB, (m) => {
       const cow = (2 * MiB) / PAGE;
       for (let i = 0; i < cow; i++) m.buffer[i * PAGE] = 4; // private mapping: each write copies the page
       const u = of(usage(), m)!;
@@ -155,9 +153,7 @@ describe('memoryUsage', () => {
       expect(u.anonymous).toBe(2 * MiB);
       expect(u.cleanFile).toBe(6 * MiB); // was 4 MiB: the copies were subtracted from the clean pages
       expect(u.effective).toBe(2 * MiB); // was 4 MiB
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it.skipIf(!onKernel)('native: the process total agrees with smaps read at the same moment (within a page per VMA)', () => {
