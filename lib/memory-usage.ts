@@ -53,7 +53,8 @@ export interface ProcessMemoryUsage extends MemoryFigures {
    * Live native mappings made by pagewise, with their share of the figures. Where the kernel
    * merged a mapping's VMA with a neighbour (adjacent mappings with the same flags), the
    * mapping's rss, anonymous and swap are its own pages (from /proc/self/pagemap), and so is
-   * lazyFree where the process may read /proc/kpageflags (CAP_SYS_ADMIN); otherwise lazyFree,
+   * lazyFree where the process may read /proc/kpageflags (CAP_SYS_ADMIN) and the mapping has at
+   * most 64 MiB of anonymous pages in that VMA; otherwise lazyFree,
    * and always cleanFile, anonHugePages and locked, are the VMA's figures shared out in
    * proportion. `vmas` counts a merged VMA once for each mapping in it.
    */
@@ -189,7 +190,7 @@ function partOfVma(whole: MemoryFigures, start: bigint, end: bigint, vmaLength: 
   const pages = Number((end - start) / BigInt(pageSize));
   const share = (value: number, part: number, of: number) =>
     of <= 0 ? 0 : Math.min(value, Math.round((value * part) / of / pageSize) * pageSize);
-  const counts = readPagemap(start, pages, pageSize);
+  const counts = readPagemap(start, pages, pageSize, whole.lazyFree > 0);
   if (counts === undefined) {
     const length = pages * pageSize;
     const part = emptyFigures();

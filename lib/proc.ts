@@ -81,10 +81,11 @@ const CHUNK_PAGES = 8192; // 64 KiB of entries per read
 
 /**
  * Counts the pages of [start, start + pages * pageSize) by their pagemap bits, or undefined
- * when /proc/self/pagemap cannot be read. Needs no privilege: only the page-frame numbers
+ * when /proc/self/pagemap cannot be read. `wantLazyFree` false: the caller knows there is
+ * none (lazyFree 0), and /proc/kpageflags is not read. Needs no privilege: only the page-frame numbers
  * are hidden from unprivileged readers, the flag bits are not.
  */
-export function readPagemap(start: bigint, pages: number, pageSize: number): PagemapCounts | undefined {
+export function readPagemap(start: bigint, pages: number, pageSize: number, wantLazyFree = true): PagemapCounts | undefined {
   let fd: number;
   try {
     fd = fs.openSync('/proc/self/pagemap', 'r');
@@ -107,8 +108,10 @@ export function readPagemap(start: bigint, pages: number, pageSize: number): Pag
           if (high & FILE_OR_SHARED) counts.file++;
           else {
             counts.anonymous++;
-            const frame = (high & 0x7f_ffff) * 2 ** 32 + buffer.readUInt32LE(i - 4);
-            if (frame !== 0) frames.push(frame);
+            if (wantLazyFree) {
+              const frame = (high & 0x7f_ffff) * 2 ** 32 + buffer.readUInt32LE(i - 4);
+              if (frame !== 0) frames.push(frame);
+            }
           }
         } else if (high & SWAPPED) counts.swapped++;
       }
@@ -120,13 +123,17 @@ export function readPagemap(start: bigint, pages: number, pageSize: number): Pag
   } finally {
     fs.closeSync(fd);
   }
-  if (frames.length === counts.anonymous && frames.length > 0) {
+  if (!wantLazyFree) counts.lazyFree = 0;
+  else if (frames.length === counts.anonymous && frames.length > 0 && frames.length <= MAX_FLAG_FRAMES) {
     const lazyFree = countLazyFree(frames);
     if (lazyFree !== undefined) counts.lazyFree = lazyFree;
   } else if (counts.anonymous === 0) counts.lazyFree = 0;
   return counts;
 }
 
+// Page by page costs about a microsecond per scattered frame: beyond 64 MiB of anonymous pages
+// in a shared VMA, the caller's proportional share is used instead.
+const MAX_FLAG_FRAMES = 16384;
 const KPF_ANON = 1 << 12;
 const KPF_SWAPBACKED = 1 << 14;
 
@@ -142,10 +149,11 @@ function countLazyFree(frames: number[]): number | undefined {
   const buffer = Buffer.allocUnsafe(CHUNK_PAGES * 8);
   let lazy = 0;
   try {
-    // One read per run of consecutive frames (a fresh mapping's pages are often contiguous).
+    // One read per run of nearby frames (gaps of at most 16 frames: a mapping's pages are often
+    // physically close); the kernel's cost is per frame read, so a run never spans far.
     for (let i = 0; i < frames.length; ) {
       let j = i + 1;
-      while (j < frames.length && j - i < CHUNK_PAGES && frames[j] - frames[i] <= j - i) j++;
+      while (j < frames.length && frames[j] - frames[j - 1] <= 16 && frames[j] - frames[i] < CHUNK_PAGES) j++;
       const span = frames[j - 1] - frames[i] + 1;
       const got = fs.readSync(fd, buffer, 0, span * 8, frames[i] * 8);
       if (got !== span * 8) return undefined;
