@@ -27,6 +27,7 @@
             "native/mincore.cc",
             "native/mlock.cc",
             "native/mprotect.cc",
+            "native/prctl.cc",
             "native/msync.cc",
             "native/process_madvise.cc",
             "native/read.cc",

@@ -27,7 +27,7 @@ const now = () => Number(process.hrtime.bigint()) / 1e6;
 
 async function child() {
   const pagewise = require(path.join(ROOT, 'dist', 'index.js'));
-  const { ownCgroups } = require(path.join(ROOT, 'dist', 'pressure.js'));
+  const { ownCgroups } = require(path.join(ROOT, 'dist', 'cgroup.js'));
   const usageFile = path.join(ownCgroups().v1, 'memory.usage_in_bytes');
   const limit = Number(fs.readFileSync(path.join(ownCgroups().v1, 'memory.limit_in_bytes'), 'utf8'));
   const threshold = limit - Math.max(8 * MiB, Math.floor(limit / 10)); // the watcher's default
@@ -124,7 +124,7 @@ function stats(values, unit = 'ms') {
 }
 
 async function main() {
-  const { ownCgroups } = require(path.join(ROOT, 'dist', 'pressure.js'));
+  const { ownCgroups } = require(path.join(ROOT, 'dist', 'cgroup.js'));
   const parent = ownCgroups().v1;
   if (parent === undefined) {
     console.log('pressure-delay: no cgroup v1 memory controller here: nothing measured');

@@ -66,9 +66,9 @@ function serve(port) {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(
         JSON.stringify({
-          rssMiB: u.supported ? u.rss / MiB : null,
-          effectiveMiB: u.supported ? u.effective / MiB : null,
-          lazyFreeMiB: u.supported ? u.lazyFree / MiB : null,
+          rssMiB: u.rss / MiB,
+          effectiveMiB: u.effective / MiB,
+          lazyFreeMiB: u.lazyFree / MiB,
           cacheEntries: s.entries,
           cacheMiB: s.bytes / MiB,
           hits: s.hits,

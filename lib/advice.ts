@@ -110,6 +110,16 @@ export function adviceFromName(advice: unknown): AdviceInfo {
   throw invalidArgValue('advice', advice, `must be one of: ${names}${guess !== undefined ? ` (did you mean '${guess}'?)` : ''}`);
 }
 
-export function isAdvice(value: unknown): value is Advice {
-  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(ADVICE, value);
+/** What the library knows about a kernel error of madvise with this advice on this mapping. */
+export function adviceHint(meta: AdviceInfo, code: string, kind: 'anonymous' | 'file', shared: boolean): string | undefined {
+  if (meta.value === ADVICE.free.value && code === 'EINVAL' && (kind === 'file' || shared)) {
+    return `${meta.constant} works only on private anonymous memory; use 'dontneed' on a file or shared mapping`;
+  }
+  if (meta.value === ADVICE.remove.value && (code === 'EINVAL' || code === 'EACCES') && !shared) {
+    return `${meta.constant} works only on shared writable mappings (it punches a hole in the file or shared memory); use 'dontneed' on private memory`;
+  }
+  if (meta.value === ADVICE.wipeonfork.value && code === 'EINVAL' && (kind === 'file' || shared)) {
+    return `${meta.constant} works only on private anonymous memory`;
+  }
+  return undefined;
 }

@@ -7,8 +7,9 @@ import { FADV } from './constants';
 import { openRegularFile, requireRegularFile } from './open-file';
 import { errnoError, invalidArgType, invalidArgValue, kernelError, outOfRange } from './errors';
 import { trackMapping } from './memory-usage';
-import { checkResidencyVector, CREATE, Mapping, WATCH, PROTECTION, PROTECTION_NAMES, type Protection, roundDown, roundUp } from './mapping';
-import { RANGE_KEYS, type Range, validateBoolean, validateInteger, validateObject, validateOneOf } from './validate';
+import { checkResidencyVector, CREATE, Mapping, WATCH, PROTECTION, PROTECTION_NAMES, type Protection } from './mapping';
+import { inwardEnd, inwardStart, outwardEnd, outwardStart, roundDown, roundUp } from './pages';
+import { optionKeys, RANGE_KEYS, type Range, validateBoolean, validateInteger, validateObject, validateOneOf } from './validate';
 import { createSharedMemory, type SharedMemory, type SharedMemoryOptions } from './shared-memory';
 
 export interface MapOptions {
@@ -74,9 +75,9 @@ export interface FileResidency extends Omit<RawFileResidency, 'source'> {
 export type FileArgument = string | URL | Buffer | number;
 
 const HUGE_SHIFT = { '2MiB': 21, '1GiB': 30 } as const;
-const MAP_KEYS = Object.freeze(['shared', 'protection', 'populate', 'noreserve', 'hugePages', 'name']);
-const MAP_FILE_KEYS = Object.freeze(['mode', 'offset', 'length', 'populate', 'watch']);
-const FILE_RESIDENCY_KEYS = Object.freeze(['offset', 'length', 'pages']);
+const MAP_KEYS = optionKeys<MapOptions>()(['shared', 'protection', 'populate', 'noreserve', 'hugePages', 'name'] as const);
+const MAP_FILE_KEYS = optionKeys<MapFileOptions>()(['mode', 'offset', 'length', 'populate', 'watch'] as const);
+const FILE_RESIDENCY_KEYS = optionKeys<FileResidencyOptions>()(['offset', 'length', 'pages'] as const);
 
 export class Pagewise {
   constructor(readonly backend: Backend) {}
@@ -336,9 +337,9 @@ function fileRange(range: Partial<Range>, size: number, page: number, name: stri
     return [at, at];
   }
   if (inward) {
-    const start = roundUp(offset, page);
-    const end = to === size ? roundUp(size, page) : roundDown(to, page);
-    return end > start ? [start, end] : [start, start];
+    const start = inwardStart(0, offset, page);
+    return [start, inwardEnd(0, offset, to - offset, size, page, start)];
   }
-  return [roundDown(offset, page), roundUp(to, page)];
+  const start = outwardStart(0, offset, page);
+  return [start, outwardEnd(0, offset, to - offset, page, start)];
 }

@@ -149,8 +149,37 @@ export function mappingClosed(operation: string): Error & CodedError {
   return coded(new Error(`Cannot ${operation}: the mapping is closed`), 'ERR_MAPPING_CLOSED');
 }
 
-/** Any other pagewise-specific failure, with a stable code. */
-export function pagewiseError(code: string, message: string): Error & CodedError {
+/**
+ * The registry of pagewise's own error codes (as Node's E() in lib/internal/errors.js):
+ * pagewiseError() takes only a code listed here, so a misspelt or unregistered code does
+ * not compile. To add a code, add one line: `ERR_NAME: 'when it is thrown',`. Node's own
+ * argument codes (ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE, ERR_INVALID_ARG_VALUE,
+ * ERR_ILLEGAL_CONSTRUCTOR, ERR_INVALID_THIS, ERR_MAPPING_CLOSED) have their own builders above.
+ */
+export const ERROR_CODES = {
+  ERR_ARENA_CLOSED: 'an arena method after close()',
+  ERR_ARENA_FULL: 'alloc() finds no room and the arena may not grow',
+  ERR_BUFFER_FREED: 'a volatile buffer used after free()',
+  ERR_BUFFER_PINNED: 'pin() on a pinned buffer',
+  ERR_BUFFER_UNPINNED: 'bytes of an unpinned buffer read',
+  ERR_CACHE_CLOSED: 'a cache method after close()',
+  ERR_CACHE_REENTRANT_GET: 'get() of a key from inside its own produce()',
+  ERR_HANDLE_RELEASED: 'a cache handle used after release()',
+  ERR_INVALID_STATE: 'a buffer detached or transferred while a copy ran',
+  ERR_MAPPING_BUSY: 'resize() while populate(), lock() or flush() is in flight',
+  ERR_MAPPING_CLOSED: 'a mapping or shared memory used after close()',
+  ERR_MAPPING_TOO_LARGE: 'a mapping larger than a JavaScript view can address',
+  ERR_MEMORY_USAGE_UNSUPPORTED: 'memoryUsage() where /proc/self/smaps cannot be read',
+  ERR_OPERATION_NOT_SUPPORTED: 'an operation this backend or mapping kind cannot do',
+  ERR_PAGEWISE_NATIVE_UNAVAILABLE: 'the native addon cannot be loaded',
+  ERR_PAGEWISE_PROM_CLIENT_MISSING: 'collectMetrics() without prom-client installed',
+  ERR_SIMULATED_OOM: 'the simulator refuses a mapping the machine could not hold',
+} as const satisfies Record<`ERR_${string}`, string>;
+
+export type PagewiseErrorCode = keyof typeof ERROR_CODES;
+
+/** Any other pagewise-specific failure, with a registered code (ERROR_CODES). */
+export function pagewiseError(code: PagewiseErrorCode, message: string): Error & CodedError {
   return coded(new Error(message), code);
 }
 
@@ -172,13 +201,22 @@ export function kernelError(err: unknown, hint?: (code: string) => string | unde
   return out;
 }
 
-/** Close names for "did you mean": edit distance at most 2 (or a third of the word), best first. */
+/**
+ * A close name for "did you mean", or undefined: the candidate the word abbreviates (a
+ * prefix of 3 or more letters: 'len' -> 'length'), else the one at the smallest edit
+ * distance, if that distance is at most 2 or a third of the word.
+ */
 export function closest(word: string, candidates: readonly string[]): string | undefined {
+  const w = word.toLowerCase();
+  if (w.length >= 3) {
+    const abbreviated = candidates.filter((c) => c.toLowerCase().startsWith(w));
+    if (abbreviated.length === 1) return abbreviated[0];
+  }
   let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1;
+  let bestDistance = Infinity;
   for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestDistance) {
+    const d = editDistance(w, c.toLowerCase());
+    if (d < bestDistance && d <= Math.max(2, Math.floor(w.length / 3))) {
       best = c;
       bestDistance = d;
     }

@@ -1,6 +1,6 @@
 // Mapping: one mmap'd region and everything pagewise can do to it. Validates and
 // rounds every range, then calls the backend (native addon or simulator).
-import { ADVICE, ADVICE_NAMES, type Advice, type AdviceConstant, type AdviceInfo, adviceFromName } from './advice';
+import { ADVICE, type Advice, type AdviceConstant, type AdviceInfo, adviceFromName, adviceHint } from './advice';
 import * as backend from './backend';
 import type { Backend, BackendMapping } from './backend';
 import { PROT } from './constants';
@@ -13,7 +13,6 @@ import {
   invalidThis,
   kernelError,
   mappingClosed,
-  outOfRange,
   pagewiseError,
 } from './errors';
 import { whenViewReleased } from './view-release';
@@ -22,61 +21,35 @@ import { RANGE_KEYS, type Range, validateBoolean, validateInteger, validateObjec
 import * as safeCopy from './safe-copy';
 import { TruncationWatch } from './truncation-watch';
 import { mappingChanged } from './memory-usage';
+import { inwardEnd, inwardStart, outwardEnd, outwardStart, roundDown, roundUp } from './pages';
+import { checkResidencyVector, residencyVector } from './residency-vector';
+import {
+  type AdvisedRange,
+  FLUSH_KEYS,
+  type FlushOptions,
+  LOCK_KEYS,
+  type LockOptions,
+  POPULATE_KEYS,
+  type PopulateOptions,
+  PROTECTION,
+  PROTECTION_NAMES,
+  type Protection,
+  type Residency,
+} from './mapping-options';
 
-export type Protection = 'none' | 'read' | 'read-write' | 'read-exec' | 'read-write-exec';
-
-export const PROTECTION: Readonly<Record<Protection, number>> = Object.freeze({
-  none: PROT.NONE,
-  read: PROT.READ,
-  'read-write': PROT.READ | PROT.WRITE,
-  'read-exec': PROT.READ | PROT.EXEC,
-  'read-write-exec': PROT.READ | PROT.WRITE | PROT.EXEC,
-});
-export const PROTECTION_NAMES = Object.freeze(Object.keys(PROTECTION) as Protection[]);
-
-/** The bytes an operation actually covered, relative to the start of the mapping. */
-export interface AdvisedRange {
-  offset: number;
-  length: number;
-}
-
-export interface Residency {
-  /** One byte per page covered (bit 0 set = resident). */
-  pages: Uint8Array;
-  /** Pages resident. */
-  resident: number;
-  /** Pages covered. */
-  total: number;
-  /** Offset of the first covered page, relative to the mapping (a multiple of the page size, or negative for a file mapped at an unaligned offset). */
-  offset: number;
-}
-
-export interface PopulateOptions extends Range {
-  /** 'read' (MADV_POPULATE_READ) or 'write' (MADV_POPULATE_WRITE). Default: 'write' for writable anonymous memory, 'read' otherwise. */
-  mode?: 'read' | 'write';
-}
-export interface FlushOptions extends Range {
-  /** Add MS_INVALIDATE. */
-  invalidate?: boolean;
-}
-export interface LockOptions extends Range {
-  /** mlock2(MLOCK_ONFAULT): lock pages as they are touched instead of faulting them all in now. */
-  onFault?: boolean;
-}
+export { PROTECTION, PROTECTION_NAMES } from './mapping-options';
+export type { AdvisedRange, FlushOptions, LockOptions, PopulateOptions, Protection, Residency } from './mapping-options';
+export { checkResidencyVector } from './residency-vector';
 
 /** Residency vectors up to this many pages are copied out of the scratch vector into an on-heap typed array (V8's limit is 64 bytes). */
 const SMALL_VECTOR = 64;
-
-const POPULATE_KEYS = Object.freeze(['offset', 'length', 'mode']);
-const FLUSH_KEYS = Object.freeze(['offset', 'length', 'invalidate']);
-const LOCK_KEYS = Object.freeze(['offset', 'length', 'onFault']);
 
 /** Passed by Pagewise to the constructor so users cannot make a Mapping over arbitrary memory. */
 export const CREATE = Symbol('pagewise.createMapping');
 /** Internal: starts the truncation watch of a file mapping (mapFile { watch: true }, lib/truncation-watch.ts). */
 export const WATCH = Symbol('pagewise.watchTruncation');
 
-export interface MappingInit {
+interface MappingInit {
   backend: Backend;
   region: BackendMapping;
   /** Bytes between the start of the region and the caller's offset 0 (unaligned file offsets). */
@@ -98,20 +71,6 @@ const RESIDENCY_BITS = backend.RESIDENCY_BITS;
 
 /** Advice names to their table entries, for a lookup without a linear scan. */
 const ADVICE_BY_NAME = new Map(Object.entries(ADVICE)) as Map<string, AdviceInfo>;
-
-/** What the library knows about a kernel error of madvise with this advice on this mapping. */
-function adviceHint(meta: AdviceInfo, code: string, kind: 'anonymous' | 'file', shared: boolean): string | undefined {
-  if (meta.value === ADVICE.free.value && code === 'EINVAL' && (kind === 'file' || shared)) {
-    return `${meta.constant} works only on private anonymous memory; use 'dontneed' on a file or shared mapping`;
-  }
-  if (meta.value === ADVICE.remove.value && (code === 'EINVAL' || code === 'EACCES') && !shared) {
-    return `${meta.constant} works only on shared writable mappings (it punches a hole in the file or shared memory); use 'dontneed' on private memory`;
-  }
-  if (meta.value === ADVICE.wipeonfork.value && code === 'EINVAL' && (kind === 'file' || shared)) {
-    return `${meta.constant} works only on private anonymous memory`;
-  }
-  return undefined;
-}
 
 export class Mapping implements Disposable {
   readonly #backend: Backend;
@@ -139,7 +98,7 @@ export class Mapping implements Disposable {
    * and a comparison on this object touches nothing the call does not touch anyway (the
    * table lookup costs a builtin call and a hash table next to a syscall).
    */
-  #lastAdvice: unknown = undefined;
+  #lastAdvice: unknown = 'normal'; // a valid name: advise() with no advice must still be checked
   #lastAdviceInfo: AdviceInfo = ADVICE.normal;
 
   constructor(token: typeof CREATE, init: MappingInit) {
@@ -643,64 +602,9 @@ export class Mapping implements Disposable {
   }
 }
 
-// Rounding of a validated range [offset, offset + length) of a mapping of `size` bytes whose
-// byte 0 is `delta` bytes into its region, to region bytes on page boundaries. Start and end
-// are separate functions so that the per-call paths need no array.
-
-/** Outward: the page holding the first byte. */
-function outwardStart(delta: number, offset: number, page: number): number {
-  return roundDown(delta + offset, page);
-}
-
-/** Outward: past the page holding the last byte (`start` when the range is empty). */
-function outwardEnd(delta: number, offset: number, length: number, page: number, start: number): number {
-  return length === 0 ? start : roundUp(delta + offset + length, page);
-}
-
-/** Inward: the first page boundary at or after the first byte. */
-function inwardStart(delta: number, offset: number, page: number): number {
-  return roundUp(delta + offset, page);
-}
-
-/** Inward: the last page boundary at or before the end, or the end of the tail page when the range reaches the end of the mapping; never before `start`. */
-function inwardEnd(delta: number, offset: number, length: number, size: number, page: number, start: number): number {
-  const rawEnd = delta + offset + length;
-  const end = length > 0 && offset + length === size ? roundUp(rawEnd, page) : roundDown(rawEnd, page);
-  return end > start ? end : start;
-}
-
 /**
  * Where small residency vectors are written before being copied out: module-private,
  * so no user code can transfer or detach it (the addon also re-reads its length at
  * every call). 4096 pages = 16 MiB of mapping.
  */
 const RESIDENCY_SCRATCH = new Uint8Array(4096);
-/** Largest residency vector: the largest typed array Node 20 can hold. */
-const MAX_RESIDENCY_PAGES = 2 ** 32;
-
-/** A coded RangeError when a residency vector of `count` pages (for `bytes` bytes) cannot exist. */
-export function checkResidencyVector(count: number, bytes: number, page: number): void {
-  if (count > MAX_RESIDENCY_PAGES) throw outOfRange('range.length', residencyLimit(page), bytes);
-}
-
-function residencyLimit(page: number): string {
-  return `a range of at most ${MAX_RESIDENCY_PAGES * page} bytes (its residency vector, one byte per page, must fit in an ArrayBuffer): query larger ranges in parts`;
-}
-
-/** A zeroed vector of `count` pages, or a coded RangeError when it cannot exist. */
-function residencyVector(count: number, bytes: number, page: number): Uint8Array {
-  checkResidencyVector(count, bytes, page);
-  try {
-    return new Uint8Array(count);
-  } catch {
-    throw outOfRange('range.length', `${residencyLimit(page)}; ${count} bytes could not be allocated`, bytes);
-  }
-}
-
-export function roundUp(n: number, page: number): number {
-  return Math.ceil(n / page) * page;
-}
-
-export function roundDown(n: number, page: number): number {
-  return Math.floor(n / page) * page;
-}

@@ -8,7 +8,7 @@ import type { VolatileCache } from './volatile/cache';
 import { invalidArgType, pagewiseError } from './errors';
 import { memoryUsage, type ProcessMemoryUsage } from './memory-usage';
 import type { PressureEvent, PressureSource } from './pressure';
-import { validateObject } from './validate';
+import { optionKeys, validateBoolean, validateObject } from './validate';
 
 /** The parts of prom-client used here (structural: pagewise's types never require prom-client). */
 interface PromGauge {
@@ -95,13 +95,15 @@ const MAPPING_FIGURES = [
   ['swap', 'swap'],
 ] as const;
 
+const METRICS_KEYS = optionKeys<MetricsOptions>()(['registry', 'prefix', 'pressure', 'arenas', 'caches', 'mappings'] as const);
+
 /**
  * Register pagewise's metrics with prom-client. Throws ERR_PAGEWISE_PROM_CLIENT_MISSING when
  * prom-client is not installed. memoryUsage() is read once per scrape (it reads
  * /proc/self/smaps: a few milliseconds).
  */
 export function collectMetrics(options?: MetricsOptions): MetricsCollector {
-  const o = validateObject<MetricsOptions>('options', options);
+  const o = validateObject<MetricsOptions>('options', options, METRICS_KEYS);
   const prefix = o.prefix ?? 'pagewise_';
   if (typeof prefix !== 'string' || !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix)) {
     throw invalidArgType('options.prefix', 'a Prometheus metric name prefix', prefix);
@@ -116,6 +118,7 @@ export function collectMetrics(options?: MetricsOptions): MetricsCollector {
       throw invalidArgType(`options.${arenas.some(([l]) => l === label) ? 'arenas' : 'caches'}.${label}`, 'a VolatileArena or VolatileCache', v);
     }
   }
+  if (o.mappings !== undefined) validateBoolean('options.mappings', o.mappings);
   const pressure = o.pressure;
   if (pressure !== undefined && (typeof pressure !== 'object' || pressure === null || typeof pressure.on !== 'function')) {
     throw invalidArgType('options.pressure', 'a pressure source (watchMemoryPressure())', pressure);
@@ -137,8 +140,11 @@ export function collectMetrics(options?: MetricsOptions): MetricsCollector {
   const read = (): ProcessMemoryUsage | undefined => {
     const now = performance.now();
     if (usage === undefined || now - readAt > 100) {
-      const u = memoryUsage();
-      usage = u.supported ? u : undefined;
+      try {
+        usage = memoryUsage();
+      } catch {
+        usage = undefined; // ERR_MEMORY_USAGE_UNSUPPORTED: no /proc here, the gauges stay empty
+      }
       readAt = now;
     }
     return usage;

@@ -12,10 +12,10 @@ import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { invalidArgType, invalidArgValue } from './errors';
 
-export type FileArgument = string | URL | Buffer | number;
+type FileArgument = string | URL | Buffer | number;
 
 /** What open(2) gets for a path argument: a string, or the exact bytes. */
-export function pathBytes(file: string | URL | Buffer): string | Buffer {
+function pathBytes(file: string | URL | Buffer): string | Buffer {
   let target: string | Buffer;
   if (typeof file === 'string') target = file;
   else if (Buffer.isBuffer(file)) target = file;

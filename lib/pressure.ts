@@ -12,7 +12,8 @@ import * as path from 'node:path';
 import type { Pagewise } from './api';
 import { invalidArgType, invalidArgValue, kernelError, type ErrnoError } from './errors';
 import { loadNativeAddon } from './native';
-import { validateInteger, validateObject, validateOneOf } from './validate';
+import { ownCgroups, ownMemoryLimit } from './cgroup';
+import { optionKeys, validateInteger, validateObject, validateOneOf } from './validate';
 
 export type PressureLevel = 'moderate' | 'critical';
 export interface PressureEvent {
@@ -32,7 +33,7 @@ export interface PressureSource {
 }
 
 export type PressureSourceKind = 'cgroup-v1' | 'cgroup-v1-usage' | 'cgroup-v2-psi' | 'cgroup-v2-events' | 'psi';
-export const PRESSURE_SOURCE_KINDS: readonly PressureSourceKind[] = [
+const PRESSURE_SOURCE_KINDS: readonly PressureSourceKind[] = [
   'cgroup-v1',
   'cgroup-v1-usage',
   'cgroup-v2-psi',
@@ -41,7 +42,7 @@ export const PRESSURE_SOURCE_KINDS: readonly PressureSourceKind[] = [
 ];
 
 /** vmpressure levels of cgroup v1 (memory.pressure_level). */
-export type VmpressureLevel = 'low' | 'medium' | 'critical';
+type VmpressureLevel = 'low' | 'medium' | 'critical';
 
 export interface WatchMemoryPressureOptions {
   /** Stops the watcher when aborted (like close()). */
@@ -110,91 +111,6 @@ const KIND_CODE = { 'cgroup-v1': 0, psi: 1, kernfs: 2 } as const;
 const DEFAULT_PSI = { moderate: 'some 150000 1000000', critical: 'full 150000 1000000' } as const;
 const DEFAULT_VMPRESSURE = { moderate: 'low', critical: 'medium' } as const;
 const LEVELS: readonly PressureLevel[] = ['moderate', 'critical'];
-
-/** The cgroup directories of this process: v1 memory controller and v2 (unified). */
-export interface OwnCgroups {
-  v1?: string;
-  v2?: string;
-}
-
-/** Finds this process's memory cgroup directories through /proc/self/cgroup and /proc/self/mountinfo. */
-export function ownCgroups(): OwnCgroups {
-  const found: OwnCgroups = {};
-  let cgroups: string[];
-  let mounts: string[];
-  try {
-    cgroups = fs.readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n');
-    mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').trim().split('\n');
-  } catch {
-    return found;
-  }
-  // mountinfo: id parent major:minor root mountpoint options [tags] - fstype source superoptions
-  const parsed = mounts.map((line) => {
-    const [left, right = ''] = line.split(' - ');
-    const f = left.split(' ');
-    const r = right.split(' ');
-    return { root: f[3], point: f[4], fstype: r[0], superOptions: (r[2] ?? '').split(',') };
-  });
-  const resolve = (rel: string, mount: { root: string; point: string }): string | undefined => {
-    // A bind mount of a subtree shows only what lies below its root.
-    if (mount.root !== '/' && rel !== mount.root && !rel.startsWith(`${mount.root}/`)) return undefined;
-    const below = mount.root === '/' ? rel : rel.slice(mount.root.length);
-    return path.join(mount.point, below);
-  };
-  for (const line of cgroups) {
-    const first = line.indexOf(':');
-    const second = line.indexOf(':', first + 1);
-    const controllers = line.slice(first + 1, second);
-    const rel = line.slice(second + 1);
-    if (controllers === '' && line.startsWith('0::')) {
-      for (const m of parsed) {
-        if (m.fstype !== 'cgroup2') continue;
-        const dir = resolve(rel, m);
-        if (dir !== undefined && found.v2 === undefined && fs.existsSync(dir)) found.v2 = dir;
-      }
-    } else if (controllers.split(',').includes('memory')) {
-      for (const m of parsed) {
-        if (m.fstype !== 'cgroup' || !m.superOptions.includes('memory')) continue;
-        const dir = resolve(rel, m);
-        if (dir !== undefined && found.v1 === undefined && fs.existsSync(dir)) found.v1 = dir;
-      }
-    }
-  }
-  return found;
-}
-
-/** This process's own memory limit, if its cgroup has one. */
-export interface MemoryLimit {
-  /** Bytes. */
-  bytes: number;
-  /** The file it came from: v2 memory.high (the throttling point) or memory.max, v1 memory.limit_in_bytes. */
-  file: string;
-}
-
-/**
- * The memory limit of this process's cgroup: v2 memory.high if set, else memory.max; v1
- * memory.limit_in_bytes. undefined when there is none (or no cgroup). Ancestors' limits
- * are not consulted. A default budget for a cache can start from it.
- */
-export function ownMemoryLimit(): MemoryLimit | undefined {
-  const cgroups = ownCgroups();
-  const candidates: string[] = [];
-  if (cgroups.v2 !== undefined) candidates.push(path.join(cgroups.v2, 'memory.high'), path.join(cgroups.v2, 'memory.max'));
-  if (cgroups.v1 !== undefined) candidates.push(path.join(cgroups.v1, 'memory.limit_in_bytes'));
-  for (const file of candidates) {
-    let text: string;
-    try {
-      text = fs.readFileSync(file, 'utf8').trim();
-    } catch {
-      continue;
-    }
-    if (text === 'max') continue;
-    const bytes = Number(text);
-    // v1 "no limit" is PAGE_COUNTER_MAX pages in bytes (about 2^63).
-    if (Number.isSafeInteger(bytes) && bytes > 0 && bytes < 2 ** 52) return { bytes, file };
-  }
-  return undefined;
-}
 
 /** Parses memory.events ("high 3\nmax 0\n..."). */
 function parseCounters(text: string): Map<string, number> {
@@ -382,19 +298,8 @@ export class MemoryPressureWatcher extends EventEmitter implements PressureSourc
     sources: PressureSourceInfo[],
     auto: boolean,
   ): void {
-    const psi = { ...DEFAULT_PSI, ...validateObject<{ moderate: string | false; critical: string | false }>('options.psi', options.psi) };
-    const vm = {
-      ...DEFAULT_VMPRESSURE,
-      ...validateObject<{ moderate: VmpressureLevel | false; critical: VmpressureLevel | false }>('options.vmpressure', options.vmpressure),
-    };
-    for (const level of LEVELS) {
-      const t = psi[level];
-      if (t !== false && typeof t !== 'string') throw invalidArgType(`options.psi.${level}`, 'of type string or false', t);
-      if (typeof t === 'string' && !/^(some|full) \d+ \d+$/.test(t)) {
-        throw invalidArgValue(`options.psi.${level}`, t, "must look like 'some <stall µs> <window µs>' or 'full ...'");
-      }
-      if (vm[level] !== false) validateOneOf(`options.vmpressure.${level}`, vm[level], ['low', 'medium', 'critical'] as const);
-    }
+    const psi = { ...DEFAULT_PSI, ...options.psi };
+    const vm = { ...DEFAULT_VMPRESSURE, ...options.vmpressure };
     const cgroups = ownCgroups();
     const add = (
       kind: PressureSourceKind,
@@ -445,7 +350,6 @@ export class MemoryPressureWatcher extends EventEmitter implements PressureSourc
       }
     };
     for (const kind of kinds) {
-      validateOneOf('options.sources[]', kind, PRESSURE_SOURCE_KINDS);
       if (kind === 'psi' && auto && registered.length > 0 && ownMemoryLimit() !== undefined) {
         // The host's stalls (other tenants') say little about a process under its own memory limit.
         this.notes.push('psi: not used (auto): this process has its own memory limit and its cgroup sources');
@@ -475,16 +379,13 @@ export class MemoryPressureWatcher extends EventEmitter implements PressureSourc
           this.notes.push('cgroup-v1-usage: this process is in no cgroup v1 memory controller');
           continue;
         }
-        const limit = readNumber(path.join(cgroups.v1, 'memory.limit_in_bytes'));
-        // "No limit" reads as a huge page-rounded number (PAGE_COUNTER_MAX pages).
-        if (limit === undefined || limit >= 2 ** 52) {
-          this.notes.push(`cgroup-v1-usage: ${cgroups.v1} has no memory limit`);
+        // The same limit as the arena's default bound (lib/cgroup.ts): the smallest on the path.
+        const limit = ownMemoryLimit(cgroups)?.bytes;
+        if (limit === undefined) {
+          this.notes.push(`cgroup-v1-usage: ${cgroups.v1} and its ancestors have no memory limit`);
           continue;
         }
-        const headroom =
-          options.usageHeadroom === undefined
-            ? Math.max(8 * 1024 * 1024, Math.floor(limit / 10))
-            : validateInteger('options.usageHeadroom', options.usageHeadroom, 0, limit);
+        const headroom = options.usageHeadroom === undefined ? Math.max(8 * 1024 * 1024, Math.floor(limit / 10)) : Math.min(options.usageHeadroom, limit);
         const file = path.join(cgroups.v1, 'memory.usage_in_bytes');
         const threshold = limit - headroom;
         try {
@@ -528,6 +429,40 @@ export class MemoryPressureWatcher extends EventEmitter implements PressureSourc
   }
 }
 
+const WATCH_KEYS = optionKeys<WatchMemoryPressureOptions>()(['signal', 'sources', 'pagewise', 'psi', 'vmpressure', 'usageHeadroom'] as const);
+const LEVEL_KEYS = optionKeys<Record<PressureLevel, unknown>>()(['moderate', 'critical'] as const);
+const VMPRESSURE_LEVELS: readonly VmpressureLevel[] = ['low', 'medium', 'critical'];
+
+/** Every option checked whatever the environment: the same options are refused with or without a cgroup. */
+function validateWatchOptions(options: unknown): WatchMemoryPressureOptions {
+  const o = validateObject<WatchMemoryPressureOptions>('options', options, WATCH_KEYS);
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
+    throw invalidArgType('options.signal', 'an instance of AbortSignal', o.signal);
+  }
+  if (o.sources !== undefined && o.sources !== 'auto' && o.sources !== 'synthetic') {
+    if (!Array.isArray(o.sources)) {
+      throw invalidArgValue('options.sources', o.sources, "must be 'auto', 'synthetic' or an array of source kinds");
+    }
+    for (const kind of o.sources as unknown[]) validateOneOf('options.sources[]', kind, PRESSURE_SOURCE_KINDS);
+  }
+  if (o.pagewise !== undefined && (typeof o.pagewise !== 'object' || o.pagewise === null || typeof o.pagewise.kind !== 'string')) {
+    throw invalidArgType('options.pagewise', 'a Pagewise instance', o.pagewise);
+  }
+  const psi = validateObject<Record<PressureLevel, string | false>>('options.psi', o.psi, LEVEL_KEYS);
+  const vm = validateObject<Record<PressureLevel, VmpressureLevel | false>>('options.vmpressure', o.vmpressure, LEVEL_KEYS);
+  for (const level of LEVELS) {
+    const t = psi[level];
+    if (t !== undefined && t !== false && typeof t !== 'string') throw invalidArgType(`options.psi.${level}`, 'of type string or false', t);
+    if (typeof t === 'string' && !/^(some|full) \d+ \d+$/.test(t)) {
+      throw invalidArgValue(`options.psi.${level}`, t, "must look like 'some <stall µs> <window µs>' or 'full ...'");
+    }
+    const v = vm[level];
+    if (v !== undefined && v !== false) validateOneOf(`options.vmpressure.${level}`, v, VMPRESSURE_LEVELS);
+  }
+  if (o.usageHeadroom !== undefined && o.usageHeadroom !== false) validateInteger('options.usageHeadroom', o.usageHeadroom);
+  return o;
+}
+
 /**
  * Watch this process's memory pressure. The listener, if given, is added for 'pressure'.
  * Look at `supported` / `reason` / `sources` / `notes` to see what is being watched.
@@ -536,13 +471,7 @@ export function watchMemoryPressure(
   options?: WatchMemoryPressureOptions,
   listener?: (event: PressureEvent) => void,
 ): MemoryPressureWatcher {
-  const o = validateObject<WatchMemoryPressureOptions>('options', options);
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
-    throw invalidArgType('options.signal', 'an instance of AbortSignal', o.signal);
-  }
-  if (o.sources !== undefined && o.sources !== 'auto' && o.sources !== 'synthetic' && !Array.isArray(o.sources)) {
-    throw invalidArgValue('options.sources', o.sources, "must be 'auto', 'synthetic' or an array of source kinds");
-  }
+  const o = validateWatchOptions(options);
   if (listener !== undefined && typeof listener !== 'function') throw invalidArgType('listener', 'of type function', listener);
   const watcher = new MemoryPressureWatcher(o);
   if (listener !== undefined) watcher.on('pressure', listener);

@@ -14,7 +14,7 @@ import { validateInteger } from './validate';
  * trip costs more than copying them). Internal: tests lower it to drive the
  * threadpool path with small copies.
  */
-export const copySettings = { asyncMin: 1 << 20 };
+const copySettings = { asyncMin: 1 << 20 };
 
 /** EFAULT from read() / readSync(): the first bytesRead bytes were copied into the target. */
 export interface ShortReadError extends ErrnoError {
@@ -26,14 +26,14 @@ export interface ShortWriteError extends ErrnoError {
   bytesWritten: number;
 }
 
-export function shortRead(bytesRead: number, length: number): ShortReadError {
+function shortRead(bytesRead: number, length: number): ShortReadError {
   const hint = `copied ${bytesRead} of ${length} bytes: a page past the end of the file, or one that cannot be read`;
   const err = errnoError('EFAULT', 'process_vm_readv', hint) as ShortReadError;
   err.bytesRead = bytesRead;
   return err;
 }
 
-export function shortWrite(bytesWritten: number, length: number): ShortWriteError {
+function shortWrite(bytesWritten: number, length: number): ShortWriteError {
   const hint = `copied ${bytesWritten} of ${length} bytes: a page past the end of the file, or one that cannot be written`;
   const err = errnoError('EFAULT', 'process_vm_writev', hint) as ShortWriteError;
   err.bytesWritten = bytesWritten;

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import type { Backend } from './backend';
 import { invalidArgValue, kernelError, pagewiseError } from './errors';
 import type { Mapping } from './mapping';
-import { validateBoolean, validateInteger, validateObject } from './validate';
+import { optionKeys, validateBoolean, validateInteger, validateObject } from './validate';
 
 export interface SharedMemoryOptions {
   /** Shown in /proc/<pid>/fd and /proc/<pid>/maps as memfd:<name>. At most 249 bytes. Default 'pagewise'. */
@@ -17,10 +17,7 @@ export interface SharedMemoryOptions {
   sealGrow?: boolean;
 }
 
-const SHARED_MEMORY_KEYS = Object.freeze(['name', 'sealGrow']);
-
-/** F_SEAL_* bits (include/uapi/linux/fcntl.h). */
-const F_SEAL_SHRINK = 0x0002;
+const SHARED_MEMORY_KEYS = optionKeys<SharedMemoryOptions>()(['name', 'sealGrow'] as const);
 
 export class SharedMemory implements Disposable {
   #fd: number;
@@ -61,12 +58,6 @@ export class SharedMemory implements Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
-}
-
-/** Whether fd is a file sealed against shrinking (a memfd from createSharedMemory, or any F_SEAL_SHRINK'ed file). */
-export function isSealedAgainstShrinking(backend: Backend, fd: number): boolean {
-  const seals = backend.seals(fd);
-  return seals >= 0 && (seals & F_SEAL_SHRINK) !== 0;
 }
 
 export function createSharedMemory(

@@ -20,12 +20,12 @@ export interface TruncationEvent {
   detachedViews: number;
 }
 
-export interface TruncationWatchEvents {
+interface TruncationWatchEvents {
   truncate: [TruncationEvent];
 }
 
 /** What the watch needs of its mapping (lib/mapping.ts supplies it). */
-export interface WatchedMapping {
+interface WatchedMapping {
   /** Detach every view reaching past the file's new end; returns how many. */
   shrunk(size: number): { mappedBytes: number; detachedViews: number } | undefined;
 }

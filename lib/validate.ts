@@ -23,8 +23,8 @@ export function validateBoolean(name: string, value: unknown): boolean {
  */
 export function validateObject<T extends object>(name: string, value: unknown, keys?: readonly string[]): Partial<T> {
   if (value === undefined) return {};
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw invalidArgType(name, 'of type object', value);
+  if (value === null || typeof value !== 'object' || !isPlain(value)) {
+    throw invalidArgType(name, 'a plain object', value);
   }
   if (keys !== undefined) {
     // A range is checked on every advise / residency call (hot path): its two keys
@@ -37,6 +37,38 @@ export function validateObject<T extends object>(name: string, value: unknown, k
     }
   }
   return value as Partial<T>;
+}
+
+/**
+ * A plain object ({...}, Object.create(null), or one from another realm): an array, a typed
+ * array or a class instance is refused up front, before its keys are enumerated (a typed
+ * array of 200 M elements would be walked index by index).
+ */
+function isPlain(value: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto === Object.prototype || proto === null) return true;
+  // Another realm's Object.prototype (vm contexts): a null-prototype object whose constructor is 'Object'.
+  return (
+    typeof proto === 'object' &&
+    Object.getPrototypeOf(proto) === null &&
+    (proto as { constructor?: { name?: unknown } }).constructor?.name === 'Object'
+  );
+}
+
+/**
+ * Every key of an options interface T, checked by the compiler both ways: a key T does
+ * not have does not compile (`satisfies`), and neither does a list that misses one of T's
+ * keys (the `missing` parameter then has a type nothing can satisfy). Usage:
+ *   const KEYS = optionKeys<MapOptions>()(['shared', 'name'] as const);
+ */
+export function optionKeys<T>() {
+  return <const K extends ReadonlyArray<keyof T & string>>(
+    keys: K,
+    ...missing: [Exclude<keyof T, K[number]>] extends [never] ? [] : [{ missingKeys: Exclude<keyof T, K[number]> }]
+  ): readonly (keyof T & string)[] => {
+    void missing;
+    return Object.freeze([...keys]);
+  };
 }
 
 function unknownKey(name: string, value: unknown, key: string, keys: readonly string[]): Error {
@@ -77,7 +109,7 @@ function isIndex(value: unknown, max: number): value is number {
 
 // Used inside this module under a local name: an exported const is read through
 // this module's exports object, one more object touched per call (hot path).
-const rangeKeys: readonly string[] = Object.freeze(['offset', 'length']);
+const rangeKeys: readonly string[] = Object.freeze(['offset', 'length'] as const satisfies ReadonlyArray<keyof Range>);
 export const RANGE_KEYS = rangeKeys;
 
 /**

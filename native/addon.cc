@@ -1,7 +1,9 @@
-// Module init: exports pageSize, maxViewLength, supports, map, fileResidency, fadvise,
-// accessMode, createMemfd, seals, PressureWatch, supportsAnonName, setAnonName (the
-// Backend's calls, lib/native.ts), pendingRequests (a probe of the runtime, lib/native.ts) and `cli`
-// (the command line's stat, native/cli/). One AddonData per environment (main thread, workers).
+// Module init: exports map and the Mapping functions (mapping.cc), pageSize,
+// maxViewLength, supports, fileResidency, fadvise, accessMode, createMemfd, seals,
+// PressureWatch (pressure.cc), supportsAnonName, setAnonName (prctl.cc) — the
+// Backend's calls, lib/native.ts — pendingRequests (a probe of the runtime, loop.cc)
+// and `cli` (the command line's stat, native/cli/). One AddonData per environment
+// (main thread, workers).
 #include <napi.h>
 
 #include <memory>
@@ -17,6 +19,7 @@ Napi::Value AccessMode(const Napi::CallbackInfo& info);     // fadvise.cc
 Napi::Value CreateMemfd(const Napi::CallbackInfo& info);    // memfd.cc
 Napi::Value Seals(const Napi::CallbackInfo& info);          // memfd.cc
 void InitPressure(Napi::Env env, Napi::Object exports);     // pressure.cc
+void InitNaming(Napi::Env env, Napi::Object exports);       // prctl.cc
 void InitCli(Napi::Env env, Napi::Object exports);          // cli/cli.cc
 Napi::Value PendingRequests(const Napi::CallbackInfo& info); // loop.cc
 
@@ -37,6 +40,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("createMemfd", Napi::Function::New(env, CreateMemfd, "createMemfd"));
   exports.Set("seals", Napi::Function::New(env, Seals, "seals"));
   InitPressure(env, exports);
+  InitNaming(env, exports);
   InitCli(env, exports);
   exports.Set("pendingRequests", Napi::Function::New(env, PendingRequests, "pendingRequests"));
   return exports;

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { CANARY_WORDS } from '../lib/volatile/buffer';
 import { type CodedError, VolatileArena, type VolatileArenaOptions, VolatileCache } from '../lib/index';
 import { allEqual, onKernel, PAGE, pattern, pw } from './helpers';
-import { effectiveMemoryLimit } from '../lib/memory-limit';
+import { effectiveMemoryLimit } from '../lib/cgroup';
 import { spyPagewise } from './spy-backend';
 
 function arena(pages = 64, options: Omit<VolatileArenaOptions, 'size' | 'pagewise'> = {}): VolatileArena {

@@ -3,10 +3,11 @@
 // the event arrives before the OOM killer).
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createPagewise, type PressureEvent, watchMemoryPressure } from '../lib/index';
-import { ownCgroups } from '../lib/pressure';
+import { ownCgroups } from '../lib/cgroup';
 import { onKernel } from './helpers';
 
 const MiB = 1024 * 1024;
@@ -174,22 +175,27 @@ interface ChildRun {
 }
 
 /** Run test/fixtures/pressure-child.cjs in a fresh cgroup v1 memory cgroup with this limit. */
-async function runInCgroup(limitMiB: number, args: string[], timeoutMs: number): Promise<ChildRun> {
+async function runInCgroup(limitMiB: number, args: string[], timeoutMs: number, { nested = false } = {}): Promise<ChildRun> {
   const dir = path.join(v1!, `pressure-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
+  // nested: the child runs in a cgroup of its own below the limited one (a container with nested cgroups).
+  const inner = nested ? path.join(dir, 'inner') : dir;
   fs.mkdirSync(dir);
+  if (nested) fs.mkdirSync(inner);
   onTestFinished(async () => {
-    for (let i = 0; i < 100; i++) {
-      try {
-        fs.rmdirSync(dir);
-        return;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-        await new Promise((r) => setTimeout(r, 50)); // EBUSY until the dead child is reaped
+    for (const d of nested ? [inner, dir] : [dir]) {
+      for (let i = 0; i < 100; i++) {
+        try {
+          fs.rmdirSync(d);
+          break;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') break;
+          await new Promise((r) => setTimeout(r, 50)); // EBUSY until the dead child is reaped
+        }
       }
     }
   });
   fs.writeFileSync(path.join(dir, 'memory.limit_in_bytes'), String(limitMiB * MiB));
-  const child = spawn('sh', ['-c', 'echo $$ > "$0" && exec "$@"', path.join(dir, 'cgroup.procs'), process.execPath, CHILD, ...args], {
+  const child = spawn('sh', ['-c', 'echo $$ > "$0" && exec "$@"', path.join(inner, 'cgroup.procs'), process.execPath, CHILD, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
@@ -256,6 +262,18 @@ describe('real pressure in a child memory cgroup (native, cgroup v1)', () => {
     expect(r.lines[0].limit).toEqual({ bytes: 256 * MiB, file: expect.stringMatching(/memory\.limit_in_bytes$/) });
     expect(r.signal).toBeNull();
     expect(r.code).toBe(0);
+  }, 180_000);
+
+  it.skipIf(!runnable)('a limit on an ancestor cgroup: the watcher and the arena see the same limit (one reader, lib/cgroup.ts)', async () => {
+    const r = await runInCgroup(256, ['idle'], 120_000, { nested: true });
+    expect(r.signal).toBeNull();
+    expect(r.code).toBe(0);
+    const first = r.lines[0];
+    // Was: undefined (only the own cgroup was read) and "cgroup-v1-usage: ... has no memory limit".
+    expect(first.limit).toEqual({ bytes: 256 * MiB, file: expect.not.stringMatching(/\/inner\//) });
+    expect(first.effectiveLimit).toBe(Math.min(256 * MiB, os.totalmem()));
+    expect(first.sources).toContain('cgroup-v1-usage');
+    expect((first.details as string[]).some((d) => d.endsWith(`(limit ${256 * MiB}) -> critical`))).toBe(true);
   }, 180_000);
 
   it.skipIf(onKernel)('skipped on the simulator: real pressure needs the kernel and a memory cgroup', () => {});

@@ -8,9 +8,32 @@ import { onKernel, PAGE, pw } from './helpers';
 const MiB = 1024 * 1024;
 
 function usage(): ProcessMemoryUsage {
-  const u = memoryUsage();
-  if (!u.supported) throw new Error(u.reason);
-  return u;
+  return memoryUsage();
+}
+
+/** The test's own reading of /proc/self/smaps (independent of lib/proc.ts): kB fields per VMA, in bytes. */
+interface Vma {
+  start: bigint;
+  end: bigint;
+  path: string;
+  kb: Record<string, number>;
+}
+function smaps(): Vma[] {
+  const out: Vma[] = [];
+  for (const line of fs.readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    const head = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line);
+    if (head) {
+      out.push({ start: BigInt(`0x${head[1]}`), end: BigInt(`0x${head[2]}`), path: line.split(/\s+/).slice(5).join(' '), kb: {} });
+      continue;
+    }
+    const f = /^(\w+):\s+(\d+) kB$/.exec(line);
+    if (f && out.length > 0) out[out.length - 1].kb[f[1]] = Number(f[2]) * 1024;
+  }
+  return out;
+}
+/** The VMAs of /proc/self/smaps that overlap [address, address + length). */
+function vmasOf(all: Vma[], address: bigint, length: number): Vma[] {
+  return all.filter((v) => v.end > address && v.start < address + BigInt(length));
 }
 
 function of(u: ProcessMemoryUsage, m: Mapping): MappingMemoryUsage | undefined {
@@ -28,6 +51,26 @@ function settle<T>(read: () => T, ok: (value: T) => boolean): T {
     value = read();
   }
   return value;
+}
+
+/** A file of `size` bytes written back to disk (clean pages), mapped private and every page read in. */
+function withReadFileMapping(size: number, body: (m: Mapping) => void): void {
+  const dir = fs.mkdtempSync('/tmp/pagewise-usage-');
+  const file = `${dir}/data`;
+  fs.writeFileSync(file, Buffer.alloc(size, 3));
+  // Written but not yet on disk, the pages are dirty (not droppable): write them back first.
+  const fd = fs.openSync(file, 'r');
+  fs.fsyncSync(fd);
+  fs.closeSync(fd);
+  try {
+    using m = pw.mapFile(file);
+    let sum = 0;
+    for (let i = 0; i < m.length; i += PAGE) sum += m.buffer[i]; // fault every page in, read only
+    expect(sum).toBe(3 * (m.length / PAGE));
+    body(m);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 describe('memoryUsage', () => {
@@ -78,24 +121,117 @@ describe('memoryUsage', () => {
   });
 
   it.skipIf(!onKernel)('native: a file mapping\'s clean pages count as cleanFile, not effective', () => {
-    const file = `${fs.mkdtempSync('/tmp/pagewise-usage-')}/data`;
-    fs.writeFileSync(file, Buffer.alloc(4 * MiB, 3));
-    // Written but not yet on disk, the pages are dirty (not droppable): write them back first.
-    const fd = fs.openSync(file, 'r');
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    try {
-      using m = pw.mapFile(file);
-      let sum = 0;
-      for (let i = 0; i < m.length; i += PAGE) sum += m.buffer[i]; // fault every page in, read only
-      expect(sum).toBe(3 * (m.length / PAGE));
+    withReadFileMapping(4 * MiB, (m) => {
       const u = of(usage(), m)!;
       expect(u.kind).toBe('file');
       expect(u.rss).toBe(4 * MiB);
       expect(u.cleanFile).toBe(4 * MiB);
       expect(u.effective).toBe(0);
+    });
+  });
+
+  it('is typed for the common path: memoryUsage().effective needs no narrowing (--strict)', () => {
+    if (process.platform !== 'linux') {
+      expect(() => memoryUsage()).toThrow(expect.objectContaining({ code: 'ERR_MEMORY_USAGE_UNSUPPORTED' }));
+      return;
+    }
+    const effective: number = memoryUsage().effective;
+    expect(effective).toBeGreaterThan(0);
+  });
+
+  it.skipIf(!onKernel)('native: copy-on-write pages of a file mapping are counted once (issue 24 item 2)', () => {
+    withReadFileMapping(8 * MiB, (m) => {
+      const cow = (2 * MiB) / PAGE;
+      for (let i = 0; i < cow; i++) m.buffer[i * PAGE] = 4; // private mapping: each write copies the page
+      const u = of(usage(), m)!;
+      const vmas = vmasOf(smaps(), m.address!, m.length);
+      const sumOf = (k: string) => vmas.reduce((a, v) => a + (v.kb[k] ?? 0), 0);
+      // What smaps says at the same moment: 6 MiB of clean file pages, 2 MiB of dirty anonymous copies.
+      expect(sumOf('Private_Clean') + sumOf('Shared_Clean')).toBe(6 * MiB);
+      expect(sumOf('Anonymous')).toBe(2 * MiB);
+      expect(u.rss).toBe(sumOf('Rss'));
+      expect(u.anonymous).toBe(2 * MiB);
+      expect(u.cleanFile).toBe(6 * MiB); // was 4 MiB: the copies were subtracted from the clean pages
+      expect(u.effective).toBe(2 * MiB); // was 4 MiB
+    });
+  });
+
+  it.skipIf(!onKernel)('native: the process total agrees with smaps read at the same moment (within a page per VMA)', () => {
+    const u = usage();
+    const all = smaps();
+    let clean = 0;
+    for (const v of all) {
+      const inode = /^\//.test(v.path) && !/^\/(dev\/zero|dev\/shm\/|memfd:|SYSV)/.test(v.path);
+      if (!inode) continue;
+      const dirty = (v.kb.Private_Dirty ?? 0) + (v.kb.Shared_Dirty ?? 0);
+      const cleanAnon = Math.max(0, (v.kb.Anonymous ?? 0) - dirty);
+      clean += (v.kb.Private_Clean ?? 0) + (v.kb.Shared_Clean ?? 0) - cleanAnon;
+    }
+    const lazy = all.reduce((a, v) => a + (v.kb.LazyFree ?? 0), 0);
+    const slack = all.length * PAGE;
+    expect(Math.abs(Math.min(clean, u.file) - u.cleanFile)).toBeLessThanOrEqual(slack);
+    expect(Math.abs(lazy - u.lazyFree)).toBeLessThanOrEqual(slack);
+  });
+
+  it.skipIf(!onKernel)('native: mappings merged into one VMA get their own share, not the whole VMA each (issue 24 item 3)', () => {
+    const maps = [pw.map(4 * MiB), pw.map(4 * MiB), pw.map(4 * MiB), pw.map(4 * MiB)];
+    try {
+      const touch = [4, 0, 1, 0];
+      maps.forEach((m, i) => m.buffer.fill(7, 0, touch[i] * MiB));
+      const u = usage();
+      const all = smaps();
+      const entries = maps.map((m) => of(u, m)!);
+      for (let i = 0; i < maps.length; i++) {
+        // mincore says which pages are resident: the mapping's own rss, page for page.
+        const resident = maps[i].residency().pages!.reduce((a, b) => a + (b & 1), 0) * PAGE;
+        expect(resident).toBe(touch[i] * MiB);
+        expect(entries[i].rss).toBe(touch[i] * MiB);
+        expect(entries[i].anonymous).toBe(touch[i] * MiB);
+        expect(entries[i].effective).toBe(touch[i] * MiB);
+      }
+      // Together they are what smaps says of the VMAs that hold them.
+      const lo = maps.reduce((a, m) => (m.address! < a ? m.address! : a), maps[0].address!);
+      const hi = maps.reduce((a, m) => (m.address! + BigInt(m.length) > a ? m.address! + BigInt(m.length) : a), 0n);
+      const vmas = vmasOf(all, lo, Number(hi - lo));
+      const vmaRss = vmas.reduce((a, v) => a + v.kb.Rss, 0);
+      const sum = entries.reduce((a, e) => a + e.rss, 0);
+      expect(sum).toBe(5 * MiB); // was 20 MiB: the whole VMA for each of the four
+      expect(sum).toBeLessThanOrEqual(vmaRss); // the VMA may also hold other memory of the process
     } finally {
-      fs.rmSync(file.slice(0, file.lastIndexOf('/')), { recursive: true, force: true });
+      for (const m of maps) m.close();
+    }
+  });
+
+  it.skipIf(!onKernel)('native: lazyFree of a merged VMA is shared out, not counted for every mapping in it', () => {
+    // Adjacent anonymous mappings made one after the other merge into one VMA (mmap places
+    // each below the last): find such a pair among a few.
+    const made = Array.from({ length: 6 }, () => pw.map(4 * MiB));
+    try {
+      const all = smaps();
+      const vmaOf = (m: Mapping) => all.find((v) => v.start <= m.address! && v.end >= m.address! + BigInt(m.length));
+      const pair = made.findIndex((m, i) => i + 1 < made.length && vmaOf(m) !== undefined && vmaOf(m) === vmaOf(made[i + 1]));
+      expect(pair).toBeGreaterThanOrEqual(0);
+      const maps = [made[pair], made[pair + 1]];
+      for (const m of maps) m.buffer.fill(1);
+      maps[0].advise('free');
+      const vmasNow = () => vmasOf(smaps(), maps[0].address!, maps[0].length);
+      const lazyOf = (vmas: Vma[]) => vmas.reduce((s, v) => s + (v.kb.LazyFree ?? 0), 0);
+      settle(vmasNow, (v) => lazyOf(v) >= 4 * MiB); // the per-CPU LRU batches have drained
+      const u = usage();
+      const vmas = vmasNow();
+      expect(vmas).toHaveLength(1);
+      const [a, b] = maps.map((m) => of(u, m)!);
+      expect(a.rss).toBe(4 * MiB);
+      expect(b.rss).toBe(4 * MiB);
+      // Together no more than smaps' figure for the VMA (was: the VMA's whole figure for each).
+      expect(a.lazyFree + b.lazyFree).toBeLessThanOrEqual(lazyOf(vmas) + PAGE);
+      if (process.getuid?.() === 0) {
+        // Where /proc/kpageflags is readable, each mapping's share is its own pages.
+        expect(a.lazyFree).toBe(4 * MiB);
+        expect(b.lazyFree).toBe(0);
+      }
+    } finally {
+      for (const m of made) m.close();
     }
   });
 

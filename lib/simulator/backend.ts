@@ -5,10 +5,8 @@ import * as fs from 'node:fs';
 import type { Backend, BackendMapping, MapRequest, RawFileResidency } from '../backend';
 import { FADV, KNOWN_MADVISE, PROT } from '../constants';
 import { errnoError, pagewiseError } from '../errors';
-import { SimMapping } from './mapping';
+import { type FileCache, type SimFile, SimMapping, type SimulatorHost } from './mapping';
 import {
-  type FileCache,
-  type SimFile,
   callerMayWrite,
   evictFilePage,
   fileClean,
@@ -23,7 +21,7 @@ export interface SimulatorOptions {
   memoryLimit?: number;
 }
 
-export class SimulatorBackend implements Backend {
+export class SimulatorBackend implements Backend, SimulatorHost {
   readonly kind = 'simulator' as const;
   readonly pageSize = PAGE;
   /** Each mapping is one ArrayBuffer; a conservative ceiling for every engine. */

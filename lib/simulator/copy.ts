@@ -12,7 +12,7 @@ import { mappingClosed } from '../errors';
 const PAGE = 4096;
 
 /** What the copies need of a simulated mapping (SimMapping in lib/simulator.ts). */
-export interface CopyableMapping {
+interface CopyableMapping {
   readonly closed: boolean;
   readonly store: {
     page(p: number): Uint8Array | undefined;

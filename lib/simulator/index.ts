@@ -8,4 +8,4 @@
 //   page-cache.ts  the page cache of files shared by their mappings
 //   state.ts       page and VMA state bits
 //   extents.ts     the memory itself: page-aligned extents, each its own ArrayBuffer
-export { SimulatorBackend, type SimulatorOptions } from './backend';
+export { SimulatorBackend } from './backend';

@@ -1,21 +1,48 @@
 // SimMapping: one simulated mmap'd range — page and VMA state per page, the
 // memory (lib/simulator/extents.ts), and what each operation does to them.
+//
+// Longer than ~600 lines on purpose: every method reads and writes the same per-page
+// state arrays (state, attr, stamp, hash) under one set of invariants (a COW page has
+// its own extent, a lazy-free page reads as zero once reclaimed, a locked page is never
+// dropped), so the madvise, mprotect, mlock, msync and mremap models are kept side by
+// side where those invariants can be checked in one reading. The parts without that
+// state live beside it: copy.ts, extents.ts, page-cache.ts, advise-runs.ts, state.ts.
 import * as fs from 'node:fs';
 import type { BackendMapping } from '../backend';
 import { KNOWN_MADVISE, MADV, PROT } from '../constants';
 import { errnoError, mappingClosed } from '../errors';
 import { adviseRuns as adviseRunsInOrder } from './advise-runs';
 import { residencyBits as foldResidency } from './residency-bits';
-import type { SimulatorBackend } from './backend';
 import * as copy from './copy';
 import { ExtentStore, ZERO_HASH } from './extents';
-import { type SimFile, evictFilePage, fileClean, fileMapped, rethrowFs } from './page-cache';
+import { type FileCache as PageCacheOf, type SimFile as SimFileOf, evictFilePage, fileClean, fileMapped, rethrowFs } from './page-cache';
 import {
   A_DONTCOPY, A_DONTDUMP, A_HUGE, A_LOCKED, A_MERGEABLE, A_NOHUGE, A_ONFAULT, A_PROT, A_RAND, A_SEQ, A_WIPE,
   HUGE_PAGES, PAGE, S_CLEAN, S_COW, S_DIRTY, S_GUARD, S_LAZY, S_PRESENT, S_UNMAPPED, S_ZERO, ZEROS, pagesOf,
 } from './state';
 
 type Work = () => void;
+
+/** A file as the simulator's mappings hold it, and its page cache. */
+export type SimFile = SimFileOf<SimMapping>;
+export type FileCache = PageCacheOf<SimMapping>;
+
+/**
+ * What a mapping asks of the simulator backend that made it (SimulatorBackend; declared
+ * here so that this module needs nothing from backend.ts).
+ */
+export interface SimulatorHost {
+  /** Next value of the last-use clock. */
+  tick(): number;
+  /** A stamp older than any in use (for MADV_COLD / MADV_FREE). */
+  coldStamp(): number;
+  /** Make room for newPages more resident pages (reclaim), or throw the simulated OOM. */
+  ensureRoom(newPages: number): void;
+  /** After newPages were made resident. */
+  afterWrites(newPages: number): void;
+  readonly maxViewLength: number;
+  readonly live: Set<SimMapping>;
+}
 
 export class SimMapping implements BackendMapping {
   length: number;
@@ -38,7 +65,7 @@ export class SimMapping implements BackendMapping {
   stamp: Float64Array;
 
   constructor(
-    readonly backend: SimulatorBackend,
+    readonly backend: SimulatorHost,
     length: number,
     protection: number,
     readonly shared: boolean,

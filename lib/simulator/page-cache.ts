@@ -3,7 +3,6 @@
 // clean, mapped, or can leave the cache.
 import * as fs from 'node:fs';
 import { errnoError } from '../errors';
-import type { SimMapping } from './mapping';
 import { A_LOCKED, S_COW, S_PRESENT } from './state';
 
 /** Rethrow a Node fs error as the errno error `syscall` would give. */
@@ -20,8 +19,21 @@ export function rethrowFs(err: unknown, syscall: string): never {
   throw err;
 }
 
+/**
+ * What the page cache reads of a mapping of its file (lib/simulator/mapping.ts's SimMapping;
+ * declared here so that this module needs nothing from mapping.ts).
+ */
+interface CachedMapping {
+  readonly file: SimFile<CachedMapping> | undefined;
+  readonly pages: number;
+  readonly shared: boolean;
+  readonly state: Uint8Array;
+  readonly attr: Uint16Array;
+  isDirty(p: number): boolean;
+}
+
 /** The simulator's page cache of one file (dev:ino), shared by every mapping of it. */
-export interface FileCache {
+export interface FileCache<M extends CachedMapping = CachedMapping> {
   key: string;
   /**
    * Pages known to be out of the page cache. A file the simulator has not evicted
@@ -30,7 +42,7 @@ export interface FileCache {
   evicted: Set<number>;
   /** Last-use clock per page for reclaim order (absent = older than anything seen). */
   stamps: Map<number, number>;
-  mappings: Set<SimMapping>;
+  mappings: Set<M>;
   /**
    * tmpfs / shmem without swap: the page cache is the file's only copy, so neither
    * fadvise(DONTNEED), PAGEOUT nor reclaim can drop its pages (MADV_REMOVE still punches holes).
@@ -55,7 +67,7 @@ function haveSwap(): boolean {
 }
 
 /** A FileCache for the file open on fd (key dev:ino). */
-export function newFileCache(key: string, fd: number): FileCache {
+export function newFileCache<M extends CachedMapping>(key: string, fd: number): FileCache<M> {
   let tmpfs = false;
   try {
     tmpfs = Number(fs.statfsSync(`/proc/self/fd/${fd}`).type) === TMPFS_MAGIC;
@@ -76,10 +88,10 @@ export function callerMayWrite(fd: number, uid: number): boolean {
   }
 }
 
-export interface SimFile {
+export interface SimFile<M extends CachedMapping = CachedMapping> {
   fd: number;
   ownFd: boolean;
-  cache: FileCache;
+  cache: FileCache<M>;
   /** First file page of the mapping. */
   pageOffset: number;
   /** The descriptor was opened for writing (VM_MAYWRITE for shared mappings). */
@@ -100,7 +112,7 @@ export function fileClean(cache: FileCache, fp: number, ignoreLocks = false): bo
 }
 
 /** Some live mapping has a PTE for file page fp (not counting COW copies). */
-export function fileMapped(cache: FileCache, fp: number, except?: SimMapping): boolean {
+export function fileMapped(cache: FileCache, fp: number, except?: CachedMapping): boolean {
   for (const m of cache.mappings) {
     if (m === except) continue;
     const p = fp - m.file!.pageOffset;

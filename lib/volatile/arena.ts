@@ -41,7 +41,7 @@ import type { Pagewise } from '../api';
 import { defaultPagewise } from '../default-pagewise';
 import { invalidArgType, pagewiseError } from '../errors';
 import type { Mapping } from '../mapping';
-import { effectiveMemoryLimit } from '../memory-limit';
+import { effectiveMemoryLimit } from '../cgroup';
 import { readLazyFree } from '../proc';
 import { type Range, validateBoolean, validateInteger, validateObject, validateOneOf, validateRange } from '../validate';
 import {

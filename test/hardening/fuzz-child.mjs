@@ -29,6 +29,7 @@ import { pathToFileURL } from 'node:url';
 const require = createRequire(import.meta.url);
 const fc = require('fast-check');
 const pw = require('../../dist/index.js');
+const promRegistry = require('prom-client').Registry;
 
 // ---------------------------------------------------------------------------
 // Arguments
@@ -178,6 +179,49 @@ const junk = fc.oneof(
 const maybe = (arb) => fc.oneof({ weight: 3, arbitrary: fc.constant(undefined) }, { weight: 5, arbitrary: arb }, { weight: 1, arbitrary: junk });
 const anyValue = fc.oneof(number, junk);
 
+// watchMemoryPressure / collectMetrics options: right and wrong keys, right and wrong values.
+const levelOptions = (values) =>
+  fc.oneof(
+    { weight: 3, arbitrary: fc.record({ moderate: maybe(values), critical: maybe(values) }, { requiredKeys: [] }) },
+    { weight: 1, arbitrary: fc.record({ moderat: values, critcal: values }, { requiredKeys: [] }) },
+    { weight: 1, arbitrary: junk },
+  );
+const pressureOptions = fc.oneof(
+  { weight: 1, arbitrary: junk },
+  {
+    weight: 6,
+    arbitrary: fc.record(
+      {
+        sources: maybe(fc.oneof(fc.constantFrom('auto', 'synthetic', ['psi'], ['cgroup-v1', 'psy']), junk)),
+        usageHeadroom: maybe(fc.oneof(number, fc.constantFrom(false, 'x', true, Number.NaN, -1))),
+        psi: maybe(levelOptions(fc.constantFrom('some 150000 2000000', 'full 1 2', 'sometimes', false))),
+        vmpressure: maybe(levelOptions(fc.constantFrom('low', 'medium', 'critical', 'high', false))),
+        signal: maybe(fc.constant(AbortSignal.abort())),
+        sorces: fc.constant('auto'),
+        singal: fc.constant(1),
+      },
+      { requiredKeys: [] },
+    ),
+  },
+);
+const metricsOptions = fc.oneof(
+  { weight: 1, arbitrary: junk },
+  {
+    weight: 4,
+    arbitrary: fc.record(
+      {
+        prefix: maybe(fc.constantFrom('pw_', '1bad', '')),
+        mappings: maybe(fc.boolean()),
+        arenas: maybe(fc.constantFrom({}, { a: 1 })),
+        caches: maybe(fc.constantFrom({}, { c: null })),
+        pressure: maybe(fc.constant({ on: 1 })),
+        cache: fc.constant({}),
+      },
+      { requiredKeys: [] },
+    ),
+  },
+);
+
 const ADVICE = [...pw.ADVICE_NAMES];
 const PROTECTIONS = ['none', 'read', 'read-write', 'read-exec', 'read-write-exec'];
 const advice = fc.oneof({ weight: 8, arbitrary: fc.constantFrom(...ADVICE) }, fc.constantFrom('hwpoison', 'DONTNEED', 'soft-offline', ' free'), junk);
@@ -258,6 +302,9 @@ const call = fc.oneof(
   { weight: 2, arbitrary: fc.record({ op: fc.constant('getters'), m: pick }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('settle') }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('gc') }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('watchPressure'), options: pressureOptions }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('metrics'), options: metricsOptions }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('memoryUsage') }) },
 );
 
 // ---------------------------------------------------------------------------
@@ -580,6 +627,23 @@ async function runScenario(calls) {
           case 'gc':
             globalThis.gc?.();
             break;
+          case 'watchPressure': {
+            const w = pw.watchMemoryPressure(c.options);
+            w.close();
+            break;
+          }
+          case 'metrics': {
+            // A registry of its own: the package's default one would refuse a second registration.
+            const o = c.options;
+            const options = o !== null && typeof o === 'object' && Object.getPrototypeOf(o) === Object.prototype ? { registry: new promRegistry(), ...o } : o;
+            pw.collectMetrics(options).close();
+            break;
+          }
+          case 'memoryUsage': {
+            const u = pw.memoryUsage();
+            if (typeof u.effective !== 'number' || !(u.effective >= 0)) throw new Violation('memoryUsage: effective is not a number');
+            break;
+          }
         }
         stats.ok++;
       } catch (err) {

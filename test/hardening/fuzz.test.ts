@@ -1,4 +1,5 @@
-// Argument fuzzing of every public function and Mapping method, in a child
+// Argument fuzzing of every public function (watchMemoryPressure, collectMetrics and
+// memoryUsage included) and Mapping method, in a child
 // process (fuzz-child.mjs): the child must never die by a signal, and every
 // throw / rejection must be an Error with a stable `code`. Fixed seeds here;
 // the full run (full.mjs) fuzzes >= 100,000 calls per backend.
@@ -30,7 +31,7 @@ describe('argument fuzzing (child process)', { timeout: CHILD_TEST_TIMEOUT_MS },
     expect(s.calls).toBeGreaterThanOrEqual(CALLS);
     expect(s.backend).toBe(simulator ? 'simulator' : 'native');
     // Every operation was exercised, and both success and failure paths ran.
-    for (const op of ['map', 'mapFile', 'fileResidency', 'evict', 'prefetch', 'supports', 'createPagewise', 'buffer', 'view', 'detachView', 'advise', 'residency', 'populate', 'flush', 'flushSync', 'protect', 'lock', 'unlock', 'resize', 'close', 'dispose', 'getters']) {
+    for (const op of ['map', 'mapFile', 'fileResidency', 'evict', 'prefetch', 'supports', 'createPagewise', 'buffer', 'view', 'detachView', 'advise', 'residency', 'populate', 'flush', 'flushSync', 'protect', 'lock', 'unlock', 'resize', 'close', 'dispose', 'getters', 'watchPressure', 'metrics', 'memoryUsage']) {
       expect(s.ops[op] ?? 0, op).toBeGreaterThan(0);
     }
     for (const code of ['ERR_INVALID_ARG_TYPE', 'ERR_OUT_OF_RANGE', 'ERR_INVALID_ARG_VALUE', 'ERR_MAPPING_CLOSED']) {

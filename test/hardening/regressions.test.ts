@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pagewise } from '../../lib/index';
+import { optionKeys } from '../../lib/validate';
 
 const pw = pagewise;
 const PAGE = pw.pageSize;
@@ -91,5 +92,113 @@ describe('regressions', () => {
     expect(pw.fileResidency(f, { offset: PAGE + 9 }).total).toBe(1);
     expect(pw.fileResidency(f).total).toBe(2);
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+// Issue 24 item 4: inputs that slipped past validation.
+describe('validation bypasses (issue 24)', () => {
+  const codeOf = (fn: () => unknown): string | undefined => {
+    try {
+      fn();
+    } catch (err) {
+      return (err as { code?: string }).code;
+    }
+    return undefined;
+  };
+
+  it('advise() and advise(undefined) on a fresh mapping are refused, not run as MADV_NORMAL', () => {
+    using m = pw.map(4 * PAGE);
+    expect(codeOf(() => (m.advise as (a?: unknown) => unknown)())).toBe('ERR_INVALID_ARG_TYPE');
+    expect(codeOf(() => m.advise(undefined as never))).toBe('ERR_INVALID_ARG_TYPE');
+    m.advise('random');
+    expect(codeOf(() => m.advise(undefined as never))).toBe('ERR_INVALID_ARG_TYPE');
+    // A valid first call still works after the refused ones.
+    using n = pw.map(PAGE);
+    expect(n.advise('normal')).toEqual({ offset: 0, length: PAGE });
+  });
+
+  it('a typed array, an array or a class instance as an options/range object is refused up front', () => {
+    using m = pw.map(4 * PAGE);
+    m.buffer.fill(9);
+    // 200 M elements: refused before any key is enumerated (was a stall, then an uncoded RangeError).
+    const big = new Uint8Array(200_000_000);
+    expect(codeOf(() => m.advise('remove', big as never))).toBe('ERR_INVALID_ARG_TYPE');
+    expect(codeOf(() => m.residency(big as never))).toBe('ERR_INVALID_ARG_TYPE');
+    expect(codeOf(() => m.advise('dontneed', [0, PAGE] as never))).toBe('ERR_INVALID_ARG_TYPE');
+    expect(codeOf(() => m.advise('dontneed', new Date() as never))).toBe('ERR_INVALID_ARG_TYPE');
+    expect(codeOf(() => pw.map(PAGE, new Map() as never))).toBe('ERR_INVALID_ARG_TYPE');
+    expect(codeOf(() => pw.fileResidency(__filename, new Float64Array(2) as never))).toBe('ERR_INVALID_ARG_TYPE');
+    expect(m.buffer.every((b) => b === 9)).toBe(true);
+    // Plain objects, also without a prototype, are still options.
+    expect(m.residency(Object.assign(Object.create(null) as object, { offset: 0, length: PAGE })).total).toBe(1);
+  });
+
+  it('watchMemoryPressure() checks every option whatever the environment', async () => {
+    const { watchMemoryPressure } = await import('../../lib/index');
+    for (const headroom of ['x', true, Number.NaN, -1, 1.5]) {
+      expect(codeOf(() => watchMemoryPressure({ usageHeadroom: headroom as never }).close())).toMatch(/^ERR_(INVALID_ARG_TYPE|OUT_OF_RANGE)$/);
+    }
+    const hint = (options: unknown, guess: string) => {
+      let e: Error & { code?: string } = new Error('accepted');
+      try {
+        watchMemoryPressure(options as never).close();
+      } catch (err) {
+        e = err as Error & { code?: string };
+      }
+      expect(e.code).toBe('ERR_INVALID_ARG_VALUE');
+      expect(e.message).toContain(`did you mean '${guess}'?`);
+    };
+    hint({ sorces: 'auto' }, 'sources');
+    hint({ singal: new AbortController().signal }, 'signal');
+    hint({ psi: { moderat: 'some 1 2' } }, 'moderate');
+    hint({ vmpressure: { critcal: 'low' } }, 'critical');
+    expect(codeOf(() => watchMemoryPressure({ sources: ['psy'] as never }).close())).toBe('ERR_INVALID_ARG_VALUE');
+    expect(codeOf(() => watchMemoryPressure({ sources: 'synthetic', psi: { moderate: 'sometimes' } }).close())).toBe('ERR_INVALID_ARG_VALUE');
+    expect(codeOf(() => watchMemoryPressure({ sources: 'synthetic', vmpressure: { critical: 'high' as never } }).close())).toBe('ERR_INVALID_ARG_VALUE');
+    expect(codeOf(() => watchMemoryPressure({ sources: 'synthetic', psi: [] as never }).close())).toBe('ERR_INVALID_ARG_TYPE');
+    // Valid options still make a watcher.
+    const w = watchMemoryPressure({ sources: 'synthetic', usageHeadroom: 0, psi: { moderate: false }, vmpressure: { critical: 'medium' } });
+    expect(w.supported).toBe(false);
+    w.close();
+  });
+
+  it('collectMetrics() refuses unknown keys with a hint, before touching the registry', async () => {
+    const { collectMetrics } = await import('../../lib/index');
+    let e: Error & { code?: string } = new Error('accepted');
+    try {
+      collectMetrics({ cache: {} } as never).close();
+    } catch (err) {
+      e = err as Error & { code?: string };
+    }
+    expect(e.code).toBe('ERR_INVALID_ARG_VALUE');
+    expect(e.message).toContain("did you mean 'caches'?");
+    expect(codeOf(() => collectMetrics({ mappings: 'yes' } as never).close())).toBe('ERR_INVALID_ARG_TYPE');
+  });
+
+  it("'len' gets a hint for 'length' as 'ofset' gets one for 'offset' (issue 25)", () => {
+    using m = pw.map(PAGE);
+    for (const [typo, guess] of [['len', 'length'], ['ofset', 'offset'], ['off', 'offset']]) {
+      let message = '';
+      try {
+        m.residency({ [typo]: 1 } as never);
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message).toContain(`did you mean '${guess}'?`);
+    }
+  });
+});
+
+describe('option key lists (issue 21)', () => {
+  it('are checked against their interface both ways by the compiler', () => {
+    interface Two {
+      a?: number;
+      b?: string;
+    }
+    expect(optionKeys<Two>()(['a', 'b'] as const)).toEqual(['a', 'b']);
+    // @ts-expect-error a list that misses one of the interface's keys does not compile
+    optionKeys<Two>()(['a'] as const);
+    // @ts-expect-error nor does a key the interface does not have
+    optionKeys<Two>()(['a', 'b', 'c'] as const);
   });
 });
