@@ -12,8 +12,8 @@
 //   `[number, ...]`, `A | B`. The reader's own functions an example calls (`render`, `send`,
 //   `regenerate`, `decodeInto`, `expensiveResult`, `id`, `url`, `data`, a slow writable `res` /
 //   `stream`) are stand-ins defined in test/docs/runtime.mjs; any other undeclared name fails.
-// - ```sh blocks run line by line with bash, each command must exit 0; `# → TEXT` after a
-//   command checks its output. `npx pagewise …` / `pagewise …` run this checkout's built CLI;
+// - ```sh blocks run line by line with bash, each command must exit 0; an arrow in a command's
+//   comment (`cmd  # → TEXT` or `cmd  # words → TEXT`) checks its output (`…` matches any text). `npx pagewise …` / `pagewise …` run this checkout's built CLI;
 //   `node node_modules/pagewise/…` this checkout's files.
 // - A block whose first line starts with `$ ` (```sh or no language) is a transcript: each
 //   `$ command` runs with bash (stderr merged into stdout) and must print the lines that follow
@@ -90,6 +90,10 @@ describe.skipIf(!haveDist)('the harness itself', () => {
     expect(outputMatches('locked 4 files by process 42', 'locked 3 files by process …')).toBe(false);
     expect(outputMatches('a\nb\nc', 'a\n…\nc')).toBe(true);
     expect(outputMatches('a.c', 'abc')).toBe(false);
+    expect(shellCommands('# a comment\necho a \\\n  b   # joins → a b\nls -l  # lists\n')).toEqual([
+      { command: 'echo a    b', expected: 'a b' },
+      { command: 'ls -l  # lists' },
+    ]);
   });
 });
 

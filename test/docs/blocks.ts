@@ -111,8 +111,9 @@ export function shellCommands(code: string): Array<{ command: string; expected?:
     }
     const line = pending + raw;
     pending = '';
-    const arrow = line.indexOf('# →');
-    out.push(arrow < 0 ? { command: line.trim() } : { command: line.slice(0, arrow).trim(), expected: line.slice(arrow + 3).trim() });
+    // `command   # words → TEXT`: what follows the arrow in the comment is the expected output.
+    const arrow = /^(.*?)\s#[^→]*→(.*)$/.exec(line);
+    out.push(arrow ? { command: arrow[1].trim(), expected: arrow[2].trim() } : { command: line.trim() });
   }
   return out;
 }
