@@ -162,7 +162,7 @@ describe.skipIf(!onKernel)('installed from the packed tarball (packaging does no
     // cache-under-pressure's part 2 is `pagewise demo` (a cgroup child, test/pressure.test.ts); its module is in the package.
     expect(fs.existsSync(path.join(installed, 'dist/cli/demo.js'))).toBe(true);
 
-    // The README's JavaScript, type-checked as an ES module under --strict (the reader's own
+    // The JavaScript of the README and docs/, type-checked as ES modules under --strict (the reader's own
     // functions the examples call are declared as the doc test defines them).
     fs.writeFileSync(
       path.join(app, 'standins.d.ts'),
@@ -180,8 +180,11 @@ describe.skipIf(!onKernel)('installed from the packed tarball (packaging does no
         '',
       ].join('\n'),
     );
-    const readmeModules = readBlocks('README.md', installed).filter((b) => b.kind === 'module' && b.notRun === undefined);
-    readmeModules.forEach((b, i) => fs.writeFileSync(path.join(app, `readme-${i}.mts`), `${b.code}\nexport {};\n`));
+    const readmeModules = ['README.md', ...shipped.filter((f) => /^docs\/.*\.md$/.test(f))]
+      .flatMap((doc) => readBlocks(doc, installed))
+      .filter((b) => b.kind === 'module' && b.notRun === undefined);
+    expect(readmeModules.length).toBeGreaterThanOrEqual(5);
+    readmeModules.forEach((b, i) => fs.writeFileSync(path.join(app, `readme-${i}.mts`), `// ${b.file}:${b.line}\n${b.code}\nexport {};\n`));
     run(
       process.execPath,
       [tsc, '--noEmit', '--strict', '--module', 'node16', '--moduleResolution', 'node16', '--target', 'es2022',
