@@ -1,14 +1,13 @@
 // A VolatileCache surviving memory pressure.
 //
-//   npm ci            # builds the addon and dist/
-//   node examples/cache-under-pressure.mjs
+//   node node_modules/pagewise/examples/cache-under-pressure.mjs   (shipped in the package)
+//   node examples/cache-under-pressure.mjs                         (in a clone, after `npm ci`)
 //
 // Part 1 shows the API: cache some bytes, release them (the kernel may now take the
 // memory back), force a purge, and see the cache notice and regenerate.
 // Part 2 (as root, with a memory cgroup) runs a child limited to 256 MiB that caches
 // 512 MiB: it survives, while the same program with plain Buffers is OOM-killed.
-import { VolatileCache } from '../dist/index.js';
-import demo from '../dist/cli/demo.js';
+import { VolatileCache } from 'pagewise';
 
 const cache = new VolatileCache({ budget: 16 * 1024 * 1024 });
 
@@ -41,4 +40,6 @@ console.log('stats:', { hits, misses, purged });
 cache.close();
 
 console.log('\n--- real memory pressure ---');
-process.exitCode = await demo.runDemo({ limitMiB: 256 });
+// Part 2 is `npx pagewise demo` itself: its code is part of the package, not of the public API.
+const { runDemo } = await import(new URL('../dist/cli/demo.js', import.meta.url).href);
+process.exitCode = await runDemo({ limitMiB: 256 });

@@ -7,13 +7,14 @@
 //   node examples/pressure-service.mjs --demo 256      run it in a fresh 256 MiB memory cgroup
 //                                                      (needs a writable cgroup: root or a delegated one),
 //                                                      load it for 20 s and print a table every second
-// Run `npm ci` first (builds the addon and dist/). prom-client is optional: without it /metrics says so.
+// Shipped in the package (node node_modules/pagewise/examples/pressure-service.mjs); in a clone run
+// `npm ci` first (builds the addon and dist/). prom-client is optional: without it /metrics says so.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { collectMetrics, memoryUsage, VolatileCache, watchMemoryPressure } from '../dist/index.js';
+import { collectMetrics, memoryUsage, VolatileCache, watchMemoryPressure } from 'pagewise';
 
 const MiB = 1024 * 1024;
 const ITEM = 256 * 1024;
@@ -86,7 +87,8 @@ function serve(port) {
 
 /** --demo: the service in a child cgroup with a limit, loaded from here. */
 async function demo(limitMiB) {
-  const { ownCgroups } = await import('../dist/pressure.js');
+  // The cgroups this process is in: pagewise's own helper (in the package, not in its public API).
+  const { ownCgroups } = await import(new URL('../dist/pressure.js', import.meta.url).href);
   const parent = ownCgroups().v1;
   const v2 = ownCgroups().v2;
   let dir;

@@ -1,6 +1,7 @@
 // pagewise in one minute: map memory, watch residency, free it lazily, let the
-// kernel take it back. Run after `npm ci`:  node examples/quickstart.mjs
-import { backend, map, pageSize } from '../dist/index.mjs';
+// kernel take it back. Shipped in the package:
+//   node node_modules/pagewise/examples/quickstart.mjs    (in a clone, after `npm ci`: node examples/quickstart.mjs)
+import { backend, map, pageSize } from 'pagewise';
 
 const pages = 8;
 const m = map(pages * pageSize); // anonymous, private, zero-filled

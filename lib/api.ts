@@ -6,6 +6,7 @@ import type { Backend, RawFileResidency } from './backend';
 import { FADV } from './constants';
 import { openRegularFile, requireRegularFile } from './open-file';
 import { errnoError, invalidArgType, invalidArgValue, kernelError, outOfRange } from './errors';
+import { plural } from './plural';
 import { trackMapping } from './memory-usage';
 import { checkResidencyVector, CREATE, Mapping, WATCH, PROTECTION, PROTECTION_NAMES, type Protection } from './mapping';
 import { inwardEnd, inwardStart, outwardEnd, outwardStart, roundDown, roundUp } from './pages';
@@ -162,8 +163,13 @@ export class Pagewise {
       const size = regularFileSize(fd, file);
       const offset = o.offset === undefined ? 0 : validateInteger('options.offset', o.offset, 0, size);
       const room = size - offset;
+      // mmap(2) cannot map 0 bytes: say which of the caller's values left nothing to map.
+      if (o.length === undefined && room === 0) {
+        if (size === 0) throw invalidArgValue('file', file, 'is an empty file: mmap cannot map 0 bytes (give the file a size first, e.g. fs.truncateSync(path, 4096))');
+        throw outOfRange('options.offset', `< ${size} (the file size: nothing is left to map from the end of the file)`, offset);
+      }
       const length = o.length === undefined ? room : validateInteger('options.length', o.length, 0, room);
-      if (length === 0) throw outOfRange('options.length', `>= 1 (the file has ${room} bytes from offset ${offset})`, length);
+      if (length === 0) throw outOfRange('options.length', `>= 1 (the file has ${plural(room, 'byte')} from offset ${offset})`, length);
       let writable = path !== undefined ? shared : false;
       if (path === undefined) {
         let access: 'read' | 'write' | 'read-write';

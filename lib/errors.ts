@@ -6,6 +6,7 @@
 // addon only reports errno numbers and a syscall name (kernelError() below).
 import { constants as osConstants } from 'node:os';
 import { getSystemErrorMap, inspect, types } from 'node:util';
+import { plural } from './plural';
 
 export interface ErrnoError extends Error {
   code: string;
@@ -87,7 +88,7 @@ function show(value: unknown, nested = false): string {
   if (typeof value === 'function') return `[Function: ${value.name || '(anonymous)'}]`;
   const ctor = (Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null)?.constructor?.name;
   if (ArrayBuffer.isView(value) || types.isAnyArrayBuffer(value)) {
-    return `${ctor ?? 'ArrayBuffer'}(${(value as ArrayBufferView).byteLength} bytes)`;
+    return `${ctor ?? 'ArrayBuffer'}(${plural((value as ArrayBufferView).byteLength, 'byte')})`;
   }
   const proto = Object.getPrototypeOf(value);
   const plain = proto === Object.prototype || proto === null;

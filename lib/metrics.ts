@@ -22,6 +22,7 @@ interface PromCounter {
 interface PromRegistry {
   registerMetric(metric: unknown): void;
   removeSingleMetric(name: string): void;
+  getSingleMetric?(name: string): unknown;
 }
 interface PromClient {
   Gauge: new (config: {
@@ -129,6 +130,16 @@ export function collectMetrics(options?: MetricsOptions): MetricsCollector {
   const registers = [registry];
   const names: string[] = [];
   const name = (n: string) => {
+    // prom-client would throw an uncoded "already been registered" halfway through: check each
+    // name first, and take back the metrics registered so far.
+    if (registry.getSingleMetric?.(prefix + n) !== undefined) {
+      for (const registered of names) registry.removeSingleMetric(registered);
+      throw pagewiseError(
+        'ERR_PAGEWISE_METRICS_REGISTERED',
+        `The metric ${prefix + n} is already registered in this registry (a second collectMetrics()?): ` +
+          'close() the first collector, or pass another `registry` or `prefix`',
+      );
+    }
     names.push(prefix + n);
     return prefix + n;
   };

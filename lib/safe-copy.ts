@@ -6,6 +6,7 @@
 // into an EFAULT error that carries the count.
 import type { BackendMapping } from './backend';
 import { type ErrnoError, errnoError, invalidArgType, kernelError, mappingClosed, pagewiseError } from './errors';
+import { plural } from './plural';
 import { validateInteger } from './validate';
 
 /**
@@ -27,14 +28,14 @@ export interface ShortWriteError extends ErrnoError {
 }
 
 function shortRead(bytesRead: number, length: number): ShortReadError {
-  const hint = `copied ${bytesRead} of ${length} bytes: a page past the end of the file, or one that cannot be read`;
+  const hint = `copied ${bytesRead} of ${plural(length, 'byte')}: a page past the end of the file, or one that cannot be read`;
   const err = errnoError('EFAULT', 'process_vm_readv', hint) as ShortReadError;
   err.bytesRead = bytesRead;
   return err;
 }
 
 function shortWrite(bytesWritten: number, length: number): ShortWriteError {
-  const hint = `copied ${bytesWritten} of ${length} bytes: a page past the end of the file, or one that cannot be written`;
+  const hint = `copied ${bytesWritten} of ${plural(length, 'byte')}: a page past the end of the file, or one that cannot be written`;
   const err = errnoError('EFAULT', 'process_vm_writev', hint) as ShortWriteError;
   err.bytesWritten = bytesWritten;
   return err;

@@ -23,3 +23,19 @@ describe('examples/quickstart.mjs', () => {
     if (pw.kind === 'simulator') expect(r.stdout).toContain('it was dropped and reads as 0');
   });
 });
+
+describe("examples/*.mjs ship in the package and read as a user's code", () => {
+  it("import the package by its name ('pagewise', resolved here by the package's self-reference), never a relative path", () => {
+    const examples = fs.readdirSync(path.join(root, 'examples')).filter((f) => f.endsWith('.mjs'));
+    expect(examples).toContain('quickstart.mjs');
+    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { files: string[] };
+    expect(pkg.files).toContain('examples/');
+    for (const f of examples) {
+      const text = fs.readFileSync(path.join(root, 'examples', f), 'utf8');
+      const specifiers = [...text.matchAll(/^import\s[^;]*?from\s+'([^']+)'/gm)].map((m) => m[1]);
+      expect(specifiers, f).toContain('pagewise');
+      expect(specifiers.filter((s) => s !== 'pagewise' && !s.startsWith('node:')), f).toEqual([]);
+    }
+  });
+});
+

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Registry } from 'prom-client';
+import { Gauge, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { collectMetrics, VolatileArena, VolatileCache, watchMemoryPressure } from '../lib/index';
 import { onKernel, PAGE, pw } from './helpers';
@@ -99,6 +99,30 @@ describe('collectMetrics', () => {
     expect(() => collectMetrics({ registry, arenas: { x: 3 as unknown as VolatileArena } })).toThrow(
       expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }),
     );
+  });
+
+  it('a second collectMetrics() on the same registry: a coded error, and the first collector keeps its metrics', async () => {
+    const registry = new Registry();
+    const first = collectMetrics({ registry, mappings: false });
+    let err: (Error & { code?: string }) | undefined;
+    try {
+      collectMetrics({ registry, mappings: false });
+    } catch (e) {
+      err = e as Error & { code?: string };
+    }
+    expect(err?.code).toBe('ERR_PAGEWISE_METRICS_REGISTERED');
+    expect(err?.message).toMatch(/pagewise_process_memory_bytes is already registered.*close\(\) the first collector/);
+    expect(sample(await registry.metrics(), 'pagewise_process_memory_bytes', 'kind="rss"')).toBeGreaterThan(0);
+    // A name taken by someone else halfway: nothing of pagewise's stays registered, theirs stays.
+    const other = new Registry();
+    new Gauge({ name: 'pagewise_mapping_memory_bytes', help: 'not ours', registers: [other] });
+    expect(() => collectMetrics({ registry: other })).toThrow(expect.objectContaining({ code: 'ERR_PAGEWISE_METRICS_REGISTERED' }));
+    expect(other.getMetricsAsArray().map((m) => m.name)).toEqual(['pagewise_mapping_memory_bytes']);
+    // Another prefix, or after close(): allowed.
+    collectMetrics({ registry, prefix: 'second_', mappings: false }).close();
+    first.close();
+    collectMetrics({ registry, mappings: false }).close();
+    expect(registry.getMetricsAsArray()).toEqual([]);
   });
 
   const dist = path.join(__dirname, '..', 'dist', 'index.js');

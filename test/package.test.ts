@@ -2,24 +2,28 @@
 // an empty project with npm's default settings (npm 11 blocks dependencies'
 // install scripts, so nothing is compiled there), then import, require and
 // type-check it.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { outputMatches, readBlocks, runModule, runShell, shellCommands, stopDaemons, transcript, workspace } from './docs/blocks';
 import { onKernel } from './helpers';
+import { readmeRequirement, readmeShape } from './readme-requirement';
 
 const root = path.resolve(__dirname, '..');
 const run = (cmd: string, args: string[], cwd: string) =>
   execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PAGEWISE_BACKEND: '' } });
 
 describe.skipIf(!onKernel)('installed from the packed tarball (packaging does not depend on the backend)', () => {
-  it('imports from ESM, requires from CommonJS and type-checks without a compiler step', () => {
+  it('imports from ESM, requires from CommonJS, runs the README and its examples, and type-checks without a compiler step', async () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pagewise-consumer-'));
     // Pack from a copy: prepack rebuilds the addon, which must not pull build/ from under the other tests.
     const src = path.join(tmp, 'src');
-    const skip = new Set(['node_modules', 'build', 'dist', 'prebuilds', '.git', 'bench']);
-    fs.cpSync(root, src, { recursive: true, filter: (from) => !skip.has(path.relative(root, from).split(path.sep)[0]) });
+    const skip = new Set(['node_modules', 'build', 'dist', 'prebuilds', '.git']);
+    const copied = (rel: string) => (rel.split(path.sep)[0] === 'bench' ? ['bench', path.join('bench', 'RESULTS.md')].includes(rel) : !skip.has(rel.split(path.sep)[0]));
+    fs.cpSync(root, src, { recursive: true, filter: (from) => copied(path.relative(root, from)) }); // of bench/, only what ships
     fs.symlinkSync(path.join(root, 'node_modules'), path.join(src, 'node_modules'));
     const packOut = run('npm', ['pack', '--silent', '--pack-destination', tmp], src).trim().split('\n');
     const tarball = path.join(tmp, packOut[packOut.length - 1]);
@@ -28,6 +32,11 @@ describe.skipIf(!onKernel)('installed from the packed tarball (packaging does no
     expect(listing).toMatch(/package\/dist\/index\.mjs/);
     expect(listing).toMatch(/package\/dist\/index\.js/);
     expect(listing).toMatch(/package\/dist\/index\.d\.ts/);
+    // What the README tells a user to run or read ships: the examples, the license, the measurements.
+    for (const f of ['LICENSE', 'README.md', 'examples/quickstart.mjs', 'examples/cache-under-pressure.mjs', 'examples/pressure-service.mjs', 'bench/RESULTS.md']) {
+      expect(listing.split('\n')).toContain(`package/${f}`);
+    }
+    expect(listing).not.toMatch(/package\/test\//);
 
     const app = path.join(tmp, 'app');
     fs.mkdirSync(app);
@@ -100,10 +109,89 @@ describe.skipIf(!onKernel)('installed from the packed tarball (packaging does no
     expect(install.stderr).toMatch(/no prebuild fits this system \(musl\/Alpine[^\n]*C\+\+ compiler[^\n]*simulator will be used/);
     expect(fs.existsSync(path.join(installed, 'build/Release/pagewise.node'))).toBe(false);
 
+    const tsc = path.join(root, 'node_modules/typescript/bin/tsc');
     // The command line, as `npx pagewise` runs it.
     const stat = JSON.parse(run(path.join(app, 'node_modules/.bin/pagewise'), ['stat', '--json', path.join(app, 'package.json')], app));
     expect(stat.backend).toBe('native');
     expect(stat.files[0].total).toBe(1);
+
+    // The README as the package ships it: its links resolve inside the package, its version
+    // requirements are the prebuild's, and its runnable blocks (docs.test.ts's conventions) run here.
+    const readme = fs.readFileSync(path.join(installed, 'README.md'), 'utf8');
+    const shipped = listing.split('\n').map((l) => l.replace(/^package\//, ''));
+    for (const doc of ['README.md', ...shipped.filter((f) => /^docs\/.*\.md$/.test(f))]) {
+      const text = fs.readFileSync(path.join(installed, doc), 'utf8');
+      for (const [, target] of text.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {
+        if (/^[a-z]+:/.test(target)) continue; // https:, mailto:
+        const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(doc), target));
+        expect(shipped, `${doc} links to ${target}, which is not in the package`).toContain(resolved);
+      }
+    }
+    const { glibcRequirement } = await import('../scripts/elf-versions.mjs');
+    expect(readmeRequirement(readme)).toEqual(readmeShape(glibcRequirement(path.join(installed, 'prebuilds/linux-x64/pagewise.glibc.node'))));
+    // prom-client is the optional peer the README's metrics call needs: linked, as `npm install prom-client` would add it.
+    fs.symlinkSync(path.join(root, 'node_modules/prom-client'), path.join(app, 'node_modules/prom-client'));
+    let ran = 0;
+    for (const block of readBlocks('README.md', installed)) {
+      if (block.notRun !== undefined || block.kind === 'other') continue;
+      const dir = fs.mkdtempSync(path.join(app, 'readme-'));
+      const env = workspace(dir, installed).env({ ...process.env, PAGEWISE_BACKEND: '' });
+      try {
+        if (block.kind === 'module') {
+          const r = runModule(block, dir, env);
+          expect(r.status, `README.md:${block.line}\n${r.stdout}${r.stderr}`).toBe(0);
+        } else {
+          for (const step of block.kind === 'shell' ? shellCommands(block.code) : transcript(block.code)) {
+            const r = runShell(step.command, dir, env);
+            if (block.kind === 'shell') expect(r.status, `README.md:${block.line}: ${step.command}\n${r.stdout}${r.stderr}`).toBe(0);
+            if (step.expected !== undefined) expect(outputMatches(r.stdout, step.expected), `${step.command}: ${r.stdout}`).toBe(true);
+          }
+        }
+      } finally {
+        await stopDaemons(dir);
+      }
+      ran++;
+    }
+    expect(ran).toBeGreaterThanOrEqual(4);
+    // The quickstart as the README names it, from the installed package.
+    const quick = run('node', ['node_modules/pagewise/examples/quickstart.mjs'], app);
+    expect(quick).toContain('backend: native');
+    expect(quick).toContain('page 3 was written (7) after FREE, so it kept its data: 7 42');
+    // The pressure service example: serves items from its VolatileCache, and its memory figures.
+    await servePressureExample(app);
+    // cache-under-pressure's part 2 is `pagewise demo` (a cgroup child, test/pressure.test.ts); its module is in the package.
+    expect(fs.existsSync(path.join(installed, 'dist/cli/demo.js'))).toBe(true);
+
+    // The JavaScript of the README and docs/, type-checked as ES modules under --strict (the reader's own
+    // functions the examples call are declared as the doc test defines them).
+    fs.writeFileSync(
+      path.join(app, 'standins.d.ts'),
+      [
+        'declare const expensiveResult: Uint8Array;',
+        'declare const data: Uint8Array;',
+        'declare const id: string;',
+        'declare const url: string;',
+        'declare function regenerate(bytes: Uint8Array): void;',
+        'declare function render(key: string): Uint8Array;',
+        'declare function decodeInto(target: Uint8Array, key: string): void;',
+        'declare function send(bytes: Uint8Array): void;',
+        "declare const res: import('node:stream').Writable;",
+        "declare const stream: import('node:stream').Writable;",
+        '',
+      ].join('\n'),
+    );
+    const readmeModules = ['README.md', ...shipped.filter((f) => /^docs\/.*\.md$/.test(f))]
+      .flatMap((doc) => readBlocks(doc, installed))
+      .filter((b) => b.kind === 'module' && b.notRun === undefined);
+    expect(readmeModules.length).toBeGreaterThanOrEqual(5);
+    readmeModules.forEach((b, i) => fs.writeFileSync(path.join(app, `readme-${i}.mts`), `// ${b.file}:${b.line}\n${b.code}\nexport {};\n`));
+    run(
+      process.execPath,
+      [tsc, '--noEmit', '--strict', '--module', 'node16', '--moduleResolution', 'node16', '--target', 'es2022',
+        '--lib', 'es2023,esnext.disposable', '--typeRoots', path.join(root, 'node_modules/@types'), '--types', 'node',
+        'standins.d.ts', ...readmeModules.map((_, i) => `readme-${i}.mts`)],
+      app,
+    );
 
     fs.writeFileSync(
       path.join(app, 'check.ts'),
@@ -118,7 +206,6 @@ describe.skipIf(!onKernel)('installed from the packed tarball (packaging does no
         '',
       ].join('\n'),
     );
-    const tsc = path.join(root, 'node_modules/typescript/bin/tsc');
     run(
       process.execPath,
       [tsc, '--noEmit', '--strict', '--module', 'node16', '--moduleResolution', 'node16', '--target', 'es2022',
@@ -153,3 +240,41 @@ describe.skipIf(!onKernel)('installed from the packed tarball (packaging does no
     fs.rmSync(tmp, { recursive: true, force: true });
   }, 900_000); // a prebuild compile, two npm runs and three tsc runs: 3 min idle, over 10 on a loaded 2-core machine
 });
+
+/** examples/pressure-service.mjs from the installed package on a free port: two GETs of an item (a miss, then a hit), /memory, /metrics. */
+async function servePressureExample(app: string): Promise<void> {
+  const child = spawn(process.execPath, ['node_modules/pagewise/examples/pressure-service.mjs', '--port', '0'], {
+    cwd: app,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, PAGEWISE_BACKEND: '' },
+  });
+  try {
+    let out = '';
+    child.stdout!.setEncoding('utf8');
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stdout!.on('data', (chunk: string) => {
+        out += chunk;
+        const m = /listening on :(\d+)/.exec(out);
+        if (m) resolve(Number(m[1]));
+      });
+      child.once('exit', (code) => reject(new Error(`pressure-service exited (${code}) before listening: ${out}`)));
+    });
+    const get = async (p: string) => {
+      const r = await fetch(`http://127.0.0.1:${port}${p}`);
+      return { status: r.status, cache: r.headers.get('x-cache'), body: new Uint8Array(await r.arrayBuffer()) };
+    };
+    const first = await get('/item/3');
+    const second = await get('/item/3');
+    expect([first.status, first.cache, first.body.length]).toEqual([200, 'miss', 256 * 1024]);
+    expect([second.status, second.cache]).toEqual([200, 'hit']);
+    expect(second.body).toEqual(first.body);
+    const memory = JSON.parse(new TextDecoder().decode((await get('/memory')).body)) as { cacheEntries: number; hits: number; misses: number };
+    expect([memory.cacheEntries, memory.hits, memory.misses]).toEqual([1, 1, 1]);
+    const metrics = await get('/metrics');
+    expect(metrics.status).toBe(200);
+    expect(new TextDecoder().decode(metrics.body)).toMatch(/^pagewise_cache_entries\{[^}]*cache="items"[^}]*\} 1$/m);
+  } finally {
+    child.kill('SIGTERM');
+    if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+  }
+}

@@ -2,10 +2,12 @@
 // libstdc++ (GCC 8). Reads the versioned symbols the built addon (the same
 // binding.gyp as the prebuild) needs, with scripts/elf-versions.mjs.
 import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { onKernel } from './helpers';
+import { readmeRequirement, readmeShape } from './readme-requirement';
 
 const root = path.resolve(__dirname, '..');
 const require = createRequire(__filename);
@@ -18,6 +20,10 @@ describe.skipIf(!onKernel)('addon symbol versions (the native project: it reads 
     const need = glibcRequirement(addon);
     expect(need.tooNew).toEqual([]);
     expect(need.glibc).toBe('2.28'); // fcntl64 is 2.28: the floor is reached, not passed
+  });
+
+  it("the README's version requirements are the addon's (the same binding.gyp as the prebuild)", () => {
+    expect(readmeRequirement(fs.readFileSync(path.join(root, 'README.md'), 'utf8'))).toEqual(readmeShape(glibcRequirement(addon)));
   });
 
   it('reads what objdump -T reads (when binutils are installed)', (ctx) => {

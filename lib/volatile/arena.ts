@@ -43,6 +43,7 @@ import { invalidArgType, pagewiseError } from '../errors';
 import type { Mapping } from '../mapping';
 import { effectiveMemoryLimit } from '../cgroup';
 import { readLazyFree } from '../proc';
+import { plural } from '../plural';
 import { type Range, validateBoolean, validateInteger, validateObject, validateOneOf, validateRange } from '../validate';
 import {
   type ArenaCore,
@@ -325,7 +326,7 @@ export class VolatileArena implements Disposable {
       const q = this.#stats.quarantinedBytes;
       throw pagewiseError(
         'ERR_ARENA_FULL',
-        `Cannot allocate ${bytes} bytes (${pages} pages): the arena has ${this.#stats.freeBytes} bytes free, ` +
+        `Cannot allocate ${plural(bytes, 'byte')} (${plural(pages, 'page')}): the arena has ${this.#stats.freeBytes} bytes free, ` +
           `the largest free span is ${largest * this.#page} bytes` +
           (q > 0
             ? ` (${q} bytes wait for their old views to be garbage-collected, and the arena may not grow further:` +

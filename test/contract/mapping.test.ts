@@ -324,7 +324,22 @@ describe('file mappings', () => {
     const file = tempFile(pattern(PAGE));
     expect(() => pw.mapFile(file, { length: PAGE + 1 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
     expect(() => pw.mapFile(file, { offset: PAGE + 1 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
-    expect(() => pw.mapFile(tempFile(''))).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => pw.mapFile(file, { offset: PAGE })).toThrow(
+      expect.objectContaining({ code: 'ERR_OUT_OF_RANGE', message: expect.stringMatching(/"options\.offset".* < 4096 .*Received 4096$/) }),
+    );
+    // An empty file: the message names the file, not an "options.length" the caller never passed.
+    const empty = tempFile('');
+    for (const mode of ['private', 'shared'] as const) {
+      expect(() => pw.mapFile(empty, { mode })).toThrow(
+        expect.objectContaining({
+          code: 'ERR_INVALID_ARG_VALUE',
+          message: `The argument 'file' is an empty file: mmap cannot map 0 bytes (give the file a size first, e.g. fs.truncateSync(path, 4096)). Received '${empty}'`,
+        }),
+      );
+    }
+    expect(() => pw.mapFile(tempFile('x'), { length: 0 })).toThrow(
+      expect.objectContaining({ code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('(the file has 1 byte from offset 0)') }),
+    );
     expect(() => pw.mapFile('/tmp')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     expect(() => pw.mapFile('/nonexistent/pagewise')).toThrow(expect.objectContaining({ code: 'ENOENT' }));
   });
