@@ -309,15 +309,19 @@ describe('errors have the shape of Node\'s own', () => {
 
 describe('the zero page (a read fault on untouched private anonymous memory)', () => {
   it.skipIf(!pw.supports('free') || !pw.supports('pageout'))(
-    'counts as resident; FREE alone and PAGEOUT alone keep it, FREE then PAGEOUT unmaps only the pages named',
+    'counts as resident; FREE alone and PAGEOUT alone keep it, FREE then PAGEOUT never touches pages outside the range',
     () => {
       const resident = (m: Mapping) => Array.from(m.residency().pages).join('');
-      for (const [advice, expected] of [[['free'], '1111'], [['pageout'], '1111'], [['free', 'pageout'], '1001']] as const) {
+      for (const [advice, expected] of [[['free'], /^1111$/], [['pageout'], /^1111$/], [['free', 'pageout'], /^1(00|11)1$/]] as const) {
         using m = pw.map(4 * PAGE, { protection: 'read', populate: true });
         expect(resident(m)).toBe('1111');
         for (const a of advice) m.advise(a, { offset: PAGE, length: 2 * PAGE });
-        expect(resident(m), advice.join(' then ')).toBe(expected);
-        expect(m.buffer.every((b) => b === 0)).toBe(true); // still reads as zeros
+        // FREE then PAGEOUT: 6.18 kernels up to at least the one of the last round unmapped the
+        // zero-page entries of the range ('1001'); 6.18.44 keeps them ('1111'). Either way the
+        // pages outside the range stay, and every byte still reads as zero.
+        expect(resident(m), advice.join(' then ')).toMatch(expected);
+        if (pw.kind === 'simulator' && advice.length === 2) expect(resident(m)).toBe('1001'); // the simulator's model
+        expect(m.buffer.every((b) => b === 0)).toBe(true);
       }
     },
   );
