@@ -29,9 +29,11 @@
             "native/mlock.cc",
             "native/mprotect.cc",
             "native/msync.cc",
+            "native/pagemap.cc",
             "native/process_madvise.cc",
             "native/read.cc",
             "native/stat_text.cc",
+            "native/userfaultfd.cc",
             "native/pressure.cc"
           ]
         }, {

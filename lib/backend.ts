@@ -54,6 +54,28 @@ export interface RawFileResidency {
   pages?: Uint8Array;
 }
 
+/** What BackendMapping.pageFlags() returns. */
+export interface RawPageFlags {
+  runs: Float64Array;
+  known: number;
+  source: 'pagemap-scan' | 'pagemap' | 'simulator';
+}
+
+/** A write tracker over one mapping (BackendMapping.trackWrites()). */
+export interface BackendWriteTracker {
+  readonly closed: boolean;
+  /**
+   * Runs of pages of [offset, offset + length) written since the tracker started or
+   * was last reset: [offset, length, ...]. Every page once the mapping moved or changed
+   * length (resize) until reset(). ERR_MAPPING_CLOSED once the mapping is closed.
+   */
+  written(offset: number, length: number): Float64Array;
+  /** Every page counts as clean again (re-protects the pages written; after a resize, tracks the new range). */
+  reset(): void;
+  /** Stop tracking and release what the tracker holds (the userfaultfd). Idempotent. */
+  close(): void;
+}
+
 export interface BackendMapping {
   /** Length of the mapping in bytes (as requested, not rounded). */
   readonly length: number;
@@ -83,6 +105,19 @@ export interface BackendMapping {
    * kernel refuses. Optional: callers loop over advise() without it.
    */
   adviseRuns?(runs: Float64Array, advice: number): void;
+  /**
+   * Page flags of [offset, offset + length): PAGEMAP_SCAN (Linux 6.7+), or the
+   * /proc/self/pagemap entries when the kernel lacks it or `entriesOnly`.
+   * `runs` = [offset, length, categories, ...] with the kernel's PAGE_IS_* bits
+   * (lib/page-flags.ts), adjacent runs with equal bits merged; `known` = the bits
+   * the source can report (a bit outside it says nothing).
+   */
+  pageFlags(offset: number, length: number, entriesOnly: boolean): RawPageFlags;
+  /**
+   * Start tracking writes to the whole mapping (userfaultfd in asynchronous
+   * write-protect mode on the native backend): every page counts as clean from now.
+   */
+  trackWrites(): BackendWriteTracker;
   /** mincore(2): one byte per page of [offset, offset + length), bit 0 = resident. */
   residency(offset: number, length: number): Uint8Array;
   /**

@@ -22,6 +22,7 @@ import { RANGE_KEYS, type Range, validateBoolean, validateInteger, validateObjec
 import * as safeCopy from './safe-copy';
 import { TruncationWatch } from './truncation-watch';
 import { mappingChanged } from './memory-usage';
+import { PAGE_CATEGORY, type PageFlagsReport, WriteTracker, pageFlagsReport, writeTrackingError } from './page-flags';
 
 export type Protection = 'none' | 'read' | 'read-write' | 'read-exec' | 'read-write-exec';
 
@@ -59,6 +60,10 @@ export interface FlushOptions extends Range {
   /** Add MS_INVALIDATE. */
   invalidate?: boolean;
 }
+export interface PageFlagsOptions extends Range {
+  /** 'pagemap': read /proc/self/pagemap entries even where PAGEMAP_SCAN works (fewer flags). Default: the best the kernel has. */
+  source?: 'pagemap-scan' | 'pagemap';
+}
 export interface LockOptions extends Range {
   /** mlock2(MLOCK_ONFAULT): lock pages as they are touched instead of faulting them all in now. */
   onFault?: boolean;
@@ -68,6 +73,7 @@ export interface LockOptions extends Range {
 const SMALL_VECTOR = 64;
 
 const POPULATE_KEYS = Object.freeze(['offset', 'length', 'mode']);
+const PAGE_FLAGS_KEYS = Object.freeze(['offset', 'length', 'source']);
 const FLUSH_KEYS = Object.freeze(['offset', 'length', 'invalidate']);
 const LOCK_KEYS = Object.freeze(['offset', 'length', 'onFault']);
 
@@ -304,6 +310,70 @@ export class Mapping implements Disposable {
     return advised;
   }
 
+  /**
+   * What the kernel did to each page of the range (rounded outward to pages): runs of pages
+   * with equal flags and pages per flag — present, swapped, file, zeroPage, huge, written
+   * (inside a mapping with an open write tracker), softDirty — as far as the source can tell
+   * (`known`). PAGEMAP_SCAN (Linux 6.7+), else /proc/self/pagemap; ERR_NOT_SUPPORTED without either.
+   */
+  pageFlags(options?: PageFlagsOptions & object): PageFlagsReport {
+    Mapping.#open(this, 'read page flags');
+    const o = validateObject<PageFlagsOptions>('options', options, PAGE_FLAGS_KEYS);
+    const source = o.source === undefined ? undefined : validateOneOf('options.source', o.source, ['pagemap-scan', 'pagemap'] as const);
+    const [start, end] = this.#outward(o, 'options', PAGE_FLAGS_KEYS);
+    let raw;
+    try {
+      raw = this.#region.pageFlags(start, end - start, source === 'pagemap');
+    } catch (err) {
+      const code = (err as ErrnoError).code;
+      if (code === undefined || !code.startsWith('ERR_')) {
+        const kernel = kernelError(err) as ErrnoError;
+        if (['ENOENT', 'EACCES', 'EPERM', 'ENOTTY'].includes(kernel.code)) {
+          const e = pagewiseError('ERR_NOT_SUPPORTED', `page flags need the PAGEMAP_SCAN ioctl (Linux 6.7+) or a readable /proc/self/pagemap (${kernel.code}, ${kernel.syscall})`);
+          (e as Error & { cause?: unknown }).cause = kernel;
+          throw e;
+        }
+        throw kernel;
+      }
+      throw err;
+    }
+    if (source === 'pagemap-scan' && raw.source === 'pagemap') {
+      throw pagewiseError('ERR_NOT_SUPPORTED', 'this kernel has no PAGEMAP_SCAN ioctl (Linux 6.7+): use source \'pagemap\' or leave it out');
+    }
+    // Outside a write-protect tracked range the kernel's written bit only repeats "not protected".
+    const knownMask = this.#trackers.size > 0 ? ~0 : ~PAGE_CATEGORY.written;
+    return pageFlagsReport(raw, knownMask, this.#delta, this.#page);
+  }
+
+  #trackers = new Set<WriteTracker>();
+
+  /**
+   * Track which pages get written from now on (userfaultfd in asynchronous write-protect
+   * mode, Linux 6.7+; docs/WRITE-TRACKING.md): tracker.written() lists them, tracker.reset()
+   * starts a new round. JavaScript's writes proceed as before. Close it (or `using`).
+   */
+  trackWrites(): WriteTracker {
+    Mapping.#open(this, 'track writes');
+    let backend;
+    try {
+      backend = this.#region.trackWrites();
+    } catch (err) {
+      throw writeTrackingError(err, this.kind, this.shared);
+    }
+    const tracker = new WriteTracker(
+      backend,
+      (range) => {
+        Mapping.#open(this, 'read written pages');
+        return [...this.#outward(range), this.#delta];
+      },
+      (t) => this.#trackers.delete(t),
+      this.kind,
+      this.shared,
+    );
+    this.#trackers.add(tracker);
+    return tracker;
+  }
+
   /** mincore(2) over the pages covering the range. Ranges whose vector (one byte per page) exceeds 2^32 bytes throw ERR_OUT_OF_RANGE: query them in parts. */
   residency(range?: Range & object): Residency {
     Mapping.#open(this, 'read residency');
@@ -514,6 +584,7 @@ export class Mapping implements Disposable {
     Mapping.#self(this);
     this.#closed = true;
     this.#truncation?.close();
+    for (const tracker of this.#trackers) tracker.close();
     this.#region.close();
     this.#buffer = undefined;
     mappingChanged(this);

@@ -166,12 +166,6 @@ void DropViewHold(napi_env /*env*/, void* /*data*/, void* hint) {
 // one another addon wrapped, is refused before anything is unwrapped.
 constexpr napi_type_tag kMappingTag = {0x7061676577697365ULL, 0x4e61746976654d61ULL};
 
-// Node throws these two as TypeErrors (ERR_INVALID_THIS, ERR_ILLEGAL_CONSTRUCTOR).
-Napi::Error CodedTypeError(Napi::Env env, const char* code, const char* message) {
-  Napi::Error e = Napi::TypeError::New(env, message);
-  e.Set("code", Napi::String::New(env, code));
-  return e;
-}
 
 }  // namespace
 
@@ -262,6 +256,8 @@ Napi::Function NativeMapping::DefineClass(Napi::Env env) {
       PD::Function("detachView", &Call<&NativeMapping::DetachView>),
       PD::Function("advise", &Call<&NativeMapping::Advise>),
       PD::Function("adviseRuns", &Call<&NativeMapping::AdviseRuns>),
+      PD::Function("pageFlags", &Call<&NativeMapping::PageFlags>),
+      PD::Function("trackWrites", &Call<&NativeMapping::TrackWrites>),
       PD::Function("residency", &Call<&NativeMapping::Residency>),
       PD::Function("residencyInto", &Call<&NativeMapping::ResidencyInto>),
       PD::Function("residencyBits", &Call<&NativeMapping::ResidencyBits>),
@@ -638,6 +634,7 @@ Napi::Value Map(const Napi::CallbackInfo& info) {
 
 void InitMapping(Napi::Env env, Napi::Object exports, AddonData* data) {
   data->mappingCtor = Napi::Persistent(NativeMapping::DefineClass(env));
+  InitWriteTracker(env, data);
   napi_add_env_cleanup_hook(env, CleanupHook, data);
   exports.Set("map", Napi::Function::New(env, Map, "map"));
 }

@@ -140,6 +140,8 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   Napi::Value DetachView(const Napi::CallbackInfo& info);
   Napi::Value Advise(const Napi::CallbackInfo& info);     // madvise.cc
   Napi::Value AdviseRuns(const Napi::CallbackInfo& info);  // process_madvise.cc
+  Napi::Value PageFlags(const Napi::CallbackInfo& info);   // pagemap.cc
+  Napi::Value TrackWrites(const Napi::CallbackInfo& info); // userfaultfd.cc
   Napi::Value Populate(const Napi::CallbackInfo& info);   // madvise.cc
   Napi::Value Residency(const Napi::CallbackInfo& info);  // mincore.cc
   Napi::Value ResidencyInto(const Napi::CallbackInfo& info);  // mincore.cc
@@ -197,6 +199,8 @@ struct AddonData {
   Napi::FunctionReference mappingCtor;
   std::vector<std::weak_ptr<MappingState>> live;
   std::shared_ptr<MappingState> pending;  // handed from Map() to the constructor
+  Napi::FunctionReference trackerCtor;    // WriteTracker (userfaultfd.cc)
+  std::shared_ptr<void> pendingTracker;   // handed from trackWrites() to its constructor
   size_t pruneAt = 64;
   uint64_t maxViewLength = kMaxViewLength;  // set at load by ProbeMaxViewLength()
   void Register(const std::shared_ptr<MappingState>& state);
@@ -205,5 +209,6 @@ struct AddonData {
 AddonData* GetAddonData(Napi::Env env);
 uint64_t ProbeMaxViewLength(Napi::Env env);  // limits.cc
 void InitMapping(Napi::Env env, Napi::Object exports, AddonData* data);
+void InitWriteTracker(Napi::Env env, AddonData* data);  // userfaultfd.cc
 
 }  // namespace pagewise
