@@ -102,9 +102,10 @@ export interface BackendMapping {
    * The same advice over several ranges, `runs` = [offset, length, offset, length, ...]
    * (each page-aligned and inside the mapping): process_madvise(2) with one iovec per
    * range on the calling process, falling back to one madvise per range where the
-   * kernel refuses. Optional: callers loop over advise() without it.
+   * kernel refuses. Runs of length 0 are skipped. A kernel error carries `runsAdvised`:
+   * the runs before it (in order) were advised, the run at that index was not (fully).
    */
-  adviseRuns?(runs: Float64Array, advice: number): void;
+  adviseRuns(runs: Float64Array, advice: number): void;
   /**
    * Page flags of [offset, offset + length): PAGEMAP_SCAN (Linux 6.7+), or the
    * /proc/self/pagemap entries when the kernel lacks it or `entriesOnly`.

@@ -284,28 +284,41 @@ export class Mapping implements Disposable {
   }
 
   /**
-   * The same advice over several ranges in one call: process_madvise(2) with one
-   * iovec per range on the native backend (one TLB flush for the batch; one
-   * madvise per range where the kernel refuses it). Each range is rounded as by
-   * advise(). Returns the bytes advised per range.
+   * The same advice over many ranges in one call: process_madvise(2) on this process with
+   * one iovec per range (up to IOV_MAX ranges a call; one TLB flush per batch) on the native
+   * backend, one madvise per range where the kernel refuses it. Each range is validated
+   * (named `ranges[i]`) and rounded as by advise(), all before anything is advised.
+   * Returns the bytes advised per range, in order. On a kernel error the error says how far
+   * it got: `rangesAdvised` ranges (the first ones, in order) were advised, the next one failed.
    */
   adviseRanges(advice: Advice | AdviceConstant, ranges: readonly (Range & object)[]): AdvisedRange[] {
     Mapping.#open(this, 'advise');
     const meta = ADVICE_BY_NAME.get(advice) ?? adviceFromName(advice);
     if (!Array.isArray(ranges)) throw invalidArgType('ranges', 'an instance of Array', ranges);
-    const runs = new Float64Array(2 * ranges.length);
-    const advised: AdvisedRange[] = [];
-    for (let i = 0; i < ranges.length; i++) {
-      const [start, end] = meta.destructive ? this.#inward(ranges[i]) : this.#outward(ranges[i]);
+    const n = ranges.length;
+    const runs = new Float64Array(2 * n);
+    const advised = new Array<AdvisedRange>(n);
+    const delta = this.#delta;
+    const size = this.#length;
+    const page = this.#page;
+    for (let i = 0; i < n; i++) {
+      const range = ranges[i];
+      const name = `ranges[${i}]`;
+      const offset = rangeOffset(range, size, name);
+      const length = rangeLength(range, offset, size, name);
+      const start = meta.destructive ? inwardStart(delta, offset, page) : outwardStart(delta, offset, page);
+      const end = meta.destructive ? inwardEnd(delta, offset, length, size, page, start) : outwardEnd(delta, offset, length, page, start);
       runs[2 * i] = start;
-      runs[2 * i + 1] = Math.max(0, end - start);
-      advised.push({ offset: start - this.#delta, length: Math.max(0, end - start) });
+      runs[2 * i + 1] = end - start;
+      advised[i] = { offset: start - delta, length: end - start };
     }
     try {
-      if (this.#region.adviseRuns !== undefined) this.#region.adviseRuns(runs, meta.value);
-      else for (let i = 0; i < runs.length; i += 2) if (runs[i + 1] > 0) this.#region.advise(runs[i], runs[i + 1], meta.value);
+      this.#region.adviseRuns(runs, meta.value);
     } catch (err) {
-      throw kernelError(err, (code) => adviceHint(meta, code, this.kind, this.shared), meta.constant);
+      const e = this.#adviseError(err, meta);
+      const done = (err as { runsAdvised?: unknown } | null)?.runsAdvised;
+      if (typeof done === 'number' && e !== null && typeof e === 'object') (e as { rangesAdvised?: number }).rangesAdvised = done;
+      throw e;
     }
     return advised;
   }
@@ -313,8 +326,8 @@ export class Mapping implements Disposable {
   /**
    * What the kernel did to each page of the range (rounded outward to pages): runs of pages
    * with equal flags and pages per flag — present, swapped, file, zeroPage, huge, written
-   * (inside a mapping with an open write tracker), softDirty — as far as the source can tell
-   * (`known`). PAGEMAP_SCAN (Linux 6.7+), else /proc/self/pagemap; ERR_NOT_SUPPORTED without either.
+   * (only while a write tracker is open, which hides swapped), softDirty — as far as the
+   * source can tell (`known`). PAGEMAP_SCAN (Linux 6.7+), else /proc/self/pagemap; ERR_NOT_SUPPORTED without either.
    */
   pageFlags(options?: PageFlagsOptions & object): PageFlagsReport {
     Mapping.#open(this, 'read page flags');
@@ -340,8 +353,9 @@ export class Mapping implements Disposable {
     if (source === 'pagemap-scan' && raw.source === 'pagemap') {
       throw pagewiseError('ERR_NOT_SUPPORTED', 'this kernel has no PAGEMAP_SCAN ioctl (Linux 6.7+): use source \'pagemap\' or leave it out');
     }
-    // Outside a write-protect tracked range the kernel's written bit only repeats "not protected".
-    const knownMask = this.#trackers.size > 0 ? ~0 : ~PAGE_CATEGORY.written;
+    // Outside a tracked mapping the kernel's written bit only says "not write-protected"; inside
+    // one, the write-protect markers on untouched pages read as swap entries (docs/WRITE-TRACKING.md).
+    const knownMask = this.#trackers.size > 0 ? ~PAGE_CATEGORY.swapped : ~PAGE_CATEGORY.written;
     return pageFlagsReport(raw, knownMask, this.#delta, this.#page);
   }
 
@@ -354,6 +368,10 @@ export class Mapping implements Disposable {
    */
   trackWrites(): WriteTracker {
     Mapping.#open(this, 'track writes');
+    if (this.#trackers.size > 0) {
+      // The kernel takes one userfaultfd per range (EBUSY); one tracker can serve any number of readers.
+      throw pagewiseError('ERR_MAPPING_BUSY', 'A write tracker is already open on this mapping: close it first');
+    }
     let backend;
     try {
       backend = this.#region.trackWrites();

@@ -12,12 +12,16 @@ import { PAGE, S_COW, S_PRESENT, S_UNMAPPED, S_ZERO, pagesOf } from './state';
 
 const KNOWN = PAGE_CATEGORY.present | PAGE_CATEGORY.zeroPage | PAGE_CATEGORY.file;
 
+/** The open tracker of each mapping: pageFlags() reports its written pages, as the kernel does inside a tracked range. */
+const trackers = new WeakMap<SimMapping, SimWriteTracker>();
+
 /** Runs of pages [first, end) of `m` (already scanned for writes) as BackendMapping.pageFlags() returns them. */
 export function pageFlags(m: SimMapping, first: number, end: number): RawPageFlags {
   const runs: number[] = [];
+  const tracker = trackers.get(m);
   for (let p = first; p < end; p++) {
     const s = p < m.pages ? m.state[p] : 0;
-    let bits = 0;
+    let bits = tracker?.wasWritten(m, p) ? PAGE_CATEGORY.written : 0;
     if (s & S_PRESENT && !(s & S_UNMAPPED)) {
       bits |= PAGE_CATEGORY.present;
       if (s & S_ZERO) bits |= PAGE_CATEGORY.zeroPage;
@@ -28,7 +32,7 @@ export function pageFlags(m: SimMapping, first: number, end: number): RawPageFla
     if (n > 0 && runs[n - 1] === bits) runs[n - 2] += PAGE;
     else runs.push(p * PAGE, PAGE, bits);
   }
-  return { runs: Float64Array.from(runs), known: KNOWN, source: 'simulator' };
+  return { runs: Float64Array.from(runs), known: tracker === undefined ? KNOWN : KNOWN | PAGE_CATEGORY.written, source: 'simulator' };
 }
 
 /** A tracker that compares each page's contents with a snapshot of its hash taken at reset(). */
@@ -39,6 +43,12 @@ export class SimWriteTracker implements BackendWriteTracker {
   constructor(mapping: SimMapping) {
     this.#mapping = mapping;
     this.#snapshot = this.#take(mapping);
+    trackers.set(mapping, this);
+  }
+
+  /** Whether page p of `m` (already scanned for writes) differs from the snapshot. */
+  wasWritten(m: SimMapping, p: number): boolean {
+    return this.#snapshot.length !== m.pages || m.store.hash(p) !== this.#snapshot[p];
   }
 
   get closed(): boolean {
@@ -57,7 +67,7 @@ export class SimWriteTracker implements BackendWriteTracker {
     }
     m.noticeWrites(first, end);
     for (let p = first; p < end; p++) {
-      if (m.store.hash(p) === this.#snapshot[p]) continue;
+      if (!this.wasWritten(m, p)) continue;
       const n = runs.length;
       if (n > 0 && runs[n - 2] + runs[n - 1] === p * PAGE) runs[n - 1] += PAGE;
       else runs.push(p * PAGE, PAGE);
@@ -70,6 +80,7 @@ export class SimWriteTracker implements BackendWriteTracker {
   }
 
   close(): void {
+    if (this.#mapping !== undefined && trackers.get(this.#mapping) === this) trackers.delete(this.#mapping);
     this.#mapping = undefined;
   }
 
