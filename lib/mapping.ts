@@ -303,9 +303,16 @@ export class Mapping implements Disposable {
     const page = this.#page;
     for (let i = 0; i < n; i++) {
       const range = ranges[i];
-      const name = `ranges[${i}]`;
-      const offset = rangeOffset(range, size, name);
-      const length = rangeLength(range, offset, size, name);
+      let offset: number;
+      let length: number;
+      try {
+        offset = rangeOffset(range, size);
+        length = rangeLength(range, offset, size);
+      } catch {
+        // Check again under the range's own name (built only now: a string per range costs more than the check).
+        validateRange(range, size, `ranges[${i}]`);
+        throw new Error('unreachable');
+      }
       const start = meta.destructive ? inwardStart(delta, offset, page) : outwardStart(delta, offset, page);
       const end = meta.destructive ? inwardEnd(delta, offset, length, size, page, start) : outwardEnd(delta, offset, length, page, start);
       runs[2 * i] = start;
