@@ -131,6 +131,13 @@ export interface BackendMapping {
    * result (an unsigned 32-bit integer) is bit 0 of page i. ERR_OUT_OF_RANGE for longer ranges.
    */
   residencyBits?(offset: number, length: number): number;
+  /**
+   * Optional fast paths of advise() and residencyBits() taking their numbers from
+   * Backend.callArgs ([offset, length, advice] / [offset, length]), filled just before
+   * the call: no argument crosses into the addon (bench/call-overhead.mjs).
+   */
+  adviseArgs?(): void;
+  residencyBitsArgs?(): number;
   /** mprotect(2). */
   protect(offset: number, length: number, protection: number): void;
   /** mlock2(2) (MLOCK_ONFAULT when onFault) off the event loop. */
@@ -177,6 +184,8 @@ export interface Backend {
   readonly pageSize: number;
   /** Largest ArrayBuffer view this engine can hold. */
   readonly maxViewLength: number;
+  /** Where BackendMapping.adviseArgs() / residencyBitsArgs() read their numbers (native only; never handed to users). */
+  readonly callArgs?: Float64Array;
   /** madvise(NULL, 0, advice) === 0. */
   supports(advice: number): boolean;
   map(request: MapRequest): BackendMapping;

@@ -147,6 +147,8 @@ export class Mapping implements Disposable {
    */
   #lastAdvice: unknown = undefined;
   #lastAdviceInfo: AdviceInfo = ADVICE.normal;
+  /** The backend's call arguments when the region takes its numbers from them (Backend.callArgs), else undefined. */
+  readonly #args: Float64Array | undefined;
 
   constructor(token: typeof CREATE, init: MappingInit) {
     if (token !== CREATE) throw illegalConstructor('use map() or mapFile()');
@@ -160,6 +162,8 @@ export class Mapping implements Disposable {
     this.#protection = init.protection;
     this.#growLimit = init.shared ? roundUp(init.delta + init.length, init.backend.pageSize) : Number.POSITIVE_INFINITY;
     this.name = init.name;
+    const args = init.backend.callArgs;
+    this.#args = args !== undefined && init.region.adviseArgs !== undefined && init.region.residencyBitsArgs !== undefined ? args : undefined;
   }
 
   /**
@@ -263,7 +267,16 @@ export class Mapping implements Disposable {
     const end = meta.destructive ? inwardEnd(delta, offset, length, size, page, start) : outwardEnd(delta, offset, length, page, start);
     if (end > start) {
       try {
-        this.#region.advise(start, end - start, meta.value);
+        const args = this.#args;
+        if (args !== undefined) {
+          // No JavaScript runs between these stores and the call that reads them.
+          args[0] = start;
+          args[1] = end - start;
+          args[2] = meta.value;
+          this.#region.adviseArgs!();
+        } else {
+          this.#region.advise(start, end - start, meta.value);
+        }
       } catch (err) {
         throw this.#adviseError(err, meta);
       }
@@ -416,7 +429,14 @@ export class Mapping implements Disposable {
       // so no vector crosses into the addon and none is copied.
       let bits: number;
       try {
-        bits = region.residencyBits(start, end - start);
+        const args = this.#args;
+        if (args !== undefined) {
+          args[0] = start;
+          args[1] = end - start;
+          bits = region.residencyBitsArgs!();
+        } else {
+          bits = region.residencyBits(start, end - start);
+        }
       } catch (err) {
         throw kernelError(err);
       }

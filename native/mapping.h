@@ -52,6 +52,7 @@ struct MappingState;
 struct BoundHold {
   MappingState* state;
   int functions;
+  const double* args;  // the environment's call arguments (AddonData::callArgs)
 };
 
 struct MappingState {
@@ -122,6 +123,17 @@ using StateMethod = napi_value (*)(napi_env env, MappingState* state, const napi
 PAGEWISE_HOT napi_value AdviseState(napi_env env, MappingState* state, const napi_value* argv);         // madvise.cc
 PAGEWISE_HOT napi_value ResidencyBitsState(napi_env env, MappingState* state, const napi_value* argv);  // mincore.cc
 PAGEWISE_HOT napi_value ResidencyIntoState(napi_env env, MappingState* state, const napi_value* argv);  // mincore.cc
+// The same calls with their numbers read from AddonData::callArgs, which the
+// public API fills just before the call (a Float64Array only lib/ holds): no
+// argument crosses N-API, which costs more per call than the rest of the call's
+// work (bench/call-overhead.mjs). Each number is checked as ReadRange /
+// ReadInt check a JavaScript number, so any contents are memory-safe.
+using ArgsMethod = napi_value (*)(napi_env env, MappingState* state, const double* args);
+PAGEWISE_HOT napi_value AdviseArgsState(napi_env env, MappingState* state, const double* args);         // madvise.cc: offset, length, advice
+PAGEWISE_HOT napi_value ResidencyBitsArgsState(napi_env env, MappingState* state, const double* args);  // mincore.cc: offset, length
+// ReadRange for numbers from callArgs.
+PAGEWISE_HOT bool RangeFromArgs(napi_env env, const MappingState& s, double offsetArg, double lengthArg, uint64_t* offset,
+                                uint64_t* length);
 
 class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
  public:
@@ -201,6 +213,7 @@ struct AddonData {
   std::shared_ptr<MappingState> pending;  // handed from Map() to the constructor
   Napi::FunctionReference trackerCtor;    // WriteTracker (userfaultfd.cc)
   std::shared_ptr<void> pendingTracker;   // handed from trackWrites() to its constructor
+  double callArgs[4] = {0, 0, 0, 0};      // the arguments of the *Args bound functions (see ArgsMethod)
   size_t pruneAt = 64;
   uint64_t maxViewLength = kMaxViewLength;  // set at load by ProbeMaxViewLength()
   void Register(const std::shared_ptr<MappingState>& state);
