@@ -17,6 +17,7 @@
 #pragma once
 
 #include <napi.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstddef>
@@ -40,6 +41,20 @@ constexpr uint64_t kMaxViewLength = uint64_t{1} << 32;
 constexpr size_t kChunk = size_t{64} << 20;
 
 inline uint64_t RoundUp(uint64_t value, uint64_t to) { return (value + to - 1) / to * to; }
+
+// A descriptor about this process (its pagemap, a pidfd), opened by `open` at the first
+// call and kept: reopened in a forked child (another pid, whose own it must be) and
+// after a failure (-1, errno set by `open`).
+template <typename Open>
+int ProcessDescriptor(pid_t* owner, int* fd, Open open) {
+  pid_t pid = getpid();
+  if (*owner != pid || *fd < 0) {
+    if (*fd >= 0) close(*fd);
+    *fd = open();
+    *owner = pid;
+  }
+  return *fd;
+}
 
 struct MappingState;
 

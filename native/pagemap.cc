@@ -78,14 +78,7 @@ int scanWorks = -1;
 int SelfPagemap() {
   static pid_t owner = 0;
   static int fd = -1;
-  pid_t pid = getpid();
-  if (owner != pid) {
-    if (fd >= 0 && owner != 0) close(fd);
-    fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    owner = pid;
-  }
-  return fd;
+  return ProcessDescriptor(&owner, &fd, [] { return open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC); });
 }
 
 int ScanPages(uint64_t start, uint64_t end, uint64_t base, uint64_t flags, uint64_t categoryMask, uint64_t returnMask,

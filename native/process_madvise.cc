@@ -28,18 +28,11 @@ namespace pagewise {
 
 namespace {
 
-// A pidfd of this process, opened once (-1 when unavailable). A forked child gets
-// a new pid: reopen then.
+// A pidfd of this process (-1 when unavailable).
 int SelfPidfd() {
   static pid_t owner = 0;
   static int fd = -1;
-  pid_t pid = getpid();
-  if (owner != pid) {
-    if (fd >= 0 && owner != 0) close(fd);
-    fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-    owner = pid;
-  }
-  return fd;
+  return ProcessDescriptor(&owner, &fd, [] { return static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0)); });
 }
 
 }  // namespace
