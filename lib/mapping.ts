@@ -1,5 +1,8 @@
 // Mapping: one mmap'd region and everything pagewise can do to it. Validates and
 // rounds every range, then calls the backend (native addon or simulator).
+// Over 600 lines: one class holds every public method of a mapping, and the
+// per-call paths read its private fields directly; the parts that can live apart
+// do (safe-copy.ts, truncation-watch.ts, page-flags.ts, view-release.ts).
 import { ADVICE, ADVICE_NAMES, type Advice, type AdviceConstant, type AdviceInfo, adviceFromName } from './advice';
 import * as backend from './backend';
 import type { Backend, BackendMapping } from './backend';
@@ -22,7 +25,7 @@ import { RANGE_KEYS, type Range, validateBoolean, validateInteger, validateObjec
 import * as safeCopy from './safe-copy';
 import { TruncationWatch } from './truncation-watch';
 import { mappingChanged } from './memory-usage';
-import { PAGE_CATEGORY, type PageFlagsReport, WriteTracker, pageFlagsReport, writeTrackingError } from './page-flags';
+import { PAGE_CATEGORY, type PageFlagsReport, WriteTracker, pageFlagsError, pageFlagsReport, writeTrackingError } from './page-flags';
 
 export type Protection = 'none' | 'read' | 'read-write' | 'read-exec' | 'read-write-exec';
 
@@ -358,21 +361,9 @@ export class Mapping implements Disposable {
     try {
       raw = this.#region.pageFlags(start, end - start, source === 'pagemap');
     } catch (err) {
-      const code = (err as ErrnoError).code;
-      if (code === undefined || !code.startsWith('ERR_')) {
-        const kernel = kernelError(err) as ErrnoError;
-        if (['ENOENT', 'EACCES', 'EPERM', 'ENOTTY'].includes(kernel.code)) {
-          const e = pagewiseError('ERR_NOT_SUPPORTED', `page flags need the PAGEMAP_SCAN ioctl (Linux 6.7+) or a readable /proc/self/pagemap (${kernel.code}, ${kernel.syscall})`);
-          (e as Error & { cause?: unknown }).cause = kernel;
-          throw e;
-        }
-        throw kernel;
-      }
-      throw err;
+      throw pageFlagsError(err);
     }
-    if (source === 'pagemap-scan' && raw.source === 'pagemap') {
-      throw pagewiseError('ERR_NOT_SUPPORTED', 'this kernel has no PAGEMAP_SCAN ioctl (Linux 6.7+): use source \'pagemap\' or leave it out');
-    }
+    if (source === 'pagemap-scan' && raw.source === 'pagemap') throw pageFlagsError(undefined);
     // Outside a tracked mapping the kernel's written bit only says "not write-protected"; inside
     // one, the write-protect markers on untouched pages read as swap entries (docs/WRITE-TRACKING.md).
     const knownMask = this.#trackers.size > 0 ? ~PAGE_CATEGORY.swapped : ~PAGE_CATEGORY.written;

@@ -93,6 +93,23 @@ export function pageFlagsReport(raw: RawPageFlags, knownMask: number, delta: num
   return { runs, counts, pages, known: namesOf(known), source: raw.source };
 }
 
+/**
+ * What pageFlags() reports for a backend error: ERR_NOT_SUPPORTED when neither PAGEMAP_SCAN nor
+ * /proc/self/pagemap can be read (`undefined`: the caller asked for PAGEMAP_SCAN and the kernel has none).
+ */
+export function pageFlagsError(err: unknown): unknown {
+  if (err === undefined) {
+    return pagewiseError('ERR_NOT_SUPPORTED', "this kernel has no PAGEMAP_SCAN ioctl (Linux 6.7+): use source 'pagemap' or leave it out");
+  }
+  const code = (err as Partial<ErrnoError> | null)?.code;
+  if (code !== undefined && code.startsWith('ERR_')) return err;
+  const kernel = kernelError(err) as ErrnoError;
+  if (['ENOENT', 'EACCES', 'EPERM', 'ENOTTY'].includes(kernel.code)) {
+    return notSupported(`page flags need the PAGEMAP_SCAN ioctl (Linux 6.7+) or a readable /proc/self/pagemap (${kernel.code}, ${kernel.syscall})`, kernel);
+  }
+  return kernel;
+}
+
 /** Turns a backend error of write tracking into what the public API reports. */
 export function writeTrackingError(err: unknown, kind: 'anonymous' | 'file', shared: boolean): unknown {
   const e = err as Partial<ErrnoError> | null;

@@ -7,6 +7,9 @@ import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { Pagewise } from '../../lib/api';
+import type { BackendMapping } from '../../lib/backend';
+import { errnoError } from '../../lib/errors';
 import type { Mapping, PageFlagsReport } from '../../lib/index';
 import { onKernel, PAGE, pattern, pw, tempFile } from '../helpers';
 
@@ -333,5 +336,47 @@ describe('mapping.adviseRanges()', () => {
     let kept = 0;
     for (let i = 0; i < 2 * n; i++) (m.buffer[i * PAGE] === 0 ? zeros++ : kept++);
     expect([zeros, kept]).toEqual([n, n]);
+  });
+});
+
+describe('without the kernel features', () => {
+  /** A Pagewise whose regions fail pageFlags / trackWrites as a kernel without them would. */
+  function lacking(pageFlags: () => never, trackWrites: () => never): Pagewise {
+    const real = pw.backend;
+    return new Pagewise({
+      ...real,
+      map: (request) => {
+        const region = real.map(request);
+        return new Proxy(region, {
+          get(t, prop) {
+            if (prop === 'pageFlags') return pageFlags;
+            if (prop === 'trackWrites') return trackWrites;
+            const v = Reflect.get(t, prop, t) as unknown;
+            return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+          },
+        }) as BackendMapping;
+      },
+    });
+  }
+
+  it('answer ERR_NOT_SUPPORTED naming what is missing', () => {
+    const cases: [() => never, () => never, RegExp][] = [
+      [() => { throw errnoError('ENOENT', 'open'); }, () => { throw errnoError('ENOSYS', 'userfaultfd'); }, /userfaultfd\(2\)/],
+      [() => { throw errnoError('EACCES', 'open'); }, () => { throw errnoError('EINVAL', 'UFFDIO_API'); }, /UFFD_FEATURE_WP_ASYNC/],
+      [() => { throw errnoError('ENOTTY', 'PAGEMAP_SCAN'); }, () => { throw errnoError('ENOTTY', 'PAGEMAP_SCAN'); }, /PAGEMAP_SCAN/],
+    ];
+    for (const [flags, track, why] of cases) {
+      using m = lacking(flags, track).map(4 * PAGE);
+      let err = (() => { try { m.pageFlags(); } catch (e) { return e as Error & { code?: string }; } })();
+      expect(err?.code).toBe('ERR_NOT_SUPPORTED');
+      expect(err?.message).toMatch(/PAGEMAP_SCAN ioctl \(Linux 6\.7\+\) or a readable \/proc\/self\/pagemap/);
+      err = (() => { try { m.trackWrites(); } catch (e) { return e as Error & { code?: string }; } })();
+      expect(err?.code).toBe('ERR_NOT_SUPPORTED');
+      expect(err?.message).toMatch(why);
+    }
+    // Other kernel errors stay errno errors.
+    using m = lacking(() => { throw errnoError('ENOMEM', 'PAGEMAP_SCAN'); }, () => { throw errnoError('EMFILE', 'userfaultfd'); }).map(4 * PAGE);
+    expect(code(() => m.pageFlags())).toBe('ENOMEM');
+    expect(code(() => m.trackWrites())).toBe('EMFILE');
   });
 });
