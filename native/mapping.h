@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "errors.h"
@@ -45,8 +46,10 @@ inline uint64_t RoundUp(uint64_t value, uint64_t to) { return (value + to - 1) /
 // A descriptor about this process (its pagemap, a pidfd), opened by `open` at the first
 // call and kept: reopened in a forked child (another pid, whose own it must be) and
 // after a failure (-1, errno set by `open`).
+// Main thread and workers alike: serialised by `lock`.
 template <typename Open>
-int ProcessDescriptor(pid_t* owner, int* fd, Open open) {
+int ProcessDescriptor(std::mutex* lock, pid_t* owner, int* fd, Open open) {
+  std::lock_guard<std::mutex> hold(*lock);
   pid_t pid = getpid();
   if (*owner != pid || *fd < 0) {
     if (*fd >= 0) close(*fd);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 
 #include "errors.h"
@@ -70,15 +71,16 @@ int ReadEntries(int fd, uint64_t start, uint64_t end, uint64_t base, std::vector
   return 0;
 }
 
-// -1 not tried yet, 1 PAGEMAP_SCAN works, 0 the kernel lacks it.
-int scanWorks = -1;
+// -1 not tried yet, 1 PAGEMAP_SCAN works, 0 the kernel lacks it (workers read it too).
+std::atomic<int> scanWorks{-1};
 
 }  // namespace
 
 int SelfPagemap() {
+  static std::mutex lock;
   static pid_t owner = 0;
   static int fd = -1;
-  return ProcessDescriptor(&owner, &fd, [] { return open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC); });
+  return ProcessDescriptor(&lock, &owner, &fd, [] { return open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC); });
 }
 
 int ScanPages(uint64_t start, uint64_t end, uint64_t base, uint64_t flags, uint64_t categoryMask, uint64_t returnMask,

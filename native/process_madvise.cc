@@ -30,9 +30,10 @@ namespace {
 
 // A pidfd of this process (-1 when unavailable).
 int SelfPidfd() {
+  static std::mutex lock;
   static pid_t owner = 0;
   static int fd = -1;
-  return ProcessDescriptor(&owner, &fd, [] { return static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0)); });
+  return ProcessDescriptor(&lock, &owner, &fd, [] { return static_cast<int>(syscall(SYS_pidfd_open, getpid(), 0)); });
 }
 
 }  // namespace
