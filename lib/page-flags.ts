@@ -184,8 +184,8 @@ export class WriteTracker implements Disposable {
     } catch (err) {
       throw writeTrackingError(err, this.#kind, this.#shared);
     }
-    const runs = new Array<{ offset: number; length: number }>(raw.length / 2);
-    for (let i = 0; i < raw.length; i += 2) runs[i / 2] = { offset: raw[i] - delta, length: raw[i + 1] };
+    const runs: { offset: number; length: number }[] = [];
+    for (let i = 0; i < raw.length; i += 2) runs.push({ offset: raw[i] - delta, length: raw[i + 1] });
     return runs;
   }
 
