@@ -29,9 +29,11 @@
             "native/mprotect.cc",
             "native/prctl.cc",
             "native/msync.cc",
+            "native/pagemap.cc",
             "native/process_madvise.cc",
             "native/read.cc",
             "native/pressure.cc",
+            "native/userfaultfd.cc",
             "native/cli/cli.cc",
             "native/cli/stat_batch.cc",
             "native/cli/stat_text.cc"

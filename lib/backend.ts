@@ -56,6 +56,28 @@ export interface RawFileResidency {
   pages?: Uint8Array;
 }
 
+/** What BackendMapping.pageFlags() returns. */
+export interface RawPageFlags {
+  runs: Float64Array;
+  known: number;
+  source: 'pagemap-scan' | 'pagemap' | 'simulator';
+}
+
+/** A write tracker over one mapping (BackendMapping.trackWrites()). */
+export interface BackendWriteTracker {
+  readonly closed: boolean;
+  /**
+   * Runs of pages of [offset, offset + length) written since the tracker started or
+   * was last reset: [offset, length, ...]. Every page once the mapping moved or changed
+   * length (resize) until reset(). ERR_MAPPING_CLOSED once the mapping is closed.
+   */
+  written(offset: number, length: number): Float64Array;
+  /** Every page counts as clean again (re-protects the pages written; after a resize, tracks the new range). */
+  reset(): void;
+  /** Stop tracking and release what the tracker holds (the userfaultfd). Idempotent. */
+  close(): void;
+}
+
 export interface BackendMapping {
   /** Length of the mapping in bytes (as requested, not rounded). */
   readonly length: number;
@@ -82,9 +104,23 @@ export interface BackendMapping {
    * The same advice over several ranges, `runs` = [offset, length, offset, length, ...]
    * (each page-aligned and inside the mapping): process_madvise(2) with one iovec per
    * range on the calling process, falling back to one madvise per range where the
-   * kernel refuses. Optional: callers loop over advise() without it.
+   * kernel refuses. Runs of length 0 are skipped. A kernel error carries `runsAdvised`:
+   * the runs before it (in order) were advised, the run at that index was not (fully).
    */
-  adviseRuns?(runs: Float64Array, advice: number): void;
+  adviseRuns(runs: Float64Array, advice: number): void;
+  /**
+   * Page flags of [offset, offset + length): PAGEMAP_SCAN (Linux 6.7+), or the
+   * /proc/self/pagemap entries when the kernel lacks it or `entriesOnly`.
+   * `runs` = [offset, length, categories, ...] with the kernel's PAGE_IS_* bits
+   * (lib/page-flags.ts), adjacent runs with equal bits merged; `known` = the bits
+   * the source can report (a bit outside it says nothing).
+   */
+  pageFlags(offset: number, length: number, entriesOnly: boolean): RawPageFlags;
+  /**
+   * Start tracking writes to the whole mapping (userfaultfd in asynchronous
+   * write-protect mode on the native backend): every page counts as clean from now.
+   */
+  trackWrites(): BackendWriteTracker;
   /** mincore(2): one byte per page of [offset, offset + length), bit 0 = resident. */
   residency(offset: number, length: number): Uint8Array;
   /**
@@ -97,6 +133,13 @@ export interface BackendMapping {
    * result (an unsigned 32-bit integer) is bit 0 of page i. ERR_OUT_OF_RANGE for longer ranges.
    */
   residencyBits?(offset: number, length: number): number;
+  /**
+   * Optional fast paths of advise() and residencyBits() taking their numbers from
+   * Backend.callArgs ([offset, length, advice] / [offset, length]), filled just before
+   * the call: no argument crosses into the addon (bench/call-overhead.mjs).
+   */
+  adviseArgs?(): void;
+  residencyBitsArgs?(): number;
   /** mprotect(2). */
   protect(offset: number, length: number, protection: number): void;
   /** mlock2(2) (MLOCK_ONFAULT when onFault) off the event loop. */
@@ -143,6 +186,8 @@ export interface Backend {
   readonly pageSize: number;
   /** Largest ArrayBuffer view this engine can hold. */
   readonly maxViewLength: number;
+  /** Where BackendMapping.adviseArgs() / residencyBitsArgs() read their numbers (native only; never handed to users). */
+  readonly callArgs?: Float64Array;
   /** madvise(NULL, 0, advice) === 0. */
   supports(advice: number): boolean;
   map(request: MapRequest): BackendMapping;

@@ -171,10 +171,12 @@ export const ERROR_CODES = {
   ERR_MAPPING_CLOSED: 'a mapping or shared memory used after close()',
   ERR_MAPPING_TOO_LARGE: 'a mapping larger than a JavaScript view can address',
   ERR_MEMORY_USAGE_UNSUPPORTED: 'memoryUsage() where /proc/self/smaps cannot be read',
+  ERR_NOT_SUPPORTED: 'a kernel feature a call needs is missing (the message names it: PAGEMAP_SCAN, userfaultfd WP-async)',
   ERR_OPERATION_NOT_SUPPORTED: 'an operation this backend or mapping kind cannot do',
   ERR_PAGEWISE_METRICS_REGISTERED: 'collectMetrics() again on a registry that has its metrics',
   ERR_PAGEWISE_NATIVE_UNAVAILABLE: 'the native addon cannot be loaded',
   ERR_PAGEWISE_PROM_CLIENT_MISSING: 'collectMetrics() without prom-client installed',
+  ERR_WRITE_TRACKER_CLOSED: 'a write tracker used after close()',
   ERR_SIMULATED_OOM: 'the simulator refuses a mapping the machine could not hold',
 } as const satisfies Record<`ERR_${string}`, string>;
 

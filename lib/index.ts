@@ -35,9 +35,11 @@ export type { FileArgument, FileResidency, FileResidencyOptions, MapFileOptions,
 export { ADVICE, ADVICE_NAMES } from './advice';
 export type { Advice, AdviceInfo, DestructiveAdvice, SafeAdvice } from './advice';
 export { Mapping, PROTECTION } from './mapping';
-export type { AdvisedRange, FlushOptions, LockOptions, PopulateOptions, Protection, Residency } from './mapping';
+export type { AdvisedRange, FlushOptions, LockOptions, PageFlagsOptions, PopulateOptions, Protection, Residency } from './mapping';
+export { PAGE_CATEGORY, PAGE_FLAGS, WriteTracker } from './page-flags';
+export type { PageFlag, PageFlagsReport, PageRun } from './page-flags';
 export type { Range } from './validate';
-export type { Backend, BackendMapping, MapRequest, RawFileResidency } from './backend';
+export type { Backend, BackendMapping, BackendWriteTracker, MapRequest, RawFileResidency, RawPageFlags } from './backend';
 export type { CodedError, ErrnoError } from './errors';
 export { VolatileArena, VolatileBuffer } from './volatile/arena';
 export type { ArenaStats, BufferState, PinResult, VolatileArenaOptions } from './volatile/arena';

@@ -39,6 +39,10 @@ export interface FlushOptions extends Range {
   /** Add MS_INVALIDATE. */
   invalidate?: boolean;
 }
+export interface PageFlagsOptions extends Range {
+  /** 'pagemap': read /proc/self/pagemap entries even where PAGEMAP_SCAN works (fewer flags). Default: the best the kernel has. */
+  source?: 'pagemap-scan' | 'pagemap';
+}
 export interface LockOptions extends Range {
   /** mlock2(MLOCK_ONFAULT): lock pages as they are touched instead of faulting them all in now. */
   onFault?: boolean;
@@ -47,3 +51,4 @@ export interface LockOptions extends Range {
 export const POPULATE_KEYS = optionKeys<PopulateOptions>()(['offset', 'length', 'mode'] as const);
 export const FLUSH_KEYS = optionKeys<FlushOptions>()(['offset', 'length', 'invalidate'] as const);
 export const LOCK_KEYS = optionKeys<LockOptions>()(['offset', 'length', 'onFault'] as const);
+export const PAGE_FLAGS_KEYS = optionKeys<PageFlagsOptions>()(['offset', 'length', 'source'] as const);

@@ -1,6 +1,10 @@
 // Mapping: one mmap'd region and everything pagewise can do to it. Validates and
 // rounds every range, then calls the backend (native addon or simulator).
-import { ADVICE, type Advice, type AdviceConstant, type AdviceInfo, adviceFromName, adviceHint } from './advice';
+// Over 600 lines: one class holds every public method of a mapping, and the
+// per-call paths read its private fields directly; the parts that can live apart
+// do (mapping-options.ts, residency-vector.ts, safe-copy.ts, truncation-watch.ts,
+// page-flags.ts, view-release.ts).
+import { ADVICE, ADVICE_NAMES, type Advice, type AdviceConstant, type AdviceInfo, adviceFromName, adviceHint } from './advice';
 import * as backend from './backend';
 import type { Backend, BackendMapping } from './backend';
 import { PROT } from './constants';
@@ -28,6 +32,8 @@ import {
   FLUSH_KEYS,
   type FlushOptions,
   LOCK_KEYS,
+  PAGE_FLAGS_KEYS,
+  type PageFlagsOptions,
   type LockOptions,
   POPULATE_KEYS,
   type PopulateOptions,
@@ -38,8 +44,9 @@ import {
 } from './mapping-options';
 
 export { PROTECTION, PROTECTION_NAMES } from './mapping-options';
-export type { AdvisedRange, FlushOptions, LockOptions, PopulateOptions, Protection, Residency } from './mapping-options';
+export type { AdvisedRange, FlushOptions, LockOptions, PageFlagsOptions, PopulateOptions, Protection, Residency } from './mapping-options';
 export { checkResidencyVector } from './residency-vector';
+import { PAGE_CATEGORY, type PageFlagsReport, WriteTracker, pageFlagsError, pageFlagsReport, writeTrackingError } from './page-flags';
 
 /** Residency vectors up to this many pages are copied out of the scratch vector into an on-heap typed array (V8's limit is 64 bytes). */
 const SMALL_VECTOR = 64;
@@ -100,6 +107,8 @@ export class Mapping implements Disposable {
    */
   #lastAdvice: unknown = 'normal'; // a valid name: advise() with no advice must still be checked
   #lastAdviceInfo: AdviceInfo = ADVICE.normal;
+  /** The backend's call arguments when the region takes its numbers from them (Backend.callArgs), else undefined. */
+  readonly #args: Float64Array | undefined;
 
   constructor(token: typeof CREATE, init: MappingInit) {
     if (token !== CREATE) throw illegalConstructor('use map() or mapFile()');
@@ -113,6 +122,8 @@ export class Mapping implements Disposable {
     this.#protection = init.protection;
     this.#growLimit = init.shared ? roundUp(init.delta + init.length, init.backend.pageSize) : Number.POSITIVE_INFINITY;
     this.name = init.name;
+    const args = init.backend.callArgs;
+    this.#args = args !== undefined && init.region.adviseArgs !== undefined && init.region.residencyBitsArgs !== undefined ? args : undefined;
   }
 
   /**
@@ -216,7 +227,16 @@ export class Mapping implements Disposable {
     const end = meta.destructive ? inwardEnd(delta, offset, length, size, page, start) : outwardEnd(delta, offset, length, page, start);
     if (end > start) {
       try {
-        this.#region.advise(start, end - start, meta.value);
+        const args = this.#args;
+        if (args !== undefined) {
+          // No JavaScript runs between these stores and the call that reads them.
+          args[0] = start;
+          args[1] = end - start;
+          args[2] = meta.value;
+          this.#region.adviseArgs!();
+        } else {
+          this.#region.advise(start, end - start, meta.value);
+        }
       } catch (err) {
         throw this.#adviseError(err, meta);
       }
@@ -237,30 +257,107 @@ export class Mapping implements Disposable {
   }
 
   /**
-   * The same advice over several ranges in one call: process_madvise(2) with one
-   * iovec per range on the native backend (one TLB flush for the batch; one
-   * madvise per range where the kernel refuses it). Each range is rounded as by
-   * advise(). Returns the bytes advised per range.
+   * The same advice over many ranges in one call: process_madvise(2) on this process with
+   * one iovec per range (up to IOV_MAX ranges a call; one TLB flush per batch) on the native
+   * backend, one madvise per range where the kernel refuses it. Each range is validated
+   * (named `ranges[i]`) and rounded as by advise(), all before anything is advised.
+   * Returns the bytes advised per range, in order. On a kernel error the error says how far
+   * it got: `rangesAdvised` ranges (the first ones, in order) were advised, the next one failed.
    */
   adviseRanges(advice: Advice | AdviceConstant, ranges: readonly (Range & object)[]): AdvisedRange[] {
     Mapping.#open(this, 'advise');
     const meta = ADVICE_BY_NAME.get(advice) ?? adviceFromName(advice);
     if (!Array.isArray(ranges)) throw invalidArgType('ranges', 'an instance of Array', ranges);
-    const runs = new Float64Array(2 * ranges.length);
-    const advised: AdvisedRange[] = [];
-    for (let i = 0; i < ranges.length; i++) {
-      const [start, end] = meta.destructive ? this.#inward(ranges[i]) : this.#outward(ranges[i]);
+    const n = ranges.length;
+    const runs = new Float64Array(2 * n);
+    const advised = new Array<AdvisedRange>(n);
+    const delta = this.#delta;
+    const size = this.#length;
+    const page = this.#page;
+    for (let i = 0; i < n; i++) {
+      const range = ranges[i];
+      let offset: number;
+      let length: number;
+      try {
+        offset = rangeOffset(range, size);
+        length = rangeLength(range, offset, size);
+      } catch {
+        // Check again under the range's own name (built only now: a string per range costs more than the check).
+        validateRange(range, size, `ranges[${i}]`);
+        throw new Error('unreachable');
+      }
+      const start = meta.destructive ? inwardStart(delta, offset, page) : outwardStart(delta, offset, page);
+      const end = meta.destructive ? inwardEnd(delta, offset, length, size, page, start) : outwardEnd(delta, offset, length, page, start);
       runs[2 * i] = start;
-      runs[2 * i + 1] = Math.max(0, end - start);
-      advised.push({ offset: start - this.#delta, length: Math.max(0, end - start) });
+      runs[2 * i + 1] = end - start;
+      advised[i] = { offset: start - delta, length: end - start };
     }
     try {
-      if (this.#region.adviseRuns !== undefined) this.#region.adviseRuns(runs, meta.value);
-      else for (let i = 0; i < runs.length; i += 2) if (runs[i + 1] > 0) this.#region.advise(runs[i], runs[i + 1], meta.value);
+      this.#region.adviseRuns(runs, meta.value);
     } catch (err) {
-      throw kernelError(err, (code) => adviceHint(meta, code, this.kind, this.shared), meta.constant);
+      const e = this.#adviseError(err, meta);
+      const done = (err as { runsAdvised?: unknown } | null)?.runsAdvised;
+      if (typeof done === 'number' && e !== null && typeof e === 'object') (e as { rangesAdvised?: number }).rangesAdvised = done;
+      throw e;
     }
     return advised;
+  }
+
+  /**
+   * What the kernel did to each page of the range (rounded outward to pages): runs of pages
+   * with equal flags and pages per flag — present, swapped, file, zeroPage, huge, written
+   * (only while a write tracker is open, which hides swapped), softDirty — as far as the
+   * source can tell (`known`). PAGEMAP_SCAN (Linux 6.7+), else /proc/self/pagemap; ERR_NOT_SUPPORTED without either.
+   */
+  pageFlags(options?: PageFlagsOptions & object): PageFlagsReport {
+    Mapping.#open(this, 'read page flags');
+    const o = validateObject<PageFlagsOptions>('options', options, PAGE_FLAGS_KEYS);
+    const source = o.source === undefined ? undefined : validateOneOf('options.source', o.source, ['pagemap-scan', 'pagemap'] as const);
+    const [start, end] = this.#outward(o, 'options', PAGE_FLAGS_KEYS);
+    let raw;
+    try {
+      raw = this.#region.pageFlags(start, end - start, source === 'pagemap');
+    } catch (err) {
+      throw pageFlagsError(err);
+    }
+    if (source === 'pagemap-scan' && raw.source === 'pagemap') throw pageFlagsError(undefined);
+    // Outside a tracked mapping the kernel's written bit only says "not write-protected"; inside
+    // one, the write-protect markers on untouched pages read as swap entries (docs/WRITE-TRACKING.md).
+    const knownMask = this.#trackers.size > 0 ? ~PAGE_CATEGORY.swapped : ~PAGE_CATEGORY.written;
+    return pageFlagsReport(raw, knownMask, this.#delta, this.#page);
+  }
+
+  #trackers = new Set<WriteTracker>();
+
+  /**
+   * Track which pages get written from now on (userfaultfd in asynchronous write-protect
+   * mode, Linux 6.7+; docs/WRITE-TRACKING.md): tracker.written() lists them, tracker.reset()
+   * starts a new round. JavaScript's writes proceed as before. Close it (or `using`).
+   */
+  trackWrites(): WriteTracker {
+    Mapping.#open(this, 'track writes');
+    if (this.#trackers.size > 0) {
+      // The kernel takes one userfaultfd per range (EBUSY); one tracker can serve any number of readers.
+      throw pagewiseError('ERR_MAPPING_BUSY', 'A write tracker is already open on this mapping: close it first');
+    }
+    let backend;
+    try {
+      backend = this.#region.trackWrites();
+    } catch (err) {
+      throw writeTrackingError(err, this.kind, this.shared);
+    }
+    const tracker = new WriteTracker(
+      backend,
+      (range) => {
+        Mapping.#open(this, 'read written pages');
+        return [...this.#outward(range), this.#delta];
+      },
+      (t) => this.#trackers.delete(t),
+      this.kind,
+      this.shared,
+    );
+    this.#trackers.add(tracker);
+    return tracker;
   }
 
   /** mincore(2) over the pages covering the range. Ranges whose vector (one byte per page) exceeds 2^32 bytes throw ERR_OUT_OF_RANGE: query them in parts. */
@@ -280,7 +377,14 @@ export class Mapping implements Disposable {
       // so no vector crosses into the addon and none is copied.
       let bits: number;
       try {
-        bits = region.residencyBits(start, end - start);
+        const args = this.#args;
+        if (args !== undefined) {
+          args[0] = start;
+          args[1] = end - start;
+          bits = region.residencyBitsArgs!();
+        } else {
+          bits = region.residencyBits(start, end - start);
+        }
       } catch (err) {
         throw kernelError(err);
       }
@@ -473,6 +577,7 @@ export class Mapping implements Disposable {
     Mapping.#self(this);
     this.#closed = true;
     this.#truncation?.close();
+    for (const tracker of this.#trackers) tracker.close();
     this.#region.close();
     this.#buffer = undefined;
     mappingChanged(this);

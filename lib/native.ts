@@ -17,6 +17,8 @@ interface NativeAddon {
   readonly pageSize: number;
   /** The longest view this engine accepts, probed at load (native/limits.cc): 2^32, or 2^53 - 1 on V8 12.4+ (Node 22+, Deno). */
   readonly maxViewLength: number;
+  /** The numbers of the bound adviseArgs / residencyBitsArgs calls (native/mapping.cc). */
+  readonly callArgs?: Float64Array;
   supports(advice: number): boolean;
   map(
     length: number,
@@ -144,6 +146,7 @@ export function loadNativeBackend(): Backend {
     kind: 'native',
     pageSize: addon.pageSize,
     maxViewLength: addon.maxViewLength,
+    ...(addon.callArgs instanceof Float64Array ? { callArgs: addon.callArgs } : {}),
     supports: (advice: number) => addon.supports(advice),
     map: (request: MapRequest): BackendMapping =>
       addon.map(

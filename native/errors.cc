@@ -37,6 +37,13 @@ Napi::Error CodedError(Napi::Env env, const char* code, const char* message) {
   return e;
 }
 
+// Node throws ERR_INVALID_THIS and ERR_ILLEGAL_CONSTRUCTOR as TypeErrors.
+Napi::Error CodedTypeError(Napi::Env env, const char* code, const char* message) {
+  Napi::Error e = Napi::TypeError::New(env, message);
+  e.Set("code", Napi::String::New(env, code));
+  return e;
+}
+
 namespace {
 
 // "The \"<name>\" argument has the wrong type" and friends, without allocating.

@@ -30,6 +30,8 @@ napi_value RawCodedError(napi_env env, const char* code, const char* message);
 
 // An Error with a Node-style `code` and a short fixed message.
 Napi::Error CodedError(Napi::Env env, const char* code, const char* message);
+// A TypeError with a Node-style `code` (ERR_INVALID_THIS, ERR_ILLEGAL_CONSTRUCTOR).
+Napi::Error CodedTypeError(Napi::Env env, const char* code, const char* message);
 // TypeError ERR_INVALID_ARG_TYPE / RangeError ERR_OUT_OF_RANGE naming the argument.
 Napi::Error InvalidArgType(Napi::Env env, const char* name);
 Napi::Error OutOfRange(Napi::Env env, const char* name);

@@ -166,12 +166,6 @@ void DropViewHold(napi_env /*env*/, void* /*data*/, void* hint) {
 // one another addon wrapped, is refused before anything is unwrapped.
 constexpr napi_type_tag kMappingTag = {0x7061676577697365ULL, 0x4e61746976654d61ULL};
 
-// Node throws these two as TypeErrors (ERR_INVALID_THIS, ERR_ILLEGAL_CONSTRUCTOR).
-Napi::Error CodedTypeError(Napi::Env env, const char* code, const char* message) {
-  Napi::Error e = Napi::TypeError::New(env, message);
-  e.Set("code", Napi::String::New(env, code));
-  return e;
-}
 
 }  // namespace
 
@@ -218,6 +212,15 @@ PAGEWISE_HOT napi_value CallBound(napi_env env, napi_callback_info info) {
   return Method(env, static_cast<BoundHold*>(data)->state, argv);
 }
 
+// The same for an ArgsMethod: no JavaScript argument is read.
+template <ArgsMethod Method>
+PAGEWISE_HOT napi_value CallBoundArgs(napi_env env, napi_callback_info info) {
+  void* data = nullptr;
+  if (napi_get_cb_info(env, info, nullptr, nullptr, nullptr, &data) != napi_ok) return nullptr;
+  auto* hold = static_cast<BoundHold*>(data);
+  return Method(env, hold->state, hold->args);
+}
+
 void DropBoundFunction(napi_env /*env*/, void* data, void* /*hint*/) {
   auto* hold = static_cast<BoundHold*>(data);
   if (--hold->functions > 0) return;
@@ -225,10 +228,9 @@ void DropBoundFunction(napi_env /*env*/, void* data, void* /*hint*/) {
   delete hold;
 }
 
-template <StateMethod Method>
-napi_property_descriptor BoundMethod(Napi::Env env, const char* name, BoundHold* hold) {
+napi_property_descriptor BoundFunction(Napi::Env env, const char* name, napi_callback callback, BoundHold* hold) {
   napi_value fn = nullptr;
-  if (napi_create_function(env, name, NAPI_AUTO_LENGTH, CallBound<Method>, hold, &fn) != napi_ok) throw Napi::Error::New(env);
+  if (napi_create_function(env, name, NAPI_AUTO_LENGTH, callback, hold, &fn) != napi_ok) throw Napi::Error::New(env);
   if (napi_add_finalizer(env, fn, hold, DropBoundFunction, nullptr, nullptr) != napi_ok) throw Napi::Error::New(env);
   hold->functions++;  // its finalizer counts it down
   // Writable and configurable like a prototype method (a Proxy or a spy may wrap it); not enumerable.
@@ -239,15 +241,17 @@ napi_property_descriptor BoundMethod(Napi::Env env, const char* name, BoundHold*
 }  // namespace
 
 void NativeMapping::BindStateMethods(Napi::Env env, Napi::Object self, const std::shared_ptr<MappingState>& state) {
-  if (state->bound == nullptr) state->bound = new BoundHold{state.get(), 0};
+  if (state->bound == nullptr) state->bound = new BoundHold{state.get(), 0, GetAddonData(env)->callArgs};
   // Until a function exists, the hold belongs to the state (a failure below leaves it there).
   BoundHold* hold = state->bound;
   napi_property_descriptor methods[] = {
-      BoundMethod<AdviseState>(env, "advise", hold),
-      BoundMethod<ResidencyBitsState>(env, "residencyBits", hold),
-      BoundMethod<ResidencyIntoState>(env, "residencyInto", hold),
+      BoundFunction(env, "advise", CallBound<AdviseState>, hold),
+      BoundFunction(env, "residencyBits", CallBound<ResidencyBitsState>, hold),
+      BoundFunction(env, "residencyInto", CallBound<ResidencyIntoState>, hold),
+      BoundFunction(env, "adviseArgs", CallBoundArgs<AdviseArgsState>, hold),
+      BoundFunction(env, "residencyBitsArgs", CallBoundArgs<ResidencyBitsArgsState>, hold),
   };
-  if (napi_define_properties(env, self, 3, methods) != napi_ok) throw Napi::Error::New(env);
+  if (napi_define_properties(env, self, 5, methods) != napi_ok) throw Napi::Error::New(env);
 }
 
 Napi::Function NativeMapping::DefineClass(Napi::Env env) {
@@ -262,6 +266,8 @@ Napi::Function NativeMapping::DefineClass(Napi::Env env) {
       PD::Function("detachView", &Call<&NativeMapping::DetachView>),
       PD::Function("advise", &Call<&NativeMapping::Advise>),
       PD::Function("adviseRuns", &Call<&NativeMapping::AdviseRuns>),
+      PD::Function("pageFlags", &Call<&NativeMapping::PageFlags>),
+      PD::Function("trackWrites", &Call<&NativeMapping::TrackWrites>),
       PD::Function("residency", &Call<&NativeMapping::Residency>),
       PD::Function("residencyInto", &Call<&NativeMapping::ResidencyInto>),
       PD::Function("residencyBits", &Call<&NativeMapping::ResidencyBits>),
@@ -304,19 +310,45 @@ MappingState& RequireOpen(Napi::Env env, MappingState* s) {
   return *s;
 }
 
-bool ReadRange(napi_env env, const MappingState& s, napi_value offsetArg, napi_value lengthArg, uint64_t* offset,
-               uint64_t* length) {
-  if (!ReadUint(env, offsetArg, "offset", offset) || !ReadUint(env, lengthArg, "length", length)) return false;
+namespace {
+
+// A page-aligned offset and a length inside the mapping (its length rounded up to a page); else ERR_OUT_OF_RANGE.
+PAGEWISE_HOT inline bool InsideMapping(napi_env env, const MappingState& s, uint64_t offset, uint64_t length) {
   uint64_t limit = s.Limit();
-  if ((*offset & (PageSize() - 1)) != 0 || *offset > limit) {
+  if ((offset & (PageSize() - 1)) != 0 || offset > limit) {
     ThrowOutOfRange(env, "offset");
     return false;
   }
-  if (*length > limit - *offset) {
+  if (length > limit - offset) {
     ThrowOutOfRange(env, "length");
     return false;
   }
   return true;
+}
+
+}  // namespace
+
+bool ReadRange(napi_env env, const MappingState& s, napi_value offsetArg, napi_value lengthArg, uint64_t* offset,
+               uint64_t* length) {
+  if (!ReadUint(env, offsetArg, "offset", offset) || !ReadUint(env, lengthArg, "length", length)) return false;
+  return InsideMapping(env, s, *offset, *length);
+}
+
+bool RangeFromArgs(napi_env env, const MappingState& s, double offsetArg, double lengthArg, uint64_t* offset,
+                   uint64_t* length) {
+  // NaN, fractions, negatives and numbers past 2^53 fail these, as they fail ReadUint.
+  constexpr double kMax = static_cast<double>(kMaxSafeInteger);
+  if (!(offsetArg >= 0 && offsetArg <= kMax && offsetArg == static_cast<double>(static_cast<uint64_t>(offsetArg)))) {
+    ThrowOutOfRange(env, "offset");
+    return false;
+  }
+  if (!(lengthArg >= 0 && lengthArg <= kMax && lengthArg == static_cast<double>(static_cast<uint64_t>(lengthArg)))) {
+    ThrowOutOfRange(env, "length");
+    return false;
+  }
+  *offset = static_cast<uint64_t>(offsetArg);
+  *length = static_cast<uint64_t>(lengthArg);
+  return InsideMapping(env, s, *offset, *length);
 }
 
 std::pair<uint64_t, uint64_t> Range(const Napi::CallbackInfo& info, size_t first, const MappingState& s) {
@@ -638,6 +670,11 @@ Napi::Value Map(const Napi::CallbackInfo& info) {
 
 void InitMapping(Napi::Env env, Napi::Object exports, AddonData* data) {
   data->mappingCtor = Napi::Persistent(NativeMapping::DefineClass(env));
+  InitWriteTracker(env, data);
+  // The call arguments as a Float64Array over AddonData (which outlives every JavaScript
+  // object of this environment; nothing to free).
+  Napi::ArrayBuffer args = Napi::ArrayBuffer::New(env, data->callArgs, sizeof data->callArgs, [](Napi::Env, void*) {});
+  exports.Set("callArgs", Napi::Float64Array::New(env, 4, args, 0));
   napi_add_env_cleanup_hook(env, CleanupHook, data);
   exports.Set("map", Napi::Function::New(env, Map, "map"));
 }

@@ -17,12 +17,14 @@
 #pragma once
 
 #include <napi.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "errors.h"
@@ -41,6 +43,22 @@ constexpr size_t kChunk = size_t{64} << 20;
 
 inline uint64_t RoundUp(uint64_t value, uint64_t to) { return (value + to - 1) / to * to; }
 
+// A descriptor about this process (its pagemap, a pidfd), opened by `open` at the first
+// call and kept: reopened in a forked child (another pid, whose own it must be) and
+// after a failure (-1, errno set by `open`).
+// Main thread and workers alike: serialised by `lock`.
+template <typename Open>
+int ProcessDescriptor(std::mutex* lock, pid_t* owner, int* fd, Open open) {
+  std::lock_guard<std::mutex> hold(*lock);
+  pid_t pid = getpid();
+  if (*owner != pid || *fd < 0) {
+    if (*fd >= 0) close(*fd);
+    *fd = open();
+    *owner = pid;
+  }
+  return *fd;
+}
+
 struct MappingState;
 
 // The N-API data of a mapping's bound functions (advise, residencyBits,
@@ -52,6 +70,7 @@ struct MappingState;
 struct BoundHold {
   MappingState* state;
   int functions;
+  const double* args;  // the environment's call arguments (AddonData::callArgs)
 };
 
 struct MappingState {
@@ -122,6 +141,17 @@ using StateMethod = napi_value (*)(napi_env env, MappingState* state, const napi
 PAGEWISE_HOT napi_value AdviseState(napi_env env, MappingState* state, const napi_value* argv);         // madvise.cc
 PAGEWISE_HOT napi_value ResidencyBitsState(napi_env env, MappingState* state, const napi_value* argv);  // mincore.cc
 PAGEWISE_HOT napi_value ResidencyIntoState(napi_env env, MappingState* state, const napi_value* argv);  // mincore.cc
+// The same calls with their numbers read from AddonData::callArgs, which the
+// public API fills just before the call (a Float64Array only lib/ holds): no
+// argument crosses N-API, which costs more per call than the rest of the call's
+// work (bench/call-overhead.mjs). Each number is checked as ReadRange /
+// ReadInt check a JavaScript number, so any contents are memory-safe.
+using ArgsMethod = napi_value (*)(napi_env env, MappingState* state, const double* args);
+PAGEWISE_HOT napi_value AdviseArgsState(napi_env env, MappingState* state, const double* args);         // madvise.cc: offset, length, advice
+PAGEWISE_HOT napi_value ResidencyBitsArgsState(napi_env env, MappingState* state, const double* args);  // mincore.cc: offset, length
+// ReadRange for numbers from callArgs.
+PAGEWISE_HOT bool RangeFromArgs(napi_env env, const MappingState& s, double offsetArg, double lengthArg, uint64_t* offset,
+                                uint64_t* length);
 
 class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
  public:
@@ -140,6 +170,8 @@ class NativeMapping : public Napi::ObjectWrap<NativeMapping> {
   Napi::Value DetachView(const Napi::CallbackInfo& info);
   Napi::Value Advise(const Napi::CallbackInfo& info);     // madvise.cc
   Napi::Value AdviseRuns(const Napi::CallbackInfo& info);  // process_madvise.cc
+  Napi::Value PageFlags(const Napi::CallbackInfo& info);   // pagemap.cc
+  Napi::Value TrackWrites(const Napi::CallbackInfo& info); // userfaultfd.cc
   Napi::Value Populate(const Napi::CallbackInfo& info);   // madvise.cc
   Napi::Value Residency(const Napi::CallbackInfo& info);  // mincore.cc
   Napi::Value ResidencyInto(const Napi::CallbackInfo& info);  // mincore.cc
@@ -197,6 +229,9 @@ struct AddonData {
   Napi::FunctionReference mappingCtor;
   std::vector<std::weak_ptr<MappingState>> live;
   std::shared_ptr<MappingState> pending;  // handed from Map() to the constructor
+  Napi::FunctionReference trackerCtor;    // WriteTracker (userfaultfd.cc)
+  std::shared_ptr<void> pendingTracker;   // handed from trackWrites() to its constructor
+  double callArgs[4] = {0, 0, 0, 0};      // the arguments of the *Args bound functions (see ArgsMethod)
   size_t pruneAt = 64;
   uint64_t maxViewLength = kMaxViewLength;  // set at load by ProbeMaxViewLength()
   void Register(const std::shared_ptr<MappingState>& state);
@@ -205,5 +240,6 @@ struct AddonData {
 AddonData* GetAddonData(Napi::Env env);
 uint64_t ProbeMaxViewLength(Napi::Env env);  // limits.cc
 void InitMapping(Napi::Env env, Napi::Object exports, AddonData* data);
+void InitWriteTracker(Napi::Env env, AddonData* data);  // userfaultfd.cc
 
 }  // namespace pagewise

@@ -81,22 +81,40 @@ Napi::Value NativeMapping::Residency(const Napi::CallbackInfo& info) {
 // several V8 calls), for the small queries made in loops.
 constexpr uint64_t kResidencyBits = 32;
 
-napi_value ResidencyBitsState(napi_env env, MappingState* s, const napi_value* argv) {
-  if (s == nullptr || s->closed) return ThrowMappingClosed(env);
-  uint64_t offset = 0;
-  uint64_t length = 0;
-  if (!ReadRange(env, *s, argv[0], argv[1], &offset, &length)) return nullptr;
+namespace {
+
+// The residency bits of a checked range, as a number (the rest of either residencyBits call).
+PAGEWISE_HOT inline napi_value ResidencyBitsOf(napi_env env, const MappingState& s, uint64_t offset, uint64_t length) {
   if (length > kResidencyBits * PageSize()) return ThrowOutOfRange(env, "length");
   uint32_t bits = 0;
   if (length > 0) {
     unsigned char vec[kResidencyBits];
-    if (mincore(s->addr + offset, static_cast<size_t>(length), vec) != 0) return ThrowErrno(env, errno, "mincore");
+    if (mincore(s.addr + offset, static_cast<size_t>(length), vec) != 0) return ThrowErrno(env, errno, "mincore");
     uint64_t pages = (length + PageSize() - 1) / PageSize();
     for (uint64_t i = 0; i < pages; i++) bits |= static_cast<uint32_t>(vec[i] & 1) << i;
   }
   napi_value result = nullptr;
   if (napi_create_uint32(env, bits, &result) != napi_ok) return nullptr;
   return result;
+}
+
+}  // namespace
+
+
+napi_value ResidencyBitsState(napi_env env, MappingState* s, const napi_value* argv) {
+  if (s == nullptr || s->closed) return ThrowMappingClosed(env);
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  if (!ReadRange(env, *s, argv[0], argv[1], &offset, &length)) return nullptr;
+  return ResidencyBitsOf(env, *s, offset, length);
+}
+
+napi_value ResidencyBitsArgsState(napi_env env, MappingState* s, const double* args) {
+  if (s == nullptr || s->closed) return ThrowMappingClosed(env);
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  if (!RangeFromArgs(env, *s, args[0], args[1], &offset, &length)) return nullptr;
+  return ResidencyBitsOf(env, *s, offset, length);
 }
 
 Napi::Value NativeMapping::ResidencyBits(const Napi::CallbackInfo& info) { return CallState(info, ResidencyBitsState); }

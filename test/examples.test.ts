@@ -39,3 +39,22 @@ describe("examples/*.mjs ship in the package and read as a user's code", () => {
   });
 });
 
+describe('examples/checkpoint.mjs', () => {
+  it.skipIf(!haveDist)('writes an image, then logs only the written pages, and the image + log restore the state', () => {
+    const r = spawnSync(process.execPath, [path.join(root, 'examples', 'checkpoint.mjs'), '8', '1'], {
+      encoding: 'utf8',
+      env: { ...process.env, PAGEWISE_BACKEND: pw.kind },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`backend: ${pw.kind}; state 8 MiB`);
+    expect(r.stdout).toContain(`full checkpoint: ${8 << 20} bytes`);
+    const rounds = [...r.stdout.matchAll(/incremental checkpoint \d: (\d+) bytes .*restore the state: (\w+)/g)];
+    expect(rounds).toHaveLength(3);
+    for (const [, bytes, same] of rounds) {
+      expect(same).toBe('yes');
+      // 1 % of 2048 pages = 20 pages written (fewer when two land on one page), plus a small header.
+      expect(Number(bytes)).toBeGreaterThan(0);
+      expect(Number(bytes)).toBeLessThanOrEqual(20 * 4096 + 16 + 16 * 20);
+    }
+  });
+});

@@ -159,7 +159,7 @@ describe.skipIf(!linux)('native addon', () => {
   it('advise and residencyInto are own functions bound to their mapping: any receiver acts on that mapping, a kept one fails with ERR_MAPPING_CLOSED after close; the prototype versions check their receiver', () => {
     const a = anon(2 * PAGE);
     const b = anon(2 * PAGE);
-    expect(Object.getOwnPropertyNames(a).sort()).toEqual(['advise', 'residencyBits', 'residencyInto']);
+    expect(Object.getOwnPropertyNames(a).sort()).toEqual(['advise', 'adviseArgs', 'residencyBits', 'residencyBitsArgs', 'residencyInto']);
     a.view(0, 2 * PAGE).fill(7);
     b.view(0, 2 * PAGE).fill(7);
     const vec = new Uint8Array(2);
@@ -192,6 +192,32 @@ describe.skipIf(!linux)('native addon', () => {
     expect(b.view(0, 1)[0]).toBe(0);
     expectCode(() => proto.residencyBits.call(b, 0, 33 * PAGE), 'ERR_OUT_OF_RANGE', RangeError);
     b.close();
+  });
+
+  it('adviseArgs / residencyBitsArgs read their numbers from callArgs with the checks of advise / residencyBits', () => {
+    const args = addon.callArgs!;
+    expect(args).toBeInstanceOf(Float64Array);
+    expect(args.length).toBe(4);
+    const m = anon(4 * PAGE);
+    m.view(0, 4 * PAGE).fill(7);
+    const call = (numbers: number[], fn: () => unknown): unknown => {
+      args.set(numbers);
+      return fn();
+    };
+    call([PAGE, 2 * PAGE, MADV_DONTNEED], () => m.adviseArgs!());
+    expect(call([0, 4 * PAGE], () => m.residencyBitsArgs!())).toBe(0b1001); // before a read maps the zero page
+    expect([0, 1, 2, 3].map((p) => m.view(p * PAGE, 1)[0])).toEqual([7, 0, 0, 7]);
+    // Whatever the array holds, nothing outside the mapping is touched: the range checks of the argument path.
+    for (const bad of [[1, PAGE], [-PAGE, PAGE], [NaN, PAGE], [0.5, PAGE], [5 * PAGE, 0], [0, 5 * PAGE], [0, NaN], [0, -1], [2 ** 60, PAGE], [0, Infinity]]) {
+      expectCode(() => call([...bad, MADV_DONTNEED], () => m.adviseArgs!()), 'ERR_OUT_OF_RANGE', RangeError);
+      expectCode(() => call(bad, () => m.residencyBitsArgs!()), 'ERR_OUT_OF_RANGE', RangeError);
+    }
+    expectCode(() => call([0, PAGE, 0.5], () => m.adviseArgs!()), 'ERR_OUT_OF_RANGE', RangeError);
+    expectCode(() => call([0, PAGE, 2 ** 40], () => m.adviseArgs!()), 'ERR_OUT_OF_RANGE', RangeError);
+    expectCode(() => call([0, 33 * PAGE], () => anon(64 * PAGE).residencyBitsArgs!()), 'ERR_OUT_OF_RANGE', RangeError);
+    const kept = m.adviseArgs!;
+    m.close();
+    expectCode(() => call([0, PAGE, MADV_DONTNEED], kept), 'ERR_MAPPING_CLOSED', Error);
   });
 
   it('odd-length mappings accept ranges up to the rounded length', () => {

@@ -38,6 +38,9 @@ export function spyPagewise(): SpyPagewise {
     map: (request: Parameters<Backend['map']>[0]) => {
       const m = backend.map(request);
       return forward<BackendMapping>(m, {
+        // Without the call-argument fast paths, every advise and residency query comes through here.
+        adviseArgs: undefined,
+        residencyBitsArgs: undefined,
         advise: (offset: number, length: number, advice: number) => {
           const name = NAMES.get(advice) ?? String(advice);
           calls.set(name, (calls.get(name) ?? 0) + 1);

@@ -2,7 +2,7 @@
 // one madvise(MADV_FREE) per run or with one process_madvise(pidfd, iov[N],
 // MADV_FREE) on the calling process. Each round re-dirties every page first
 // (the same work for both), and only the advise part is timed.
-// usage: batch_free <runs> <pages per run> <rounds>
+// usage: batch_free <runs> <pages per run> <rounds> [advice, default MADV_FREE (8)]
 // Prints {"madvise_ns":[...],"process_madvise_ns":[...],"errno":0} (per batch, one per round).
 #define _GNU_SOURCE
 #include <errno.h>
@@ -31,8 +31,9 @@ static double now_ns(void) {
 }
 
 int main(int argc, char** argv) {
-  if (argc != 4) { fprintf(stderr, "usage: %s runs pages rounds\n", argv[0]); return 2; }
+  if (argc != 4 && argc != 5) { fprintf(stderr, "usage: %s runs pages rounds [advice]\n", argv[0]); return 2; }
   int runs = atoi(argv[1]), pages = atoi(argv[2]), rounds = atoi(argv[3]);
+  int advice = argc == 5 ? atoi(argv[4]) : MADV_FREE;
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
   // Runs separated by one pinned page, so they cannot merge into one range.
   size_t stride = (size_t)(pages + 1) * page, len = stride * runs;
@@ -49,8 +50,8 @@ int main(int argc, char** argv) {
       for (size_t i = 0; i < len; i += page) p[i] = (char)round;
       double t0 = now_ns();
       if (k == 0) {
-        for (int r = 0; r < runs; r++) if (madvise(iov[r].iov_base, iov[r].iov_len, MADV_FREE) != 0) err = errno;
-      } else if (syscall(SYS_process_madvise, pidfd, iov, (size_t)runs, MADV_FREE, 0) < 0) {
+        for (int r = 0; r < runs; r++) if (madvise(iov[r].iov_base, iov[r].iov_len, advice) != 0) err = errno;
+      } else if (syscall(SYS_process_madvise, pidfd, iov, (size_t)runs, advice, 0) < 0) {
         err = errno;
       }
       printf("%s%.0f", round ? "," : "", now_ns() - t0);

@@ -7,5 +7,12 @@ import { errnoError } from '../errors';
 
 export function adviseRuns(mapping: Pick<BackendMapping, 'advise'>, runs: Float64Array, advice: number): void {
   if (!(runs instanceof Float64Array) || runs.length % 2 !== 0) throw errnoError('EINVAL', 'process_madvise');
-  for (let i = 0; i < runs.length; i += 2) mapping.advise(runs[i], runs[i + 1], advice);
+  for (let i = 0; i < runs.length; i += 2) {
+    try {
+      mapping.advise(runs[i], runs[i + 1], advice);
+    } catch (err) {
+      if (err !== null && typeof err === 'object') (err as { runsAdvised?: number }).runsAdvised = i / 2;
+      throw err;
+    }
+  }
 }

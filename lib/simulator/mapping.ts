@@ -8,11 +8,13 @@
 // side where those invariants can be checked in one reading. The parts without that
 // state live beside it: copy.ts, extents.ts, page-cache.ts, advise-runs.ts, state.ts.
 import * as fs from 'node:fs';
-import type { BackendMapping } from '../backend';
+import type { BackendMapping, BackendWriteTracker, RawPageFlags } from '../backend';
 import { KNOWN_MADVISE, MADV, PROT } from '../constants';
 import { errnoError, mappingClosed } from '../errors';
 import { adviseRuns as adviseRunsInOrder } from './advise-runs';
 import { residencyBits as foldResidency } from './residency-bits';
+import { SimWriteTracker, pageFlags as simPageFlags } from './page-flags';
+import type { SimulatorBackend } from './backend';
 import * as copy from './copy';
 import { ExtentStore, ZERO_HASH } from './extents';
 import { type FileCache as PageCacheOf, type SimFile as SimFileOf, evictFilePage, fileClean, fileMapped, rethrowFs } from './page-cache';
@@ -261,6 +263,24 @@ export class SimMapping implements BackendMapping {
   private observe(first: number, end: number): void {
     const fresh = this.scan(first, end);
     this.backend.afterWrites(fresh);
+  }
+
+  /** observe() for the page-flag and write-tracking model (lib/simulator/page-flags.ts). */
+  noticeWrites(first: number, end: number): void {
+    this.observe(first, end);
+  }
+
+  pageFlags(offset: number, length: number, _entriesOnly: boolean): RawPageFlags {
+    this.check('read page flags');
+    const first = offset / PAGE;
+    const end = Math.min(this.pages, first + pagesOf(length));
+    this.observe(first, end);
+    return simPageFlags(this, first, end);
+  }
+
+  trackWrites(): BackendWriteTracker {
+    this.check('track writes');
+    return new SimWriteTracker(this);
   }
 
   /** Pages a fault would newly charge. */
