@@ -13,7 +13,7 @@ import type { Backend, BackendMapping, MapRequest, RawFileResidency } from './ba
 import { pagewiseError } from './errors';
 
 /** The addon's exports (native/addon.cc). */
-interface NativeAddon {
+export interface NativeAddon {
   readonly pageSize: number;
   /** The longest view this engine accepts, probed at load (native/limits.cc): 2^32, or 2^53 - 1 on V8 12.4+ (Node 22+, Deno). */
   readonly maxViewLength: number;

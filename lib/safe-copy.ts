@@ -15,7 +15,7 @@ import { validateInteger } from './validate';
  * trip costs more than copying them). Internal: tests lower it to drive the
  * threadpool path with small copies.
  */
-const copySettings = { asyncMin: 1 << 20 };
+export const copySettings = { asyncMin: 1 << 20 };
 
 /** EFAULT from read() / readSync(): the first bytesRead bytes were copied into the target. */
 export interface ShortReadError extends ErrnoError {

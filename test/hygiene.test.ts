@@ -92,6 +92,19 @@ describe.skipIf(!onKernel)('hygiene (once: it does not depend on the backend)', 
 // is being rewritten): listed so that no new circle can land; delete each line when its fix merges.
 const CIRCLES_BEING_REMOVED = new Set(['lib/cli/commands.ts -> lib/cli/daemon.ts', 'lib/volatile/arena.ts -> lib/volatile/buffer.ts']);
 
+describe.skipIf(!onKernel)('types (once: it does not depend on the backend)', () => {
+  it('test/types/strict.ts compiles under --strict: memoryUsage().effective without narrowing; key lists and error codes checked', () => {
+    const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+    const r = spawnSync(
+      process.execPath,
+      [tsc, '--noEmit', '--strict', '--target', 'ES2022', '--lib', 'ES2023,ESNext.Disposable', '--module', 'node16', '--moduleResolution', 'node16', '--types', 'node', '--skipLibCheck', path.join(root, 'test', 'types', 'strict.ts')],
+      { encoding: 'utf8', cwd: root },
+    );
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+});
+
 describe.skipIf(!onKernel)('import graph (once: it does not depend on the backend)', () => {
   it('lib/ has no import circle, type-only imports included', async () => {
     const entries = walk(path.join(root, 'lib')).filter((f) => f.endsWith('.ts'));
