@@ -14,7 +14,6 @@ import { errnoError, mappingClosed } from '../errors';
 import { adviseRuns as adviseRunsInOrder } from './advise-runs';
 import { residencyBits as foldResidency } from './residency-bits';
 import { SimWriteTracker, pageFlags as simPageFlags } from './page-flags';
-import type { SimulatorBackend } from './backend';
 import * as copy from './copy';
 import { ExtentStore, ZERO_HASH } from './extents';
 import { type FileCache as PageCacheOf, type SimFile as SimFileOf, evictFilePage, fileClean, fileMapped, rethrowFs } from './page-cache';

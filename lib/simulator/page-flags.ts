@@ -7,8 +7,17 @@
 import type { BackendWriteTracker, RawPageFlags } from '../backend';
 import { mappingClosed, pagewiseError } from '../errors';
 import { PAGE_CATEGORY } from '../page-flags';
-import type { SimMapping } from './mapping';
 import { PAGE, S_COW, S_PRESENT, S_UNMAPPED, S_ZERO, pagesOf } from './state';
+
+/** What this file reads of a SimMapping (declared here, so that mapping.ts can import this file without a circle). */
+export interface SimMapping {
+  readonly pages: number;
+  readonly state: Uint8Array;
+  readonly kindOf: string;
+  readonly closed: boolean;
+  readonly store: { hash(page: number): number };
+  noticeWrites(first: number, end: number): void;
+}
 
 const KNOWN = PAGE_CATEGORY.present | PAGE_CATEGORY.zeroPage | PAGE_CATEGORY.file;
 
