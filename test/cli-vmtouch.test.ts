@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatG, parseVmtouchArgs, parseVmtouchSize, vmtouchChart, vmtouchSize } from '../lib/cli/vmtouch';
+import { formatG, parseVmtouchArgs, parseVmtouchSize, vmtouchChart, vmtouchSize } from '../lib/cli/vmtouch-options';
 import { PAGE, onKernel, pattern } from './helpers';
 
 const CLI = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
