@@ -1,30 +1,44 @@
-// VolatileCache: a purgeable key -> bytes cache on a VolatileArena.
+// VolatileCache: a purgeable key -> bytes cache on a VolatileArena, with lru-cache's
+// habits (set/get/fetch/memo, ttl, dispose, dump/load) kept volatile.
 //
-// get(key, produce) returns a handle whose bytes are pinned; release() (or
-// `using`) unpins them. An unpinned entry stays cached; the arena makes it
-// volatile once it has stayed unpinned for a while (a hot entry never reaches
-// the kernel), and the kernel may then drop it under memory pressure; the next
-// get() notices (pin says 'purged') and regenerates it through produce. A byte
-// budget and an entry limit evict the least recently used unpinned entries in
-// userspace; the kernel is the backstop under real pressure (Chromium's
+// Values of half a page or more get their own span: get() returns a handle that
+// pins it, release() (or `using`) unpins it. Smaller values share pages (./slab.ts)
+// and a handle holds a copy, so nothing stays pinned. An unpinned entry stays
+// cached; the arena makes it volatile once it has stayed unpinned for a while (a
+// hot entry never reaches the kernel), the kernel may then drop it under memory
+// pressure, and the next get() notices (the canaries say 'purged') and makes it
+// again. A byte budget and an entry limit evict the least recently used unpinned
+// entries in userspace; the kernel is the backstop under real pressure (Chromium's
 // discardable memory does the same).
 //
 // Re-entrancy: produce runs synchronously, so a get() of the same key from inside
 // it cannot wait for the value: it throws ERR_CACHE_REENTRANT_GET (other keys are
-// fine). peek() of a key being produced finds nothing.
-import * as util from 'node:util';
-import { illegalConstructor, invalidArgType, invalidArgValue, pagewiseError } from '../errors';
-import { validateInteger, validateObject, validateOneOf } from '../validate';
+// fine). peek() of a key being produced finds nothing. delete()/clear() from
+// inside produce are honoured: the value is handed out once and not kept.
+import { invalidArgType, pagewiseError } from '../errors';
+import { validateBoolean, validateInteger, validateObject, validateOneOf } from '../validate';
 import { type ArenaStats, VolatileArena, type VolatileBuffer } from './arena';
+import { CacheHandle, type CacheOutcome, checkValue, copyOf, copyValue, CREATE_HANDLE, type HandleOwner, type Value } from './cache-handle';
 import { List, type ListNode, listNode } from './list';
 import { ARENA_OPTION_KEYS, type VolatileArenaOptions } from './options';
 import { listenToPressure, type PressureLevel, type PressureSource } from './pressure-source';
+import { type FetchMethod, type FetchOptions, Fetches } from './cache-fetch';
+import { SlabPool, type SlabSlot } from './slab';
 
-export interface VolatileCacheOptions extends Omit<VolatileArenaOptions, 'size' | 'pressure'> {
+export { CacheHandle, type CacheOutcome } from './cache-handle';
+export type { FetchOptions, FetchMethod } from './cache-fetch';
+
+/** Why an entry left the cache (lru-cache's reasons). */
+export type DisposeReason = 'evict' | 'set' | 'delete' | 'expire' | 'fetch';
+/** Called as dispose(undefined, key, reason): the bytes may be gone already, so no value is passed. */
+export type Disposer<K> = (value: undefined, key: K, reason: DisposeReason) => void;
+
+export interface VolatileCacheOptions<K = string> extends Omit<VolatileArenaOptions, 'size' | 'pressure'> {
   /**
-   * Userspace budget in bytes (whole pages per entry): over it, the least recently
-   * used unpinned entries are evicted. Pinned entries are never evicted, so the
-   * cache can exceed the budget while they are held. Default 64 MiB.
+   * Userspace budget in bytes: each entry counts the bytes it occupies (its slot for a
+   * value under half a page, whole pages otherwise). Over it, the least recently used
+   * unpinned entries are evicted. Pinned entries are never evicted, so the cache can
+   * exceed the budget while they are held. Default 64 MiB.
    */
   budget?: number;
   /** Most entries kept (least recently used unpinned ones are evicted). Default: no limit. */
@@ -37,18 +51,39 @@ export interface VolatileCacheOptions extends Omit<VolatileArenaOptions, 'size' 
   arenaSize?: number;
   /** Memory-pressure signal to follow (see handlePressure()); listened to until close(). */
   pressure?: PressureSource;
+  /** Milliseconds an entry stays fresh (lru-cache's ttl). Default 0: no expiry. */
+  ttl?: number;
+  /** get()/fetch() may return an entry past its ttl (fetch() then refreshes it in the background). */
+  allowStale?: boolean;
+  /** A get() that finds an entry restarts its ttl. */
+  updateAgeOnGet?: boolean;
+  /** A value longer than this many bytes is not kept (set() ignores it; get() hands it out once). */
+  maxEntrySize?: number;
+  /** Called when an entry leaves the cache, before it is gone. */
+  dispose?: Disposer<K>;
+  /** Called when an entry has left the cache, after the operation that removed it. */
+  disposeAfter?: Disposer<K>;
+  /** The async producer of fetch(): fetchMethod(key, undefined, { signal, options, context }). */
+  fetchMethod?: FetchMethod<K>;
+  /** The producer of memo(): memoMethod(key, undefined, { context }) returns the value. */
+  memoMethod?: (key: K, staleValue: undefined, options: { context: unknown }) => string | Uint8Array;
 }
-
-/** What a get() found. */
-export type CacheOutcome = 'hit' | 'miss' | 'purged';
 
 export interface CacheStats {
   /** Entries cached (pinned or not). */
   entries: number;
-  /** Bytes of every entry (whole pages). */
+  /** Bytes the entries occupy: their slots (values under half a page) and whole pages (larger ones). */
   bytes: number;
+  /** Bytes of the values themselves. */
+  valueBytes: number;
+  /** Pages held by slabs (small values share them). */
+  slabPages: number;
   /** Bytes of entries currently pinned by a handle. */
   pinnedBytes: number;
+  /** Handles holding a pin, not released yet. */
+  handles: number;
+  /** Handles garbage-collected without release() (reported once by a warning). */
+  leakedHandles: number;
   /** get() that found an intact entry. */
   hits: number;
   /** get() without an entry (produce was called). */
@@ -63,173 +98,144 @@ export interface CacheStats {
 
 /**
  * How to make the bytes of a key:
- * - a function returning them (they are copied into the arena), or
+ * - a function returning them (a Uint8Array or a string; copied into the arena), or
  * - `{ size, fill }`: the cache allocates `size` bytes (a number, or a function of
- *   the key) in the arena and `fill(target, key)` writes the value straight into
- *   them (no copy). `target` is valid only during the call.
+ *   the key) and `fill(target, key)` writes the value straight into them. `target`
+ *   is valid only during the call.
  */
-export type Producer<K> = ((key: K) => Uint8Array) | FillProducer<K>;
+export type Producer<K> = ((key: K) => Uint8Array | string) | FillProducer<K>;
 
 export interface FillProducer<K> {
   size: number | ((key: K) => number);
   fill(target: Uint8Array, key: K): void;
 }
 
-interface Entry<K> {
+export interface GetOptions {
+  allowStale?: boolean;
+  updateAgeOnGet?: boolean;
+}
+
+export interface SetOptions {
+  /** This entry's ttl in milliseconds (0: none). */
+  ttl?: number;
+  /** When the ttl started (a performance.now() value). Default: now. */
+  start?: number;
+}
+
+/** A dump()/load() record (lru-cache's Entry): start is a Date.now() time. */
+export interface CacheEntryInfo {
+  value: string | Uint8Array;
+  ttl?: number;
+  start?: number;
+  size: number;
+}
+
+/** @internal */
+export interface Entry<K> {
   key: K;
-  buffer: VolatileBuffer;
-  /** Bytes of the value (the buffer holds at least one byte). */
+  /** Bytes of the value. */
   length: number;
-  /** Live handles. */
+  isString: boolean;
+  /** A value of half a page or more: its own span. */
+  buffer: VolatileBuffer | undefined;
+  /** A smaller value: its slot in a slab. */
+  slot: SlabSlot | undefined;
+  /** Bytes counted against the budget (slot size or whole pages). */
+  footprint: number;
+  /** Live handles (own-span entries only). */
   pins: number;
   /** Removed from the map while pinned: freed when the last handle is released. */
   dead: boolean;
-  /** Place in the cache's recency list. */
   node: ListNode<Entry<K>>;
+  /** performance.now() when the ttl started; ttl 0 means none. */
+  start: number;
+  ttl: number;
 }
 
-function newEntry<K>(key: K, buffer: VolatileBuffer, length: number): Entry<K> {
-  const entry = { key, buffer, length, pins: 1, dead: false } as Entry<K>;
-  entry.node = listNode(entry);
-  return entry;
-}
-
-// The intrinsic getters: neither a subclass nor a Proxy can lie about them.
-const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype) as object;
-const typedArrayLength = Object.getOwnPropertyDescriptor(typedArrayProto, 'length')?.get as (this: Uint8Array) => number;
-const typedArrayBuffer = Object.getOwnPropertyDescriptor(typedArrayProto, 'buffer')?.get as (this: Uint8Array) => ArrayBufferLike;
-const typedArraySet = Uint8Array.prototype.set;
-
-/** The value produce returned, checked: a genuine, attached Uint8Array (its true length). */
-function producedBytes(value: unknown): [Uint8Array, number] {
-  if (!util.types.isUint8Array(value)) {
-    // An async produce: its promise is refused, and must not die later as an unhandled rejection.
-    if (util.types.isPromise(value)) Promise.prototype.then.call(value, undefined, () => {});
-    throw invalidArgType('the value returned by produce', 'an instance of Uint8Array', value);
-  }
-  const length = typedArrayLength.call(value);
-  if (length === 0) {
-    try {
-      new Uint8Array(typedArrayBuffer.call(value)); // throws on a detached buffer
-    } catch {
-      throw invalidArgValue('the value returned by produce', value, 'is a view of a detached ArrayBuffer');
-    }
-  }
-  return [value, length];
-}
-
-/** Copy what produce returned into the entry; a value detached since it was checked gives a coded error. */
-function copyProduced(target: Uint8Array, value: Uint8Array): void {
-  try {
-    typedArraySet.call(target, value);
-  } catch {
-    throw invalidArgValue('the value returned by produce', value, 'could not be copied (is it a view of a detached ArrayBuffer?)');
-  }
-}
-
+const OWN_KEYS = ['budget', 'max', 'lowWatermark', 'arena', 'arenaSize', 'ttl', 'allowStale', 'updateAgeOnGet', 'maxEntrySize', 'dispose', 'disposeAfter', 'fetchMethod', 'memoMethod'] as const;
 /** Every key of VolatileCacheOptions (the arena's, less `size`, plus the cache's own): any other is refused. */
-const CACHE_OPTION_KEYS: readonly string[] = Object.freeze([
-  ...ARENA_OPTION_KEYS.filter((k) => k !== 'size'),
-  'budget',
-  'max',
-  'lowWatermark',
-  'arena',
-  'arenaSize',
-]);
+const CACHE_OPTION_KEYS: readonly string[] = Object.freeze([...ARENA_OPTION_KEYS.filter((k) => k !== 'size'), ...OWN_KEYS]);
 
-const CREATE_HANDLE = Symbol('pagewise.createCacheHandle');
-
-/** A pinned entry: its bytes stay valid until release(). */
-export class CacheHandle<K> implements Disposable {
-  readonly #cache: VolatileCache<K>;
-  readonly #entry: Entry<K>;
-  #released = false;
-  /** What get() found: 'hit' (intact), 'miss' or 'purged' (both regenerated through produce). */
-  readonly outcome: CacheOutcome;
-
-  /** @internal */
-  constructor(token: typeof CREATE_HANDLE, cache: VolatileCache<K>, entry: Entry<K>, outcome: CacheOutcome) {
-    if (token !== CREATE_HANDLE) throw illegalConstructor('use cache.get()');
-    this.#cache = cache;
-    this.#entry = entry;
-    this.outcome = outcome;
-  }
-
-  get key(): K {
-    return this.#entry.key;
-  }
-
-  get released(): boolean {
-    return this.#released;
-  }
-
-  /** The cached bytes. Throws ERR_HANDLE_RELEASED after release(). */
-  get bytes(): Uint8Array {
-    if (this.#released) throw pagewiseError('ERR_HANDLE_RELEASED', 'Cannot access the bytes: the cache handle was released');
-    const e = this.#entry;
-    const bytes = e.buffer.bytes;
-    return bytes.length === e.length ? bytes : bytes.subarray(0, e.length);
-  }
-
-  /** Unpin (when this is the last handle of the entry). Idempotent. */
-  release(): void {
-    if (this.#released) return;
-    this.#released = true;
-    this.#cache[kRelease](this.#entry);
-  }
-
-  [Symbol.dispose](): void {
-    this.release();
-  }
+function optionalFunction<T>(name: string, v: T | undefined): T | undefined {
+  if (v !== undefined && typeof v !== 'function') throw invalidArgType(name, 'of type function', v);
+  return v;
+}
+function optionalBoolean(name: string, v: unknown): boolean {
+  return v === undefined ? false : validateBoolean(name, v);
 }
 
-const kRelease = Symbol('pagewise.cacheRelease');
-
-export class VolatileCache<K = string> implements Disposable {
+export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<K>> {
   readonly #arena: VolatileArena;
   readonly #ownsArena: boolean;
+  readonly #name: string | undefined;
   readonly #budget: number;
   readonly #max: number;
   readonly #lowWatermark: number;
+  readonly #ttl: number;
+  readonly #allowStale: boolean;
+  readonly #updateAgeOnGet: boolean;
+  readonly #maxEntrySize: number;
+  readonly #dispose: Disposer<K> | undefined;
+  readonly #disposeAfter: Disposer<K> | undefined;
+  readonly #memoMethod: VolatileCacheOptions<K>['memoMethod'];
+  readonly #slabs: SlabPool;
+  readonly #fetches: Fetches<K>;
   readonly #entries = new Map<K, Entry<K>>();
   /** Every entry, least recently used first (pinned ones too; eviction skips them). */
   readonly #lru = new List<Entry<K>>();
-  /** Keys whose produce is running. */
-  readonly #producing = new Set<K>();
+  /** Keys whose produce is running, and whether a delete()/clear() cancelled keeping the value. */
+  readonly #producing = new Map<K, boolean>();
   readonly #stopListening: (() => void) | undefined;
+  #disposed: Array<[K, DisposeReason]> = [];
   #bytes = 0;
+  #valueBytes = 0;
   #pinnedBytes = 0;
+  #handles = 0;
+  #leaked = 0;
   #hits = 0;
   #misses = 0;
   #purged = 0;
   #evictions = 0;
   #closed = false;
 
-  constructor(options?: VolatileCacheOptions) {
-    const o = validateObject<VolatileCacheOptions>('options', options, CACHE_OPTION_KEYS);
+  constructor(options?: VolatileCacheOptions<K>) {
+    const o = validateObject<VolatileCacheOptions<K>>('options', options, CACHE_OPTION_KEYS);
     this.#budget = o.budget === undefined ? 64 * 1024 * 1024 : validateInteger('options.budget', o.budget, 0);
     this.#max = o.max === undefined ? Infinity : validateInteger('options.max', o.max, 1);
     this.#lowWatermark =
       o.lowWatermark === undefined ? Math.floor(this.#budget / 2) : validateInteger('options.lowWatermark', o.lowWatermark, 0);
+    this.#ttl = o.ttl === undefined ? 0 : validateInteger('options.ttl', o.ttl, 0);
+    this.#allowStale = optionalBoolean('options.allowStale', o.allowStale);
+    this.#updateAgeOnGet = optionalBoolean('options.updateAgeOnGet', o.updateAgeOnGet);
+    this.#maxEntrySize = o.maxEntrySize === undefined ? Infinity : validateInteger('options.maxEntrySize', o.maxEntrySize, 0);
+    this.#dispose = optionalFunction('options.dispose', o.dispose);
+    this.#disposeAfter = optionalFunction('options.disposeAfter', o.disposeAfter);
+    this.#memoMethod = optionalFunction('options.memoMethod', o.memoMethod);
+    const fetchMethod = optionalFunction('options.fetchMethod', o.fetchMethod);
+    if (o.name !== undefined && typeof o.name !== 'string') throw invalidArgType('options.name', 'of type string', o.name);
+    this.#name = o.name;
     if (o.arena !== undefined) {
       if (!(o.arena instanceof VolatileArena)) throw invalidArgType('options.arena', 'an instance of VolatileArena', o.arena);
       // The arena's own options would be silently ignored with an arena given: refuse them.
-      for (const key of ARENA_OPTION_KEYS) {
-        if (key !== 'pressure' && Object.hasOwn(o, key) && o[key as keyof VolatileCacheOptions] !== undefined) {
-          throw invalidArgValue('options', options, `has '${key}', which applies only to the arena the cache makes (options.arena was given: set it on that arena)`);
+      for (const key of [...ARENA_OPTION_KEYS, 'arenaSize']) {
+        if (key !== 'pressure' && key !== 'name' && Object.hasOwn(o, key) && o[key as keyof VolatileCacheOptions<K>] !== undefined) {
+          throw pagewiseError(
+            'ERR_INVALID_ARG_VALUE',
+            `The argument 'options' has '${key}', which applies only to the arena the cache makes (options.arena was given: set it on that arena)`,
+          );
         }
-      }
-      if (o.arenaSize !== undefined) {
-        throw invalidArgValue('options', options, "has 'arenaSize', which applies only to the arena the cache makes (options.arena was given)");
       }
       this.#arena = o.arena;
       this.#ownsArena = false;
     } else {
-      const { budget: _b, arena: _a, max: _m, lowWatermark: _l, pressure: _p, arenaSize, ...arenaOptions } = o;
-      const size = arenaSize === undefined ? Math.max(2 * this.#budget, 1024 * 1024) : validateInteger('options.arenaSize', arenaSize, 1);
+      const arenaOptions: Record<string, unknown> = {};
+      for (const key of ARENA_OPTION_KEYS) if (key !== 'pressure' && o[key as keyof typeof o] !== undefined) arenaOptions[key] = o[key as keyof typeof o];
+      const size = o.arenaSize === undefined ? Math.max(2 * this.#budget, 1024 * 1024) : validateInteger('options.arenaSize', o.arenaSize, 1);
       this.#arena = new VolatileArena({ name: 'pagewise-cache', ...arenaOptions, size });
       this.#ownsArena = true;
     }
+    this.#slabs = new SlabPool(this.#arena.pageSize);
+    this.#fetches = new Fetches<K>(this as never, fetchMethod);
     try {
       this.#stopListening = listenToPressure('options.pressure', o.pressure, (level) => {
         if (!this.#closed) this.handlePressure(level);
@@ -242,6 +248,11 @@ export class VolatileCache<K = string> implements Disposable {
 
   get arena(): VolatileArena {
     return this.#arena;
+  }
+
+  /** The name given in the options (metrics label the cache with it), if any. */
+  get name(): string | undefined {
+    return this.#name;
   }
 
   get budget(): number {
@@ -258,15 +269,43 @@ export class VolatileCache<K = string> implements Disposable {
     return this.#entries.size;
   }
 
-  /** Whether an entry is cached for `key` (it may have been dropped by the kernel since; recency unchanged). */
+  /**
+   * Whether an intact, fresh entry is cached for `key` (recency unchanged). A volatile
+   * entry is probed without pinning it: false if the kernel dropped it.
+   */
   has(key: K): boolean {
-    return this.#entries.has(key);
+    const e = this.#entries.get(key);
+    if (e === undefined || (e.ttl !== 0 && this.#stale(e))) return false;
+    if (e.slot !== undefined) return this.#slabs.intact(e.slot);
+    return e.pins > 0 || (e.buffer as VolatileBuffer).probe() === 'intact';
   }
 
   /** Keys, most recently used first. */
   *keys(): IterableIterator<K> {
-    const all = this.#lru.values();
-    for (let i = all.length - 1; i >= 0; i--) if (!all[i].dead) yield all[i].key;
+    for (const e of this.#recent()) yield e.key;
+  }
+
+  /** [key, value] pairs, most recently used first: each value is a copy (a string if it was set as one); dropped entries are skipped. */
+  *entries(): IterableIterator<[K, string | Uint8Array]> {
+    for (const e of this.#recent()) {
+      const v = this.#copy(e);
+      if (v !== undefined) yield [e.key, v];
+    }
+  }
+
+  /** Values (copies), most recently used first. */
+  *values(): IterableIterator<string | Uint8Array> {
+    for (const [, v] of this.entries()) yield v;
+  }
+
+  /** fn(value, key, cache) for every fresh, intact entry, most recently used first (values are copies). */
+  forEach(fn: (value: string | Uint8Array, key: K, cache: this) => unknown, thisArg?: unknown): void {
+    if (typeof fn !== 'function') throw invalidArgType('fn', 'of type function', fn);
+    for (const e of this.#recent()) {
+      if (e.ttl !== 0 && this.#stale(e)) continue;
+      const v = this.#copy(e);
+      if (v !== undefined) fn.call(thisArg ?? this, v, e.key, this);
+    }
   }
 
   [Symbol.iterator](): IterableIterator<K> {
@@ -274,97 +313,194 @@ export class VolatileCache<K = string> implements Disposable {
   }
 
   /**
-   * Pinned bytes for `key`: the cached entry if it is there and intact, else what
-   * produce makes (see Producer). Release the handle when done (or hold it with
-   * `using`). A get() of the same key from inside its produce throws
-   * ERR_CACHE_REENTRANT_GET.
+   * Pinned bytes for `key`: the cached entry if it is there, intact and fresh, else
+   * what produce makes (see Producer). Without produce: the entry's handle, or
+   * undefined. Release the handle when done (or hold it with `using`). A get() of the
+   * same key from inside its produce throws ERR_CACHE_REENTRANT_GET.
    */
-  get(key: K, produce: Producer<K>): CacheHandle<K> {
-    if (typeof produce !== 'function' && (typeof produce !== 'object' || produce === null || typeof produce.fill !== 'function')) {
-      throw invalidArgType('produce', 'of type function or an object with a fill() method', produce);
+  get(key: K, produce: Producer<K>, options?: GetOptions): CacheHandle<K>;
+  get(key: K, options?: GetOptions): CacheHandle<K> | undefined;
+  get(key: K, produce?: Producer<K> | GetOptions, options?: GetOptions): CacheHandle<K> | undefined {
+    let producer: Producer<K> | undefined;
+    if (typeof produce === 'function' || (typeof produce === 'object' && produce !== null && ('fill' in produce || 'size' in produce))) {
+      if (typeof produce !== 'function' && typeof produce.fill !== 'function') {
+        throw invalidArgType('produce', 'of type function or an object with a fill() method', produce);
+      }
+      producer = produce;
+    } else if (produce !== undefined) {
+      if (typeof produce !== 'object' || produce === null) throw invalidArgType('produce', 'of type function or an object with a fill() method', produce);
+      options = produce;
     }
     if (this.#producing.size !== 0 && this.#producing.has(key)) {
       throw pagewiseError('ERR_CACHE_REENTRANT_GET', 'Cannot get a key from inside its own produce(): the value is not made yet');
     }
     const entry = this.#entries.get(key);
+    let outcome: CacheOutcome = 'miss';
     if (entry !== undefined) {
-      this.#lru.push(entry.node);
-      if (entry.pins > 0) {
-        entry.pins++;
-        this.#hits++;
-        return new CacheHandle(CREATE_HANDLE, this, entry, 'hit');
+      if (entry.ttl !== 0 && this.#stale(entry)) {
+        if (producer === undefined && (options?.allowStale ?? this.#allowStale)) {
+          const h = this.#acquire(entry, 'stale');
+          this.#remove(entry, 'expire');
+          this.#flushDisposed();
+          return h;
+        }
+        this.#remove(entry, 'expire');
+      } else {
+        this.#lru.push(entry.node);
+        if (entry.ttl !== 0 && (options?.updateAgeOnGet ?? this.#updateAgeOnGet)) entry.start = performance.now();
+        const h = this.#acquire(entry, 'hit');
+        if (h !== undefined) {
+          this.#hits++;
+          return h;
+        }
+        outcome = 'purged';
+        this.#remove(entry, 'evict');
       }
-      const result = entry.buffer.pin();
-      this.#pinnedBytes += entry.buffer.capacity;
-      entry.pins = 1;
-      if (result === 'intact') {
-        this.#hits++;
-        return new CacheHandle(CREATE_HANDLE, this, entry, 'hit');
-      }
-      this.#purged++;
-      this.#producing.add(key);
-      try {
-        this.#regenerate(entry, key, produce);
-      } catch (err) {
-        // No handle will release it: drop the entry now.
-        entry.pins = 0;
-        this.#pinnedBytes -= entry.buffer.capacity;
-        if (entry.dead) entry.buffer.free(); // removed from inside produce
-        else this.#remove(entry);
-        throw err;
-      } finally {
-        this.#producing.delete(key);
-      }
-      return new CacheHandle(CREATE_HANDLE, this, entry, 'purged');
     }
-    this.#misses++;
-    this.#producing.add(key);
-    let created: Entry<K>;
+    if (producer === undefined) {
+      this.#flushDisposed();
+      return undefined;
+    }
+    if (outcome === 'purged') this.#purged++;
+    else this.#misses++;
     try {
-      created = this.#make(key, produce);
+      return this.#produce(key, producer, outcome);
     } finally {
-      this.#producing.delete(key);
+      this.#flushDisposed();
     }
-    this.#entries.set(key, created);
-    this.#lru.push(created.node);
-    this.#bytes += created.buffer.capacity;
-    this.#pinnedBytes += created.buffer.capacity;
-    this.#shrink(this.#budget);
-    return new CacheHandle(CREATE_HANDLE, this, created, 'miss');
+  }
+
+  /** Store a value (a string or bytes, copied into the arena); `undefined` deletes the key. Returns the cache. */
+  set(key: K, value: string | Uint8Array | undefined, options?: SetOptions): this {
+    if (value === undefined) {
+      this.delete(key);
+      return this;
+    }
+    const v = checkValue('value', value);
+    try {
+      this.#store(key, v, options)?.release();
+    } finally {
+      this.#flushDisposed();
+    }
+    return this;
   }
 
   /**
-   * A handle on the cached entry if it is there and intact, without producing,
-   * counting a hit or changing its recency; undefined otherwise (an entry found
-   * purged is removed). Release it like any handle.
+   * The value for `key`, produced by the fetchMethod option when missing (or dropped,
+   * or stale): concurrent fetches of one key run it once. Resolves to a handle (release
+   * it), or undefined when fetchMethod resolved to undefined. See FetchOptions.
    */
-  peek(key: K): CacheHandle<K> | undefined {
-    const entry = this.#entries.get(key);
-    if (entry === undefined || this.#producing.has(key)) return undefined;
-    if (entry.pins > 0) {
-      entry.pins++;
-      return new CacheHandle(CREATE_HANDLE, this, entry, 'hit');
-    }
-    if (entry.buffer.pin() === 'purged') {
-      this.#remove(entry); // unpinned by any handle: freed here
-      return undefined;
-    }
-    this.#pinnedBytes += entry.buffer.capacity;
-    entry.pins = 1;
-    return new CacheHandle(CREATE_HANDLE, this, entry, 'hit');
+  fetch(key: K, options?: FetchOptions): Promise<CacheHandle<K> | undefined> {
+    return this.#fetches.fetch(key, options);
   }
 
-  /** Remove an entry (an entry held by handles is freed when the last one is released). */
-  delete(key: K): boolean {
+  /** get(key, memoMethod) with the memoMethod option: a handle on the cached or newly made value. */
+  memo(key: K, options?: { context?: unknown; forceRefresh?: boolean }): CacheHandle<K> {
+    const memoMethod = this.#memoMethod;
+    if (memoMethod === undefined) throw pagewiseError('ERR_CACHE_NO_MEMO_METHOD', 'Cannot memo(): the cache was made without a memoMethod option');
+    if (options?.forceRefresh === true) this.delete(key);
+    const context = options?.context;
+    return this.get(key, (k) => memoMethod(k, undefined, { context }));
+  }
+
+  /**
+   * A handle on the cached entry if it is there, intact and fresh (allowStale: stale
+   * too), without producing, counting a hit or changing its recency; undefined
+   * otherwise (an entry found purged is removed).
+   */
+  peek(key: K, options?: { allowStale?: boolean }): CacheHandle<K> | undefined {
     const entry = this.#entries.get(key);
-    if (entry === undefined) return false;
-    this.#remove(entry);
+    if (entry === undefined || this.#producing.has(key)) return undefined;
+    const stale = entry.ttl !== 0 && this.#stale(entry);
+    if (stale && !(options?.allowStale ?? this.#allowStale)) return undefined;
+    const h = this.#acquire(entry, stale ? 'stale' : 'hit');
+    if (h === undefined) {
+      this.#remove(entry, 'evict');
+      this.#flushDisposed();
+    }
+    return h;
+  }
+
+  /** Milliseconds left of the entry's ttl: Infinity without one, 0 when there is no entry (negative once stale). */
+  getRemainingTTL(key: K): number {
+    const e = this.#entries.get(key);
+    if (e === undefined) return 0;
+    return e.ttl === 0 ? Infinity : e.start + e.ttl - performance.now();
+  }
+
+  /** Remove every stale entry; whether any was removed. */
+  purgeStale(): boolean {
+    let any = false;
+    for (const e of [...this.#entries.values()]) {
+      if (e.ttl !== 0 && this.#stale(e)) {
+        this.#remove(e, 'expire');
+        any = true;
+      }
+    }
+    this.#flushDisposed();
+    return any;
+  }
+
+  /** { value (a copy), ttl (remaining ms, when it has one), start (Date.now() time), size }, or undefined without an intact entry. */
+  info(key: K): CacheEntryInfo | undefined {
+    const e = this.#entries.get(key);
+    if (e === undefined) return undefined;
+    const value = this.#copy(e);
+    if (value === undefined) return undefined;
+    const info: CacheEntryInfo = { value, size: e.length };
+    if (e.ttl !== 0) {
+      info.ttl = e.start + e.ttl - performance.now();
+      info.start = Date.now();
+    }
+    return info;
+  }
+
+  /** Every intact entry as [key, { value (a copy), ttl, start (Date.now() time), size }], for load(). */
+  dump(): Array<[K, CacheEntryInfo]> {
+    const out: Array<[K, CacheEntryInfo]> = [];
+    const offset = Date.now() - performance.now();
+    for (const e of this.#recent()) {
+      const value = this.#copy(e);
+      if (value === undefined) continue;
+      const info: CacheEntryInfo = { value, size: e.length };
+      if (e.ttl !== 0) {
+        info.ttl = e.ttl;
+        info.start = e.start + offset;
+      }
+      out.push([e.key, info]);
+    }
+    return out;
+  }
+
+  /** Clear, then set every [key, entry] of a dump() (least recently used last in the dump, so loaded first). */
+  load(entries: Array<[K, CacheEntryInfo]>): void {
+    if (!Array.isArray(entries)) throw invalidArgType('entries', 'an instance of Array', entries);
+    this.clear();
+    const offset = Date.now() - performance.now();
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [key, info] = entries[i];
+      const ttl = info.ttl ?? 0;
+      this.set(key, info.value, ttl === 0 ? undefined : { ttl, start: (info.start ?? Date.now()) - offset });
+    }
+  }
+
+  /** Remove an entry (an entry held by handles is freed when the last one is released). An in-flight fetch of it is aborted. */
+  delete(key: K): boolean {
+    if (this.#producing.has(key)) this.#producing.set(key, true);
+    const aborted = this.#fetches.abort(key, 'delete');
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return aborted;
+    this.#remove(entry, 'delete');
+    this.#flushDisposed();
     return true;
   }
 
-  /** Remove every entry. */
+  /** Remove every entry (and abort every fetch in flight). */
   clear(): void {
-    for (const entry of [...this.#entries.values()]) this.#remove(entry);
+    for (const key of this.#producing.keys()) this.#producing.set(key, true);
+    this.#fetches.abortAll();
+    for (const entry of [...this.#entries.values()]) this.#remove(entry, 'delete');
+    this.#flushDisposed();
   }
 
   /**
@@ -377,6 +513,7 @@ export class VolatileCache<K = string> implements Disposable {
     validateOneOf('level', level, ['moderate', 'critical'] as const);
     if (this.#closed) throw pagewiseError('ERR_CACHE_CLOSED', 'Cannot handle memory pressure: the cache is closed');
     this.#shrink(level === 'critical' ? 0 : this.#lowWatermark);
+    this.#flushDisposed();
     if (!this.#arena.closed) this.#arena.handlePressure(level);
   }
 
@@ -384,13 +521,21 @@ export class VolatileCache<K = string> implements Disposable {
     return {
       entries: this.#entries.size,
       bytes: this.#bytes,
+      valueBytes: this.#valueBytes,
+      slabPages: this.#slabs.pages,
       pinnedBytes: this.#pinnedBytes,
+      handles: this.#handles,
+      leakedHandles: this.#leaked,
       hits: this.#hits,
       misses: this.#misses,
       purged: this.#purged,
       evictions: this.#evictions,
       arena: this.#arena.stats,
     };
+  }
+
+  get closed(): boolean {
+    return this.#closed;
   }
 
   /** Clear, stop listening, and close the arena if the cache created it. Handles still held see ERR_BUFFER_FREED. */
@@ -406,78 +551,253 @@ export class VolatileCache<K = string> implements Disposable {
     this.close();
   }
 
-  /** @internal */
-  [kRelease](entry: Entry<K>): void {
+  /** @internal A handle of an own-span entry was released. */
+  releaseEntry(entry: Entry<K>): void {
+    this.#handles--;
     if (--entry.pins > 0) return;
-    this.#pinnedBytes -= entry.buffer.capacity;
-    if (entry.dead || entry.buffer.state === 'freed') {
-      entry.buffer.free();
+    const buffer = entry.buffer as VolatileBuffer;
+    this.#pinnedBytes -= buffer.capacity;
+    if (entry.dead || buffer.state === 'freed') {
+      buffer.free();
       return;
     }
-    entry.buffer.unpin();
-    if (this.#bytes > this.#budget) this.#shrink(this.#budget);
+    buffer.unpin();
+    if (this.#bytes > this.#budget) {
+      this.#shrink(this.#budget);
+      this.#flushDisposed();
+    }
   }
 
-  /** A new entry for a miss: allocated and filled, or nothing allocated at all (it throws). */
-  #make(key: K, produce: Producer<K>): Entry<K> {
-    if (typeof produce === 'function') {
-      const [value, length] = producedBytes(produce(key));
-      const buffer = this.#alloc(Math.max(1, length));
+  /** @internal A handle was garbage-collected without release(): report it once, and drop its pin. */
+  leaked(entry: Entry<K>, key: unknown): void {
+    if (this.#leaked++ === 0) {
+      process.emitWarning(
+        `A VolatileCache handle (key ${JSON.stringify(String(key))}${this.#name ? ` of cache '${this.#name}'` : ''}) was garbage-collected without release(): its entry stayed pinned until then. Call handle.release() (or hold it with \`using\`). Further leaks are counted in cache.stats.leakedHandles.`,
+        { code: 'PAGEWISE_CACHE_HANDLE_LEAK', type: 'Warning' },
+      );
+    }
+    if (!this.#closed) this.releaseEntry(entry);
+  }
+
+  /** @internal For fetch(): store a value; take() hands out handles on it (the first one pinned by the store), done() ends. */
+  storeForFetch(key: K, value: unknown, options: SetOptions | undefined): { take(outcome: CacheOutcome): CacheHandle<K>; done(): void } {
+    const v = checkValue('the value fetchMethod resolved to', value);
+    let first = this.#store(key, v, options);
+    this.#flushDisposed();
+    return {
+      take: (outcome) => {
+        if (first !== undefined) {
+          const h = first;
+          first = undefined;
+          return h;
+        }
+        const entry = this.#entries.get(key);
+        const h = entry === undefined ? undefined : this.#acquire(entry, outcome);
+        return h ?? new CacheHandle(CREATE_HANDLE, key, copyOf('value', v.bytes, v.length), v.isString, outcome);
+      },
+      done: () => first?.release(),
+    };
+  }
+
+  /** @internal For fetch(): the entry's state without producing. */
+  lookup(key: K, options: GetOptions | undefined): { handle: CacheHandle<K> | undefined; stale: boolean } {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return { handle: undefined, stale: false };
+    const stale = entry.ttl !== 0 && this.#stale(entry);
+    if (stale && !(options?.allowStale ?? this.#allowStale)) return { handle: undefined, stale: true };
+    if (!stale) {
+      this.#lru.push(entry.node);
+      if (entry.ttl !== 0 && (options?.updateAgeOnGet ?? this.#updateAgeOnGet)) entry.start = performance.now();
+    }
+    const handle = this.#acquire(entry, stale ? 'stale' : 'hit');
+    if (handle === undefined) {
+      this.#purged++;
+      this.#remove(entry, 'evict');
+      this.#flushDisposed();
+    } else if (!stale) this.#hits++;
+    return { handle, stale };
+  }
+
+  /** @internal For fetch(): a fetch that resolved to undefined deletes the key (lru-cache's 'fetch' reason). */
+  dropForFetch(key: K): void {
+    const entry = this.#entries.get(key);
+    if (entry !== undefined) this.#remove(entry, 'fetch');
+    this.#misses++;
+    this.#flushDisposed();
+  }
+
+  /** A handle on an entry, or undefined when the kernel dropped it (the entry is left for the caller to remove). */
+  #acquire(entry: Entry<K>, outcome: CacheOutcome): CacheHandle<K> | undefined {
+    if (entry.slot !== undefined) {
+      const copy = this.#slabs.read(entry.slot, entry.length);
+      return copy === undefined ? undefined : new CacheHandle(CREATE_HANDLE, entry.key, copy, entry.isString, outcome);
+    }
+    const buffer = entry.buffer as VolatileBuffer;
+    if (entry.pins === 0) {
+      if (buffer.pin() === 'purged') {
+        buffer.unpin();
+        return undefined;
+      }
+      this.#pinnedBytes += buffer.capacity;
+    }
+    entry.pins++;
+    this.#handles++;
+    const bytes = buffer.bytes;
+    return new CacheHandle(CREATE_HANDLE, entry.key, entry.length === bytes.length ? bytes : bytes.subarray(0, entry.length), entry.isString, outcome, this, entry);
+  }
+
+  /** A miss (or a purged entry): make the value and keep it (unless delete()/clear() ran meanwhile, or it is over maxEntrySize). */
+  #produce(key: K, producer: Producer<K>, outcome: CacheOutcome): CacheHandle<K> {
+    this.#producing.set(key, false);
+    let v: Value | undefined;
+    let filled: Entry<K> | undefined;
+    let cancelled: boolean;
+    try {
+      if (typeof producer === 'function') v = checkValue('the value returned by produce', producer(key));
+      else {
+        const size = typeof producer.size === 'function' ? producer.size(key) : producer.size;
+        const length = validateInteger('produce.size', size, 0, Number.MAX_SAFE_INTEGER);
+        if (length < this.#slabs.maxValue || length > this.#maxEntrySize) {
+          // Small (or not kept): filled into a private buffer, then stored like a returned value.
+          const bytes = Buffer.alloc(length);
+          producer.fill(bytes, key);
+          v = { bytes, length, isString: false };
+        } else {
+          filled = this.#newEntry(key, length, false, undefined);
+          const buffer = filled.buffer as VolatileBuffer;
+          const bytes = buffer.bytes;
+          try {
+            producer.fill(length === bytes.length ? bytes : bytes.subarray(0, length), key);
+          } catch (err) {
+            this.#pinnedBytes -= buffer.capacity;
+            this.#handles--;
+            buffer.free();
+            throw err;
+          }
+        }
+      }
+    } finally {
+      cancelled = this.#producing.get(key) === true; // delete()/clear() ran inside produce
+      this.#producing.delete(key);
+    }
+    if (filled !== undefined) {
+      const old = this.#entries.get(key);
+      if (old !== undefined) this.#remove(old, 'set');
+      if (cancelled) filled.dead = true; // handed out once, freed on release
+      else this.#insert(filled);
+      const bytes = (filled.buffer as VolatileBuffer).bytes;
+      return new CacheHandle(CREATE_HANDLE, key, filled.length === bytes.length ? bytes : bytes.subarray(0, filled.length), false, outcome, this, filled);
+    }
+    const value = v as Value;
+    const kept = cancelled ? undefined : this.#store(key, value, undefined, outcome);
+    return kept ?? new CacheHandle(CREATE_HANDLE, key, copyOf('the value returned by produce', value.bytes, value.length), value.isString, outcome);
+  }
+
+  /**
+   * Keep a checked value under `key` (replacing an entry: reason 'set'). Returns a
+   * handle on it (an own-span entry stays pinned for it), or undefined if the value
+   * is over maxEntrySize (not kept; an older entry is removed).
+   */
+  #store(key: K, v: Value, options: SetOptions | undefined, outcome: CacheOutcome = 'miss'): CacheHandle<K> | undefined {
+    const old = this.#entries.get(key);
+    if (old !== undefined) this.#remove(old, 'set');
+    this.#fetches.abort(key, 'set');
+    if (v.length > this.#maxEntrySize) return undefined;
+    const entry = this.#newEntry(key, v.length, v.isString, options);
+    let handle: CacheHandle<K>;
+    if (entry.slot !== undefined) {
       try {
-        copyProduced(buffer.bytes, value);
+        this.#slabs.write(entry.slot, v.length, (target) => copyValue('value', target, v.bytes));
       } catch (err) {
+        this.#slabs.give(entry.slot);
+        throw err;
+      }
+      handle = new CacheHandle(CREATE_HANDLE, key, copyOf('value', v.bytes, v.length), v.isString, outcome);
+    } else {
+      const buffer = entry.buffer as VolatileBuffer;
+      const bytes = buffer.bytes;
+      const target = v.length === bytes.length ? bytes : bytes.subarray(0, v.length);
+      try {
+        copyValue('value', target, v.bytes);
+      } catch (err) {
+        this.#pinnedBytes -= buffer.capacity;
+        this.#handles--;
         buffer.free();
         throw err;
       }
-      return newEntry(key, buffer, length);
+      handle = new CacheHandle(CREATE_HANDLE, key, target, v.isString, outcome, this, entry);
     }
-    const length = this.#sizeOf(key, produce);
-    const buffer = this.#alloc(Math.max(1, length));
-    try {
-      const bytes = buffer.bytes;
-      produce.fill(length === bytes.length ? bytes : bytes.subarray(0, length), key);
-    } catch (err) {
-      buffer.free();
-      throw err;
-    }
-    return newEntry(key, buffer, length);
+    this.#insert(entry);
+    return handle;
   }
 
-  #sizeOf(key: K, produce: FillProducer<K>): number {
-    const size = typeof produce.size === 'function' ? produce.size(key) : produce.size;
-    return validateInteger('produce.size', size, 0, Number.MAX_SAFE_INTEGER);
-  }
-
-  /** Regenerate a purged entry in place (a new buffer if the size changed). */
-  #regenerate(entry: Entry<K>, key: K, produce: Producer<K>): void {
-    let value: Uint8Array | undefined;
-    let length: number;
-    if (typeof produce === 'function') [value, length] = producedBytes(produce(key));
-    else length = this.#sizeOf(key, produce);
-    if (entry.buffer.state === 'freed') throw pagewiseError('ERR_BUFFER_FREED', 'Cannot regenerate the entry: its arena was closed');
-    if (Math.max(1, length) !== entry.buffer.length) {
-      const old = entry.buffer;
-      const fresh = this.#alloc(Math.max(1, length));
-      old.free();
-      entry.buffer = fresh;
-      const delta = fresh.capacity - old.capacity;
-      if (!entry.dead) this.#bytes += delta;
-      this.#pinnedBytes += delta;
+  /** Allocate an entry's memory (an own span pinned for one handle, or a slab slot). Not inserted yet. */
+  #newEntry(key: K, length: number, isString: boolean, options: SetOptions | undefined): Entry<K> {
+    const ttl = options?.ttl === undefined ? this.#ttl : validateInteger('options.ttl', options.ttl, 0);
+    const start = ttl === 0 ? 0 : options?.start ?? performance.now();
+    const entry = { key, length, isString, buffer: undefined, slot: undefined, footprint: 0, pins: 0, dead: false, start, ttl } as unknown as Entry<K>;
+    entry.node = listNode(entry);
+    if (length < this.#slabs.maxValue) {
+      entry.slot = this.#slabs.take(length, () => this.#alloc(this.#arena.pageSize));
+      entry.footprint = this.#slabs.footprint(length);
+    } else {
+      const buffer = this.#alloc(Math.max(1, length));
+      entry.buffer = buffer;
+      entry.footprint = buffer.capacity;
+      entry.pins = 1;
+      this.#handles++;
+      this.#pinnedBytes += buffer.capacity;
     }
-    entry.length = length;
-    const bytes = entry.buffer.bytes;
-    const target = length === bytes.length ? bytes : bytes.subarray(0, length);
-    if (value !== undefined) copyProduced(target, value);
-    else (produce as FillProducer<K>).fill(target, key);
+    return entry;
   }
 
-  /** Allocate, evicting unpinned entries while the arena is full. */
+  #insert(entry: Entry<K>): void {
+    this.#entries.set(entry.key, entry);
+    this.#lru.push(entry.node);
+    this.#bytes += entry.footprint;
+    this.#valueBytes += entry.length;
+    this.#shrink(this.#budget);
+  }
+
+  #stale(e: Entry<K>): boolean {
+    return performance.now() - e.start > e.ttl;
+  }
+
+  /** Live entries, most recently used first. */
+  *#recent(): IterableIterator<Entry<K>> {
+    const all = this.#lru.values();
+    for (let i = all.length - 1; i >= 0; i--) if (!all[i].dead) yield all[i];
+  }
+
+  /** A copy of an entry's value (a string if set as one), or undefined if the kernel dropped it. */
+  #copy(e: Entry<K>): string | Uint8Array | undefined {
+    let bytes: Uint8Array | undefined;
+    if (e.slot !== undefined) bytes = this.#slabs.read(e.slot, e.length);
+    else {
+      const h = this.#acquire(e, 'hit');
+      if (h !== undefined) {
+        bytes = Buffer.from(h.bytes);
+        h.release();
+      }
+    }
+    if (bytes === undefined) return undefined;
+    return e.isString ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8') : bytes;
+  }
+
+  /** Allocate, evicting unpinned entries while the arena is full; when nothing is left to evict, say what holds the memory. */
   #alloc(length: number): VolatileBuffer {
     for (;;) {
       try {
         return this.#arena.alloc(length);
       } catch (err) {
-        if ((err as { code?: string }).code !== 'ERR_ARENA_FULL' || !this.#evictOne()) throw err;
+        if ((err as { code?: string }).code !== 'ERR_ARENA_FULL') throw err;
+        if (this.#evictOne()) continue;
+        if (this.#handles > 0) {
+          (err as Error).message +=
+            `; this cache holds ${this.#pinnedBytes} bytes pinned by ${this.#handles} unreleased handle${this.#handles === 1 ? '' : 's'}` +
+            ' (call release() on every handle get()/fetch() returned, or hold it with `using`)';
+        }
+        throw err;
       }
     }
   }
@@ -493,18 +813,30 @@ export class VolatileCache<K = string> implements Disposable {
       const entry = n.value;
       if (entry.pins > 0) continue;
       this.#evictions++;
-      this.#remove(entry);
+      this.#remove(entry, 'evict');
       return true;
     }
     return false;
   }
 
-  #remove(entry: Entry<K>): void {
+  #remove(entry: Entry<K>, reason: DisposeReason): void {
     if (entry.dead) return;
     entry.dead = true;
     this.#entries.delete(entry.key);
     this.#lru.remove(entry.node);
-    this.#bytes -= entry.buffer.capacity;
-    if (entry.pins === 0) entry.buffer.free();
+    this.#bytes -= entry.footprint;
+    this.#valueBytes -= entry.length;
+    if (entry.slot !== undefined) this.#slabs.give(entry.slot);
+    else if (entry.pins === 0) (entry.buffer as VolatileBuffer).free();
+    if (this.#dispose !== undefined) this.#dispose(undefined, entry.key, reason);
+    if (this.#disposeAfter !== undefined) this.#disposed.push([entry.key, reason]);
+  }
+
+  /** disposeAfter runs once the operation that removed entries is done. */
+  #flushDisposed(): void {
+    if (this.#disposed.length === 0) return;
+    const done = this.#disposed;
+    this.#disposed = [];
+    for (const [key, reason] of done) (this.#disposeAfter as Disposer<K>)(undefined, key, reason);
   }
 }

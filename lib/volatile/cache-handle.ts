@@ -1,0 +1,191 @@
+// CacheHandle and the checks of values handed to a VolatileCache.
+//
+// A handle of a value that lives in its own arena span pins that span until
+// release(); its `bytes` is a view of the arena. A handle of a small value
+// (slab-packed, see ./slab.ts) holds a copy: nothing stays pinned, release()
+// only ends the handle. Either way `bytes` throws once released.
+//
+// A handle garbage-collected without release() is reported once per cache (a
+// process warning naming the key, as Node does for an unclosed FileHandle) and
+// its pin is dropped. FinalizationRegistry.register costs ~200 ns, more than a
+// whole hit, so a handle is registered only if it is still unreleased when the
+// event loop next runs its immediates: most handles are released synchronously
+// and never pay for it.
+import * as util from 'node:util';
+import { illegalConstructor, invalidArgType, invalidArgValue, pagewiseError } from '../errors';
+
+/** What get() found: 'hit' (intact), 'miss' or 'purged' (both made by produce), 'stale' (past its ttl, allowStale). */
+export type CacheOutcome = 'hit' | 'miss' | 'purged' | 'stale';
+
+/** What the cache does for a handle (implemented by VolatileCache). */
+export interface HandleOwner<E> {
+  releaseEntry(entry: E): void;
+  leaked(entry: E, key: unknown): void;
+}
+
+export const CREATE_HANDLE = Symbol('pagewise.createCacheHandle');
+
+interface LeakToken {
+  owner: HandleOwner<unknown>;
+  entry: unknown;
+  key: unknown;
+  released: boolean;
+}
+
+const leakRegistry = new FinalizationRegistry<LeakToken>((t) => {
+  if (!t.released) t.owner.leaked(t.entry, t.key);
+});
+
+/** Handles holding a pin, made since the last check (strongly held until it runs). */
+let young: CacheHandle<unknown>[] = [];
+let checkScheduled = false;
+function checkYoung(): void {
+  checkScheduled = false;
+  const list = young;
+  young = [];
+  for (const h of list) h[kWatch]();
+}
+
+const kWatch = Symbol('pagewise.watchHandle');
+const textDecoder = new TextDecoder();
+
+/** A value of the cache: its bytes stay valid until release(). */
+export class CacheHandle<K> implements Disposable {
+  readonly #owner: HandleOwner<unknown> | undefined;
+  readonly #entry: unknown;
+  readonly #bytes: Uint8Array;
+  readonly #isString: boolean;
+  #released = false;
+  #token: LeakToken | undefined;
+  readonly key: K;
+  /** What get() / fetch() found. */
+  readonly outcome: CacheOutcome;
+
+  /**
+   * @internal `owner` and `entry` when the handle holds a pin (released through
+   * owner.releaseEntry), undefined when `bytes` is a copy.
+   */
+  constructor(
+    token: typeof CREATE_HANDLE,
+    key: K,
+    bytes: Uint8Array,
+    isString: boolean,
+    outcome: CacheOutcome,
+    owner?: HandleOwner<unknown>,
+    entry?: unknown,
+  ) {
+    if (token !== CREATE_HANDLE) throw illegalConstructor('use cache.get()');
+    this.key = key;
+    this.#bytes = bytes;
+    this.#isString = isString;
+    this.outcome = outcome;
+    if (owner !== undefined) {
+      this.#owner = owner;
+      this.#entry = entry;
+      young.push(this as CacheHandle<unknown>);
+      if (!checkScheduled) {
+        checkScheduled = true;
+        setImmediate(checkYoung).unref();
+      }
+    }
+  }
+
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /** The cached bytes. Throws ERR_HANDLE_RELEASED after release(). */
+  get bytes(): Uint8Array {
+    if (this.#released) throw released();
+    return this.#bytes;
+  }
+
+  /** The value as it was set: a string for a value set (or produced) as a string, else `bytes`. */
+  get value(): string | Uint8Array {
+    if (this.#released) throw released();
+    return this.#isString ? textDecoder.decode(this.#bytes) : this.#bytes;
+  }
+
+  /** Unpin (when this is the last handle of the entry). Idempotent. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    if (this.#token !== undefined) this.#token.released = true;
+    if (this.#owner !== undefined) this.#owner.releaseEntry(this.#entry);
+  }
+
+  [Symbol.dispose](): void {
+    this.release();
+  }
+
+  /** @internal Still unreleased after the synchronous code that made it: watch for its collection. */
+  [kWatch](): void {
+    if (this.#released || this.#owner === undefined) return;
+    this.#token = { owner: this.#owner, entry: this.#entry, key: this.key, released: false };
+    leakRegistry.register(this, this.#token);
+  }
+}
+
+function released() {
+  return pagewiseError('ERR_HANDLE_RELEASED', 'Cannot access the bytes: the cache handle was released');
+}
+
+// The intrinsic getters: neither a subclass nor a Proxy can lie about them.
+const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const typedArrayLength = Object.getOwnPropertyDescriptor(typedArrayProto, 'length')?.get as (this: Uint8Array) => number;
+const typedArrayBuffer = Object.getOwnPropertyDescriptor(typedArrayProto, 'buffer')?.get as (this: Uint8Array) => ArrayBufferLike;
+const typedArraySet = Uint8Array.prototype.set;
+
+/** A value checked: its bytes, true length, and whether it was given as a string. */
+export interface Value {
+  bytes: Uint8Array;
+  length: number;
+  isString: boolean;
+}
+
+/**
+ * Check a value given to the cache (returned by produce, fetchMethod, memoMethod or
+ * passed to set()): a string (stored as UTF-8) or a genuine, attached Uint8Array.
+ */
+export function checkValue(name: string, value: unknown): Value {
+  if (typeof value === 'string') {
+    const bytes = Buffer.from(value, 'utf8');
+    return { bytes, length: bytes.length, isString: true };
+  }
+  if (!util.types.isUint8Array(value)) {
+    if (util.types.isPromise(value)) {
+      // Refused, and must not die later as an unhandled rejection.
+      Promise.prototype.then.call(value, undefined, () => {});
+      throw pagewiseError(
+        'ERR_CACHE_ASYNC_PRODUCE',
+        `${name} is a Promise: get() needs the value synchronously. For an async producer, give the cache a fetchMethod and call cache.fetch(key)`,
+      );
+    }
+    throw invalidArgType(name, 'of type string or an instance of Uint8Array', value);
+  }
+  const length = typedArrayLength.call(value);
+  if (length === 0) {
+    try {
+      new Uint8Array(typedArrayBuffer.call(value)); // throws on a detached buffer
+    } catch {
+      throw invalidArgValue(name, value, 'is a view of a detached ArrayBuffer');
+    }
+  }
+  return { bytes: value, length, isString: false };
+}
+
+/** Copy a checked value into `target`; a value detached since it was checked gives a coded error. */
+export function copyValue(name: string, target: Uint8Array, value: Uint8Array): void {
+  try {
+    typedArraySet.call(target, value);
+  } catch {
+    throw invalidArgValue(name, value, 'could not be copied (is it a view of a detached ArrayBuffer?)');
+  }
+}
+
+/** A private copy of a checked value (for a handle of a value that is not kept in the arena). */
+export function copyOf(name: string, value: Uint8Array, length: number): Buffer {
+  const out = Buffer.allocUnsafe(length);
+  copyValue(name, out, value);
+  return out;
+}
