@@ -39,8 +39,12 @@ const leakRegistry = new FinalizationRegistry<LeakToken>((t) => {
 /** Handles holding a pin, made since the last check (strongly held until it runs). */
 let young: CacheHandle<unknown>[] = [];
 let checkScheduled = false;
-function checkYoung(): void {
+const YOUNG_BATCH = 512;
+function onImmediate(): void {
   checkScheduled = false;
+  checkYoung();
+}
+function checkYoung(): void {
   const list = young;
   young = [];
   for (const h of list) h[kWatch]();
@@ -82,10 +86,11 @@ export class CacheHandle<K> implements Disposable {
     if (owner !== undefined) {
       this.#owner = owner;
       this.#entry = entry;
-      young.push(this as CacheHandle<unknown>);
-      if (!checkScheduled) {
+      // Bounded: a long synchronous loop of get()/release() checks its handles in batches.
+      if (young.push(this as CacheHandle<unknown>) >= YOUNG_BATCH) checkYoung();
+      else if (!checkScheduled) {
         checkScheduled = true;
-        setImmediate(checkYoung).unref();
+        setImmediate(onImmediate).unref();
       }
     }
   }

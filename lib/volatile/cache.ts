@@ -321,21 +321,41 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
   get(key: K, produce: Producer<K>, options?: GetOptions): CacheHandle<K>;
   get(key: K, options?: GetOptions): CacheHandle<K> | undefined;
   get(key: K, produce?: Producer<K> | GetOptions, options?: GetOptions): CacheHandle<K> | undefined {
+    if (this.#producing.size !== 0 && this.#producing.has(key)) {
+      throw pagewiseError('ERR_CACHE_REENTRANT_GET', 'Cannot get a key from inside its own produce(): the value is not made yet');
+    }
+    // The hot path: a fresh entry without a ttl, a Map lookup and a pin.
+    const entry = this.#entries.get(key);
+    if (entry !== undefined && entry.ttl === 0 && (produce === undefined || typeof produce === 'function')) {
+      if (this.#lru.tail !== entry.node) this.#lru.push(entry.node);
+      const h = this.#acquire(entry, 'hit');
+      if (h !== undefined) {
+        this.#hits++;
+        return h;
+      }
+      this.#remove(entry, 'evict'); // the kernel dropped it
+      return this.#get(key, produce, options, undefined, 'purged');
+    }
+    return this.#get(key, produce, options, entry, 'miss');
+  }
+
+  #get(
+    key: K,
+    produce: Producer<K> | GetOptions | undefined,
+    options: GetOptions | undefined,
+    entry: Entry<K> | undefined,
+    outcome: CacheOutcome,
+  ): CacheHandle<K> | undefined {
     let producer: Producer<K> | undefined;
     if (typeof produce === 'function' || (typeof produce === 'object' && produce !== null && ('fill' in produce || 'size' in produce))) {
-      if (typeof produce !== 'function' && typeof produce.fill !== 'function') {
+      if (typeof produce !== 'function' && typeof (produce as FillProducer<K>).fill !== 'function') {
         throw invalidArgType('produce', 'of type function or an object with a fill() method', produce);
       }
-      producer = produce;
+      producer = produce as Producer<K>;
     } else if (produce !== undefined) {
       if (typeof produce !== 'object' || produce === null) throw invalidArgType('produce', 'of type function or an object with a fill() method', produce);
       options = produce;
     }
-    if (this.#producing.size !== 0 && this.#producing.has(key)) {
-      throw pagewiseError('ERR_CACHE_REENTRANT_GET', 'Cannot get a key from inside its own produce(): the value is not made yet');
-    }
-    const entry = this.#entries.get(key);
-    let outcome: CacheOutcome = 'miss';
     if (entry !== undefined) {
       if (entry.ttl !== 0 && this.#stale(entry)) {
         if (producer === undefined && (options?.allowStale ?? this.#allowStale)) {
