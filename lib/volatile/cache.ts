@@ -23,7 +23,7 @@ import { List, type ListNode, listNode } from './list';
 import { ARENA_OPTION_KEYS, type VolatileArenaOptions } from './options';
 import { listenToPressure, type PressureLevel, type PressureSource } from './pressure-source';
 import { type FetchMethod, type FetchOptions, Fetches } from './cache-fetch';
-import { SlabPool, type SlabSlot } from './slab';
+import { ownUnit, type Slab, SlabPool, type Unit } from './slab';
 
 export { CacheHandle, type CacheOutcome } from './cache-handle';
 export type { FetchOptions, FetchMethod } from './cache-fetch';
@@ -78,8 +78,10 @@ export interface CacheStats {
   valueBytes: number;
   /** Pages held by slabs (small values share them). */
   slabPages: number;
-  /** Bytes of entries currently pinned by a handle. */
+  /** Bytes this cache keeps pinned in the arena: held by handles, or released in the last 25-50 ms (see flush()). */
   pinnedBytes: number;
+  /** Bytes of spans held by handles. */
+  heldBytes: number;
   /** Handles holding a pin, not released yet. */
   handles: number;
   /** Handles garbage-collected without release() (reported once by a warning). */
@@ -136,21 +138,27 @@ export interface Entry<K> {
   /** Bytes of the value. */
   length: number;
   isString: boolean;
-  /** A value of half a page or more: its own span. */
-  buffer: VolatileBuffer | undefined;
-  /** A smaller value: its slot in a slab. */
-  slot: SlabSlot | undefined;
+  /** Its span: an own span (a value of half a page or more) or a slab it shares. */
+  unit: Unit;
+  /** Its slot in a slab (0 for an own span). */
+  slot: number;
+  /** The unit's epoch when the value was written (valid while they are equal). */
+  epoch: number;
   /** Bytes counted against the budget (slot size or whole pages). */
   footprint: number;
-  /** Live handles (own-span entries only). */
+  /** Live handles. */
   pins: number;
-  /** Removed from the map while pinned: freed when the last handle is released. */
+  /** Removed from the map while held: its memory is given back on the last release. */
   dead: boolean;
   node: ListNode<Entry<K>>;
   /** performance.now() when the ttl started; ttl 0 means none. */
   start: number;
   ttl: number;
 }
+
+/** A unit stays pinned this many sweep ticks after its last release (a hot entry never goes through the arena). */
+const SWEEP_MS = 25;
+const IDLE_TICKS = 2;
 
 const OWN_KEYS = ['budget', 'max', 'lowWatermark', 'arena', 'arenaSize', 'ttl', 'allowStale', 'updateAgeOnGet', 'maxEntrySize', 'dispose', 'disposeAfter', 'fetchMethod', 'memoMethod'] as const;
 /** Every key of VolatileCacheOptions (the arena's, less `size`, plus the cache's own): any other is refused. */
@@ -187,10 +195,19 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
   readonly #producing = new Map<K, boolean>();
   readonly #stopListening: (() => void) | undefined;
   #disposed: Array<[K, DisposeReason]> = [];
+  /** Hot units without handles, least recently released first. */
+  readonly #idle = new List<Unit>();
+  /** Most bytes kept hot without handles (over it, the least recently released are unpinned at once). */
+  readonly #idleMax: number;
+  #tick = 0;
+  #sweeper: NodeJS.Timeout | undefined;
+  /** Bytes of hot units (pinned in the arena by this cache). */
+  #hotBytes = 0;
+  /** Bytes of units held by handles. */
+  #heldBytes = 0;
   #bytes = 0;
   #valueBytes = 0;
-  #pinnedBytes = 0;
-  #handles = 0;
+    #handles = 0;
   #leaked = 0;
   #hits = 0;
   #misses = 0;
@@ -235,6 +252,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
       this.#ownsArena = true;
     }
     this.#slabs = new SlabPool(this.#arena.pageSize);
+    this.#idleMax = Math.min(32 * 1024 * 1024, Math.max(16 * this.#arena.pageSize, Math.floor(this.#budget / 4)));
     this.#fetches = new Fetches<K>(this as never, fetchMethod);
     try {
       this.#stopListening = listenToPressure('options.pressure', o.pressure, (level) => {
@@ -276,8 +294,8 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
   has(key: K): boolean {
     const e = this.#entries.get(key);
     if (e === undefined || (e.ttl !== 0 && this.#stale(e))) return false;
-    if (e.slot !== undefined) return this.#slabs.intact(e.slot);
-    return e.pins > 0 || (e.buffer as VolatileBuffer).probe() === 'intact';
+    const u = e.unit;
+    return e.epoch === u.epoch && (u.hot || u.buffer.probe() === 'intact');
   }
 
   /** Keys, most recently used first. */
@@ -328,6 +346,16 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     const entry = this.#entries.get(key);
     if (entry !== undefined && entry.ttl === 0 && (produce === undefined || typeof produce === 'function')) {
       if (this.#lru.tail !== entry.node) this.#lru.push(entry.node);
+      const u = entry.unit;
+      if (u.hot && entry.epoch === u.epoch) {
+        // A Map lookup, two counters and a handle: no arena call.
+        const view = u.views[entry.slot] ?? this.#view(entry);
+        entry.pins++;
+        if (u.pins++ === 0) this.#heldBytes += u.buffer.capacity;
+        this.#handles++;
+        this.#hits++;
+        return new CacheHandle(CREATE_HANDLE, key, view, entry.isString, 'hit', this, entry);
+      }
       const h = this.#acquire(entry, 'hit');
       if (h !== undefined) {
         this.#hits++;
@@ -534,7 +562,18 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     if (this.#closed) throw pagewiseError('ERR_CACHE_CLOSED', 'Cannot handle memory pressure: the cache is closed');
     this.#shrink(level === 'critical' ? 0 : this.#lowWatermark);
     this.#flushDisposed();
+    this.#coolIdle(0);
     if (!this.#arena.closed) this.#arena.handlePressure(level);
+  }
+
+  /**
+   * Unpin every entry no handle holds (they otherwise stay pinned for 25-50 ms after
+   * their last release, so a hot entry costs no arena call), then make every unpinned
+   * span of the arena volatile (arena.flush()). Returns the bytes made volatile.
+   */
+  flush(): number {
+    this.#coolIdle(0);
+    return this.#arena.closed ? 0 : this.#arena.flush();
   }
 
   get stats(): CacheStats {
@@ -543,7 +582,8 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
       bytes: this.#bytes,
       valueBytes: this.#valueBytes,
       slabPages: this.#slabs.pages,
-      pinnedBytes: this.#pinnedBytes,
+      pinnedBytes: this.#hotBytes,
+      heldBytes: this.#heldBytes,
       handles: this.#handles,
       leakedHandles: this.#leaked,
       hits: this.#hits,
@@ -564,6 +604,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     this.#closed = true;
     this.#stopListening?.();
     this.clear();
+    if (this.#sweeper !== undefined) clearTimeout(this.#sweeper);
     if (this.#ownsArena) this.#arena.close();
   }
 
@@ -571,17 +612,25 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     this.close();
   }
 
-  /** @internal A handle of an own-span entry was released. */
+  /** @internal A handle was released. */
   releaseEntry(entry: Entry<K>): void {
     this.#handles--;
-    if (--entry.pins > 0) return;
-    const buffer = entry.buffer as VolatileBuffer;
-    this.#pinnedBytes -= buffer.capacity;
-    if (entry.dead || buffer.state === 'freed') {
-      buffer.free();
+    const u = entry.unit;
+    entry.pins--;
+    if (--u.pins === 0) this.#heldBytes -= u.buffer.capacity;
+    if (entry.pins === 0 && entry.dead) {
+      this.#freeValue(entry);
       return;
     }
-    buffer.unpin();
+    if (u.pins === 0 && u.hot) {
+      u.idleTick = this.#tick;
+      // Listed once (the sweep reads idleTick): a hot entry's release moves no list node.
+      if (!u.idle.listed) {
+        this.#idle.push(u.idle);
+        if (this.#sweeper === undefined) this.#sweeper = setTimeout(this.#sweep, SWEEP_MS).unref();
+        if (this.#hotBytes - this.#heldBytes > this.#idleMax) this.#coolIdle(this.#idleMax);
+      }
+    }
     if (this.#bytes > this.#budget) {
       this.#shrink(this.#budget);
       this.#flushDisposed();
@@ -648,22 +697,77 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
 
   /** A handle on an entry, or undefined when the kernel dropped it (the entry is left for the caller to remove). */
   #acquire(entry: Entry<K>, outcome: CacheOutcome): CacheHandle<K> | undefined {
-    if (entry.slot !== undefined) {
-      const copy = this.#slabs.read(entry.slot, entry.length);
-      return copy === undefined ? undefined : new CacheHandle(CREATE_HANDLE, entry.key, copy, entry.isString, outcome);
-    }
-    const buffer = entry.buffer as VolatileBuffer;
-    if (entry.pins === 0) {
-      if (buffer.pin() === 'purged') {
-        buffer.unpin();
-        return undefined;
-      }
-      this.#pinnedBytes += buffer.capacity;
-    }
+    if (!this.#warm(entry)) return undefined;
+    const u = entry.unit;
+    const view = u.views[entry.slot] ?? this.#view(entry);
     entry.pins++;
+    if (u.pins++ === 0) this.#heldBytes += u.buffer.capacity;
     this.#handles++;
-    const bytes = buffer.bytes;
-    return new CacheHandle(CREATE_HANDLE, entry.key, entry.length === bytes.length ? bytes : bytes.subarray(0, entry.length), entry.isString, outcome, this, entry);
+    return new CacheHandle(CREATE_HANDLE, entry.key, view, entry.isString, outcome, this, entry);
+  }
+
+  /** Pin the entry's unit unless it is hot; whether the entry's value is intact. */
+  #warm(entry: Entry<K>): boolean {
+    const u = entry.unit;
+    if (!u.hot) {
+      if (u.buffer.state === 'freed') return false; // the arena was closed
+      if (u.buffer.pin() === 'purged') u.epoch++;
+      u.hot = true;
+      this.#hotBytes += u.buffer.capacity;
+      if (u.pins === 0) {
+        u.idleTick = this.#tick;
+        this.#idle.push(u.idle);
+        if (this.#sweeper === undefined) this.#sweeper = setTimeout(this.#sweep, SWEEP_MS).unref();
+        if (this.#hotBytes - this.#heldBytes > this.#idleMax) this.#coolIdle(this.#idleMax);
+      }
+    }
+    return entry.epoch === u.epoch;
+  }
+
+  /** The entry's view (its unit is hot), kept until the unit is unpinned. */
+  #view(entry: Entry<K>): Uint8Array {
+    const u = entry.unit;
+    const bytes = u.buffer.bytes;
+    const at = entry.slot * u.slotSize;
+    const view = at === 0 && entry.length === bytes.length ? bytes : bytes.subarray(at, at + entry.length);
+    u.views[entry.slot] = view;
+    return view;
+  }
+
+  /** Unpin idle units (first listed first: about least recently released) until at most `keep` idle bytes stay hot. */
+  #coolIdle(keep: number): void {
+    for (let n = this.#idle.head; n !== undefined && this.#hotBytes - this.#heldBytes > keep; n = this.#idle.head) this.#cool(n.value);
+  }
+
+  #cool(u: Unit): void {
+    this.#idle.remove(u.idle);
+    if (u.pins > 0 || !u.hot) return;
+    u.hot = false;
+    u.views.fill(undefined);
+    this.#hotBytes -= u.buffer.capacity;
+    if (u.buffer.state === 'pinned') u.buffer.unpin();
+  }
+
+  /** The timer: unpin units released IDLE_TICKS ago or more (they then go volatile on the arena's schedule). */
+  readonly #sweep = (): void => {
+    this.#sweeper = undefined;
+    const tick = ++this.#tick;
+    for (let n = this.#idle.head; n !== undefined; ) {
+      const u = n.value;
+      n = n.next;
+      if (u.pins > 0 || tick - u.idleTick >= IDLE_TICKS) this.#cool(u);
+    }
+    if (this.#idle.size !== 0 && !this.#closed) this.#sweeper = setTimeout(this.#sweep, SWEEP_MS).unref();
+  };
+
+  /** Give an entry's memory back (no handle holds it). */
+  #freeValue(entry: Entry<K>): void {
+    const u = entry.unit;
+    if (u.slotSize !== 0 && !this.#slabs.give(u as Slab, entry.slot)) return;
+    this.#idle.remove(u.idle);
+    if (u.hot) this.#hotBytes -= u.buffer.capacity;
+    u.hot = false;
+    u.buffer.free();
   }
 
   /** A miss (or a purged entry): make the value and keep it (unless delete()/clear() ran meanwhile, or it is over maxEntrySize). */
@@ -684,14 +788,10 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
           v = { bytes, length, isString: false };
         } else {
           filled = this.#newEntry(key, length, false, undefined);
-          const buffer = filled.buffer as VolatileBuffer;
-          const bytes = buffer.bytes;
           try {
-            producer.fill(length === bytes.length ? bytes : bytes.subarray(0, length), key);
+            producer.fill(this.#view(filled), key);
           } catch (err) {
-            this.#pinnedBytes -= buffer.capacity;
-            this.#handles--;
-            buffer.free();
+            this.#freeValue(filled);
             throw err;
           }
         }
@@ -703,10 +803,10 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     if (filled !== undefined) {
       const old = this.#entries.get(key);
       if (old !== undefined) this.#remove(old, 'set');
+      const h = this.#acquire(filled, outcome) as CacheHandle<K>; // hot and just written
       if (cancelled) filled.dead = true; // handed out once, freed on release
       else this.#insert(filled);
-      const bytes = (filled.buffer as VolatileBuffer).bytes;
-      return new CacheHandle(CREATE_HANDLE, key, filled.length === bytes.length ? bytes : bytes.subarray(0, filled.length), false, outcome, this, filled);
+      return h;
     }
     const value = v as Value;
     const kept = cancelled ? undefined : this.#store(key, value, undefined, outcome);
@@ -724,50 +824,42 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     this.#fetches.abort(key, 'set');
     if (v.length > this.#maxEntrySize) return undefined;
     const entry = this.#newEntry(key, v.length, v.isString, options);
-    let handle: CacheHandle<K>;
-    if (entry.slot !== undefined) {
-      try {
-        this.#slabs.write(entry.slot, v.length, (target) => copyValue('value', target, v.bytes));
-      } catch (err) {
-        this.#slabs.give(entry.slot);
-        throw err;
-      }
-      handle = new CacheHandle(CREATE_HANDLE, key, copyOf('value', v.bytes, v.length), v.isString, outcome);
-    } else {
-      const buffer = entry.buffer as VolatileBuffer;
-      const bytes = buffer.bytes;
-      const target = v.length === bytes.length ? bytes : bytes.subarray(0, v.length);
-      try {
-        copyValue('value', target, v.bytes);
-      } catch (err) {
-        this.#pinnedBytes -= buffer.capacity;
-        this.#handles--;
-        buffer.free();
-        throw err;
-      }
-      handle = new CacheHandle(CREATE_HANDLE, key, target, v.isString, outcome, this, entry);
+    try {
+      copyValue('value', this.#view(entry), v.bytes);
+    } catch (err) {
+      this.#freeValue(entry);
+      throw err;
     }
+    const handle = this.#acquire(entry, outcome) as CacheHandle<K>; // hot and just written
     this.#insert(entry);
     return handle;
   }
 
-  /** Allocate an entry's memory (an own span pinned for one handle, or a slab slot). Not inserted yet. */
+  /** Allocate an entry's memory (an own span, or a slot in a slab), pinned (hot). Not inserted yet. */
   #newEntry(key: K, length: number, isString: boolean, options: SetOptions | undefined): Entry<K> {
     const ttl = options?.ttl === undefined ? this.#ttl : validateInteger('options.ttl', options.ttl, 0);
     const start = ttl === 0 ? 0 : options?.start ?? performance.now();
-    const entry = { key, length, isString, buffer: undefined, slot: undefined, footprint: 0, pins: 0, dead: false, start, ttl } as unknown as Entry<K>;
-    entry.node = listNode(entry);
+    let unit: Unit;
+    let slot = 0;
+    let footprint: number;
     if (length < this.#slabs.maxValue) {
-      entry.slot = this.#slabs.take(length, () => this.#alloc(this.#arena.pageSize));
-      entry.footprint = this.#slabs.footprint(length);
+      const page = this.#arena.pageSize;
+      [unit, slot] = this.#slabs.take(length, () => {
+        const b = this.#alloc(page);
+        this.#hotBytes += page;
+        return b;
+      });
+      footprint = (unit as Slab).slotSize;
     } else {
       const buffer = this.#alloc(Math.max(1, length));
-      entry.buffer = buffer;
-      entry.footprint = buffer.capacity;
-      entry.pins = 1;
-      this.#handles++;
-      this.#pinnedBytes += buffer.capacity;
+      this.#hotBytes += buffer.capacity;
+      unit = ownUnit(buffer);
+      footprint = buffer.capacity;
     }
+    const entry = { key, length, isString, unit, slot, epoch: unit.epoch, footprint, pins: 0, dead: false, start, ttl } as Entry<K>;
+    entry.node = listNode(entry);
+    this.#warm(entry); // a slab may have been unpinned (a dropped page only moves its epoch on)
+    entry.epoch = unit.epoch;
     return entry;
   }
 
@@ -791,17 +883,11 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
 
   /** A copy of an entry's value (a string if set as one), or undefined if the kernel dropped it. */
   #copy(e: Entry<K>): string | Uint8Array | undefined {
-    let bytes: Uint8Array | undefined;
-    if (e.slot !== undefined) bytes = this.#slabs.read(e.slot, e.length);
-    else {
-      const h = this.#acquire(e, 'hit');
-      if (h !== undefined) {
-        bytes = Buffer.from(h.bytes);
-        h.release();
-      }
-    }
-    if (bytes === undefined) return undefined;
-    return e.isString ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8') : bytes;
+    const h = this.#acquire(e, 'hit');
+    if (h === undefined) return undefined;
+    const bytes = Buffer.from(h.bytes);
+    h.release();
+    return e.isString ? bytes.toString('utf8') : bytes;
   }
 
   /** Allocate, evicting unpinned entries while the arena is full; when nothing is left to evict, say what holds the memory. */
@@ -814,7 +900,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
         if (this.#evictOne()) continue;
         if (this.#handles > 0) {
           (err as Error).message +=
-            `; this cache holds ${this.#pinnedBytes} bytes pinned by ${this.#handles} unreleased handle${this.#handles === 1 ? '' : 's'}` +
+            `; this cache holds ${this.#heldBytes} bytes pinned by ${this.#handles} unreleased handle${this.#handles === 1 ? '' : 's'}` +
             ' (call release() on every handle get()/fetch() returned, or hold it with `using`)';
         }
         throw err;
@@ -846,8 +932,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     this.#lru.remove(entry.node);
     this.#bytes -= entry.footprint;
     this.#valueBytes -= entry.length;
-    if (entry.slot !== undefined) this.#slabs.give(entry.slot);
-    else if (entry.pins === 0) (entry.buffer as VolatileBuffer).free();
+    if (entry.pins === 0) this.#freeValue(entry);
     if (this.#dispose !== undefined) this.#dispose(undefined, entry.key, reason);
     if (this.#disposeAfter !== undefined) this.#disposed.push([entry.key, reason]);
   }

@@ -1,51 +1,56 @@
-// Slabs: values smaller than half a page share pages, so a 200-byte entry costs
-// about 200 bytes instead of a whole page.
+// Units and slabs: the arena spans a VolatileCache pins.
 //
-// Each slab is one single-page VolatileBuffer of the arena cut into equal slots
-// of one size class. A slab is pinned only while the cache copies bytes in or
-// out (synchronously), then unpinned again, so it becomes volatile on the
-// arena's schedule like any other span. Slab memory is never handed to user
-// code: a hit copies the value out. So no view of a slab outlives the copy, and
-// no Node I/O can be reading a slab when the arena makes it volatile.
+// A unit is one VolatileBuffer: the own span of a value of half a page or more,
+// or a slab — one page cut into equal slots of one size class, so values smaller
+// than half a page share pages (a 200-byte entry costs a 208-byte slot, not a page).
 //
-// Purge detection is per page (the canary protocol of ./buffer.ts): a slab is
-// one page, and when pin() says the page was dropped, every value on it is
-// invalid. The slab's epoch then moves on; a value is valid only while its
-// recorded epoch equals the slab's (a dropped page reports 'purged' for every
-// entry on it, never a wrong byte).
-import type { VolatileArena, VolatileBuffer } from './arena';
+// Purge detection stays per page (the canary protocol of ./buffer.ts): a slab is
+// one page, so when pin() says it was dropped, every value on it is invalid. The
+// unit's epoch then moves on; a value is valid only while its recorded epoch
+// equals its unit's (a dropped page reports 'purged' for every entry on it, never
+// a wrong byte).
+import type { VolatileBuffer } from './arena';
 import { List, type ListNode, listNode } from './list';
 
+export interface Unit {
+  readonly buffer: VolatileBuffer;
+  /** Slot size for a slab; 0 for an own span. */
+  readonly slotSize: number;
+  /** Handles on values of this unit. */
+  pins: number;
+  /** Pinned in the arena: by handles, or kept pinned a little while after the last release. */
+  hot: boolean;
+  /** Per slot: the value's view, kept while hot (dropped when the unit is unpinned). */
+  readonly views: Array<Uint8Array | undefined>;
+  /** Place in the cache's list of hot units without handles. */
+  readonly idle: ListNode<Unit>;
+  /** The cache's tick when the last handle was released. */
+  idleTick: number;
+  /** Moves on when the kernel dropped the unit's page(s): values written before are gone. */
+  epoch: number;
+}
+
+export interface Slab extends Unit {
+  /** Slots not in use (indexes). */
+  readonly freeSlots: number[];
+  used: number;
+  /** Place in its class's list of slabs with a free slot. */
+  readonly open: ListNode<Slab>;
+}
+
+/** A hot unit for an own span (pinned: a new allocation is). */
+export function ownUnit(buffer: VolatileBuffer): Unit {
+  const u = { buffer, slotSize: 0, pins: 0, hot: true, views: [undefined], idleTick: 0, epoch: 0 } as unknown as Unit;
+  (u as { idle: ListNode<Unit> }).idle = listNode(u);
+  return u;
+}
+
 /** Sizes of the slots: 16-byte steps to 256, 64-byte steps to 1 KiB, 256-byte steps above. */
-function classSize(length: number): number {
+export function slotSizeFor(length: number): number {
   if (length <= 256) return Math.max(16, (length + 15) & ~15);
   if (length <= 1024) return (length + 63) & ~63;
   return (length + 255) & ~255;
 }
-
-export interface Slab {
-  readonly buffer: VolatileBuffer;
-  readonly slotSize: number;
-  /** Slots not in use (indexes). */
-  readonly freeSlots: number[];
-  used: number;
-  /** Nested pins (a read or write in progress). */
-  pins: number;
-  /** Moves on when the kernel dropped the page: values written before are gone. */
-  epoch: number;
-  /** Place in its class's list of slabs with a free slot. */
-  readonly node: ListNode<Slab>;
-}
-
-/** Where a small value lives. */
-export interface SlabSlot {
-  slab: Slab;
-  slot: number;
-  /** The slab's epoch when the value was written. */
-  epoch: number;
-}
-
-const bufferCopy = Buffer.prototype.copy as (this: Uint8Array, target: Uint8Array, targetStart: number, sourceStart: number, sourceEnd: number) => number;
 
 export class SlabPool {
   readonly #page: number;
@@ -58,111 +63,47 @@ export class SlabPool {
     this.#page = page;
   }
 
-  /** Largest value kept in a slab (bigger ones get their own span). */
+  /** Values shorter than this go in a slab. */
   get maxValue(): number {
     return this.#page / 2;
   }
 
-  /** Bytes a value of `length` occupies in a slab. */
-  footprint(length: number): number {
-    return classSize(length);
-  }
-
-  /** A free slot for `length` bytes: an open slab's, or a new slab's (`allocPage` may throw ERR_ARENA_FULL). */
-  take(length: number, allocPage: () => VolatileBuffer): SlabSlot {
-    const slotSize = classSize(length);
+  /** A free slot for `length` bytes: an open slab's, or a new (hot) slab's on a page from `allocPage` (which may throw). */
+  take(length: number, allocPage: () => VolatileBuffer): [Slab, number] {
+    const slotSize = slotSizeFor(length);
     let open = this.#open.get(slotSize);
     if (open === undefined) this.#open.set(slotSize, (open = new List<Slab>()));
     let slab = open.tail?.value;
     if (slab === undefined) {
       const buffer = allocPage();
-      buffer.unpin(); // a slab is pinned only while it is read or written
       const count = Math.floor(this.#page / slotSize);
       const freeSlots: number[] = [];
       for (let i = count - 1; i >= 0; i--) freeSlots.push(i);
-      slab = { buffer, slotSize, freeSlots, used: 0, pins: 0, epoch: 0, node: listNode<Slab>(undefined as unknown as Slab) };
-      (slab.node as { value: Slab }).value = slab;
-      open.push(slab.node);
+      const s = { buffer, slotSize, pins: 0, hot: true, views: new Array(count).fill(undefined), idleTick: 0, epoch: 0, freeSlots, used: 0 };
+      slab = s as unknown as Slab;
+      (s as unknown as { idle: ListNode<Unit> }).idle = listNode<Unit>(slab);
+      (s as unknown as { open: ListNode<Slab> }).open = listNode(slab);
+      open.push(slab.open);
       this.pages++;
     }
     const slot = slab.freeSlots.pop() as number;
     slab.used++;
-    if (slab.freeSlots.length === 0) open.remove(slab.node);
-    return { slab, slot, epoch: slab.epoch };
+    if (slab.freeSlots.length === 0) open.remove(slab.open);
+    return [slab, slot];
   }
 
-  /** Give a slot back; a slab left empty returns its page to the arena. */
-  give(s: SlabSlot): void {
-    const slab = s.slab;
-    slab.freeSlots.push(s.slot);
+  /** Give a slot back; true when the slab is left empty (the caller frees its buffer). */
+  give(slab: Slab, slot: number): boolean {
+    slab.freeSlots.push(slot);
+    slab.views[slot] = undefined;
     slab.used--;
     const open = this.#open.get(slab.slotSize) as List<Slab>;
     if (slab.used === 0) {
-      open.remove(slab.node);
-      slab.buffer.free();
+      open.remove(slab.open);
       this.pages--;
-    } else if (!slab.node.listed) {
-      open.push(slab.node);
+      return true;
     }
-  }
-
-  /**
-   * Pin the slab (nested pins count): its bytes, or undefined when the arena was
-   * closed. A page the kernel dropped moves the slab's epoch on. Call #unpin after.
-   */
-  #pin(slab: Slab): Uint8Array | undefined {
-    const buffer = slab.buffer;
-    if (slab.pins++ === 0) {
-      if (buffer.state === 'freed') {
-        slab.pins--;
-        return undefined; // the arena was closed
-      }
-      if (buffer.pin() === 'purged') slab.epoch++;
-    }
-    return buffer.bytes;
-  }
-
-  #unpin(slab: Slab): void {
-    if (--slab.pins === 0 && slab.buffer.state === 'pinned') slab.buffer.unpin();
-  }
-
-  /**
-   * Let `write(target)` fill the slot (a subarray of exactly `length` bytes; it must
-   * not call back into the cache) and record the slab's current epoch. False if the
-   * arena was closed. write's errors propagate (the slab is unpinned).
-   */
-  write(s: SlabSlot, length: number, write: (target: Uint8Array) => void): boolean {
-    const slab = s.slab;
-    const bytes = this.#pin(slab);
-    if (bytes === undefined) return false;
-    try {
-      const at = s.slot * slab.slotSize;
-      write(bytes.subarray(at, at + length));
-      s.epoch = slab.epoch;
-    } finally {
-      this.#unpin(slab);
-    }
-    return true;
-  }
-
-  /** A copy of the value, or undefined when its page was dropped (or the arena was closed). */
-  read(s: SlabSlot, length: number): Buffer | undefined {
-    const slab = s.slab;
-    if (s.epoch !== slab.epoch) return undefined;
-    const bytes = this.#pin(slab);
-    if (bytes === undefined) return undefined;
-    let out: Buffer | undefined;
-    if (s.epoch === slab.epoch) {
-      out = Buffer.allocUnsafe(length);
-      const at = s.slot * slab.slotSize;
-      bufferCopy.call(bytes, out, 0, at, at + length);
-    }
-    this.#unpin(slab);
-    return out;
-  }
-
-  /** Whether the value is still there, without pinning the slab (a volatile page stays volatile). */
-  intact(s: SlabSlot): boolean {
-    return s.epoch === s.slab.epoch && s.slab.buffer.probe() === 'intact';
+    if (!slab.open.listed) open.push(slab.open);
+    return false;
   }
 }
