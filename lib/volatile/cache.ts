@@ -19,11 +19,11 @@ import { invalidArgType, pagewiseError } from '../errors';
 import { validateBoolean, validateInteger, validateObject, validateOneOf } from '../validate';
 import { type ArenaStats, VolatileArena, type VolatileBuffer } from './arena';
 import { CacheHandle, type CacheOutcome, checkValue, copyOf, copyValue, CREATE_HANDLE, type HandleOwner, type Value } from './cache-handle';
-import { List, type ListNode, listNode } from './list';
+import { List, type ListNode } from './list';
 import { ARENA_OPTION_KEYS, type VolatileArenaOptions } from './options';
 import { listenToPressure, type PressureLevel, type PressureSource } from './pressure-source';
 import { type FetchMethod, type FetchOptions, Fetches } from './cache-fetch';
-import { ownUnit, type Slab, SlabPool, type Unit } from './slab';
+import { ownUnit, type Slab, SlabPool, type Unit, type UnitValue } from './slab';
 
 export { CacheHandle, type CacheOutcome } from './cache-handle';
 export type { FetchOptions, FetchMethod } from './cache-fetch';
@@ -132,8 +132,8 @@ export interface CacheEntryInfo {
   size: number;
 }
 
-/** @internal */
-export interface Entry<K> {
+/** @internal An entry is its own node in the recency list (one object per entry). */
+export interface Entry<K> extends UnitValue, ListNode<Entry<K>> {
   key: K;
   /** Bytes of the value. */
   length: number;
@@ -146,17 +146,14 @@ export interface Entry<K> {
   epoch: number;
   /** Bytes counted against the budget (slot size or whole pages). */
   footprint: number;
-  /** Live handles. */
-  pins: number;
   /** Removed from the map while held: its memory is given back on the last release. */
   dead: boolean;
-  node: ListNode<Entry<K>>;
   /** performance.now() when the ttl started; ttl 0 means none. */
   start: number;
   ttl: number;
 }
 
-/** A unit stays pinned this many sweep ticks after its last release (a hot entry never goes through the arena). */
+/** A unit stays pinned until it has gone unused for this many sweep ticks (a hot entry never goes through the arena). */
 const SWEEP_MS = 25;
 const IDLE_TICKS = 2;
 
@@ -195,16 +192,15 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
   readonly #producing = new Map<K, boolean>();
   readonly #stopListening: (() => void) | undefined;
   #disposed: Array<[K, DisposeReason]> = [];
-  /** Hot units without handles, least recently released first. */
-  readonly #idle = new List<Unit>();
-  /** Most bytes kept hot without handles (over it, the least recently released are unpinned at once). */
+  /** Hot units (pinned in the arena by this cache), least recently pinned first. */
+  readonly #hot = new List<Unit>();
+  /** Most bytes kept hot (over it, the first pinned units without handles are unpinned at once). */
   readonly #idleMax: number;
   #tick = 0;
   #sweeper: NodeJS.Timeout | undefined;
   /** Bytes of hot units (pinned in the arena by this cache). */
   #hotBytes = 0;
-  /** Bytes of units held by handles. */
-  #heldBytes = 0;
+
   #bytes = 0;
   #valueBytes = 0;
     #handles = 0;
@@ -342,20 +338,20 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     if (this.#producing.size !== 0 && this.#producing.has(key)) {
       throw pagewiseError('ERR_CACHE_REENTRANT_GET', 'Cannot get a key from inside its own produce(): the value is not made yet');
     }
-    // The hot path: a fresh entry without a ttl, a Map lookup and a pin.
+    // The hot path: an entry without a ttl whose view is kept (its unit is hot).
     const entry = this.#entries.get(key);
     if (entry !== undefined && entry.ttl === 0 && (produce === undefined || typeof produce === 'function')) {
-      if (this.#lru.tail !== entry.node) this.#lru.push(entry.node);
-      const u = entry.unit;
-      if (u.hot && entry.epoch === u.epoch) {
-        // A Map lookup, two counters and a handle: no arena call.
-        const view = u.views[entry.slot] ?? this.#view(entry);
+      const view = entry.view;
+      if (view !== undefined) {
+        // A Map lookup, a few counters and a handle: no arena call.
+        if (this.#lru.tail !== entry) this.#lru.push(entry);
         entry.pins++;
-        if (u.pins++ === 0) this.#heldBytes += u.buffer.capacity;
+        entry.usedTick = this.#tick;
         this.#handles++;
         this.#hits++;
         return new CacheHandle(CREATE_HANDLE, key, view, entry.isString, 'hit', this, entry);
       }
+      if (this.#lru.tail !== entry) this.#lru.push(entry);
       const h = this.#acquire(entry, 'hit');
       if (h !== undefined) {
         this.#hits++;
@@ -394,7 +390,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
         }
         this.#remove(entry, 'expire');
       } else {
-        this.#lru.push(entry.node);
+        this.#lru.push(entry);
         if (entry.ttl !== 0 && (options?.updateAgeOnGet ?? this.#updateAgeOnGet)) entry.start = performance.now();
         const h = this.#acquire(entry, 'hit');
         if (h !== undefined) {
@@ -562,7 +558,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     if (this.#closed) throw pagewiseError('ERR_CACHE_CLOSED', 'Cannot handle memory pressure: the cache is closed');
     this.#shrink(level === 'critical' ? 0 : this.#lowWatermark);
     this.#flushDisposed();
-    this.#coolIdle(0);
+    this.#coolAll();
     if (!this.#arena.closed) this.#arena.handlePressure(level);
   }
 
@@ -572,7 +568,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
    * span of the arena volatile (arena.flush()). Returns the bytes made volatile.
    */
   flush(): number {
-    this.#coolIdle(0);
+    this.#coolAll();
     return this.#arena.closed ? 0 : this.#arena.flush();
   }
 
@@ -583,7 +579,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
       valueBytes: this.#valueBytes,
       slabPages: this.#slabs.pages,
       pinnedBytes: this.#hotBytes,
-      heldBytes: this.#heldBytes,
+      heldBytes: this.#held(),
       handles: this.#handles,
       leakedHandles: this.#leaked,
       hits: this.#hits,
@@ -605,6 +601,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     this.#stopListening?.();
     this.clear();
     if (this.#sweeper !== undefined) clearTimeout(this.#sweeper);
+    this.#sweeper = undefined;
     if (this.#ownsArena) this.#arena.close();
   }
 
@@ -615,23 +612,8 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
   /** @internal A handle was released. */
   releaseEntry(entry: Entry<K>): void {
     this.#handles--;
-    const u = entry.unit;
-    entry.pins--;
-    if (--u.pins === 0) this.#heldBytes -= u.buffer.capacity;
-    if (entry.pins === 0 && entry.dead) {
-      this.#freeValue(entry);
-      return;
-    }
-    if (u.pins === 0 && u.hot) {
-      u.idleTick = this.#tick;
-      // Listed once (the sweep reads idleTick): a hot entry's release moves no list node.
-      if (!u.idle.listed) {
-        this.#idle.push(u.idle);
-        if (this.#sweeper === undefined) this.#sweeper = setTimeout(this.#sweep, SWEEP_MS).unref();
-        if (this.#hotBytes - this.#heldBytes > this.#idleMax) this.#coolIdle(this.#idleMax);
-      }
-    }
-    if (this.#bytes > this.#budget) {
+    if (--entry.pins === 0 && entry.dead) this.#freeValue(entry);
+    else if (this.#bytes > this.#budget) {
       this.#shrink(this.#budget);
       this.#flushDisposed();
     }
@@ -675,7 +657,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     const stale = entry.ttl !== 0 && this.#stale(entry);
     if (stale && !(options?.allowStale ?? this.#allowStale)) return { handle: undefined, stale: true };
     if (!stale) {
-      this.#lru.push(entry.node);
+      this.#lru.push(entry);
       if (entry.ttl !== 0 && (options?.updateAgeOnGet ?? this.#updateAgeOnGet)) entry.start = performance.now();
     }
     const handle = this.#acquire(entry, stale ? 'stale' : 'hit');
@@ -698,10 +680,9 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
   /** A handle on an entry, or undefined when the kernel dropped it (the entry is left for the caller to remove). */
   #acquire(entry: Entry<K>, outcome: CacheOutcome): CacheHandle<K> | undefined {
     if (!this.#warm(entry)) return undefined;
-    const u = entry.unit;
-    const view = u.views[entry.slot] ?? this.#view(entry);
+    const view = entry.view ?? this.#view(entry);
     entry.pins++;
-    if (u.pins++ === 0) this.#heldBytes += u.buffer.capacity;
+    entry.usedTick = this.#tick;
     this.#handles++;
     return new CacheHandle(CREATE_HANDLE, entry.key, view, entry.isString, outcome, this, entry);
   }
@@ -712,16 +693,24 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     if (!u.hot) {
       if (u.buffer.state === 'freed') return false; // the arena was closed
       if (u.buffer.pin() === 'purged') u.epoch++;
-      u.hot = true;
-      this.#hotBytes += u.buffer.capacity;
-      if (u.pins === 0) {
-        u.idleTick = this.#tick;
-        this.#idle.push(u.idle);
-        if (this.#sweeper === undefined) this.#sweeper = setTimeout(this.#sweep, SWEEP_MS).unref();
-        if (this.#hotBytes - this.#heldBytes > this.#idleMax) this.#coolIdle(this.#idleMax);
-      }
+      this.#heat(u);
     }
     return entry.epoch === u.epoch;
+  }
+
+  /** A unit is pinned (new, or pinned again): list it hot, within the idle bound. */
+  #heat(u: Unit): void {
+    u.hot = true;
+    this.#hotBytes += u.buffer.capacity;
+    this.#hot.push(u.node);
+    if (this.#sweeper === undefined && !this.#closed) this.#sweeper = setTimeout(this.#sweep, SWEEP_MS).unref();
+    if (this.#hotBytes > this.#idleMax) {
+      for (let n = this.#hot.head; n !== undefined && n.value !== u && this.#hotBytes > this.#idleMax; ) {
+        const next = n.next;
+        this.#cool(n.value, Infinity);
+        n = next;
+      }
+    }
   }
 
   /** The entry's view (its unit is hot), kept until the unit is unpinned. */
@@ -730,43 +719,62 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     const bytes = u.buffer.bytes;
     const at = entry.slot * u.slotSize;
     const view = at === 0 && entry.length === bytes.length ? bytes : bytes.subarray(at, at + entry.length);
-    u.views[entry.slot] = view;
+    entry.view = view;
     return view;
   }
 
-  /** Unpin idle units (first listed first: about least recently released) until at most `keep` idle bytes stay hot. */
-  #coolIdle(keep: number): void {
-    for (let n = this.#idle.head; n !== undefined && this.#hotBytes - this.#heldBytes > keep; n = this.#idle.head) this.#cool(n.value);
-  }
-
-  #cool(u: Unit): void {
-    this.#idle.remove(u.idle);
-    if (u.pins > 0 || !u.hot) return;
+  /** Unpin a hot unit unless a handle holds a value on it or one was used at or after `usedSince`; whether it was. */
+  #cool(u: Unit, usedSince: number): boolean {
+    for (const v of u.values) if (v !== undefined && (v.pins > 0 || v.usedTick >= usedSince)) return false;
+    this.#hot.remove(u.node);
     u.hot = false;
-    u.views.fill(undefined);
+    for (const v of u.values) if (v !== undefined) v.view = undefined;
     this.#hotBytes -= u.buffer.capacity;
     if (u.buffer.state === 'pinned') u.buffer.unpin();
+    return true;
   }
 
-  /** The timer: unpin units released IDLE_TICKS ago or more (they then go volatile on the arena's schedule). */
+  /** Bytes of units a handle holds a value on. */
+  #held(): number {
+    let bytes = 0;
+    for (let n = this.#hot.head; n !== undefined; n = n.next) {
+      if (n.value.values.some((v) => v !== undefined && v.pins > 0)) bytes += n.value.buffer.capacity;
+    }
+    return bytes;
+  }
+
+  /** Unpin every hot unit no handle holds. */
+  #coolAll(): void {
+    for (let n = this.#hot.head; n !== undefined; ) {
+      const next = n.next;
+      this.#cool(n.value, Infinity);
+      n = next;
+    }
+  }
+
+  /** The timer: unpin units unused for IDLE_TICKS ticks (they then go volatile on the arena's schedule). */
   readonly #sweep = (): void => {
     this.#sweeper = undefined;
     const tick = ++this.#tick;
-    for (let n = this.#idle.head; n !== undefined; ) {
-      const u = n.value;
-      n = n.next;
-      if (u.pins > 0 || tick - u.idleTick >= IDLE_TICKS) this.#cool(u);
+    for (let n = this.#hot.head; n !== undefined; ) {
+      const next = n.next;
+      this.#cool(n.value, tick - IDLE_TICKS);
+      n = next;
     }
-    if (this.#idle.size !== 0 && !this.#closed) this.#sweeper = setTimeout(this.#sweep, SWEEP_MS).unref();
+    if (this.#hot.size !== 0 && !this.#closed) this.#sweeper = setTimeout(this.#sweep, SWEEP_MS).unref();
   };
 
   /** Give an entry's memory back (no handle holds it). */
   #freeValue(entry: Entry<K>): void {
     const u = entry.unit;
+    entry.view = undefined;
     if (u.slotSize !== 0 && !this.#slabs.give(u as Slab, entry.slot)) return;
-    this.#idle.remove(u.idle);
-    if (u.hot) this.#hotBytes -= u.buffer.capacity;
-    u.hot = false;
+    u.values[0] = undefined;
+    if (u.hot) {
+      this.#hot.remove(u.node);
+      this.#hotBytes -= u.buffer.capacity;
+      u.hot = false;
+    }
     u.buffer.free();
   }
 
@@ -844,20 +852,22 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     let footprint: number;
     if (length < this.#slabs.maxValue) {
       const page = this.#arena.pageSize;
-      [unit, slot] = this.#slabs.take(length, () => {
-        const b = this.#alloc(page);
-        this.#hotBytes += page;
-        return b;
-      });
+      let fresh: VolatileBuffer | undefined;
+      [unit, slot] = this.#slabs.take(length, () => (fresh = this.#alloc(page)));
+      if (fresh !== undefined) this.#heat(unit);
       footprint = (unit as Slab).slotSize;
     } else {
       const buffer = this.#alloc(Math.max(1, length));
-      this.#hotBytes += buffer.capacity;
       unit = ownUnit(buffer);
+      this.#heat(unit);
       footprint = buffer.capacity;
     }
-    const entry = { key, length, isString, unit, slot, epoch: unit.epoch, footprint, pins: 0, dead: false, start, ttl } as Entry<K>;
-    entry.node = listNode(entry);
+    const entry = {
+      key, length, isString, unit, slot, epoch: unit.epoch, footprint, pins: 0, view: undefined, usedTick: this.#tick, dead: false, start, ttl,
+      value: undefined, prev: undefined, next: undefined, listed: false,
+    } as unknown as Entry<K>;
+    (entry as { value: Entry<K> }).value = entry;
+    unit.values[slot] = entry;
     this.#warm(entry); // a slab may have been unpinned (a dropped page only moves its epoch on)
     entry.epoch = unit.epoch;
     return entry;
@@ -865,7 +875,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
 
   #insert(entry: Entry<K>): void {
     this.#entries.set(entry.key, entry);
-    this.#lru.push(entry.node);
+    this.#lru.push(entry);
     this.#bytes += entry.footprint;
     this.#valueBytes += entry.length;
     this.#shrink(this.#budget);
@@ -900,7 +910,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
         if (this.#evictOne()) continue;
         if (this.#handles > 0) {
           (err as Error).message +=
-            `; this cache holds ${this.#heldBytes} bytes pinned by ${this.#handles} unreleased handle${this.#handles === 1 ? '' : 's'}` +
+            `; this cache holds ${this.#held()} bytes pinned by ${this.#handles} unreleased handle${this.#handles === 1 ? '' : 's'}` +
             ' (call release() on every handle get()/fetch() returned, or hold it with `using`)';
         }
         throw err;
@@ -929,7 +939,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     if (entry.dead) return;
     entry.dead = true;
     this.#entries.delete(entry.key);
-    this.#lru.remove(entry.node);
+    this.#lru.remove(entry);
     this.#bytes -= entry.footprint;
     this.#valueBytes -= entry.length;
     if (entry.pins === 0) this.#freeValue(entry);

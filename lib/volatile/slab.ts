@@ -12,20 +12,26 @@
 import type { VolatileBuffer } from './arena';
 import { List, type ListNode, listNode } from './list';
 
+/** What a unit knows of the values on it (the cache's entries). */
+export interface UnitValue {
+  /** Live handles. */
+  pins: number;
+  /** The value's view, kept while its unit is hot. */
+  view: Uint8Array | undefined;
+  /** The cache's sweep tick when it was last used. */
+  usedTick: number;
+}
+
 export interface Unit {
   readonly buffer: VolatileBuffer;
   /** Slot size for a slab; 0 for an own span. */
   readonly slotSize: number;
-  /** Handles on values of this unit. */
-  pins: number;
-  /** Pinned in the arena: by handles, or kept pinned a little while after the last release. */
+  /** Pinned in the arena: by handles, or kept pinned a little while after the last use. */
   hot: boolean;
-  /** Per slot: the value's view, kept while hot (dropped when the unit is unpinned). */
-  readonly views: Array<Uint8Array | undefined>;
-  /** Place in the cache's list of hot units without handles. */
-  readonly idle: ListNode<Unit>;
-  /** The cache's tick when the last handle was released. */
-  idleTick: number;
+  /** Per slot: the value there. */
+  readonly values: Array<UnitValue | undefined>;
+  /** Place in the cache's list of hot units. */
+  readonly node: ListNode<Unit>;
   /** Moves on when the kernel dropped the unit's page(s): values written before are gone. */
   epoch: number;
 }
@@ -40,8 +46,8 @@ export interface Slab extends Unit {
 
 /** A hot unit for an own span (pinned: a new allocation is). */
 export function ownUnit(buffer: VolatileBuffer): Unit {
-  const u = { buffer, slotSize: 0, pins: 0, hot: true, views: [undefined], idleTick: 0, epoch: 0 } as unknown as Unit;
-  (u as { idle: ListNode<Unit> }).idle = listNode(u);
+  const u = { buffer, slotSize: 0, hot: true, values: [undefined], epoch: 0 } as unknown as Unit;
+  (u as { node: ListNode<Unit> }).node = listNode(u);
   return u;
 }
 
@@ -79,9 +85,9 @@ export class SlabPool {
       const count = Math.floor(this.#page / slotSize);
       const freeSlots: number[] = [];
       for (let i = count - 1; i >= 0; i--) freeSlots.push(i);
-      const s = { buffer, slotSize, pins: 0, hot: true, views: new Array(count).fill(undefined), idleTick: 0, epoch: 0, freeSlots, used: 0 };
+      const s = { buffer, slotSize, hot: true, values: new Array(count).fill(undefined), epoch: 0, freeSlots, used: 0 };
       slab = s as unknown as Slab;
-      (s as unknown as { idle: ListNode<Unit> }).idle = listNode<Unit>(slab);
+      (s as unknown as { node: ListNode<Unit> }).node = listNode<Unit>(slab);
       (s as unknown as { open: ListNode<Slab> }).open = listNode(slab);
       open.push(slab.open);
       this.pages++;
@@ -95,7 +101,7 @@ export class SlabPool {
   /** Give a slot back; true when the slab is left empty (the caller frees its buffer). */
   give(slab: Slab, slot: number): boolean {
     slab.freeSlots.push(slot);
-    slab.views[slot] = undefined;
+    slab.values[slot] = undefined;
     slab.used--;
     const open = this.#open.get(slab.slotSize) as List<Slab>;
     if (slab.used === 0) {
