@@ -173,8 +173,14 @@ async function run({ full }) {
   const notes = [];
   // Memory.
   const variants = ['lru-cache-strings', 'lru-cache-buffers', 'volatile'];
+  // Fresh processes, interleaved; the median run of each variant (by effective memory).
+  const memRuns = Object.fromEntries(variants.map((v) => [v, []]));
+  await interleave(variants.map((v) => ({ name: v, fn: () => { memRuns[v].push(spawnMemory(v)); return 0; } })), full ? 7 : 5);
   const mem = {};
-  for (const v of variants) mem[v] = spawnMemory(v);
+  for (const v of variants) {
+    const runs = [...memRuns[v]].sort((a, b) => a.effective - b.effective);
+    mem[v] = { ...runs[runs.length >> 1], runs: runs.map((r) => +(r.effective / 1048576).toFixed(1)) };
+  }
   const base = mem['lru-cache-buffers'];
   const names = {
     'lru-cache-strings': 'lru-cache, string values',
@@ -193,7 +199,7 @@ async function run({ full }) {
       median: `RSS +${(m.rss / 1048576).toFixed(1)} MiB, effective +${(m.effective / 1048576).toFixed(1)} MiB`,
       ratio: `effective ${fmtRatio(effRatio)}, RSS ${fmtRatio(rssRatio)} of lru-cache (Buffers)`,
       ...(targeted ? { target: 'effective ≤ 1.0×, RSS ≤ 1.5×', met: eff.met && rss.met } : {}),
-      note: `LazyFree +${(m.lazyFree / 1048576).toFixed(1)} MiB; ${m.ok} values read back right${m.stats ? `; cache counts ${m.stats.bytes} B occupied (${m.stats.valueBytes} B of values) on ${m.stats.slabPages} slab pages` : ''}`,
+      note: `median of ${m.runs.length} runs (effective MiB: ${m.runs.join(', ')}); LazyFree +${(m.lazyFree / 1048576).toFixed(1)} MiB; ${m.ok} values read back right${m.stats ? `; cache counts ${m.stats.bytes} B occupied (${m.stats.valueBytes} B of values) on ${m.stats.slabPages} slab pages` : ''}`,
     });
   }
   // Hits.

@@ -179,10 +179,10 @@ export function checkValue(name: string, value: unknown): Value {
   return { bytes: value, length, isString: false };
 }
 
-/** Copy a checked value into `target`; a value detached since it was checked gives a coded error. */
-export function copyValue(name: string, target: Uint8Array, value: Uint8Array): void {
+/** Copy a checked value into `target` at `offset`; a value detached since it was checked gives a coded error. */
+export function copyValue(name: string, target: Uint8Array, value: Uint8Array, offset = 0): void {
   try {
-    typedArraySet.call(target, value);
+    typedArraySet.call(target, value, offset);
   } catch {
     throw invalidArgValue(name, value, 'could not be copied (is it a view of a detached ArrayBuffer?)');
   }

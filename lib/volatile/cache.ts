@@ -422,7 +422,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     }
     const v = checkValue('value', value);
     try {
-      this.#store(key, v, options)?.release();
+      this.#store(key, v, options, null);
     } finally {
       this.#flushDisposed();
     }
@@ -633,7 +633,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
   /** @internal For fetch(): store a value; take() hands out handles on it (the first one pinned by the store), done() ends. */
   storeForFetch(key: K, value: unknown, options: SetOptions | undefined): { take(outcome: CacheOutcome): CacheHandle<K>; done(): void } {
     const v = checkValue('the value fetchMethod resolved to', value);
-    let first = this.#store(key, v, options);
+    let first = this.#store(key, v, options, 'miss');
     this.#flushDisposed();
     return {
       take: (outcome) => {
@@ -705,9 +705,10 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     this.#hot.push(u.node);
     if (this.#sweeper === undefined && !this.#closed) this.#sweeper = setTimeout(this.#sweep, SWEEP_MS).unref();
     if (this.#hotBytes > this.#idleMax) {
-      for (let n = this.#hot.head; n !== undefined && n.value !== u && this.#hotBytes > this.#idleMax; ) {
+      // Units not used since the last tick go first; within one tick the bound is soft.
+      for (let n = this.#hot.head; n !== undefined && this.#hotBytes > this.#idleMax; ) {
         const next = n.next;
-        this.#cool(n.value, Infinity);
+        if (n.value !== u) this.#cool(n.value, this.#tick);
         n = next;
       }
     }
@@ -826,19 +827,20 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
    * handle on it (an own-span entry stays pinned for it), or undefined if the value
    * is over maxEntrySize (not kept; an older entry is removed).
    */
-  #store(key: K, v: Value, options: SetOptions | undefined, outcome: CacheOutcome = 'miss'): CacheHandle<K> | undefined {
+  #store(key: K, v: Value, options: SetOptions | undefined, outcome: CacheOutcome | null): CacheHandle<K> | undefined {
     const old = this.#entries.get(key);
     if (old !== undefined) this.#remove(old, 'set');
     this.#fetches.abort(key, 'set');
     if (v.length > this.#maxEntrySize) return undefined;
     const entry = this.#newEntry(key, v.length, v.isString, options);
     try {
-      copyValue('value', this.#view(entry), v.bytes);
+      // set() makes no handle and keeps no view: nothing per entry survives but the entry.
+      copyValue('value', entry.unit.buffer.bytes, v.bytes, entry.slot * entry.unit.slotSize);
     } catch (err) {
       this.#freeValue(entry);
       throw err;
     }
-    const handle = this.#acquire(entry, outcome) as CacheHandle<K>; // hot and just written
+    const handle = outcome === null ? undefined : (this.#acquire(entry, outcome) as CacheHandle<K>); // hot and just written
     this.#insert(entry);
     return handle;
   }
