@@ -148,6 +148,10 @@ export interface Entry<K> extends UnitValue, ListNode<Entry<K>> {
   footprint: number;
   /** Removed from the map while held: its memory is given back on the last release. */
   dead: boolean;
+  /** The cache's use clock at its last use (a hit only stamps this: the recency list is settled when evicting). */
+  used: number;
+  /** The use clock when it took its place in the recency list. */
+  placed: number;
   /** performance.now() when the ttl started; ttl 0 means none. */
   start: number;
   ttl: number;
@@ -186,8 +190,13 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
   readonly #slabs: SlabPool;
   readonly #fetches: Fetches<K>;
   readonly #entries = new Map<K, Entry<K>>();
-  /** Every entry, least recently used first (pinned ones too; eviction skips them). */
+  /**
+   * Every entry in the order it was placed (pinned ones too; eviction skips them). A
+   * use stamps the entry instead of moving it, so a hit touches no other entry; eviction
+   * moves entries used since they were placed to the end, then takes the first unused one.
+   */
   readonly #lru = new List<Entry<K>>();
+  #clock = 0;
   /** Keys whose produce is running, and whether a delete()/clear() cancelled keeping the value. */
   readonly #producing = new Map<K, boolean>();
   readonly #stopListening: (() => void) | undefined;
@@ -344,14 +353,14 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
       const view = entry.view;
       if (view !== undefined) {
         // A Map lookup, a few counters and a handle: no arena call.
-        if (this.#lru.tail !== entry) this.#lru.push(entry);
+        entry.used = ++this.#clock;
         entry.pins++;
         entry.usedTick = this.#tick;
         this.#handles++;
         this.#hits++;
         return new CacheHandle(CREATE_HANDLE, key, view, entry.isString, 'hit', this, entry);
       }
-      if (this.#lru.tail !== entry) this.#lru.push(entry);
+      entry.used = ++this.#clock;
       const h = this.#acquire(entry, 'hit');
       if (h !== undefined) {
         this.#hits++;
@@ -390,7 +399,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
         }
         this.#remove(entry, 'expire');
       } else {
-        this.#lru.push(entry);
+        entry.used = ++this.#clock;
         if (entry.ttl !== 0 && (options?.updateAgeOnGet ?? this.#updateAgeOnGet)) entry.start = performance.now();
         const h = this.#acquire(entry, 'hit');
         if (h !== undefined) {
@@ -657,7 +666,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     const stale = entry.ttl !== 0 && this.#stale(entry);
     if (stale && !(options?.allowStale ?? this.#allowStale)) return { handle: undefined, stale: true };
     if (!stale) {
-      this.#lru.push(entry);
+      entry.used = ++this.#clock;
       if (entry.ttl !== 0 && (options?.updateAgeOnGet ?? this.#updateAgeOnGet)) entry.start = performance.now();
     }
     const handle = this.#acquire(entry, stale ? 'stale' : 'hit');
@@ -865,7 +874,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
       footprint = buffer.capacity;
     }
     const entry = {
-      key, length, isString, unit, slot, epoch: unit.epoch, footprint, pins: 0, view: undefined, usedTick: this.#tick, dead: false, start, ttl,
+      key, length, isString, unit, slot, epoch: unit.epoch, footprint, pins: 0, view: undefined, usedTick: this.#tick, dead: false, used: 0, placed: 0, start, ttl,
       value: undefined, prev: undefined, next: undefined, listed: false,
     } as unknown as Entry<K>;
     (entry as { value: Entry<K> }).value = entry;
@@ -877,6 +886,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
 
   #insert(entry: Entry<K>): void {
     this.#entries.set(entry.key, entry);
+    entry.used = entry.placed = ++this.#clock;
     this.#lru.push(entry);
     this.#bytes += entry.footprint;
     this.#valueBytes += entry.length;
@@ -889,8 +899,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
 
   /** Live entries, most recently used first. */
   *#recent(): IterableIterator<Entry<K>> {
-    const all = this.#lru.values();
-    for (let i = all.length - 1; i >= 0; i--) if (!all[i].dead) yield all[i];
+    yield* [...this.#entries.values()].sort((a, b) => b.used - a.used);
   }
 
   /** A copy of an entry's value (a string if set as one), or undefined if the kernel dropped it. */
@@ -927,8 +936,18 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
 
   /** Evict the least recently used unpinned entry; false if there is none. */
   #evictOne(): boolean {
-    for (let n = this.#lru.head; n !== undefined; n = n.next) {
+    for (let n = this.#lru.head; n !== undefined; ) {
       const entry = n.value;
+      n = n.next;
+      if (entry.used !== entry.placed) {
+        // Used since it was placed: it moves back to its place by recency (looked for
+        // from the end, a few steps at most: beyond them the order is approximate).
+        entry.placed = entry.used;
+        let at = this.#lru.tail as Entry<K>;
+        for (let steps = 0; at !== entry && at.placed > entry.used && at.prev !== undefined && steps < 32; steps++) at = at.prev as Entry<K>;
+        if (at !== entry) this.#lru.insertAfter(at, entry);
+        continue;
+      }
       if (entry.pins > 0) continue;
       this.#evictions++;
       this.#remove(entry, 'evict');
