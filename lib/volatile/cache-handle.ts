@@ -39,7 +39,8 @@ const leakRegistry = new FinalizationRegistry<LeakToken>((t) => {
 /** Handles holding a pin, made since the last check (strongly held until it runs). */
 let young: CacheHandle<unknown>[] = [];
 let checkScheduled = false;
-const YOUNG_BATCH = 512;
+// Small: the handles in this list survive a scavenge (and would be promoted), so few are kept.
+const YOUNG_BATCH = 32;
 function onImmediate(): void {
   checkScheduled = false;
   checkYoung();
