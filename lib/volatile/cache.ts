@@ -144,8 +144,6 @@ export interface Entry<K> extends UnitValue, ListNode<Entry<K>> {
   slot: number;
   /** The unit's epoch when the value was written (valid while they are equal). */
   epoch: number;
-  /** Bytes counted against the budget (slot size or whole pages). */
-  footprint: number;
   /** Removed from the map while held: its memory is given back on the last release. */
   dead: boolean;
   /** The cache's use clock at its last use (a hit only stamps this: the recency list is settled when evicting). */
@@ -164,6 +162,11 @@ const IDLE_TICKS = 2;
 const OWN_KEYS = ['budget', 'max', 'lowWatermark', 'arena', 'arenaSize', 'ttl', 'allowStale', 'updateAgeOnGet', 'maxEntrySize', 'dispose', 'disposeAfter', 'fetchMethod', 'memoMethod'] as const;
 /** Every key of VolatileCacheOptions (the arena's, less `size`, plus the cache's own): any other is refused. */
 const CACHE_OPTION_KEYS: readonly string[] = Object.freeze([...ARENA_OPTION_KEYS.filter((k) => k !== 'size'), ...OWN_KEYS]);
+
+/** Bytes an entry counts against the budget: its slot, or its own span's whole pages. */
+function footprint(e: Entry<unknown>): number {
+  return e.unit.slotSize || e.unit.buffer.capacity;
+}
 
 function optionalFunction<T>(name: string, v: T | undefined): T | undefined {
   if (v !== undefined && typeof v !== 'function') throw invalidArgType(name, 'of type function', v);
@@ -206,6 +209,8 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
   /** Most bytes kept hot (over it, the first pinned units without handles are unpinned at once). */
   readonly #idleMax: number;
   #tick = 0;
+  /** The use clock when each of the last IDLE_TICKS + 1 ticks began (ring): "used since tick t" is used >= #tickStart[t % n]. */
+  readonly #tickStart: number[] = new Array(IDLE_TICKS + 1).fill(0);
   #sweeper: NodeJS.Timeout | undefined;
   /** Bytes of hot units (pinned in the arena by this cache). */
   #hotBytes = 0;
@@ -355,7 +360,6 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
         // A Map lookup, a few counters and a handle: no arena call.
         entry.used = ++this.#clock;
         entry.pins++;
-        entry.usedTick = this.#tick;
         this.#handles++;
         this.#hits++;
         return new CacheHandle(CREATE_HANDLE, key, view, entry.isString, 'hit', this, entry);
@@ -690,8 +694,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
   #acquire(entry: Entry<K>, outcome: CacheOutcome): CacheHandle<K> | undefined {
     if (!this.#warm(entry)) return undefined;
     const view = entry.view ?? this.#view(entry);
-    entry.pins++;
-    entry.usedTick = this.#tick;
+    entry.pins++; // (recency is the caller's: peek() and the iterators leave it)
     this.#handles++;
     return new CacheHandle(CREATE_HANDLE, entry.key, view, entry.isString, outcome, this, entry);
   }
@@ -717,7 +720,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
       // Units not used since the last tick go first; within one tick the bound is soft.
       for (let n = this.#hot.head; n !== undefined && this.#hotBytes > this.#idleMax; ) {
         const next = n.next;
-        if (n.value !== u) this.#cool(n.value, this.#tick);
+        if (n.value !== u) this.#cool(n.value, this.#tickStart[this.#tick % (IDLE_TICKS + 1)]);
         n = next;
       }
     }
@@ -735,7 +738,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
 
   /** Unpin a hot unit unless a handle holds a value on it or one was used at or after `usedSince`; whether it was. */
   #cool(u: Unit, usedSince: number): boolean {
-    for (const v of u.values) if (v !== undefined && (v.pins > 0 || v.usedTick >= usedSince)) return false;
+    for (const v of u.values) if (v !== undefined && (v.pins > 0 || v.used >= usedSince)) return false;
     this.#hot.remove(u.node);
     u.hot = false;
     for (const v of u.values) if (v !== undefined) v.view = undefined;
@@ -766,9 +769,12 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
   readonly #sweep = (): void => {
     this.#sweeper = undefined;
     const tick = ++this.#tick;
+    this.#tickStart[tick % (IDLE_TICKS + 1)] = this.#clock + 1;
+    // Unpin what was not used since tick - IDLE_TICKS + 1 began: unused for IDLE_TICKS ticks.
+    const usedSince = this.#tickStart[(tick + IDLE_TICKS) % (IDLE_TICKS + 1)];
     for (let n = this.#hot.head; n !== undefined; ) {
       const next = n.next;
-      this.#cool(n.value, tick - IDLE_TICKS);
+      this.#cool(n.value, usedSince);
       n = next;
     }
     if (this.#hot.size !== 0 && !this.#closed) this.#sweeper = setTimeout(this.#sweep, SWEEP_MS).unref();
@@ -860,21 +866,18 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     const start = ttl === 0 ? 0 : options?.start ?? performance.now();
     let unit: Unit;
     let slot = 0;
-    let footprint: number;
     if (length < this.#slabs.maxValue) {
       const page = this.#arena.pageSize;
       let fresh: VolatileBuffer | undefined;
       [unit, slot] = this.#slabs.take(length, () => (fresh = this.#alloc(page)));
       if (fresh !== undefined) this.#heat(unit);
-      footprint = (unit as Slab).slotSize;
     } else {
       const buffer = this.#alloc(Math.max(1, length));
       unit = ownUnit(buffer);
       this.#heat(unit);
-      footprint = buffer.capacity;
     }
     const entry = {
-      key, length, isString, unit, slot, epoch: unit.epoch, footprint, pins: 0, view: undefined, usedTick: this.#tick, dead: false, used: 0, placed: 0, start, ttl,
+      key, length, isString, unit, slot, epoch: unit.epoch, pins: 0, view: undefined, dead: false, used: this.#clock, placed: 0, start, ttl,
       value: undefined, prev: undefined, next: undefined, listed: false,
     } as unknown as Entry<K>;
     (entry as { value: Entry<K> }).value = entry;
@@ -888,7 +891,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     this.#entries.set(entry.key, entry);
     entry.used = entry.placed = ++this.#clock;
     this.#lru.push(entry);
-    this.#bytes += entry.footprint;
+    this.#bytes += footprint(entry);
     this.#valueBytes += entry.length;
     this.#shrink(this.#budget);
   }
@@ -961,7 +964,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     entry.dead = true;
     this.#entries.delete(entry.key);
     this.#lru.remove(entry);
-    this.#bytes -= entry.footprint;
+    this.#bytes -= footprint(entry);
     this.#valueBytes -= entry.length;
     if (entry.pins === 0) this.#freeValue(entry);
     if (this.#dispose !== undefined) this.#dispose(undefined, entry.key, reason);

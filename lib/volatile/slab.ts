@@ -18,8 +18,8 @@ export interface UnitValue {
   pins: number;
   /** The value's view, kept while its unit is hot. */
   view: Uint8Array | undefined;
-  /** The cache's sweep tick when it was last used. */
-  usedTick: number;
+  /** The cache's use clock at its last use. */
+  used: number;
 }
 
 export interface Unit {
