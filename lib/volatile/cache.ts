@@ -876,8 +876,10 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
       unit = ownUnit(buffer);
       this.#heat(unit);
     }
+    // What a hit reads and writes first (one cache line), then the rest.
     const entry = {
-      key, length, isString, unit, slot, epoch: unit.epoch, pins: 0, view: undefined, dead: false, used: this.#clock, placed: 0, start, ttl,
+      ttl, view: undefined, used: this.#clock, pins: 0, isString, key,
+      unit, slot, epoch: unit.epoch, length, dead: false, placed: 0, start,
       value: undefined, prev: undefined, next: undefined, listed: false,
     } as unknown as Entry<K>;
     (entry as { value: Entry<K> }).value = entry;
