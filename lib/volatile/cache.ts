@@ -16,11 +16,12 @@
 // fine). peek() of a key being produced finds nothing. delete()/clear() from
 // inside produce are honoured: the value is handed out once and not kept.
 import { invalidArgType, pagewiseError } from '../errors';
+import { effectiveMemoryLimit } from '../memory-limit';
 import { validateBoolean, validateInteger, validateObject, validateOneOf } from '../validate';
 import { type ArenaStats, VolatileArena, type VolatileBuffer } from './arena';
 import { CacheHandle, type CacheOutcome, checkValue, copyOf, copyValue, CREATE_HANDLE, type HandleOwner, type Value } from './cache-handle';
 import { List, type ListNode } from './list';
-import { ARENA_OPTION_KEYS, type VolatileArenaOptions } from './options';
+import { ARENA_OPTION_KEYS, DEFAULT_UNPIN_SHARE, type VolatileArenaOptions } from './options';
 import { listenToPressure, type PressureLevel, type PressureSource } from './pressure-source';
 import { type FetchMethod, type FetchOptions, Fetches } from './cache-fetch';
 import { ownUnit, type Slab, SlabPool, type Unit, type UnitValue } from './slab';
@@ -262,7 +263,12 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
       this.#ownsArena = true;
     }
     this.#slabs = new SlabPool(this.#arena.pageSize);
-    this.#idleMax = Math.min(32 * 1024 * 1024, Math.max(16 * this.#arena.pageSize, Math.floor(this.#budget / 4)));
+    // The hot set is memory the kernel cannot take: at most a quarter of the budget, 32 MiB, and
+    // half the arena's own bound on unpinned-but-not-volatile bytes (1/16 of the memory limit by
+    // default); none when the arena makes unpinned spans volatile at once (unpinDelayMs: 0).
+    const unpinMax = o.unpinMaxBytes ?? Math.floor(effectiveMemoryLimit() * DEFAULT_UNPIN_SHARE);
+    this.#idleMax =
+      o.unpinDelayMs === 0 ? 0 : Math.min(32 * 1024 * 1024, Math.floor(this.#budget / 4), Math.floor(unpinMax / 2));
     this.#fetches = new Fetches<K>(this as never, fetchMethod);
     try {
       this.#stopListening = listenToPressure('options.pressure', o.pressure, (level) => {
@@ -626,6 +632,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
   releaseEntry(entry: Entry<K>): void {
     this.#handles--;
     if (--entry.pins === 0 && entry.dead) this.#freeValue(entry);
+    else if (this.#idleMax === 0 && entry.pins === 0) this.#cool(entry.unit, Infinity);
     else if (this.#bytes > this.#budget) {
       this.#shrink(this.#budget);
       this.#flushDisposed();
@@ -717,11 +724,13 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     this.#hot.push(u.node);
     if (this.#sweeper === undefined && !this.#closed) this.#sweeper = setTimeout(this.#sweep, SWEEP_MS).unref();
     if (this.#hotBytes > this.#idleMax) {
-      // Units not used since the last tick go first; within one tick the bound is soft.
-      for (let n = this.#hot.head; n !== undefined && this.#hotBytes > this.#idleMax; ) {
-        const next = n.next;
-        if (n.value !== u) this.#cool(n.value, this.#tickStart[this.#tick % (IDLE_TICKS + 1)]);
-        n = next;
+      // Units not used in this tick go first, then any a handle does not hold.
+      for (const usedSince of [this.#tickStart[this.#tick % (IDLE_TICKS + 1)], Infinity]) {
+        for (let n = this.#hot.head; n !== undefined && this.#hotBytes > this.#idleMax; ) {
+          const next = n.next;
+          if (n.value !== u) this.#cool(n.value, usedSince);
+          n = next;
+        }
       }
     }
   }
