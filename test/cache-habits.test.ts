@@ -376,6 +376,46 @@ describe('produce', () => {
   });
 });
 
+describe('the hot set never outlives what it protects', () => {
+  it('critical pressure, flush() and clear() from inside a fill cannot unpin the entry being filled', () => {
+    using c = cache();
+    for (const op of ['critical', 'flush', 'clear'] as const) {
+      c.set('other', pattern(3 * PAGE, 1));
+      {
+        using h = c.get(op, {
+          size: 2 * PAGE,
+          fill: (t) => {
+            if (op === 'critical') c.handlePressure('critical');
+            else if (op === 'flush') c.flush();
+            else c.clear();
+            t.set(pattern(2 * PAGE, 9)); // the target is still the entry's memory
+          },
+        });
+        expect(Buffer.from(h.bytes).equals(Buffer.from(pattern(2 * PAGE, 9)))).toBe(true);
+      }
+      if (op !== 'clear') {
+        using again = c.get(op) as CacheHandle<string>;
+        expect(again.outcome).toBe('hit');
+        expect(Buffer.from(again.bytes).equals(Buffer.from(pattern(2 * PAGE, 9)))).toBe(true);
+      }
+    }
+  });
+
+  it('a handle held when the cache closes says ERR_BUFFER_FREED, never shows stale memory', () => {
+    const c = cache();
+    c.set('big', pattern(3 * PAGE, 4));
+    c.set('small', 'tiny');
+    const big = c.get('big') as CacheHandle<string>;
+    const small = c.get('small') as CacheHandle<string>;
+    c.close();
+    for (const h of [big, small]) {
+      expect(() => h.bytes).toThrow(expect.objectContaining({ code: 'ERR_BUFFER_FREED' }));
+      expect(() => h.value).toThrow(expect.objectContaining({ code: 'ERR_BUFFER_FREED' }));
+      h.release(); // harmless
+    }
+  });
+});
+
 describe('diagnostics', () => {
   it('ERR_ARENA_FULL says how many bytes unreleased handles hold', () => {
     using c = new VolatileCache<number>({ budget: 8 * PAGE, arenaSize: 8 * PAGE, pagewise: pw, decayMs: -1 });

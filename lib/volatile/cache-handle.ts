@@ -58,6 +58,8 @@ const textDecoder = new TextDecoder();
 export class CacheHandle<K> implements Disposable {
   readonly #owner: HandleOwner<unknown> | undefined;
   readonly #entry: unknown;
+  /** The span the bytes are in (undefined for a copy): freed when the arena was closed. */
+  readonly #span: { readonly state: string } | undefined;
   readonly #bytes: Uint8Array;
   readonly #isString: boolean;
   #released = false;
@@ -78,6 +80,7 @@ export class CacheHandle<K> implements Disposable {
     outcome: CacheOutcome,
     owner?: HandleOwner<unknown>,
     entry?: unknown,
+    span?: { readonly state: string },
   ) {
     if (token !== CREATE_HANDLE) throw illegalConstructor('use cache.get()');
     this.key = key;
@@ -87,6 +90,7 @@ export class CacheHandle<K> implements Disposable {
     if (owner !== undefined) {
       this.#owner = owner;
       this.#entry = entry;
+      this.#span = span;
       // Bounded: a long synchronous loop of get()/release() checks its handles in batches.
       if (young.push(this as CacheHandle<unknown>) >= YOUNG_BATCH) checkYoung();
       else if (!checkScheduled) {
@@ -103,12 +107,14 @@ export class CacheHandle<K> implements Disposable {
   /** The cached bytes. Throws ERR_HANDLE_RELEASED after release(). */
   get bytes(): Uint8Array {
     if (this.#released) throw released();
+    if (this.#span !== undefined && this.#span.state === 'freed') throw freed();
     return this.#bytes;
   }
 
   /** The value as it was set: a string for a value set (or produced) as a string, else `bytes`. */
   get value(): string | Uint8Array {
     if (this.#released) throw released();
+    if (this.#span !== undefined && this.#span.state === 'freed') throw freed();
     return this.#isString ? textDecoder.decode(this.#bytes) : this.#bytes;
   }
 
@@ -130,6 +136,10 @@ export class CacheHandle<K> implements Disposable {
     this.#token = { owner: this.#owner, entry: this.#entry, key: this.key, released: false };
     leakRegistry.register(this, this.#token);
   }
+}
+
+function freed() {
+  return pagewiseError('ERR_BUFFER_FREED', 'Cannot access the bytes: the arena of the cache was closed');
 }
 
 function released() {

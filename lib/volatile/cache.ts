@@ -368,7 +368,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
         entry.pins++;
         this.#handles++;
         this.#hits++;
-        return new CacheHandle(CREATE_HANDLE, key, view, entry.isString, 'hit', this, entry);
+        return new CacheHandle(CREATE_HANDLE, key, view, entry.isString, 'hit', this, entry, entry.unit.buffer);
       }
       entry.used = ++this.#clock;
       const h = this.#acquire(entry, 'hit');
@@ -703,7 +703,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     const view = entry.view ?? this.#view(entry);
     entry.pins++; // (recency is the caller's: peek() and the iterators leave it)
     this.#handles++;
-    return new CacheHandle(CREATE_HANDLE, entry.key, view, entry.isString, outcome, this, entry);
+    return new CacheHandle(CREATE_HANDLE, entry.key, view, entry.isString, outcome, this, entry, entry.unit.buffer);
   }
 
   /** Pin the entry's unit unless it is hot; whether the entry's value is intact. */
@@ -824,6 +824,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
           try {
             producer.fill(this.#view(filled), key);
           } catch (err) {
+            filled.pins = 0;
             this.#freeValue(filled);
             throw err;
           }
@@ -836,7 +837,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     if (filled !== undefined) {
       const old = this.#entries.get(key);
       if (old !== undefined) this.#remove(old, 'set');
-      const h = this.#acquire(filled, outcome) as CacheHandle<K>; // hot and just written
+      const h = this.#handOut(filled, outcome);
       if (cancelled) filled.dead = true; // handed out once, freed on release
       else this.#insert(filled);
       return h;
@@ -861,15 +862,28 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
       // set() makes no handle and keeps no view: nothing per entry survives but the entry.
       copyValue('value', entry.unit.buffer.bytes, v.bytes, entry.slot * entry.unit.slotSize);
     } catch (err) {
+      entry.pins = 0;
       this.#freeValue(entry);
       throw err;
     }
-    const handle = outcome === null ? undefined : (this.#acquire(entry, outcome) as CacheHandle<K>); // hot and just written
+    let handle: CacheHandle<K> | undefined;
+    if (outcome === null) entry.pins = 0;
+    else handle = this.#handOut(entry, outcome);
     this.#insert(entry);
     return handle;
   }
 
-  /** Allocate an entry's memory (an own span, or a slot in a slab), pinned (hot). Not inserted yet. */
+  /** The handle that takes over a new entry's construction pin. */
+  #handOut(entry: Entry<K>, outcome: CacheOutcome): CacheHandle<K> {
+    this.#handles++;
+    return new CacheHandle(CREATE_HANDLE, entry.key, entry.view ?? this.#view(entry), entry.isString, outcome, this, entry, entry.unit.buffer);
+  }
+
+  /**
+   * Allocate an entry's memory (an own span, or a slot in a slab), hot, with one
+   * construction pin (so nothing a producer or a dispose callback does meanwhile, memory
+   * pressure included, can unpin it before it is written). Not inserted yet.
+   */
   #newEntry(key: K, length: number, isString: boolean, options: SetOptions | undefined): Entry<K> {
     const ttl = options?.ttl === undefined ? this.#ttl : validateInteger('options.ttl', options.ttl, 0);
     const start = ttl === 0 ? 0 : options?.start ?? performance.now();
@@ -887,7 +901,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     }
     // What a hit reads and writes first (one cache line), then the rest.
     const entry = {
-      ttl, view: undefined, used: this.#clock, pins: 0, isString, key,
+      ttl, view: undefined, used: this.#clock, pins: 1, isString, key,
       unit, slot, epoch: unit.epoch, length, dead: false, placed: 0, start,
       value: undefined, prev: undefined, next: undefined, listed: false,
     } as unknown as Entry<K>;
