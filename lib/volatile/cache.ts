@@ -641,13 +641,14 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
 
   /** @internal A handle was garbage-collected without release(): report it once, and drop its pin. */
   leaked(entry: Entry<K>, key: unknown): void {
+    if (this.#closed) return; // close() ended every handle
     if (this.#leaked++ === 0) {
       process.emitWarning(
         `A VolatileCache handle (key ${JSON.stringify(String(key))}${this.#name ? ` of cache '${this.#name}'` : ''}) was garbage-collected without release(): its entry stayed pinned until then. Call handle.release() (or hold it with \`using\`). Further leaks are counted in cache.stats.leakedHandles.`,
         { code: 'PAGEWISE_CACHE_HANDLE_LEAK', type: 'Warning' },
       );
     }
-    if (!this.#closed) this.releaseEntry(entry);
+    this.releaseEntry(entry);
   }
 
   /** @internal For fetch(): store a value; take() hands out handles on it (the first one pinned by the store), done() ends. */
