@@ -263,12 +263,11 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
       this.#ownsArena = true;
     }
     this.#slabs = new SlabPool(this.#arena.pageSize);
-    // The hot set is memory the kernel cannot take: at most a quarter of the budget, 32 MiB, and
-    // half the arena's own bound on unpinned-but-not-volatile bytes (1/16 of the memory limit by
-    // default); none when the arena makes unpinned spans volatile at once (unpinDelayMs: 0).
+    // The hot set is memory the kernel cannot take, like the arena's unpinned-but-not-volatile
+    // spans: at most half the arena's bound on those (1/16 of the memory limit by default), none
+    // when the arena makes unpinned spans volatile at once (unpinDelayMs: 0).
     const unpinMax = o.unpinMaxBytes ?? Math.floor(effectiveMemoryLimit() * DEFAULT_UNPIN_SHARE);
-    this.#idleMax =
-      o.unpinDelayMs === 0 ? 0 : Math.min(32 * 1024 * 1024, Math.floor(this.#budget / 4), Math.floor(unpinMax / 2));
+    this.#idleMax = o.unpinDelayMs === 0 ? 0 : Math.floor(unpinMax / 2);
     this.#fetches = new Fetches<K>(this as never, fetchMethod);
     try {
       this.#stopListening = listenToPressure('options.pressure', o.pressure, (level) => {
@@ -724,15 +723,14 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     this.#hotBytes += u.buffer.capacity;
     this.#hot.push(u.node);
     if (this.#sweeper === undefined && !this.#closed) this.#sweeper = setTimeout(this.#sweep, SWEEP_MS).unref();
-    if (this.#hotBytes > this.#idleMax) {
-      // Units not used in this tick go first, then any a handle does not hold.
-      for (const usedSince of [this.#tickStart[this.#tick % (IDLE_TICKS + 1)], Infinity]) {
-        for (let n = this.#hot.head; n !== undefined && this.#hotBytes > this.#idleMax; ) {
-          const next = n.next;
-          if (n.value !== u) this.#cool(n.value, usedSince);
-          n = next;
-        }
-      }
+    u.since = this.#clock;
+    // Over the bound: a clock (second chance) from the first listed: a unit used since it was
+    // listed goes to the end, the first one unused is unpinned. O(1) amortized.
+    for (let steps = this.#hot.size; steps > 0 && this.#hotBytes > this.#idleMax; steps--) {
+      const v = (this.#hot.head as ListNode<Unit>).value;
+      if (v !== u && this.#cool(v, v.since + 1)) continue;
+      v.since = this.#clock;
+      this.#hot.push(v.node);
     }
   }
 

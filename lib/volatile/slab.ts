@@ -32,6 +32,8 @@ export interface Unit {
   readonly values: Array<UnitValue | undefined>;
   /** Place in the cache's list of hot units. */
   readonly node: ListNode<Unit>;
+  /** The cache's use clock when it was (re)listed hot. */
+  since: number;
   /** Moves on when the kernel dropped the unit's page(s): values written before are gone. */
   epoch: number;
 }
@@ -46,7 +48,7 @@ export interface Slab extends Unit {
 
 /** A hot unit for an own span (pinned: a new allocation is). */
 export function ownUnit(buffer: VolatileBuffer): Unit {
-  const u = { buffer, slotSize: 0, hot: true, values: [undefined], epoch: 0 } as unknown as Unit;
+  const u = { buffer, slotSize: 0, hot: true, values: [undefined], epoch: 0, since: 0 } as unknown as Unit;
   (u as { node: ListNode<Unit> }).node = listNode(u);
   return u;
 }
@@ -85,7 +87,7 @@ export class SlabPool {
       const count = Math.floor(this.#page / slotSize);
       const freeSlots: number[] = [];
       for (let i = count - 1; i >= 0; i--) freeSlots.push(i);
-      const s = { buffer, slotSize, hot: true, values: new Array(count).fill(undefined), epoch: 0, freeSlots, used: 0 };
+      const s = { buffer, slotSize, hot: true, values: new Array(count).fill(undefined), epoch: 0, since: 0, freeSlots, used: 0 };
       slab = s as unknown as Slab;
       (s as unknown as { node: ListNode<Unit> }).node = listNode<Unit>(slab);
       (s as unknown as { open: ListNode<Slab> }).open = listNode(slab);
