@@ -1,15 +1,15 @@
 // CacheHandle and the checks of values handed to a VolatileCache.
 //
-// A handle of a value that lives in its own arena span pins that span until
-// release(); its `bytes` is a view of the arena. A handle of a small value
-// (slab-packed, see ./slab.ts) holds a copy: nothing stays pinned, release()
-// only ends the handle. Either way `bytes` throws once released.
+// A handle pins its entry until release(); its `bytes` is a view of the arena
+// (of the entry's own span, or of its slot in a slab). A value that was not kept
+// (over maxEntrySize, or deleted while it was made) is handed out as a private
+// copy. `bytes` throws once released, and after the cache's arena was closed.
 //
 // A handle garbage-collected without release() is reported once per cache (a
 // process warning naming the key, as Node does for an unclosed FileHandle) and
 // its pin is dropped. FinalizationRegistry.register costs ~200 ns, more than a
-// whole hit, so a handle is registered only if it is still unreleased when the
-// event loop next runs its immediates: most handles are released synchronously
+// whole hit, so a handle is registered only if it is still unreleased 32 handles
+// later or when the event loop next runs its immediates: most handles are released synchronously
 // and never pay for it.
 import * as util from 'node:util';
 import { illegalConstructor, invalidArgType, invalidArgValue, pagewiseError } from '../errors';
