@@ -36,22 +36,16 @@ const leakRegistry = new FinalizationRegistry<LeakToken>((t) => {
   if (!t.released) t.owner.leaked(t.entry, t.key);
 });
 
-/** Handles holding a pin, made since the last check (strongly held until it runs). */
-let young: CacheHandle<unknown>[] = [];
-let checkScheduled = false;
-// Small: the handles in this list survive a scavenge (and would be promoted), so few are kept.
+/** Handles holding a pin, made since the last check (strongly held until it runs): a fixed ring, no allocation. */
+// Small: the handles in it survive a scavenge (and would be promoted), so few are kept.
 const YOUNG_BATCH = 32;
+const young: Array<CacheHandle<unknown> | undefined> = new Array(YOUNG_BATCH).fill(undefined);
+let youngCount = 0;
+let checkScheduled = false;
 function onImmediate(): void {
   checkScheduled = false;
-  checkYoung();
+  CacheHandle.checkYoung();
 }
-function checkYoung(): void {
-  const list = young;
-  young = [];
-  for (const h of list) h[kWatch]();
-}
-
-const kWatch = Symbol('pagewise.watchHandle');
 const textDecoder = new TextDecoder();
 
 /** A value of the cache: its bytes stay valid until release(). */
@@ -92,7 +86,8 @@ export class CacheHandle<K> implements Disposable {
       this.#entry = entry;
       this.#span = span;
       // Bounded: a long synchronous loop of get()/release() checks its handles in batches.
-      if (young.push(this as CacheHandle<unknown>) >= YOUNG_BATCH) checkYoung();
+      young[youngCount++] = this as CacheHandle<unknown>;
+      if (youngCount === YOUNG_BATCH) CacheHandle.checkYoung();
       else if (!checkScheduled) {
         checkScheduled = true;
         setImmediate(onImmediate).unref();
@@ -130,12 +125,19 @@ export class CacheHandle<K> implements Disposable {
     this.release();
   }
 
-  /** @internal Still unreleased after the synchronous code that made it: watch for its collection. */
-  [kWatch](): void {
-    if (this.#released || this.#owner === undefined) return;
-    this.#token = { owner: this.#owner, entry: this.#entry, key: this.key, released: false };
-    leakRegistry.register(this, this.#token);
+  /** @internal Watch the handles still unreleased after the synchronous code that made them. */
+  static checkYoung(): void {
+    const n = youngCount;
+    youngCount = 0;
+    for (let i = 0; i < n; i++) {
+      const h = young[i] as CacheHandle<unknown>;
+      young[i] = undefined;
+      if (h.#released || h.#owner === undefined) continue;
+      h.#token = { owner: h.#owner, entry: h.#entry, key: h.key, released: false };
+      leakRegistry.register(h, h.#token);
+    }
   }
+
 }
 
 function freed() {
