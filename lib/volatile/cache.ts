@@ -45,17 +45,7 @@ import { ownUnit, type Slab, SlabPool, type Unit } from './slab';
 export { CacheHandle, type CacheOutcome } from './cache-handle';
 export type { FetchOptions, FetchMethod } from './cache-fetch';
 
-export type {
-  CacheEntryInfo,
-  CacheStats,
-  Disposer,
-  DisposeReason,
-  FillProducer,
-  GetOptions,
-  Producer,
-  SetOptions,
-  VolatileCacheOptions,
-} from './cache-types';
+export type * from './cache-types';
 
 /** A unit stays pinned until it has gone unused for this many sweep ticks (a hot entry never goes through the arena). */
 const SWEEP_MS = 25;
