@@ -24,6 +24,7 @@ const QUESTIONS = [
   'cli-vs-vmtouch.mjs',
   'read.mjs',
   'page-flags.mjs',
+  'cache.mjs',
 ];
 
 const argv = process.argv.slice(2);

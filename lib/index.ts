@@ -44,7 +44,20 @@ export type { CodedError, ErrnoError } from './errors';
 export { VolatileArena, VolatileBuffer } from './volatile/arena';
 export type { ArenaStats, BufferState, PinResult, VolatileArenaOptions } from './volatile/arena';
 export { CacheHandle, VolatileCache } from './volatile/cache';
-export type { CacheOutcome, CacheStats, FillProducer, Producer, VolatileCacheOptions } from './volatile/cache';
+export type {
+  CacheEntryInfo,
+  CacheOutcome,
+  CacheStats,
+  Disposer,
+  DisposeReason,
+  FetchMethod,
+  FetchOptions,
+  FillProducer,
+  GetOptions,
+  Producer,
+  SetOptions,
+  VolatileCacheOptions,
+} from './volatile/cache';
 export { ownMemoryLimit } from './cgroup';
 export type { MemoryLimit } from './cgroup';
 export { MemoryPressureWatcher, watchMemoryPressure } from './pressure';

@@ -5,7 +5,7 @@
 import { createRequire } from 'node:module';
 import type { VolatileArena } from './volatile/arena';
 import type { VolatileCache } from './volatile/cache';
-import { invalidArgType, pagewiseError } from './errors';
+import { invalidArgType, invalidArgValue, pagewiseError } from './errors';
 import { memoryUsage, type ProcessMemoryUsage } from './memory-usage';
 import type { PressureEvent, PressureSource } from './pressure';
 import { optionKeys, validateBoolean, validateObject } from './validate';
@@ -49,10 +49,10 @@ export interface MetricsOptions {
   prefix?: string;
   /** Count the events of this watcher (watchMemoryPressure()) as pagewise_memory_pressure_events_total. */
   pressure?: PressureSource;
-  /** Arenas to report, by label. */
-  arenas?: Record<string, VolatileArena>;
-  /** Caches to report, by label. */
-  caches?: Record<string, VolatileCache<unknown>>;
+  /** Arenas to report, by label (an array: labelled by each arena's name). */
+  arenas?: Record<string, VolatileArena> | VolatileArena[];
+  /** Caches to report, by label (an array: labelled by each cache's name, else its arena's). */
+  caches?: Record<string, VolatileCache<unknown>> | Array<VolatileCache<unknown>>;
   /** Report per-mapping figures of pagewise's own mappings (name or address label). Default true. */
   mappings?: boolean;
 }
@@ -62,6 +62,19 @@ export interface MetricsCollector {
   readonly names: readonly string[];
   /** Stop counting pressure events and remove the metrics from the registry. Idempotent. */
   close(): void;
+}
+
+/** [label, value] pairs of a record, or of an array labelled by name (each must have one, and labels must differ). */
+function labelled<T extends object>(name: string, value: unknown, nameOf: (v: T) => string | undefined): Array<[string, T]> {
+  if (!Array.isArray(value)) return Object.entries(validateObject<Record<string, T>>(name, value)) as Array<[string, T]>;
+  const out: Array<[string, T]> = [];
+  value.forEach((v: T, i) => {
+    const label = typeof v === 'object' && v !== null ? nameOf(v) : undefined;
+    if (typeof label !== 'string' || label === '') throw invalidArgValue(`${name}[${i}]`, v, 'has no name to label it with (give it a name, or pass a record of labels)');
+    if (out.some(([l]) => l === label)) throw invalidArgValue(`${name}[${i}]`, v, `has the name '${label}' of another one (names label the series: they must differ)`);
+    out.push([label, v]);
+  });
+  return out;
 }
 
 function loadPromClient(): PromClient {
@@ -109,17 +122,27 @@ export function collectMetrics(options?: MetricsOptions): MetricsCollector {
   if (typeof prefix !== 'string' || !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix)) {
     throw invalidArgType('options.prefix', 'a Prometheus metric name prefix', prefix);
   }
-  const arenas = Object.entries(validateObject<Record<string, VolatileArena>>('options.arenas', o.arenas)) as [string, VolatileArena][];
-  const caches = Object.entries(validateObject<Record<string, VolatileCache<unknown>>>('options.caches', o.caches)) as [
-    string,
-    VolatileCache<unknown>,
-  ][];
+  const arenas = labelled<VolatileArena>('options.arenas', o.arenas, (a) => a.name);
+  const caches = labelled<VolatileCache<unknown>>('options.caches', o.caches, (c) => c.name ?? c.arena?.name);
   for (const [label, v] of [...arenas, ...caches]) {
     if (typeof v !== 'object' || v === null || typeof v.stats !== 'object') {
       throw invalidArgType(`options.${arenas.some(([l]) => l === label) ? 'arenas' : 'caches'}.${label}`, 'a VolatileArena or VolatileCache', v);
     }
   }
   if (o.mappings !== undefined) validateBoolean('options.mappings', o.mappings);
+  // The mappings of the arenas given (and of the caches' arenas) are labelled with their
+  // names, even where the kernel did not take the name (no PR_SET_VMA_ANON_NAME): a series
+  // keeps its name across restarts instead of an address.
+  const mappingLabels = (): Map<bigint, string> => {
+    const out = new Map<bigint, string>();
+    const add = (label: string, arena: VolatileArena | undefined) => {
+      if (arena === undefined || arena.closed || typeof arena.regionAddresses !== 'function') return;
+      for (const address of arena.regionAddresses()) if (!out.has(address)) out.set(address, label);
+    };
+    for (const [label, arena] of arenas) add(label, arena);
+    for (const [label, cache] of caches) add(label, cache.arena);
+    return out;
+  };
   const pressure = o.pressure;
   if (pressure !== undefined && (typeof pressure !== 'object' || pressure === null || typeof pressure.on !== 'function')) {
     throw invalidArgType('options.pressure', 'a pressure source (watchMemoryPressure())', pressure);
@@ -182,8 +205,9 @@ export function collectMetrics(options?: MetricsOptions): MetricsCollector {
         this.reset(); // closed mappings disappear
         const u = read();
         if (u === undefined) return;
+        const known = mappingLabels();
         for (const m of u.mappings) {
-          const label = m.name ?? `0x${m.address.toString(16)}`;
+          const label = m.name ?? known.get(m.address) ?? `0x${m.address.toString(16)}`;
           for (const [kind, key] of MAPPING_FIGURES) this.set({ mapping: label, kind }, m[key]);
         }
       },

@@ -849,4 +849,16 @@ export class VolatileArena implements Disposable {
   freeSpans(): Array<[number, number]> {
     return this.#free.map((e) => [e.start * this.#page, e.pages * this.#page]);
   }
+
+  /** The name given in the options (its mappings' name; metrics label the arena with it). */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** Start addresses of the regions mapped now (native backend; none on the simulator): metrics label their figures with the name. */
+  regionAddresses(): bigint[] {
+    const out: bigint[] = [];
+    for (const m of this.#regions) if (m !== undefined && m.address !== undefined) out.push(m.address);
+    return out;
+  }
 }

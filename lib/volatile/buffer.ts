@@ -269,4 +269,24 @@ export class VolatileBuffer implements Disposable {
       ? pagewiseError('ERR_BUFFER_FREED', `Cannot ${operation} the buffer: it was freed`)
       : pagewiseError('ERR_BUFFER_UNPINNED', `Cannot ${operation} the buffer: it is unpinned (pin() it first)`);
   }
+
+  /**
+   * Whether the content is still there, without pinning (nothing is written, so a
+   * volatile span stays volatile): 'intact' while pinned or unpinned; for a volatile
+   * span, whether every page still holds its canary (a dropped page reads back
+   * zero); 'freed' after free(). The kernel may drop a page right after.
+   */
+  probe(): 'intact' | 'purged' | 'freed' {
+    const state = this.#state;
+    if (state === 'freed') return 'freed';
+    if (state !== 'volatile') return 'intact';
+    const view = this.#core.view(this.offset, this.capacity); // read only, dropped at once
+    const words = new Int32Array(view.buffer, view.byteOffset, this.capacity / 4);
+    const side = this.#side as Int32Array;
+    const step = this.#core.page() / 4;
+    for (let p = 0, w = 0; w < words.length; p++, w += step) {
+      if (Atomics.load(words, w) !== side[2 * p + 1]) return 'purged';
+    }
+    return 'intact';
+  }
 }

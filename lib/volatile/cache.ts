@@ -1,235 +1,162 @@
-// VolatileCache: a purgeable key -> bytes cache on a VolatileArena.
+// VolatileCache: a purgeable key -> bytes cache on a VolatileArena, with lru-cache's
+// habits (set/get/fetch/memo, ttl, dispose, dump/load) kept volatile.
+// (Over 600 lines: the hit path, the hot set and the entries share the cache's private
+// state, which a split would expose or slow down; types, handles, fetch() and slabs live
+// in ./cache-types.ts, ./cache-handle.ts, ./cache-fetch.ts and ./slab.ts.)
 //
-// get(key, produce) returns a handle whose bytes are pinned; release() (or
-// `using`) unpins them. An unpinned entry stays cached; the arena makes it
-// volatile once it has stayed unpinned for a while (a hot entry never reaches
-// the kernel), and the kernel may then drop it under memory pressure; the next
-// get() notices (pin says 'purged') and regenerates it through produce. A byte
-// budget and an entry limit evict the least recently used unpinned entries in
-// userspace; the kernel is the backstop under real pressure (Chromium's
+// Values of half a page or more get their own span; smaller ones share pages (slabs,
+// ./slab.ts). get() returns a handle whose `bytes` is a view of the entry; the entry
+// stays pinned until release() (or `using`). A released entry stays in the cache's
+// hot set (its span pinned, its view kept) until it has gone unused for 50-75 ms, so
+// a hot hit is a Map lookup, a stamp and a handle; then its span is unpinned and the
+// arena makes it volatile on its own schedule, the kernel may drop it under memory
+// pressure, and the next get() notices (the canaries say 'purged') and makes it
+// again. A byte budget and an entry limit evict the least recently used unpinned
+// entries in userspace; the kernel is the backstop under real pressure (Chromium's
 // discardable memory does the same).
 //
 // Re-entrancy: produce runs synchronously, so a get() of the same key from inside
 // it cannot wait for the value: it throws ERR_CACHE_REENTRANT_GET (other keys are
-// fine). peek() of a key being produced finds nothing.
-import * as util from 'node:util';
-import { illegalConstructor, invalidArgType, invalidArgValue, pagewiseError } from '../errors';
-import { validateInteger, validateObject, validateOneOf } from '../validate';
-import { type ArenaStats, VolatileArena, type VolatileBuffer } from './arena';
-import { List, type ListNode, listNode } from './list';
-import { ARENA_OPTION_KEYS, type VolatileArenaOptions } from './options';
-import { listenToPressure, type PressureLevel, type PressureSource } from './pressure-source';
+// fine). peek() of a key being produced finds nothing. delete()/clear() from
+// inside produce are honoured: the value is handed out once and not kept.
+import { invalidArgType, invalidArgValue, pagewiseError } from '../errors';
+import { effectiveMemoryLimit } from '../cgroup';
+import { validateBoolean, validateInteger, validateObject, validateOneOf } from '../validate';
+import { VolatileArena, type VolatileBuffer } from './arena';
+import { CacheHandle, type CacheOutcome, checkValue, copyOf, copyValue, CREATE_HANDLE, type HandleOwner, type Value } from './cache-handle';
+import { type FetchOptions, Fetches } from './cache-fetch';
+import { List, type ListNode } from './list';
+import { ARENA_OPTION_KEYS, DEFAULT_UNPIN_SHARE } from './options';
+import { listenToPressure, type PressureLevel } from './pressure-source';
+import type {
+  CacheEntryInfo,
+  CacheStats,
+  Disposer,
+  DisposeReason,
+  Entry,
+  FillProducer,
+  GetOptions,
+  Producer,
+  SetOptions,
+  VolatileCacheOptions,
+} from './cache-types';
+import { ownUnit, type Slab, SlabPool, type Unit } from './slab';
 
-export interface VolatileCacheOptions extends Omit<VolatileArenaOptions, 'size' | 'pressure'> {
-  /**
-   * Userspace budget in bytes (whole pages per entry): over it, the least recently
-   * used unpinned entries are evicted. Pinned entries are never evicted, so the
-   * cache can exceed the budget while they are held. Default 64 MiB.
-   */
-  budget?: number;
-  /** Most entries kept (least recently used unpinned ones are evicted). Default: no limit. */
-  max?: number;
-  /** What moderate memory pressure evicts down to, in bytes. Default: half the budget. */
-  lowWatermark?: number;
-  /** Arena to allocate from (shared with others). Default: a new arena of `arenaSize` bytes, closed by close(). */
-  arena?: VolatileArena;
-  /** Size of the arena created when none is given. Default: twice the budget (at least 1 MiB). */
-  arenaSize?: number;
-  /** Memory-pressure signal to follow (see handlePressure()); listened to until close(). */
-  pressure?: PressureSource;
-}
+export { CacheHandle, type CacheOutcome } from './cache-handle';
+export type { FetchOptions, FetchMethod } from './cache-fetch';
 
-/** What a get() found. */
-export type CacheOutcome = 'hit' | 'miss' | 'purged';
+export type * from './cache-types';
 
-export interface CacheStats {
-  /** Entries cached (pinned or not). */
-  entries: number;
-  /** Bytes of every entry (whole pages). */
-  bytes: number;
-  /** Bytes of entries currently pinned by a handle. */
-  pinnedBytes: number;
-  /** get() that found an intact entry. */
-  hits: number;
-  /** get() without an entry (produce was called). */
-  misses: number;
-  /** get() whose entry the kernel had dropped (produce was called again). */
-  purged: number;
-  /** Entries removed by the budget, the entry limit or memory pressure. */
-  evictions: number;
-  /** The arena's own counters. */
-  arena: ArenaStats;
-}
+/** A unit stays pinned until it has gone unused for this many sweep ticks (a hot entry never goes through the arena). */
+const SWEEP_MS = 25;
+const IDLE_TICKS = 2;
 
-/**
- * How to make the bytes of a key:
- * - a function returning them (they are copied into the arena), or
- * - `{ size, fill }`: the cache allocates `size` bytes (a number, or a function of
- *   the key) in the arena and `fill(target, key)` writes the value straight into
- *   them (no copy). `target` is valid only during the call.
- */
-export type Producer<K> = ((key: K) => Uint8Array) | FillProducer<K>;
-
-export interface FillProducer<K> {
-  size: number | ((key: K) => number);
-  fill(target: Uint8Array, key: K): void;
-}
-
-interface Entry<K> {
-  key: K;
-  buffer: VolatileBuffer;
-  /** Bytes of the value (the buffer holds at least one byte). */
-  length: number;
-  /** Live handles. */
-  pins: number;
-  /** Removed from the map while pinned: freed when the last handle is released. */
-  dead: boolean;
-  /** Place in the cache's recency list. */
-  node: ListNode<Entry<K>>;
-}
-
-function newEntry<K>(key: K, buffer: VolatileBuffer, length: number): Entry<K> {
-  const entry = { key, buffer, length, pins: 1, dead: false } as Entry<K>;
-  entry.node = listNode(entry);
-  return entry;
-}
-
-// The intrinsic getters: neither a subclass nor a Proxy can lie about them.
-const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype) as object;
-const typedArrayLength = Object.getOwnPropertyDescriptor(typedArrayProto, 'length')?.get as (this: Uint8Array) => number;
-const typedArrayBuffer = Object.getOwnPropertyDescriptor(typedArrayProto, 'buffer')?.get as (this: Uint8Array) => ArrayBufferLike;
-const typedArraySet = Uint8Array.prototype.set;
-
-/** The value produce returned, checked: a genuine, attached Uint8Array (its true length). */
-function producedBytes(value: unknown): [Uint8Array, number] {
-  if (!util.types.isUint8Array(value)) {
-    // An async produce: its promise is refused, and must not die later as an unhandled rejection.
-    if (util.types.isPromise(value)) Promise.prototype.then.call(value, undefined, () => {});
-    throw invalidArgType('the value returned by produce', 'an instance of Uint8Array', value);
-  }
-  const length = typedArrayLength.call(value);
-  if (length === 0) {
-    try {
-      new Uint8Array(typedArrayBuffer.call(value)); // throws on a detached buffer
-    } catch {
-      throw invalidArgValue('the value returned by produce', value, 'is a view of a detached ArrayBuffer');
-    }
-  }
-  return [value, length];
-}
-
-/** Copy what produce returned into the entry; a value detached since it was checked gives a coded error. */
-function copyProduced(target: Uint8Array, value: Uint8Array): void {
-  try {
-    typedArraySet.call(target, value);
-  } catch {
-    throw invalidArgValue('the value returned by produce', value, 'could not be copied (is it a view of a detached ArrayBuffer?)');
-  }
-}
-
+const OWN_KEYS = ['budget', 'max', 'lowWatermark', 'arena', 'arenaSize', 'ttl', 'allowStale', 'updateAgeOnGet', 'maxEntrySize', 'dispose', 'disposeAfter', 'fetchMethod', 'memoMethod'] as const;
 /** Every key of VolatileCacheOptions (the arena's, less `size`, plus the cache's own): any other is refused. */
-const CACHE_OPTION_KEYS: readonly string[] = Object.freeze([
-  ...ARENA_OPTION_KEYS.filter((k) => k !== 'size'),
-  'budget',
-  'max',
-  'lowWatermark',
-  'arena',
-  'arenaSize',
-]);
+const CACHE_OPTION_KEYS: readonly string[] = Object.freeze([...ARENA_OPTION_KEYS.filter((k) => k !== 'size'), ...OWN_KEYS]);
 
-const CREATE_HANDLE = Symbol('pagewise.createCacheHandle');
-
-/** A pinned entry: its bytes stay valid until release(). */
-export class CacheHandle<K> implements Disposable {
-  readonly #cache: VolatileCache<K>;
-  readonly #entry: Entry<K>;
-  #released = false;
-  /** What get() found: 'hit' (intact), 'miss' or 'purged' (both regenerated through produce). */
-  readonly outcome: CacheOutcome;
-
-  /** @internal */
-  constructor(token: typeof CREATE_HANDLE, cache: VolatileCache<K>, entry: Entry<K>, outcome: CacheOutcome) {
-    if (token !== CREATE_HANDLE) throw illegalConstructor('use cache.get()');
-    this.#cache = cache;
-    this.#entry = entry;
-    this.outcome = outcome;
-  }
-
-  get key(): K {
-    return this.#entry.key;
-  }
-
-  get released(): boolean {
-    return this.#released;
-  }
-
-  /** The cached bytes. Throws ERR_HANDLE_RELEASED after release(). */
-  get bytes(): Uint8Array {
-    if (this.#released) throw pagewiseError('ERR_HANDLE_RELEASED', 'Cannot access the bytes: the cache handle was released');
-    const e = this.#entry;
-    const bytes = e.buffer.bytes;
-    return bytes.length === e.length ? bytes : bytes.subarray(0, e.length);
-  }
-
-  /** Unpin (when this is the last handle of the entry). Idempotent. */
-  release(): void {
-    if (this.#released) return;
-    this.#released = true;
-    this.#cache[kRelease](this.#entry);
-  }
-
-  [Symbol.dispose](): void {
-    this.release();
-  }
+/** Bytes an entry counts against the budget: its slot, or its own span's whole pages. */
+function footprint(e: Entry<unknown>): number {
+  return e.unit.slotSize || e.unit.buffer.capacity;
 }
 
-const kRelease = Symbol('pagewise.cacheRelease');
+function optionalFunction<T>(name: string, v: T | undefined): T | undefined {
+  if (v !== undefined && typeof v !== 'function') throw invalidArgType(name, 'of type function', v);
+  return v;
+}
+function optionalBoolean(name: string, v: unknown): boolean {
+  return v === undefined ? false : validateBoolean(name, v);
+}
 
-export class VolatileCache<K = string> implements Disposable {
+export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<K>> {
   readonly #arena: VolatileArena;
   readonly #ownsArena: boolean;
+  readonly #name: string | undefined;
   readonly #budget: number;
   readonly #max: number;
   readonly #lowWatermark: number;
+  readonly #ttl: number;
+  readonly #allowStale: boolean;
+  readonly #updateAgeOnGet: boolean;
+  readonly #maxEntrySize: number;
+  readonly #dispose: Disposer<K> | undefined;
+  readonly #disposeAfter: Disposer<K> | undefined;
+  readonly #memoMethod: VolatileCacheOptions<K>['memoMethod'];
+  readonly #slabs: SlabPool;
+  readonly #fetches: Fetches<K>;
   readonly #entries = new Map<K, Entry<K>>();
-  /** Every entry, least recently used first (pinned ones too; eviction skips them). */
+  /**
+   * Every entry in the order it was placed (pinned ones too; eviction skips them). A
+   * use stamps the entry instead of moving it, so a hit touches no other entry; eviction
+   * moves entries used since they were placed to the end, then takes the first unused one.
+   */
   readonly #lru = new List<Entry<K>>();
-  /** Keys whose produce is running. */
-  readonly #producing = new Set<K>();
+  #clock = 0;
+  /** Keys whose produce is running, and whether a delete()/clear() cancelled keeping the value. */
+  readonly #producing = new Map<K, boolean>();
   readonly #stopListening: (() => void) | undefined;
+  #disposed: Array<[K, DisposeReason]> = [];
+  /** Hot units (pinned in the arena by this cache), least recently pinned first. */
+  readonly #hot = new List<Unit>();
+  /** Most bytes kept hot (over it, the first pinned units without handles are unpinned at once). */
+  readonly #idleMax: number;
+  #tick = 0;
+  /** The use clock when each of the last IDLE_TICKS + 1 ticks began (ring): "used since tick t" is used >= #tickStart[t % n]. */
+  readonly #tickStart: number[] = new Array(IDLE_TICKS + 1).fill(0);
+  #sweeper: NodeJS.Timeout | undefined;
+  /** Bytes of hot units (pinned in the arena by this cache). */
+  #hotBytes = 0;
+
   #bytes = 0;
-  #pinnedBytes = 0;
+  #valueBytes = 0;
+    #handles = 0;
+  #leaked = 0;
   #hits = 0;
   #misses = 0;
   #purged = 0;
   #evictions = 0;
   #closed = false;
 
-  constructor(options?: VolatileCacheOptions) {
-    const o = validateObject<VolatileCacheOptions>('options', options, CACHE_OPTION_KEYS);
+  constructor(options?: VolatileCacheOptions<K>) {
+    const o = validateObject<VolatileCacheOptions<K>>('options', options, CACHE_OPTION_KEYS);
     this.#budget = o.budget === undefined ? 64 * 1024 * 1024 : validateInteger('options.budget', o.budget, 0);
     this.#max = o.max === undefined ? Infinity : validateInteger('options.max', o.max, 1);
     this.#lowWatermark =
       o.lowWatermark === undefined ? Math.floor(this.#budget / 2) : validateInteger('options.lowWatermark', o.lowWatermark, 0);
+    this.#ttl = o.ttl === undefined ? 0 : validateInteger('options.ttl', o.ttl, 0);
+    this.#allowStale = optionalBoolean('options.allowStale', o.allowStale);
+    this.#updateAgeOnGet = optionalBoolean('options.updateAgeOnGet', o.updateAgeOnGet);
+    this.#maxEntrySize = o.maxEntrySize === undefined ? Infinity : validateInteger('options.maxEntrySize', o.maxEntrySize, 0);
+    this.#dispose = optionalFunction('options.dispose', o.dispose);
+    this.#disposeAfter = optionalFunction('options.disposeAfter', o.disposeAfter);
+    this.#memoMethod = optionalFunction('options.memoMethod', o.memoMethod);
+    const fetchMethod = optionalFunction('options.fetchMethod', o.fetchMethod);
+    if (o.name !== undefined && typeof o.name !== 'string') throw invalidArgType('options.name', 'of type string', o.name);
+    this.#name = o.name;
     if (o.arena !== undefined) {
       if (!(o.arena instanceof VolatileArena)) throw invalidArgType('options.arena', 'an instance of VolatileArena', o.arena);
       // The arena's own options would be silently ignored with an arena given: refuse them.
-      for (const key of ARENA_OPTION_KEYS) {
-        if (key !== 'pressure' && Object.hasOwn(o, key) && o[key as keyof VolatileCacheOptions] !== undefined) {
+      for (const key of [...ARENA_OPTION_KEYS, 'arenaSize']) {
+        if (key !== 'pressure' && key !== 'name' && Object.hasOwn(o, key) && o[key as keyof VolatileCacheOptions<K>] !== undefined) {
           throw invalidArgValue('options', options, `has '${key}', which applies only to the arena the cache makes (options.arena was given: set it on that arena)`);
         }
-      }
-      if (o.arenaSize !== undefined) {
-        throw invalidArgValue('options', options, "has 'arenaSize', which applies only to the arena the cache makes (options.arena was given)");
       }
       this.#arena = o.arena;
       this.#ownsArena = false;
     } else {
-      const { budget: _b, arena: _a, max: _m, lowWatermark: _l, pressure: _p, arenaSize, ...arenaOptions } = o;
-      const size = arenaSize === undefined ? Math.max(2 * this.#budget, 1024 * 1024) : validateInteger('options.arenaSize', arenaSize, 1);
+      const arenaOptions: Record<string, unknown> = {};
+      for (const key of ARENA_OPTION_KEYS) if (key !== 'pressure' && o[key as keyof typeof o] !== undefined) arenaOptions[key] = o[key as keyof typeof o];
+      const size = o.arenaSize === undefined ? Math.max(2 * this.#budget, 1024 * 1024) : validateInteger('options.arenaSize', o.arenaSize, 1);
       this.#arena = new VolatileArena({ name: 'pagewise-cache', ...arenaOptions, size });
       this.#ownsArena = true;
     }
+    this.#slabs = new SlabPool(this.#arena.pageSize);
+    // The hot set is memory the kernel cannot take, like the arena's unpinned-but-not-volatile
+    // spans: at most half the arena's bound on those (1/16 of the memory limit by default), none
+    // when the arena makes unpinned spans volatile at once (unpinDelayMs: 0).
+    const unpinMax = o.unpinMaxBytes ?? Math.floor(effectiveMemoryLimit() * DEFAULT_UNPIN_SHARE);
+    this.#idleMax = o.unpinDelayMs === 0 ? 0 : Math.floor(unpinMax / 2);
+    this.#fetches = new Fetches<K>(this as never, fetchMethod);
     try {
       this.#stopListening = listenToPressure('options.pressure', o.pressure, (level) => {
         if (!this.#closed) this.handlePressure(level);
@@ -242,6 +169,11 @@ export class VolatileCache<K = string> implements Disposable {
 
   get arena(): VolatileArena {
     return this.#arena;
+  }
+
+  /** The name given in the options (metrics label the cache with it), if any. */
+  get name(): string | undefined {
+    return this.#name;
   }
 
   get budget(): number {
@@ -258,15 +190,43 @@ export class VolatileCache<K = string> implements Disposable {
     return this.#entries.size;
   }
 
-  /** Whether an entry is cached for `key` (it may have been dropped by the kernel since; recency unchanged). */
+  /**
+   * Whether an intact, fresh entry is cached for `key` (recency unchanged). A volatile
+   * entry is probed without pinning it: false if the kernel dropped it.
+   */
   has(key: K): boolean {
-    return this.#entries.has(key);
+    const e = this.#entries.get(key);
+    if (e === undefined || (e.ttl !== 0 && this.#stale(e))) return false;
+    const u = e.unit;
+    return e.epoch === u.epoch && (u.hot || u.buffer.probe() === 'intact');
   }
 
   /** Keys, most recently used first. */
   *keys(): IterableIterator<K> {
-    const all = this.#lru.values();
-    for (let i = all.length - 1; i >= 0; i--) if (!all[i].dead) yield all[i].key;
+    for (const e of this.#recent()) yield e.key;
+  }
+
+  /** [key, value] pairs, most recently used first: each value is a copy (a string if it was set as one); dropped entries are skipped. */
+  *entries(): IterableIterator<[K, string | Uint8Array]> {
+    for (const e of this.#recent()) {
+      const v = this.#copy(e);
+      if (v !== undefined) yield [e.key, v];
+    }
+  }
+
+  /** Values (copies), most recently used first. */
+  *values(): IterableIterator<string | Uint8Array> {
+    for (const [, v] of this.entries()) yield v;
+  }
+
+  /** fn(value, key, cache) for every fresh, intact entry, most recently used first (values are copies). */
+  forEach(fn: (value: string | Uint8Array, key: K, cache: this) => unknown, thisArg?: unknown): void {
+    if (typeof fn !== 'function') throw invalidArgType('fn', 'of type function', fn);
+    for (const e of this.#recent()) {
+      if (e.ttl !== 0 && this.#stale(e)) continue;
+      const v = this.#copy(e);
+      if (v !== undefined) fn.call(thisArg ?? this, v, e.key, this);
+    }
   }
 
   [Symbol.iterator](): IterableIterator<K> {
@@ -274,97 +234,223 @@ export class VolatileCache<K = string> implements Disposable {
   }
 
   /**
-   * Pinned bytes for `key`: the cached entry if it is there and intact, else what
-   * produce makes (see Producer). Release the handle when done (or hold it with
-   * `using`). A get() of the same key from inside its produce throws
-   * ERR_CACHE_REENTRANT_GET.
+   * Pinned bytes for `key`: the cached entry if it is there, intact and fresh, else
+   * what produce makes (see Producer). Without produce: the entry's handle, or
+   * undefined. Release the handle when done (or hold it with `using`). A get() of the
+   * same key from inside its produce throws ERR_CACHE_REENTRANT_GET.
    */
-  get(key: K, produce: Producer<K>): CacheHandle<K> {
-    if (typeof produce !== 'function' && (typeof produce !== 'object' || produce === null || typeof produce.fill !== 'function')) {
-      throw invalidArgType('produce', 'of type function or an object with a fill() method', produce);
-    }
+  get(key: K, produce: Producer<K>, options?: GetOptions): CacheHandle<K>;
+  get(key: K, options?: GetOptions): CacheHandle<K> | undefined;
+  get(key: K, produce?: Producer<K> | GetOptions, options?: GetOptions): CacheHandle<K> | undefined {
     if (this.#producing.size !== 0 && this.#producing.has(key)) {
       throw pagewiseError('ERR_CACHE_REENTRANT_GET', 'Cannot get a key from inside its own produce(): the value is not made yet');
     }
+    // The hot path: an entry without a ttl whose view is kept (its unit is hot).
     const entry = this.#entries.get(key);
-    if (entry !== undefined) {
-      this.#lru.push(entry.node);
-      if (entry.pins > 0) {
+    if (entry !== undefined && entry.ttl === 0 && (produce === undefined || typeof produce === 'function')) {
+      const view = entry.view;
+      if (view !== undefined) {
+        // A Map lookup, a few counters and a handle: no arena call.
+        entry.used = ++this.#clock;
         entry.pins++;
+        this.#handles++;
         this.#hits++;
-        return new CacheHandle(CREATE_HANDLE, this, entry, 'hit');
+        return new CacheHandle(CREATE_HANDLE, key, view, entry.isString, 'hit', this, entry, entry.unit.buffer);
       }
-      const result = entry.buffer.pin();
-      this.#pinnedBytes += entry.buffer.capacity;
-      entry.pins = 1;
-      if (result === 'intact') {
+      entry.used = ++this.#clock;
+      const h = this.#acquire(entry, 'hit');
+      if (h !== undefined) {
         this.#hits++;
-        return new CacheHandle(CREATE_HANDLE, this, entry, 'hit');
+        return h;
       }
-      this.#purged++;
-      this.#producing.add(key);
-      try {
-        this.#regenerate(entry, key, produce);
-      } catch (err) {
-        // No handle will release it: drop the entry now.
-        entry.pins = 0;
-        this.#pinnedBytes -= entry.buffer.capacity;
-        if (entry.dead) entry.buffer.free(); // removed from inside produce
-        else this.#remove(entry);
-        throw err;
-      } finally {
-        this.#producing.delete(key);
-      }
-      return new CacheHandle(CREATE_HANDLE, this, entry, 'purged');
+      this.#remove(entry, 'evict'); // the kernel dropped it
+      return this.#get(key, produce, options, undefined, 'purged');
     }
-    this.#misses++;
-    this.#producing.add(key);
-    let created: Entry<K>;
+    return this.#get(key, produce, options, entry, 'miss');
+  }
+
+  #get(
+    key: K,
+    produce: Producer<K> | GetOptions | undefined,
+    options: GetOptions | undefined,
+    entry: Entry<K> | undefined,
+    outcome: CacheOutcome,
+  ): CacheHandle<K> | undefined {
+    let producer: Producer<K> | undefined;
+    if (typeof produce === 'function' || (typeof produce === 'object' && produce !== null && ('fill' in produce || 'size' in produce))) {
+      if (typeof produce !== 'function' && typeof (produce as FillProducer<K>).fill !== 'function') {
+        throw invalidArgType('produce', 'of type function or an object with a fill() method', produce);
+      }
+      producer = produce as Producer<K>;
+    } else if (produce !== undefined) {
+      if (typeof produce !== 'object' || produce === null) throw invalidArgType('produce', 'of type function or an object with a fill() method', produce);
+      options = produce;
+    }
+    if (entry !== undefined) {
+      if (entry.ttl !== 0 && this.#stale(entry)) {
+        if (producer === undefined && (options?.allowStale ?? this.#allowStale)) {
+          const h = this.#acquire(entry, 'stale');
+          this.#remove(entry, 'expire');
+          this.#flushDisposed();
+          return h;
+        }
+        this.#remove(entry, 'expire');
+      } else {
+        entry.used = ++this.#clock;
+        if (entry.ttl !== 0 && (options?.updateAgeOnGet ?? this.#updateAgeOnGet)) entry.start = performance.now();
+        const h = this.#acquire(entry, 'hit');
+        if (h !== undefined) {
+          this.#hits++;
+          return h;
+        }
+        outcome = 'purged';
+        this.#remove(entry, 'evict');
+      }
+    }
+    if (producer === undefined) {
+      this.#flushDisposed();
+      return undefined;
+    }
+    if (outcome === 'purged') this.#purged++;
+    else this.#misses++;
     try {
-      created = this.#make(key, produce);
+      return this.#produce(key, producer, outcome);
     } finally {
-      this.#producing.delete(key);
+      this.#flushDisposed();
     }
-    this.#entries.set(key, created);
-    this.#lru.push(created.node);
-    this.#bytes += created.buffer.capacity;
-    this.#pinnedBytes += created.buffer.capacity;
-    this.#shrink(this.#budget);
-    return new CacheHandle(CREATE_HANDLE, this, created, 'miss');
+  }
+
+  /** Store a value (a string or bytes, copied into the arena); `undefined` deletes the key. Returns the cache. */
+  set(key: K, value: string | Uint8Array | undefined, options?: SetOptions): this {
+    if (value === undefined) {
+      this.delete(key);
+      return this;
+    }
+    const v = checkValue('value', value);
+    try {
+      this.#store(key, v, options, null);
+    } finally {
+      this.#flushDisposed();
+    }
+    return this;
   }
 
   /**
-   * A handle on the cached entry if it is there and intact, without producing,
-   * counting a hit or changing its recency; undefined otherwise (an entry found
-   * purged is removed). Release it like any handle.
+   * The value for `key`, produced by the fetchMethod option when missing (or dropped,
+   * or stale): concurrent fetches of one key run it once. Resolves to a handle (release
+   * it), or undefined when fetchMethod resolved to undefined. See FetchOptions.
    */
-  peek(key: K): CacheHandle<K> | undefined {
-    const entry = this.#entries.get(key);
-    if (entry === undefined || this.#producing.has(key)) return undefined;
-    if (entry.pins > 0) {
-      entry.pins++;
-      return new CacheHandle(CREATE_HANDLE, this, entry, 'hit');
-    }
-    if (entry.buffer.pin() === 'purged') {
-      this.#remove(entry); // unpinned by any handle: freed here
-      return undefined;
-    }
-    this.#pinnedBytes += entry.buffer.capacity;
-    entry.pins = 1;
-    return new CacheHandle(CREATE_HANDLE, this, entry, 'hit');
+  fetch(key: K, options?: FetchOptions): Promise<CacheHandle<K> | undefined> {
+    return this.#fetches.fetch(key, options);
   }
 
-  /** Remove an entry (an entry held by handles is freed when the last one is released). */
-  delete(key: K): boolean {
+  /** get(key, memoMethod) with the memoMethod option: a handle on the cached or newly made value. */
+  memo(key: K, options?: { context?: unknown; forceRefresh?: boolean }): CacheHandle<K> {
+    const memoMethod = this.#memoMethod;
+    if (memoMethod === undefined) throw pagewiseError('ERR_CACHE_NO_MEMO_METHOD', 'Cannot memo(): the cache was made without a memoMethod option');
+    if (options?.forceRefresh === true) this.delete(key);
+    const context = options?.context;
+    return this.get(key, (k) => memoMethod(k, undefined, { context }));
+  }
+
+  /**
+   * A handle on the cached entry if it is there, intact and fresh (allowStale: stale
+   * too), without producing, counting a hit or changing its recency; undefined
+   * otherwise (an entry found purged is removed).
+   */
+  peek(key: K, options?: { allowStale?: boolean }): CacheHandle<K> | undefined {
     const entry = this.#entries.get(key);
-    if (entry === undefined) return false;
-    this.#remove(entry);
+    if (entry === undefined || this.#producing.has(key)) return undefined;
+    const stale = entry.ttl !== 0 && this.#stale(entry);
+    if (stale && !(options?.allowStale ?? this.#allowStale)) return undefined;
+    const h = this.#acquire(entry, stale ? 'stale' : 'hit');
+    if (h === undefined) {
+      this.#remove(entry, 'evict');
+      this.#flushDisposed();
+    }
+    return h;
+  }
+
+  /** Milliseconds left of the entry's ttl: Infinity without one, 0 when there is no entry (negative once stale). */
+  getRemainingTTL(key: K): number {
+    const e = this.#entries.get(key);
+    if (e === undefined) return 0;
+    return e.ttl === 0 ? Infinity : e.start + e.ttl - performance.now();
+  }
+
+  /** Remove every stale entry; whether any was removed. */
+  purgeStale(): boolean {
+    let any = false;
+    for (const e of [...this.#entries.values()]) {
+      if (e.ttl !== 0 && this.#stale(e)) {
+        this.#remove(e, 'expire');
+        any = true;
+      }
+    }
+    this.#flushDisposed();
+    return any;
+  }
+
+  /** { value (a copy), ttl (remaining ms, when it has one), start (Date.now() time), size }, or undefined without an intact entry. */
+  info(key: K): CacheEntryInfo | undefined {
+    const e = this.#entries.get(key);
+    if (e === undefined) return undefined;
+    const value = this.#copy(e);
+    if (value === undefined) return undefined;
+    const info: CacheEntryInfo = { value, size: e.length };
+    if (e.ttl !== 0) {
+      info.ttl = e.start + e.ttl - performance.now();
+      info.start = Date.now();
+    }
+    return info;
+  }
+
+  /** Every intact entry as [key, { value (a copy), ttl, start (Date.now() time), size }], for load(). */
+  dump(): Array<[K, CacheEntryInfo]> {
+    const out: Array<[K, CacheEntryInfo]> = [];
+    const offset = Date.now() - performance.now();
+    for (const e of this.#recent()) {
+      const value = this.#copy(e);
+      if (value === undefined) continue;
+      const info: CacheEntryInfo = { value, size: e.length };
+      if (e.ttl !== 0) {
+        info.ttl = e.ttl;
+        info.start = e.start + offset;
+      }
+      out.push([e.key, info]);
+    }
+    return out;
+  }
+
+  /** Clear, then set every [key, entry] of a dump() (least recently used last in the dump, so loaded first). */
+  load(entries: Array<[K, CacheEntryInfo]>): void {
+    if (!Array.isArray(entries)) throw invalidArgType('entries', 'an instance of Array', entries);
+    this.clear();
+    const offset = Date.now() - performance.now();
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [key, info] = entries[i];
+      const ttl = info.ttl ?? 0;
+      this.set(key, info.value, ttl === 0 ? undefined : { ttl, start: (info.start ?? Date.now()) - offset });
+    }
+  }
+
+  /** Remove an entry (an entry held by handles is freed when the last one is released). An in-flight fetch of it is aborted. */
+  delete(key: K): boolean {
+    if (this.#producing.has(key)) this.#producing.set(key, true);
+    const aborted = this.#fetches.abort(key, 'delete');
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return aborted;
+    this.#remove(entry, 'delete');
+    this.#flushDisposed();
     return true;
   }
 
-  /** Remove every entry. */
+  /** Remove every entry (and abort every fetch in flight). */
   clear(): void {
-    for (const entry of [...this.#entries.values()]) this.#remove(entry);
+    for (const key of this.#producing.keys()) this.#producing.set(key, true);
+    this.#fetches.abortAll();
+    for (const entry of [...this.#entries.values()]) this.#remove(entry, 'delete');
+    this.#flushDisposed();
   }
 
   /**
@@ -377,14 +463,31 @@ export class VolatileCache<K = string> implements Disposable {
     validateOneOf('level', level, ['moderate', 'critical'] as const);
     if (this.#closed) throw pagewiseError('ERR_CACHE_CLOSED', 'Cannot handle memory pressure: the cache is closed');
     this.#shrink(level === 'critical' ? 0 : this.#lowWatermark);
+    this.#flushDisposed();
+    this.#coolAll();
     if (!this.#arena.closed) this.#arena.handlePressure(level);
+  }
+
+  /**
+   * Unpin every entry no handle holds (they otherwise stay pinned for 25-50 ms after
+   * their last release, so a hot entry costs no arena call), then make every unpinned
+   * span of the arena volatile (arena.flush()). Returns the bytes made volatile.
+   */
+  flush(): number {
+    this.#coolAll();
+    return this.#arena.closed ? 0 : this.#arena.flush();
   }
 
   get stats(): CacheStats {
     return {
       entries: this.#entries.size,
       bytes: this.#bytes,
-      pinnedBytes: this.#pinnedBytes,
+      valueBytes: this.#valueBytes,
+      slabPages: this.#slabs.pages,
+      pinnedBytes: this.#hotBytes,
+      heldBytes: this.#held(),
+      handles: this.#handles,
+      leakedHandles: this.#leaked,
       hits: this.#hits,
       misses: this.#misses,
       purged: this.#purged,
@@ -393,12 +496,18 @@ export class VolatileCache<K = string> implements Disposable {
     };
   }
 
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** Clear, stop listening, and close the arena if the cache created it. Handles still held see ERR_BUFFER_FREED. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopListening?.();
     this.clear();
+    if (this.#sweeper !== undefined) clearTimeout(this.#sweeper);
+    this.#sweeper = undefined;
     if (this.#ownsArena) this.#arena.close();
   }
 
@@ -406,78 +515,331 @@ export class VolatileCache<K = string> implements Disposable {
     this.close();
   }
 
-  /** @internal */
-  [kRelease](entry: Entry<K>): void {
-    if (--entry.pins > 0) return;
-    this.#pinnedBytes -= entry.buffer.capacity;
-    if (entry.dead || entry.buffer.state === 'freed') {
-      entry.buffer.free();
-      return;
+  /** @internal A handle was released. */
+  releaseEntry(entry: Entry<K>): void {
+    this.#handles--;
+    if (--entry.pins === 0 && entry.dead) this.#freeValue(entry);
+    else if (this.#idleMax === 0 && entry.pins === 0) this.#cool(entry.unit, Infinity);
+    else if (this.#bytes > this.#budget) {
+      this.#shrink(this.#budget);
+      this.#flushDisposed();
     }
-    entry.buffer.unpin();
-    if (this.#bytes > this.#budget) this.#shrink(this.#budget);
   }
 
-  /** A new entry for a miss: allocated and filled, or nothing allocated at all (it throws). */
-  #make(key: K, produce: Producer<K>): Entry<K> {
-    if (typeof produce === 'function') {
-      const [value, length] = producedBytes(produce(key));
-      const buffer = this.#alloc(Math.max(1, length));
-      try {
-        copyProduced(buffer.bytes, value);
-      } catch (err) {
-        buffer.free();
-        throw err;
-      }
-      return newEntry(key, buffer, length);
+  /** @internal A handle was garbage-collected without release(): report it once, and drop its pin. */
+  leaked(entry: Entry<K>, key: unknown): void {
+    if (this.#closed) return; // close() ended every handle
+    if (this.#leaked++ === 0) {
+      process.emitWarning(
+        `A VolatileCache handle (key ${JSON.stringify(String(key))}${this.#name ? ` of cache '${this.#name}'` : ''}) was garbage-collected without release(): its entry stayed pinned until then. Call handle.release() (or hold it with \`using\`). Further leaks are counted in cache.stats.leakedHandles.`,
+        { code: 'PAGEWISE_CACHE_HANDLE_LEAK', type: 'Warning' },
+      );
     }
-    const length = this.#sizeOf(key, produce);
-    const buffer = this.#alloc(Math.max(1, length));
+    this.releaseEntry(entry);
+  }
+
+  /** @internal For fetch(): store a value; take() hands out handles on it (the first one pinned by the store), done() ends. */
+  storeForFetch(key: K, value: unknown, options: SetOptions | undefined): { take(outcome: CacheOutcome): CacheHandle<K>; done(): void } {
+    const v = checkValue('the value fetchMethod resolved to', value);
+    let first = this.#store(key, v, options, 'miss');
+    this.#flushDisposed();
+    return {
+      take: (outcome) => {
+        if (first !== undefined) {
+          const h = first;
+          first = undefined;
+          return h;
+        }
+        const entry = this.#entries.get(key);
+        const h = entry === undefined ? undefined : this.#acquire(entry, outcome);
+        return h ?? new CacheHandle(CREATE_HANDLE, key, copyOf('value', v.bytes, v.length), v.isString, outcome);
+      },
+      done: () => first?.release(),
+    };
+  }
+
+  /** @internal For fetch(): the entry's state without producing. */
+  lookup(key: K, options: GetOptions | undefined): { handle: CacheHandle<K> | undefined; stale: boolean } {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return { handle: undefined, stale: false };
+    const stale = entry.ttl !== 0 && this.#stale(entry);
+    if (stale && !(options?.allowStale ?? this.#allowStale)) return { handle: undefined, stale: true };
+    if (!stale) {
+      entry.used = ++this.#clock;
+      if (entry.ttl !== 0 && (options?.updateAgeOnGet ?? this.#updateAgeOnGet)) entry.start = performance.now();
+    }
+    const handle = this.#acquire(entry, stale ? 'stale' : 'hit');
+    if (handle === undefined) {
+      this.#purged++;
+      this.#remove(entry, 'evict');
+      this.#flushDisposed();
+    } else if (!stale) this.#hits++;
+    return { handle, stale };
+  }
+
+  /** @internal For fetch(): a fetch that resolved to undefined deletes the key (lru-cache's 'fetch' reason). */
+  dropForFetch(key: K): void {
+    const entry = this.#entries.get(key);
+    if (entry !== undefined) this.#remove(entry, 'fetch');
+    this.#misses++;
+    this.#flushDisposed();
+  }
+
+  /** A handle on an entry, or undefined when the kernel dropped it (the entry is left for the caller to remove). */
+  #acquire(entry: Entry<K>, outcome: CacheOutcome): CacheHandle<K> | undefined {
+    if (!this.#warm(entry)) return undefined;
+    const view = entry.view ?? this.#view(entry);
+    entry.pins++; // (recency is the caller's: peek() and the iterators leave it)
+    this.#handles++;
+    return new CacheHandle(CREATE_HANDLE, entry.key, view, entry.isString, outcome, this, entry, entry.unit.buffer);
+  }
+
+  /** Pin the entry's unit unless it is hot; whether the entry's value is intact. */
+  #warm(entry: Entry<K>): boolean {
+    const u = entry.unit;
+    if (!u.hot) {
+      if (u.buffer.state === 'freed') return false; // the arena was closed
+      if (u.buffer.pin() === 'purged') u.epoch++;
+      this.#heat(u);
+    }
+    return entry.epoch === u.epoch;
+  }
+
+  /** A unit is pinned (new, or pinned again): list it hot, within the idle bound. */
+  #heat(u: Unit): void {
+    u.hot = true;
+    this.#hotBytes += u.buffer.capacity;
+    this.#hot.push(u.node);
+    if (this.#sweeper === undefined && !this.#closed) this.#sweeper = setTimeout(this.#sweep, SWEEP_MS).unref();
+    u.since = this.#clock;
+    // Over the bound: a clock (second chance) from the first listed: a unit used since it was
+    // listed goes to the end, the first one unused is unpinned. O(1) amortized.
+    for (let steps = this.#hot.size; steps > 0 && this.#hotBytes > this.#idleMax; steps--) {
+      const v = (this.#hot.head as ListNode<Unit>).value;
+      if (v !== u && this.#cool(v, v.since + 1)) continue;
+      v.since = this.#clock;
+      this.#hot.push(v.node);
+    }
+  }
+
+  /** The entry's view (its unit is hot), kept until the unit is unpinned. */
+  #view(entry: Entry<K>): Uint8Array {
+    const u = entry.unit;
+    const bytes = u.buffer.bytes;
+    const at = entry.slot * u.slotSize;
+    const view = at === 0 && entry.length === bytes.length ? bytes : bytes.subarray(at, at + entry.length);
+    entry.view = view;
+    return view;
+  }
+
+  /** Unpin a hot unit unless a handle holds a value on it or one was used at or after `usedSince`; whether it was. */
+  #cool(u: Unit, usedSince: number): boolean {
+    for (const v of u.values) if (v !== undefined && (v.pins > 0 || v.used >= usedSince)) return false;
+    this.#hot.remove(u.node);
+    u.hot = false;
+    for (const v of u.values) if (v !== undefined) v.view = undefined;
+    this.#hotBytes -= u.buffer.capacity;
+    if (u.buffer.state === 'pinned') u.buffer.unpin();
+    return true;
+  }
+
+  /** Bytes of units a handle holds a value on. */
+  #held(): number {
+    let bytes = 0;
+    for (let n = this.#hot.head; n !== undefined; n = n.next) {
+      if (n.value.values.some((v) => v !== undefined && v.pins > 0)) bytes += n.value.buffer.capacity;
+    }
+    return bytes;
+  }
+
+  /** Unpin every hot unit no handle holds. */
+  #coolAll(): void {
+    for (let n = this.#hot.head; n !== undefined; ) {
+      const next = n.next;
+      this.#cool(n.value, Infinity);
+      n = next;
+    }
+  }
+
+  /** The timer: unpin units unused for IDLE_TICKS ticks (they then go volatile on the arena's schedule). */
+  readonly #sweep = (): void => {
+    this.#sweeper = undefined;
+    const tick = ++this.#tick;
+    this.#tickStart[tick % (IDLE_TICKS + 1)] = this.#clock + 1;
+    // Unpin what was not used since tick - IDLE_TICKS + 1 began: unused for IDLE_TICKS ticks.
+    const usedSince = this.#tickStart[(tick + IDLE_TICKS) % (IDLE_TICKS + 1)];
+    for (let n = this.#hot.head; n !== undefined; ) {
+      const next = n.next;
+      this.#cool(n.value, usedSince);
+      n = next;
+    }
+    if (this.#hot.size !== 0 && !this.#closed) this.#sweeper = setTimeout(this.#sweep, SWEEP_MS).unref();
+  };
+
+  /** Give an entry's memory back (no handle holds it). */
+  #freeValue(entry: Entry<K>): void {
+    const u = entry.unit;
+    entry.view = undefined;
+    if (u.slotSize !== 0 && !this.#slabs.give(u as Slab, entry.slot)) return;
+    u.values[0] = undefined;
+    if (u.hot) {
+      this.#hot.remove(u.node);
+      this.#hotBytes -= u.buffer.capacity;
+      u.hot = false;
+    }
+    u.buffer.free();
+  }
+
+  /** A miss (or a purged entry): make the value and keep it (unless delete()/clear() ran meanwhile, or it is over maxEntrySize). */
+  #produce(key: K, producer: Producer<K>, outcome: CacheOutcome): CacheHandle<K> {
+    this.#producing.set(key, false);
+    let v: Value | undefined;
+    let filled: Entry<K> | undefined;
+    let cancelled: boolean;
     try {
-      const bytes = buffer.bytes;
-      produce.fill(length === bytes.length ? bytes : bytes.subarray(0, length), key);
+      if (typeof producer === 'function') v = checkValue('the value returned by produce', producer(key));
+      else {
+        const size = typeof producer.size === 'function' ? producer.size(key) : producer.size;
+        const length = validateInteger('produce.size', size, 0, Number.MAX_SAFE_INTEGER);
+        if (length < this.#slabs.maxValue || length > this.#maxEntrySize) {
+          // Small (or not kept): filled into a private buffer, then stored like a returned value.
+          const bytes = Buffer.alloc(length);
+          producer.fill(bytes, key);
+          v = { bytes, length, isString: false };
+        } else {
+          filled = this.#newEntry(key, length, false, undefined);
+          try {
+            producer.fill(this.#view(filled), key);
+          } catch (err) {
+            filled.pins = 0;
+            this.#freeValue(filled);
+            throw err;
+          }
+        }
+      }
+    } finally {
+      cancelled = this.#producing.get(key) === true; // delete()/clear() ran inside produce
+      this.#producing.delete(key);
+    }
+    if (filled !== undefined) {
+      const old = this.#entries.get(key);
+      if (old !== undefined) this.#remove(old, 'set');
+      const h = this.#handOut(filled, outcome);
+      if (cancelled) filled.dead = true; // handed out once, freed on release
+      else this.#insert(filled);
+      return h;
+    }
+    const value = v as Value;
+    const kept = cancelled ? undefined : this.#store(key, value, undefined, outcome);
+    return kept ?? new CacheHandle(CREATE_HANDLE, key, copyOf('the value returned by produce', value.bytes, value.length), value.isString, outcome);
+  }
+
+  /**
+   * Keep a checked value under `key` (replacing an entry: reason 'set'). Returns a
+   * handle on it (an own-span entry stays pinned for it), or undefined if the value
+   * is over maxEntrySize (not kept; an older entry is removed).
+   */
+  #store(key: K, v: Value, options: SetOptions | undefined, outcome: CacheOutcome | null): CacheHandle<K> | undefined {
+    const old = this.#entries.get(key);
+    if (old !== undefined) this.#remove(old, 'set');
+    this.#fetches.abort(key, 'set');
+    if (v.length > this.#maxEntrySize) return undefined;
+    const entry = this.#newEntry(key, v.length, v.isString, options);
+    try {
+      // set() makes no handle and keeps no view: nothing per entry survives but the entry.
+      copyValue('value', entry.unit.buffer.bytes, v.bytes, entry.slot * entry.unit.slotSize);
     } catch (err) {
-      buffer.free();
+      entry.pins = 0;
+      this.#freeValue(entry);
       throw err;
     }
-    return newEntry(key, buffer, length);
+    let handle: CacheHandle<K> | undefined;
+    if (outcome === null) entry.pins = 0;
+    else handle = this.#handOut(entry, outcome);
+    this.#insert(entry);
+    return handle;
   }
 
-  #sizeOf(key: K, produce: FillProducer<K>): number {
-    const size = typeof produce.size === 'function' ? produce.size(key) : produce.size;
-    return validateInteger('produce.size', size, 0, Number.MAX_SAFE_INTEGER);
+  /** The handle that takes over a new entry's construction pin. */
+  #handOut(entry: Entry<K>, outcome: CacheOutcome): CacheHandle<K> {
+    this.#handles++;
+    return new CacheHandle(CREATE_HANDLE, entry.key, entry.view ?? this.#view(entry), entry.isString, outcome, this, entry, entry.unit.buffer);
   }
 
-  /** Regenerate a purged entry in place (a new buffer if the size changed). */
-  #regenerate(entry: Entry<K>, key: K, produce: Producer<K>): void {
-    let value: Uint8Array | undefined;
-    let length: number;
-    if (typeof produce === 'function') [value, length] = producedBytes(produce(key));
-    else length = this.#sizeOf(key, produce);
-    if (entry.buffer.state === 'freed') throw pagewiseError('ERR_BUFFER_FREED', 'Cannot regenerate the entry: its arena was closed');
-    if (Math.max(1, length) !== entry.buffer.length) {
-      const old = entry.buffer;
-      const fresh = this.#alloc(Math.max(1, length));
-      old.free();
-      entry.buffer = fresh;
-      const delta = fresh.capacity - old.capacity;
-      if (!entry.dead) this.#bytes += delta;
-      this.#pinnedBytes += delta;
+  /**
+   * Allocate an entry's memory (an own span, or a slot in a slab), hot, with one
+   * construction pin (so nothing a producer or a dispose callback does meanwhile, memory
+   * pressure included, can unpin it before it is written). Not inserted yet.
+   */
+  #newEntry(key: K, length: number, isString: boolean, options: SetOptions | undefined): Entry<K> {
+    const ttl = options?.ttl === undefined ? this.#ttl : validateInteger('options.ttl', options.ttl, 0);
+    const start = ttl === 0 ? 0 : options?.start ?? performance.now();
+    let unit: Unit;
+    let slot = 0;
+    if (length < this.#slabs.maxValue) {
+      const page = this.#arena.pageSize;
+      let fresh: VolatileBuffer | undefined;
+      [unit, slot] = this.#slabs.take(length, () => (fresh = this.#alloc(page)));
+      if (fresh !== undefined) this.#heat(unit);
+    } else {
+      const buffer = this.#alloc(Math.max(1, length));
+      unit = ownUnit(buffer);
+      this.#heat(unit);
     }
-    entry.length = length;
-    const bytes = entry.buffer.bytes;
-    const target = length === bytes.length ? bytes : bytes.subarray(0, length);
-    if (value !== undefined) copyProduced(target, value);
-    else (produce as FillProducer<K>).fill(target, key);
+    // What a hit reads and writes first (one cache line), then the rest.
+    const entry = {
+      ttl, view: undefined, used: this.#clock, pins: 1, isString, key,
+      unit, slot, epoch: unit.epoch, length, dead: false, placed: 0, start,
+      value: undefined, prev: undefined, next: undefined, listed: false,
+    } as unknown as Entry<K>;
+    (entry as { value: Entry<K> }).value = entry;
+    unit.values[slot] = entry;
+    this.#warm(entry); // a slab may have been unpinned (a dropped page only moves its epoch on)
+    entry.epoch = unit.epoch;
+    return entry;
   }
 
-  /** Allocate, evicting unpinned entries while the arena is full. */
+  #insert(entry: Entry<K>): void {
+    this.#entries.set(entry.key, entry);
+    entry.used = entry.placed = ++this.#clock;
+    this.#lru.push(entry);
+    this.#bytes += footprint(entry);
+    this.#valueBytes += entry.length;
+    this.#shrink(this.#budget);
+  }
+
+  #stale(e: Entry<K>): boolean {
+    return performance.now() - e.start > e.ttl;
+  }
+
+  /** Live entries, most recently used first. */
+  *#recent(): IterableIterator<Entry<K>> {
+    yield* [...this.#entries.values()].sort((a, b) => b.used - a.used);
+  }
+
+  /** A copy of an entry's value (a string if set as one), or undefined if the kernel dropped it. */
+  #copy(e: Entry<K>): string | Uint8Array | undefined {
+    const h = this.#acquire(e, 'hit');
+    if (h === undefined) return undefined;
+    const bytes = Buffer.from(h.bytes);
+    h.release();
+    return e.isString ? bytes.toString('utf8') : bytes;
+  }
+
+  /** Allocate, evicting unpinned entries while the arena is full; when nothing is left to evict, say what holds the memory. */
   #alloc(length: number): VolatileBuffer {
     for (;;) {
       try {
         return this.#arena.alloc(length);
       } catch (err) {
-        if ((err as { code?: string }).code !== 'ERR_ARENA_FULL' || !this.#evictOne()) throw err;
+        if ((err as { code?: string }).code !== 'ERR_ARENA_FULL') throw err;
+        if (this.#evictOne()) continue;
+        if (this.#handles > 0) {
+          (err as Error).message +=
+            `; this cache holds ${this.#held()} bytes pinned by ${this.#handles} unreleased handle${this.#handles === 1 ? '' : 's'}` +
+            ' (call release() on every handle get()/fetch() returned, or hold it with `using`)';
+        }
+        throw err;
       }
     }
   }
@@ -489,22 +851,43 @@ export class VolatileCache<K = string> implements Disposable {
 
   /** Evict the least recently used unpinned entry; false if there is none. */
   #evictOne(): boolean {
-    for (let n = this.#lru.head; n !== undefined; n = n.next) {
+    for (let n = this.#lru.head; n !== undefined; ) {
       const entry = n.value;
+      n = n.next;
+      if (entry.used !== entry.placed) {
+        // Used since it was placed: it moves back to its place by recency (looked for
+        // from the end, a few steps at most: beyond them the order is approximate).
+        entry.placed = entry.used;
+        let at = this.#lru.tail as Entry<K>;
+        for (let steps = 0; at !== entry && at.placed > entry.used && at.prev !== undefined && steps < 32; steps++) at = at.prev as Entry<K>;
+        if (at !== entry) this.#lru.insertAfter(at, entry);
+        continue;
+      }
       if (entry.pins > 0) continue;
       this.#evictions++;
-      this.#remove(entry);
+      this.#remove(entry, 'evict');
       return true;
     }
     return false;
   }
 
-  #remove(entry: Entry<K>): void {
+  #remove(entry: Entry<K>, reason: DisposeReason): void {
     if (entry.dead) return;
     entry.dead = true;
     this.#entries.delete(entry.key);
-    this.#lru.remove(entry.node);
-    this.#bytes -= entry.buffer.capacity;
-    if (entry.pins === 0) entry.buffer.free();
+    this.#lru.remove(entry);
+    this.#bytes -= footprint(entry);
+    this.#valueBytes -= entry.length;
+    if (entry.pins === 0) this.#freeValue(entry);
+    if (this.#dispose !== undefined) this.#dispose(undefined, entry.key, reason);
+    if (this.#disposeAfter !== undefined) this.#disposed.push([entry.key, reason]);
+  }
+
+  /** disposeAfter runs once the operation that removed entries is done. */
+  #flushDisposed(): void {
+    if (this.#disposed.length === 0) return;
+    const done = this.#disposed;
+    this.#disposed = [];
+    for (const [key, reason] of done) (this.#disposeAfter as Disposer<K>)(undefined, key, reason);
   }
 }

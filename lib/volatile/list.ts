@@ -43,6 +43,22 @@ export class List<T> {
     this.size--;
   }
 
+  /** Insert (or move) `n` right after `ref` (a listed node). */
+  insertAfter(ref: ListNode<T>, n: ListNode<T>): void {
+    if (ref === this.tail) {
+      this.push(n);
+      return;
+    }
+    if (n.listed) this.remove(n);
+    const next = ref.next as ListNode<T>;
+    n.prev = ref;
+    n.next = next;
+    ref.next = n;
+    next.prev = n;
+    n.listed = true;
+    this.size++;
+  }
+
   clear(): void {
     for (let n = this.head; n !== undefined; ) {
       const next = n.next;

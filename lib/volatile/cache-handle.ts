@@ -1,0 +1,209 @@
+// CacheHandle and the checks of values handed to a VolatileCache.
+//
+// A handle pins its entry until release(); its `bytes` is a view of the arena
+// (of the entry's own span, or of its slot in a slab). A value that was not kept
+// (over maxEntrySize, or deleted while it was made) is handed out as a private
+// copy. `bytes` throws once released, and after the cache's arena was closed.
+//
+// A handle garbage-collected without release() is reported once per cache (a
+// process warning naming the key, as Node does for an unclosed FileHandle) and
+// its pin is dropped. FinalizationRegistry.register costs ~200 ns, more than a
+// whole hit, so a handle is registered only if it is still unreleased 32 handles
+// later or when the event loop next runs its immediates: most handles are released synchronously
+// and never pay for it.
+import * as util from 'node:util';
+import { illegalConstructor, invalidArgType, invalidArgValue, pagewiseError } from '../errors';
+
+/** What get() found: 'hit' (intact), 'miss' or 'purged' (both made by produce), 'stale' (past its ttl, allowStale). */
+export type CacheOutcome = 'hit' | 'miss' | 'purged' | 'stale';
+
+/** What the cache does for a handle (implemented by VolatileCache). */
+export interface HandleOwner<E> {
+  releaseEntry(entry: E): void;
+  leaked(entry: E, key: unknown): void;
+}
+
+export const CREATE_HANDLE = Symbol('pagewise.createCacheHandle');
+
+interface LeakToken {
+  owner: HandleOwner<unknown>;
+  entry: unknown;
+  key: unknown;
+  released: boolean;
+}
+
+const leakRegistry = new FinalizationRegistry<LeakToken>((t) => {
+  if (!t.released) t.owner.leaked(t.entry, t.key);
+});
+
+/** Handles holding a pin, made since the last check (strongly held until it runs): a fixed ring, no allocation. */
+// Small: the handles in it survive a scavenge (and would be promoted), so few are kept.
+const YOUNG_BATCH = 32;
+const young: Array<CacheHandle<unknown> | undefined> = new Array(YOUNG_BATCH).fill(undefined);
+let youngCount = 0;
+let checkScheduled = false;
+function onImmediate(): void {
+  checkScheduled = false;
+  CacheHandle.checkYoung();
+}
+const textDecoder = new TextDecoder();
+
+/** A value of the cache: its bytes stay valid until release(). */
+export class CacheHandle<K> implements Disposable {
+  readonly #owner: HandleOwner<unknown> | undefined;
+  readonly #entry: unknown;
+  /** The span the bytes are in (undefined for a copy): freed when the arena was closed. */
+  readonly #span: { readonly state: string } | undefined;
+  readonly #bytes: Uint8Array;
+  readonly #isString: boolean;
+  #released = false;
+  #token: LeakToken | undefined;
+  readonly key: K;
+  /** What get() / fetch() found. */
+  readonly outcome: CacheOutcome;
+
+  /**
+   * @internal `owner` and `entry` when the handle holds a pin (released through
+   * owner.releaseEntry), undefined when `bytes` is a copy.
+   */
+  constructor(
+    token: typeof CREATE_HANDLE,
+    key: K,
+    bytes: Uint8Array,
+    isString: boolean,
+    outcome: CacheOutcome,
+    owner?: HandleOwner<unknown>,
+    entry?: unknown,
+    span?: { readonly state: string },
+  ) {
+    if (token !== CREATE_HANDLE) throw illegalConstructor('use cache.get()');
+    this.key = key;
+    this.#bytes = bytes;
+    this.#isString = isString;
+    this.outcome = outcome;
+    if (owner !== undefined) {
+      this.#owner = owner;
+      this.#entry = entry;
+      this.#span = span;
+      // Bounded: a long synchronous loop of get()/release() checks its handles in batches.
+      young[youngCount++] = this as CacheHandle<unknown>;
+      if (youngCount === YOUNG_BATCH) CacheHandle.checkYoung();
+      else if (!checkScheduled) {
+        checkScheduled = true;
+        setImmediate(onImmediate).unref();
+      }
+    }
+  }
+
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /** The cached bytes. Throws ERR_HANDLE_RELEASED after release(). */
+  get bytes(): Uint8Array {
+    if (this.#released) throw released();
+    if (this.#span !== undefined && this.#span.state === 'freed') throw freed();
+    return this.#bytes;
+  }
+
+  /** The value as it was set: a string for a value set (or produced) as a string, else `bytes`. */
+  get value(): string | Uint8Array {
+    if (this.#released) throw released();
+    if (this.#span !== undefined && this.#span.state === 'freed') throw freed();
+    return this.#isString ? textDecoder.decode(this.#bytes) : this.#bytes;
+  }
+
+  /** Unpin (when this is the last handle of the entry). Idempotent. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    if (this.#token !== undefined) this.#token.released = true;
+    if (this.#owner !== undefined) this.#owner.releaseEntry(this.#entry);
+  }
+
+  [Symbol.dispose](): void {
+    this.release();
+  }
+
+  /** @internal Watch the handles still unreleased after the synchronous code that made them. */
+  static checkYoung(): void {
+    const n = youngCount;
+    youngCount = 0;
+    for (let i = 0; i < n; i++) {
+      const h = young[i] as CacheHandle<unknown>;
+      young[i] = undefined;
+      if (h.#released || h.#owner === undefined) continue;
+      h.#token = { owner: h.#owner, entry: h.#entry, key: h.key, released: false };
+      leakRegistry.register(h, h.#token);
+    }
+  }
+
+}
+
+function freed() {
+  return pagewiseError('ERR_BUFFER_FREED', 'Cannot access the bytes: the arena of the cache was closed');
+}
+
+function released() {
+  return pagewiseError('ERR_HANDLE_RELEASED', 'Cannot access the bytes: the cache handle was released');
+}
+
+// The intrinsic getters: neither a subclass nor a Proxy can lie about them.
+const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const typedArrayLength = Object.getOwnPropertyDescriptor(typedArrayProto, 'length')?.get as (this: Uint8Array) => number;
+const typedArrayBuffer = Object.getOwnPropertyDescriptor(typedArrayProto, 'buffer')?.get as (this: Uint8Array) => ArrayBufferLike;
+const typedArraySet = Uint8Array.prototype.set;
+
+/** A value checked: its bytes, true length, and whether it was given as a string. */
+export interface Value {
+  bytes: Uint8Array;
+  length: number;
+  isString: boolean;
+}
+
+/**
+ * Check a value given to the cache (returned by produce, fetchMethod, memoMethod or
+ * passed to set()): a string (stored as UTF-8) or a genuine, attached Uint8Array.
+ */
+export function checkValue(name: string, value: unknown): Value {
+  if (typeof value === 'string') {
+    const bytes = Buffer.from(value, 'utf8');
+    return { bytes, length: bytes.length, isString: true };
+  }
+  if (!util.types.isUint8Array(value)) {
+    if (util.types.isPromise(value)) {
+      // Refused, and must not die later as an unhandled rejection.
+      Promise.prototype.then.call(value, undefined, () => {});
+      throw pagewiseError(
+        'ERR_CACHE_ASYNC_PRODUCE',
+        `${name} is a Promise: get() needs the value synchronously. For an async producer, give the cache a fetchMethod and call cache.fetch(key)`,
+      );
+    }
+    throw invalidArgType(name, 'of type string or an instance of Uint8Array', value);
+  }
+  const length = typedArrayLength.call(value);
+  if (length === 0) {
+    try {
+      new Uint8Array(typedArrayBuffer.call(value)); // throws on a detached buffer
+    } catch {
+      throw invalidArgValue(name, value, 'is a view of a detached ArrayBuffer');
+    }
+  }
+  return { bytes: value, length, isString: false };
+}
+
+/** Copy a checked value into `target` at `offset`; a value detached since it was checked gives a coded error. */
+export function copyValue(name: string, target: Uint8Array, value: Uint8Array, offset = 0): void {
+  try {
+    typedArraySet.call(target, value, offset);
+  } catch {
+    throw invalidArgValue(name, value, 'could not be copied (is it a view of a detached ArrayBuffer?)');
+  }
+}
+
+/** A private copy of a checked value (for a handle of a value that is not kept in the arena). */
+export function copyOf(name: string, value: Uint8Array, length: number): Buffer {
+  const out = Buffer.allocUnsafe(length);
+  copyValue(name, out, value);
+  return out;
+}
