@@ -12,7 +12,7 @@
 import * as http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
-import { collectMetrics, releaseAfter, VolatileCache } from '../dist/index.js';
+import { collectMetrics, releaseAfter, VolatileCache } from 'pagewise';
 
 const MiB = 1024 * 1024;
 let renders = 0;

@@ -34,7 +34,8 @@ describe("examples/*.mjs ship in the package and read as a user's code", () => {
       const text = fs.readFileSync(path.join(root, 'examples', f), 'utf8');
       const specifiers = [...text.matchAll(/^import\s[^;]*?from\s+'([^']+)'/gm)].map((m) => m[1]);
       expect(specifiers, f).toContain('pagewise');
-      expect(specifiers.filter((s) => s !== 'pagewise' && !s.startsWith('node:')), f).toEqual([]);
+      // prom-client: pagewise's optional peer dependency, which the metrics examples show.
+      expect(specifiers.filter((s) => s !== 'pagewise' && s !== 'prom-client' && !s.startsWith('node:')), f).toEqual([]);
     }
   });
 });
