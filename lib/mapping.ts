@@ -75,6 +75,8 @@ const LOCK_KEYS = Object.freeze(['offset', 'length', 'onFault']);
 export const CREATE = Symbol('pagewise.createMapping');
 /** Internal: starts the truncation watch of a file mapping (mapFile { watch: true }, lib/truncation-watch.ts). */
 export const WATCH = Symbol('pagewise.watchTruncation');
+/** The volatile arena's view: one the backend does not keep reachable (BackendMapping.lendView). */
+export const LEND_VIEW = Symbol('pagewise.lendView');
 
 export interface MappingInit {
   backend: Backend;
@@ -210,6 +212,13 @@ export class Mapping implements Disposable {
     const room = Math.min(this.#length - offset, this.#backend.maxViewLength);
     const len = length === undefined ? room : validateInteger('length', length, 0, room);
     return this.#region.view(this.#delta + offset, len);
+  }
+
+  /** @internal A view whose buffer only its holders keep reachable (offset and length already checked). */
+  [LEND_VIEW](offset: number, length: number): Uint8Array {
+    Mapping.#open(this, 'create a view');
+    const r = this.#region;
+    return r.lendView !== undefined ? r.lendView(this.#delta + offset, length) : r.view(this.#delta + offset, length);
   }
 
   /**

@@ -318,6 +318,16 @@ export class SimMapping implements BackendMapping {
     }
   }
 
+  lendView(offset: number, length: number): Uint8Array {
+    this.check('create a view');
+    try {
+      return this.store.lend(offset, length);
+    } catch (err) {
+      if (err instanceof RangeError) throw errnoError('ENOMEM', 'mmap'); // ArrayBuffer allocation failed
+      throw err;
+    }
+  }
+
   /**
    * Detach `view`: the extent behind it moves to a new ArrayBuffer (no copy), so every
    * view on that extent gets length 0 and views over other extents stay valid.
