@@ -42,6 +42,7 @@ export type { CodedError, ErrnoError } from './errors';
 export { VolatileArena, VolatileBuffer } from './volatile/arena';
 export type { ArenaStats, BufferState, PinResult, VolatileArenaOptions } from './volatile/arena';
 export { CacheHandle, VolatileCache } from './volatile/cache';
+export { type Releasable, releaseAfter } from './volatile/release-after';
 export type { CacheOutcome, CacheStats, FillProducer, Producer, VolatileCacheOptions } from './volatile/cache';
 export { MemoryPressureWatcher, ownMemoryLimit, watchMemoryPressure } from './pressure';
 export type { MemoryLimit, PressureEvent, PressureLevel, PressureSource, PressureSourceInfo, PressureSourceKind, WatchMemoryPressureOptions } from './pressure';
