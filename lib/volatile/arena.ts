@@ -357,7 +357,7 @@ export class VolatileArena implements Disposable {
           `the largest free span is ${largest * this.#page} bytes` +
           (q > 0
             ? ` (${q} bytes wait for their old views to be garbage-collected, and the arena may not grow further:` +
-              ' let the event loop run and drop references to old buffers\' bytes)'
+              ' drop references to freed buffers\' bytes and let the event loop run so they are collected)'
             : ''),
       );
     }
