@@ -496,12 +496,7 @@ export class VolatileArena implements Disposable {
     this.#stats.pressureEvents++;
     if (level === 'critical') this.#criticalAt = performance.now();
     this.#flushAll();
-    // Held and quarantined spans wait for their views to be collected: ask for that now.
-    const s = this.#stats;
-    if (s.heldBytes + s.quarantinedBytes > 0 && performance.now() - this.#collectedAt >= COLLECT_INTERVAL_MS) {
-      this.#collectedAt = performance.now();
-      if (requestCollection()) s.collectionsRequested++;
-    }
+    this.#collectSoon();
     if (level !== 'critical') return;
     for (const b of this.#live) {
       if (b.state === 'volatile') this.#advise('dontneed', b.offset, b.capacity);
@@ -547,6 +542,23 @@ export class VolatileArena implements Disposable {
     s.pinnedBytes = s.unpinnedBytes = s.softUnpinnedBytes = s.volatileBytes = s.heldBytes = 0;
     s.buffers = s.pendingFreeBytes = s.quarantinedBytes = 0;
     s.freeBytes = s.size;
+  }
+
+  /**
+   * Held and quarantined spans wait for their views to be collected: under pressure, ask
+   * the engine for a collection (rate-limited). A view made or read in the current task
+   * survives any collection in it (WeakRef semantics), so one more runs in the next turn
+   * of the event loop; the FinalizationRegistry then releases what was collected.
+   */
+  #collectSoon(): void {
+    const s = this.#stats;
+    if (s.heldBytes + s.quarantinedBytes === 0 || performance.now() - this.#collectedAt < COLLECT_INTERVAL_MS) return;
+    this.#collectedAt = performance.now();
+    if (requestCollection()) s.collectionsRequested++;
+    setTimeout(() => {
+      if (this.#closed || s.heldBytes + s.quarantinedBytes === 0) return;
+      if (requestCollection()) s.collectionsRequested++;
+    }, 0).unref();
   }
 
   #closeRegions(): void {
