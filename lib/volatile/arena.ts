@@ -477,6 +477,28 @@ export class VolatileArena implements Disposable {
     return bytes;
   }
 
+  /**
+   * Ask the engine to collect views nothing references any more (where the runtime lets a
+   * library do so: see docs/ARENA.md) and wait, a bounded number of event-loop turns, until
+   * the arena has acted on them: held buffers become volatile and quarantined spans free.
+   * Resolves to the bytes still held back (heldBytes + quarantinedBytes) — by something that
+   * still references a view, or because no collection could be requested. For tests and
+   * demos; a service need not call it (the engine's own collections do the same, later).
+   */
+  async collectViews(): Promise<number> {
+    const s = this.#stats;
+    const turn = () => new Promise((r) => setTimeout(r, 0));
+    for (let i = 0; i < 8 && !this.#closed; i++) {
+      // A view made or read in the caller's task survives a collection in that task.
+      await turn();
+      if (requestCollection()) s.collectionsRequested++;
+      await turn();
+      await turn();
+      if (s.heldBytes + s.quarantinedBytes === 0) break;
+    }
+    return s.heldBytes + s.quarantinedBytes;
+  }
+
   /** MADV_DONTNEED every freed span now (what the decay timer does later), so RSS goes down. Returns the bytes advised. */
   decayNow(): number {
     this.#open('decay');
