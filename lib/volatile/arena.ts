@@ -601,6 +601,10 @@ export class VolatileArena implements Disposable {
       const r = this.#regionOf(offset);
       return (this.#regions[r] as Mapping)[LEND_VIEW](offset - r * this.#stride * this.#page, length);
     },
+    privateView: (offset, length) => {
+      const r = this.#regionOf(offset);
+      return (this.#regions[r] as Mapping).view(offset - r * this.#stride * this.#page, length);
+    },
     page: () => this.#page,
     zero: () => this.#zero,
     strict: () => this.#strict,
@@ -623,8 +627,7 @@ export class VolatileArena implements Disposable {
 
   /** The arena's own view of a span, for canaries: never exposed, so it never holds the span. */
   #words(b: VolatileBuffer): Int32Array {
-    const r = this.#regionOf(b.offset);
-    const v = (this.#regions[r] as Mapping).view(b.offset - r * this.#stride * this.#page, b.capacity);
+    const v = this.#core.privateView(b.offset, b.capacity);
     return new Int32Array(v.buffer, v.byteOffset, b.capacity / 4);
   }
 

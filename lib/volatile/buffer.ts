@@ -56,6 +56,8 @@ const exposureRegistry = new FinalizationRegistry<Exposure>((e) => {
 export interface ArenaCore {
   /** A view of [offset, offset + length) that only its holders keep reachable. */
   view(offset: number, length: number): Uint8Array;
+  /** The arena's own view of [offset, offset + length): never exposed, never counted. */
+  privateView(offset: number, length: number): Uint8Array;
   page(): number;
   zero(): boolean;
   strict(): boolean;
@@ -79,6 +81,7 @@ export const kExposure = Symbol('pagewise.exposure');
 export const kUnpinnedAt = Symbol('pagewise.unpinnedAt');
 export const kSoftNode = Symbol('pagewise.softNode');
 export const kHeldNode = Symbol('pagewise.heldNode');
+export const kPrivateBytes = Symbol('pagewise.privateBytes');
 
 /**
  * A page-granular span of a VolatileArena. Pinned: ordinary memory, `bytes` is
@@ -256,6 +259,16 @@ export class VolatileBuffer implements Disposable {
     const s = this.#core.stats();
     s.softUnpinnedBytes -= this.capacity;
     s.volatileBytes += this.capacity;
+  }
+
+  /**
+   * @internal The content (length bytes) through the arena's own view, for a write that
+   * must not count as exposing the span (the cache copying a produced value in). The
+   * caller must not let it escape: nothing waits for it to be collected.
+   */
+  [kPrivateBytes](): Uint8Array {
+    if (this.#state !== 'pinned') throw this.#notPinned('access the bytes of');
+    return this.#core.privateView(this.offset, this.length);
   }
 
   /** The arena was closed: the buffer is freed (its views stay attached and keep the memory). */

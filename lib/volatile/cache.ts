@@ -16,6 +16,7 @@ import * as util from 'node:util';
 import { illegalConstructor, invalidArgType, invalidArgValue, pagewiseError } from '../errors';
 import { validateInteger, validateObject, validateOneOf } from '../validate';
 import { type ArenaStats, VolatileArena, type VolatileBuffer } from './arena';
+import { kPrivateBytes } from './buffer';
 import { List, type ListNode, listNode } from './list';
 import { ARENA_OPTION_KEYS, type VolatileArenaOptions } from './options';
 import { listenToPressure, type PressureLevel, type PressureSource } from './pressure-source';
@@ -424,7 +425,7 @@ export class VolatileCache<K = string> implements Disposable {
       const [value, length] = producedBytes(produce(key));
       const buffer = this.#alloc(Math.max(1, length));
       try {
-        copyProduced(buffer.bytes, value);
+        copyProduced(buffer[kPrivateBytes](), value); // not an exposure: the entry can go volatile unread (docs/ARENA.md)
       } catch (err) {
         buffer.free();
         throw err;
@@ -465,10 +466,12 @@ export class VolatileCache<K = string> implements Disposable {
       this.#pinnedBytes += delta;
     }
     entry.length = length;
+    if (value !== undefined) {
+      copyProduced(entry.buffer[kPrivateBytes]().subarray(0, length), value);
+      return;
+    }
     const bytes = entry.buffer.bytes;
-    const target = length === bytes.length ? bytes : bytes.subarray(0, length);
-    if (value !== undefined) copyProduced(target, value);
-    else (produce as FillProducer<K>).fill(target, key);
+    (produce as FillProducer<K>).fill(length === bytes.length ? bytes : bytes.subarray(0, length), key);
   }
 
   /** Allocate, evicting unpinned entries while the arena is full. */
