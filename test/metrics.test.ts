@@ -42,6 +42,7 @@ describe('collectMetrics', () => {
     expect(sample(text, 'pagewise_arena_bytes', 'arena="main",state="unpinned"')).toBe(2 * PAGE);
     expect(sample(text, 'pagewise_arena_pins_total', 'arena="main",result="intact"')).toBe(1);
     expect(sample(text, 'pagewise_arena_bytes', 'arena="main",state="quarantined"')).toBe(0);
+    expect(sample(text, 'pagewise_arena_bytes', 'arena="main",state="held"')).toBe(0); // b's bytes were never read
     expect(sample(text, 'pagewise_arena_regions', 'arena="main"')).toBe(1);
     expect(sample(text, 'pagewise_cache_entries', 'cache="items"')).toBe(1);
     expect(sample(text, 'pagewise_cache_lookups_total', 'cache="items",outcome="miss"')).toBe(1);
