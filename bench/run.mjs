@@ -23,6 +23,7 @@ const QUESTIONS = [
   'populate-event-loop.mjs',
   'cli-vs-vmtouch.mjs',
   'read.mjs',
+  'arena-views.mjs',
 ];
 
 const argv = process.argv.slice(2);

@@ -625,12 +625,6 @@ export class VolatileArena implements Disposable {
     release: (b, state, exposure) => this.#release(b, state, exposure),
   };
 
-  /** The arena's own view of a span, for canaries: never exposed, so it never holds the span. */
-  #words(b: VolatileBuffer): Int32Array {
-    const v = this.#core.privateView(b.offset, b.capacity);
-    return new Int32Array(v.buffer, v.byteOffset, b.capacity / 4);
-  }
-
   /** A buffer due to become volatile whose view is still reachable: it waits, as ordinary memory. */
   #hold(b: VolatileBuffer): void {
     this.#held.push(b[kHeldNode]);
@@ -722,7 +716,7 @@ export class VolatileArena implements Disposable {
       else batch.push(b);
     }
     if (batch.length === 0) return;
-    for (const b of batch) b[kCanaries](this.#words(b));
+    for (const b of batch) b[kCanaries]();
     batch.sort((x, y) => x.offset - y.offset);
     const runs: Array<{ offset: number; length: number }> = [];
     let runStart = batch[0].offset;

@@ -107,6 +107,11 @@ export class VolatileBuffer implements Disposable {
   #weak: WeakRef<Uint8Array> | undefined;
   /** Per page: [saved first word, canary written]. */
   #side: Int32Array | undefined;
+  /**
+   * The arena's own view of the whole span (canaries, the pin CAS, copying a produced
+   * value in): never handed out, so holding it keeps nothing exposed. Made once per owner.
+   */
+  #own: Uint8Array | undefined;
   readonly [kExposure]: Exposure;
   /** The arena's epoch when unpin() ran, for its timer. */
   [kUnpinnedAt] = 0;
@@ -192,10 +197,11 @@ export class VolatileBuffer implements Disposable {
       if (state === 'freed') throw this.#notPinned('pin');
       throw pagewiseError('ERR_BUFFER_PINNED', 'Cannot pin: the buffer is already pinned');
     }
-    // Volatile: every earlier view was collected (the arena waited for it); this one is new.
+    // Volatile: every earlier view was collected (the arena waited for it). The CAS goes
+    // through the arena's own view, so a pin exposes nothing until `bytes` is read.
     this.#state = 'pinned';
-    const bytes = this.#expose();
-    const words = new Int32Array(bytes.buffer, bytes.byteOffset, this.capacity / 4);
+    const own = this.#ownView();
+    const words = new Int32Array(own.buffer, own.byteOffset, this.capacity / 4);
     const page = this.#core.page();
     const pages = this.capacity / page;
     const step = page / 4;
@@ -214,7 +220,7 @@ export class VolatileBuffer implements Disposable {
     s.pins++;
     if (purged) {
       s.purgedPins++;
-      if (this.#core.zero()) new Uint8Array(bytes.buffer, bytes.byteOffset, this.capacity).fill(0);
+      if (this.#core.zero()) own.fill(0);
       return 'purged';
     }
     s.intactPins++;
@@ -230,7 +236,7 @@ export class VolatileBuffer implements Disposable {
     const state = this.#state;
     if (state === 'freed') return;
     this.#state = 'freed';
-    this.#bytes = this.#weak = this.#side = undefined;
+    this.#bytes = this.#weak = this.#side = this.#own = undefined;
     this.#core.release(this, state, this[kExposure]);
   }
 
@@ -238,11 +244,10 @@ export class VolatileBuffer implements Disposable {
     this.free();
   }
 
-  /**
-   * @internal The arena makes this (unpinned, unexposed) buffer volatile: canaries in.
-   * MADV_FREE follows. `words` is the arena's own view of the span (never exposed).
-   */
-  [kCanaries](words: Int32Array): void {
+  /** @internal The arena makes this (unpinned, unexposed) buffer volatile: canaries in, through its own view. MADV_FREE follows. */
+  [kCanaries](): void {
+    const own = this.#ownView();
+    const words = new Int32Array(own.buffer, own.byteOffset, this.capacity / 4);
     const page = this.#core.page();
     const pages = this.capacity / page;
     const step = page / 4;
@@ -268,12 +273,19 @@ export class VolatileBuffer implements Disposable {
    */
   [kPrivateBytes](): Uint8Array {
     if (this.#state !== 'pinned') throw this.#notPinned('access the bytes of');
-    return this.#core.privateView(this.offset, this.length);
+    const own = this.#ownView();
+    return own.length === this.length ? own : own.subarray(0, this.length);
+  }
+
+  #ownView(): Uint8Array {
+    // On the simulator a view can lose its memory when the store re-homes an extent: make another.
+    if (this.#own === undefined || this.#own.byteLength === 0) this.#own = this.#core.privateView(this.offset, this.capacity);
+    return this.#own;
   }
 
   /** The arena was closed: the buffer is freed (its views stay attached and keep the memory). */
   [kClosed](): void {
-    this.#bytes = this.#weak = this.#side = undefined;
+    this.#bytes = this.#weak = this.#side = this.#own = undefined;
     this.#state = 'freed';
   }
 
