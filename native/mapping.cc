@@ -147,16 +147,8 @@ void CleanupHook(void* arg) {
 // The backing store alone is not enough: detaching a buffer releases it at
 // once, while Node's async work (crypto.randomFill, fs.write) still holds the
 // raw pointer and keeps only the JavaScript object alive until its callback.
-//
-// Each live view's length is also reported to V8 as external memory (and
-// taken back when the view is gone): V8 schedules its major collections by
-// that figure, and a view that is unreachable but not yet collected keeps
-// its range from being reused (the volatile arena waits for exactly this).
-// Without it, thousands of small views can outlive many scavenges at the
-// cost of their native bookkeeping (issue 24, item 1).
 struct ViewHint {
   std::shared_ptr<MappingState> state;
-  int64_t bytes = 0;
   int holds = 2;
 };
 
@@ -164,12 +156,7 @@ void DropViewHold(napi_env /*env*/, void* /*data*/, void* hint) {
   auto* h = static_cast<ViewHint*>(hint);
   if (--h->holds > 0) return;
   std::shared_ptr<MappingState> state = std::move(h->state);
-  int64_t bytes = h->bytes;
   delete h;
-  if (!state->envGone && bytes != 0) {
-    int64_t ignored = 0;
-    napi_adjust_external_memory(state->env, -bytes, &ignored);
-  }
   state->liveViews--;
   state->UnmapIfUnreachable();
   // ~MappingState unmaps if this was the last owner.
@@ -382,10 +369,6 @@ Napi::Value NativeMapping::View(const Napi::CallbackInfo& info) {
                                                           DropViewHold, hint, &result);
     if (status != napi_ok) throw Napi::Error::New(env);
     s.liveViews++;
-    int64_t ignored = 0;
-    if (napi_adjust_external_memory(env, static_cast<int64_t>(length), &ignored) == napi_ok) {
-      hint->bytes = static_cast<int64_t>(length);
-    }
     if (napi_add_finalizer(env, result, nullptr, DropViewHold, hint, nullptr) != napi_ok) {
       hint->holds--;  // only the backing store's release will count (cannot happen for a fresh object)
     }

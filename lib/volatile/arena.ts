@@ -204,6 +204,8 @@ export class VolatileArena implements Disposable {
   #exposedAfterClose = 0;
   /** Freed spans in quarantine. */
   #quarantinedSpans = 0;
+  /** Per region, the arena's own view of all of it (native; never exposed: see privateView). */
+  readonly #regionViews: Array<Uint8Array | undefined> = [];
   /** When a collection was last requested. */
   #collectedAt = -Infinity;
   readonly #stats: ArenaStats;
@@ -422,6 +424,7 @@ export class VolatileArena implements Disposable {
       this.#cutDirty(start, start + this.#pages);
       m.close();
       this.#regions[r] = undefined;
+      this.#regionViews[r] = undefined;
       const bytes = this.#pages * this.#page;
       this.#stats.size -= bytes;
       this.#stats.freeBytes -= bytes;
@@ -584,6 +587,7 @@ export class VolatileArena implements Disposable {
   }
 
   #closeRegions(): void {
+    this.#regionViews.length = 0;
     for (const m of this.#regions) m?.close();
   }
 
@@ -603,7 +607,19 @@ export class VolatileArena implements Disposable {
     },
     privateView: (offset, length) => {
       const r = this.#regionOf(offset);
-      return (this.#regions[r] as Mapping).view(offset - r * this.#stride * this.#page, length);
+      const local = offset - r * this.#stride * this.#page;
+      // Native: one view over the whole region serves every private access (no external
+      // ArrayBuffer per buffer). The simulator's views share an extent's memory, so there a
+      // region-wide view would copy the whole region into one extent: a view per span instead.
+      if (this.#pw.kind === 'native' && this.#pages * this.#page <= this.#pw.maxViewLength) {
+        let whole = this.#regionViews[r];
+        if (whole === undefined || whole.byteLength === 0) {
+          whole = (this.#regions[r] as Mapping).view(0, this.#pages * this.#page);
+          this.#regionViews[r] = whole;
+        }
+        return whole.subarray(local, local + length);
+      }
+      return (this.#regions[r] as Mapping).view(local, length);
     },
     page: () => this.#page,
     zero: () => this.#zero,
