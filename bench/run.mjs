@@ -25,6 +25,7 @@ const QUESTIONS = [
   'read.mjs',
   'page-flags.mjs',
   'cache.mjs',
+  'arena-views.mjs',
 ];
 
 const argv = process.argv.slice(2);

@@ -98,6 +98,12 @@ export interface BackendMapping {
    * Returns false if the view is not a live view of this mapping.
    */
   detachView(view: Uint8Array): boolean;
+  /**
+   * A view the backend itself does not keep reachable, so its buffer can be collected
+   * while the mapping lives (the volatile arena learns from that collection when Node is
+   * done with it). Absent: view() already is such a view (native: weak references only).
+   */
+  lendView?(offset: number, length: number): Uint8Array;
   /** madvise(2). */
   advise(offset: number, length: number, advice: number): void;
   /**

@@ -62,6 +62,7 @@ export { ownMemoryLimit } from './cgroup';
 export type { MemoryLimit } from './cgroup';
 export { MemoryPressureWatcher, watchMemoryPressure } from './pressure';
 export type { PressureEvent, PressureLevel, PressureSource, PressureSourceInfo, PressureSourceKind, WatchMemoryPressureOptions } from './pressure';
+export { type Releasable, releaseAfter } from './volatile/release-after';
 export { memoryUsage } from './memory-usage';
 export type { MappingMemoryUsage, MemoryFigures, MemoryUsage, ProcessMemoryUsage } from './memory-usage';
 export { collectMetrics } from './metrics';

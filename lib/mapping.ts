@@ -55,6 +55,8 @@ const SMALL_VECTOR = 64;
 export const CREATE = Symbol('pagewise.createMapping');
 /** Internal: starts the truncation watch of a file mapping (mapFile { watch: true }, lib/truncation-watch.ts). */
 export const WATCH = Symbol('pagewise.watchTruncation');
+/** The volatile arena's view: one the backend does not keep reachable (BackendMapping.lendView). */
+export const LEND_VIEW = Symbol('pagewise.lendView');
 
 interface MappingInit {
   backend: Backend;
@@ -180,6 +182,13 @@ export class Mapping implements Disposable {
     const room = Math.min(this.#length - offset, this.#backend.maxViewLength);
     const len = length === undefined ? room : validateInteger('length', length, 0, room);
     return this.#region.view(this.#delta + offset, len);
+  }
+
+  /** @internal A view whose buffer only its holders keep reachable (offset and length already checked). */
+  [LEND_VIEW](offset: number, length: number): Uint8Array {
+    Mapping.#open(this, 'create a view');
+    const r = this.#region;
+    return r.lendView !== undefined ? r.lendView(this.#delta + offset, length) : r.view(this.#delta + offset, length);
   }
 
   /**

@@ -216,7 +216,7 @@ export function collectMetrics(options?: MetricsOptions): MetricsCollector {
   if (arenas.length > 0) {
     new prom.Gauge({
       name: name('arena_bytes'),
-      help: 'VolatileArena bytes by state (unpinned: the kernel may drop it; quarantined: freed, waiting for its views to be collected; pending_free is part of free).',
+      help: 'VolatileArena bytes by state (unpinned: the kernel may drop it once volatile; held: unpinned but kept non-volatile because a view of it is still referenced, part of unpinned; quarantined: freed, waiting for its views to be collected; pending_free is part of free).',
       labelNames: ['arena', 'state'],
       registers,
       collect() {
@@ -228,6 +228,7 @@ export function collectMetrics(options?: MetricsOptions): MetricsCollector {
           this.set({ arena: label, state: 'free' }, s.freeBytes);
           this.set({ arena: label, state: 'pending_free' }, s.pendingFreeBytes);
           this.set({ arena: label, state: 'quarantined' }, s.quarantinedBytes);
+          this.set({ arena: label, state: 'held' }, s.heldBytes);
         }
       },
     });

@@ -2,7 +2,7 @@ import * as crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { CacheHandle, type CodedError, VolatileCache } from '../lib/index';
-import { allEqual, PAGE, pattern, pw } from './helpers';
+import { allEqual, collectViews, PAGE, pattern, pw } from './helpers';
 import { spyPagewise } from './spy-backend';
 
 function cache(budgetPages: number, arenaPages = 4 * budgetPages): VolatileCache<string> {
@@ -10,8 +10,9 @@ function cache(budgetPages: number, arenaPages = 4 * budgetPages): VolatileCache
 }
 
 /** What the kernel may do to released entries: unpin the cache's hot set (flush) and page out every volatile span. */
-function dropReleased(c: VolatileCache<string>): void {
+async function dropReleased(c: VolatileCache<string>): Promise<void> {
   c.flush();
+  await collectViews(c.arena); // views still reachable hold their spans back (issue 22)
   c.arena.purge();
 }
 
@@ -21,7 +22,7 @@ const produceFor = (calls: string[], pages = 2) => (key: string) => {
 };
 
 describe('VolatileCache', () => {
-  it('miss, then hit with byte-exact content; purged entries are regenerated', () => {
+  it('miss, then hit with byte-exact content; purged entries are regenerated', async () => {
     using c = cache(16);
     const calls: string[] = [];
     const produce = produceFor(calls);
@@ -36,7 +37,7 @@ describe('VolatileCache', () => {
       expect(h.bytes).toEqual(pattern(2 * PAGE - 17, 97));
     }
     expect(calls).toEqual(['a']);
-    dropReleased(c);
+    await dropReleased(c);
     {
       using h = c.get('a', produce);
       expect(h.outcome).toBe('purged');
@@ -46,7 +47,7 @@ describe('VolatileCache', () => {
     expect(c.stats).toMatchObject({ entries: 1, hits: 1, misses: 1, purged: 1, evictions: 0, heldBytes: 0, handles: 0, bytes: 2 * PAGE });
   });
 
-  it('handles nest: the entry stays pinned (and purge cannot touch it) until the last release', () => {
+  it('handles nest: the entry stays pinned (and purge cannot touch it) until the last release', async () => {
     using c = cache(16);
     const calls: string[] = [];
     const h1 = c.get('k', produceFor(calls));
@@ -55,13 +56,16 @@ describe('VolatileCache', () => {
     h1.release();
     h1.release(); // idempotent
     expect(() => h1.bytes).toThrow(expect.objectContaining({ code: 'ERR_HANDLE_RELEASED' }));
-    dropReleased(c);
+    await dropReleased(c);
     expect(h2.bytes).toEqual(pattern(2 * PAGE - 17, 107));
     const view = h2.bytes;
     h2.release();
     expect(view.length).toBe(2 * PAGE - 17); // released, not volatile yet: still the entry's own bytes
     c.flush();
-    expect(view.length).toBe(0); // volatile: stale view, nothing to see
+    c.arena.flush();
+    // Still reachable (issue 22): held back, never detached, still the entry's own bytes.
+    expect(c.stats.arena.heldBytes).toBe(2 * PAGE);
+    expect(view).toEqual(pattern(2 * PAGE - 17, 107));
     expect(c.stats.pinnedBytes).toBe(0);
     expect(c.stats.arena.unpinnedBytes).toBe(2 * PAGE);
   });
@@ -104,7 +108,7 @@ describe('VolatileCache', () => {
     held2.release();
   });
 
-  it('a producer that throws leaves no entry behind', () => {
+  it('a producer that throws leaves no entry behind', async () => {
     using c = cache(8);
     expect(() =>
       c.get('bad', () => {
@@ -113,7 +117,7 @@ describe('VolatileCache', () => {
     ).toThrow('boom');
     expect(c.has('bad')).toBe(false);
     c.get('p', produceFor([])).release();
-    dropReleased(c);
+    await dropReleased(c);
     expect(() =>
       c.get('p', () => {
         throw new Error('again');
@@ -130,10 +134,10 @@ describe('VolatileCache', () => {
     expect((err as CodedError).code).toBe('ERR_INVALID_ARG_TYPE');
   });
 
-  it('a regenerated entry may change size', () => {
+  it('a regenerated entry may change size', async () => {
     using c = cache(16);
     c.get('s', () => new Uint8Array(PAGE).fill(1)).release();
-    dropReleased(c);
+    await dropReleased(c);
     using h = c.get('s', () => new Uint8Array(3 * PAGE).fill(2));
     expect(h.outcome).toBe('purged');
     expect(h.bytes.length).toBe(3 * PAGE);
@@ -166,10 +170,10 @@ describe('VolatileCache: lru-cache habits', () => {
     expect(c.stats).toMatchObject({ entries: 0, bytes: 0, arena: { buffers: 0 } });
   });
 
-  it('peek of an entry the kernel dropped finds nothing and removes it', () => {
+  it('peek of an entry the kernel dropped finds nothing and removes it', async () => {
     using c = cache(64);
     c.get('a', produceFor([])).release();
-    dropReleased(c);
+    await dropReleased(c);
     expect(c.peek('a')).toBeUndefined();
     expect(c.has('a')).toBe(false);
     expect(c.stats.arena.buffers).toBe(0);
@@ -204,7 +208,7 @@ describe('VolatileCache: lru-cache habits', () => {
 });
 
 describe('VolatileCache: producers that fill the arena memory directly', () => {
-  it('{ size, fill } writes straight into the entry (a miss and a regeneration)', () => {
+  it('{ size, fill } writes straight into the entry (a miss and a regeneration)', async () => {
     using c = cache(64);
     let targets: Uint8Array[] = [];
     const produce = {
@@ -223,8 +227,10 @@ describe('VolatileCache: producers that fill the arena memory directly', () => {
       expect(targets[0].buffer).toBe(h.bytes.buffer);
       expect(targets[0].byteOffset).toBe(h.bytes.byteOffset);
     }
-    dropReleased(c);
+    await dropReleased(c);
     targets = [];
+    await collectViews(c.arena);
+    c.arena.purge();
     using h = c.get('ab', { size: PAGE, fill: (t) => t.fill(7) });
     expect(h.outcome).toBe('purged');
     expect(h.bytes.length).toBe(PAGE);
@@ -345,10 +351,10 @@ describe('VolatileCache: misbehaving and re-entrant producers (issue 16 F6)', ()
     expect(c.has('inner')).toBe(true);
   });
 
-  it("during regeneration, a re-entrant get() of the key never returns 'hit' with old bytes", () => {
+  it("during regeneration, a re-entrant get() of the key never returns 'hit' with old bytes", async () => {
     using c = cache(64);
     c.get('r', () => new Uint8Array(PAGE).fill(1)).release();
-    dropReleased(c);
+    await dropReleased(c);
     const seen: unknown[] = [];
     const h = c.get('r', () => {
       try {
@@ -367,11 +373,11 @@ describe('VolatileCache: misbehaving and re-entrant producers (issue 16 F6)', ()
     h.release();
   });
 
-  it('a producer that deletes or clears its own entry during regeneration, then throws, leaks nothing', () => {
+  it('a producer that deletes or clears its own entry during regeneration, then throws, leaks nothing', async () => {
     using c = cache(64);
     for (const op of ['delete', 'clear'] as const) {
       c.get('z', () => new Uint8Array(PAGE)).release();
-      dropReleased(c);
+      await dropReleased(c);
       expect(() =>
         c.get('z', () => {
           if (op === 'delete') c.delete('z');
@@ -385,15 +391,17 @@ describe('VolatileCache: misbehaving and re-entrant producers (issue 16 F6)', ()
 });
 
 describe('VolatileCache: memory pressure', () => {
-  it("moderate evicts unpinned entries down to the low watermark; critical drops every unpinned entry", () => {
+  it("moderate evicts unpinned entries down to the low watermark; critical drops every unpinned entry", async () => {
     using c = new VolatileCache<string>({ budget: 16 * PAGE, lowWatermark: 4 * PAGE, arenaSize: 64 * PAGE, pagewise: pw, decayMs: -1, unpinDelayMs: -1 });
     const produce = produceFor([]);
     for (const k of ['a', 'b', 'c', 'd', 'e']) c.get(k, produce).release();
     const held = c.get('f', produce);
+    await collectViews(c.arena);
     c.handlePressure('moderate');
     // Least recently used first; 'f' is pinned and stays.
     expect([...c.keys()]).toEqual(['f', 'e']);
     expect(c.stats.arena).toMatchObject({ softUnpinnedBytes: 0, volatileBytes: 2 * PAGE });
+    await collectViews(c.arena);
     c.handlePressure('critical');
     expect([...c.keys()]).toEqual(['f']);
     expect(held.bytes).toEqual(pattern(2 * PAGE - 17, 102));

@@ -25,7 +25,9 @@ describe('collectMetrics', () => {
     using cache = new VolatileCache<number>({ budget: 1 * MiB, pagewise: pw, decayMs: -1 });
     const a = arena.alloc(4 * PAGE);
     const b = arena.alloc(2 * PAGE);
+    const kept = b.bytes; // still referenced: b stays held (non-volatile) after flush()
     b.unpin();
+    arena.flush();
     a.unpin();
     expect(a.pin()).toBe('intact');
     cache.get(1, () => new Uint8Array(PAGE).fill(1)).release();
@@ -42,6 +44,8 @@ describe('collectMetrics', () => {
     expect(sample(text, 'pagewise_arena_bytes', 'arena="main",state="unpinned"')).toBe(2 * PAGE);
     expect(sample(text, 'pagewise_arena_pins_total', 'arena="main",result="intact"')).toBe(1);
     expect(sample(text, 'pagewise_arena_bytes', 'arena="main",state="quarantined"')).toBe(0);
+    expect(sample(text, 'pagewise_arena_bytes', 'arena="main",state="held"')).toBe(2 * PAGE);
+    expect(kept.length).toBe(2 * PAGE);
     expect(sample(text, 'pagewise_arena_regions', 'arena="main"')).toBe(1);
     expect(sample(text, 'pagewise_cache_entries', 'cache="items"')).toBe(1);
     expect(sample(text, 'pagewise_cache_lookups_total', 'cache="items",outcome="miss"')).toBe(1);

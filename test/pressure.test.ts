@@ -136,21 +136,26 @@ describe('reclaim race (native)', () => {
           fill(b.bytes, seeds[i]);
         };
         // Three kinds of round: 'batch' unpins every buffer and flush() makes them volatile
-        // in one batch (all canaries, then MADV_FREE per contiguous run) while PAGEOUT runs;
-        // 'single' makes each buffer volatile alone and pins it back after a short spin;
+        // in one batch (all canaries, then MADV_FREE per contiguous run) while PAGEOUT runs,
+        // then pins them back in order; 'spaced' does the same with a spin of varying length
+        // before each pin (each buffer pinned back a different time after its MADV_FREE);
         // 'soft' pins back before the buffer ever became volatile (no kernel involved).
+        // A span becomes volatile only once its view was collected (issue 22): the volatile
+        // rounds wait for that between the unpins and flush().
         for (let round = 0; more(); round++) {
-          const kind = round % 5 === 4 ? 'soft' : round % 2 === 0 ? 'batch' : 'single';
+          const kind = round % 5 === 4 ? 'soft' : round % 2 === 0 ? 'batch' : 'spaced';
           for (let i = 0; i < buffers.length; i++) {
             buffers[i].unpin();
-            if (kind === 'batch') continue;
-            if (kind === 'single') arena.flush();
+            if (kind !== 'soft') continue;
             for (let spin = 0; spin < (round * 37 + i) % 2000; spin++);
             pinAndCheck(i, round);
           }
-          if (kind === 'batch') {
-            arena.flush();
-            for (let i = 0; i < buffers.length; i++) pinAndCheck(i, round);
+          if (kind === 'soft') continue;
+          expect(await arena.collectViews()).toBe(0);
+          arena.flush();
+          for (let i = 0; i < buffers.length; i++) {
+            if (kind === 'spaced') for (let spin = 0; spin < (round * 37 + i) % 20000; spin++);
+            pinAndCheck(i, round);
           }
         }
         const seconds = (performance.now() - t0) / 1000;

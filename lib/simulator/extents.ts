@@ -49,7 +49,8 @@ export const ZERO_HASH = hashWords(new Int32Array(WORDS), 0);
 const movedFrom = new WeakMap<ArrayBuffer, ArrayBuffer>();
 
 /** Move the memory of `buffer` to a new ArrayBuffer without copying; every view of `buffer` gets length 0. */
-function transfer(buffer: ArrayBuffer): ArrayBuffer {
+function transfer(buffer: ArrayBufferLike): ArrayBuffer {
+  if (buffer instanceof SharedArrayBuffer) return new ArrayBuffer(0); // lent: its views keep it (see lend())
   try {
     const next = structuredClone(buffer, { transfer: [buffer] });
     movedFrom.set(buffer, next);
@@ -59,8 +60,13 @@ function transfer(buffer: ArrayBuffer): ArrayBuffer {
   }
 }
 
-/** The extent's memory on a new buffer (zeros if the user transferred the old one away). */
+/**
+ * The extent's memory on a new buffer (zeros if the user transferred the old one away).
+ * Shared memory (lent views, see lend()) cannot be detached: it is copied, and the lent
+ * views keep the old memory, which no one else owns from then on.
+ */
 function moved(e: Extent): ArrayBuffer {
+  if (e.buffer instanceof SharedArrayBuffer) return copied(e);
   return e.buffer.byteLength === e.size ? transfer(e.buffer) : new ArrayBuffer(e.size);
 }
 
@@ -73,6 +79,8 @@ function copied(e: Extent): ArrayBuffer {
 }
 
 class Extent {
+  /** An ArrayBuffer, or a SharedArrayBuffer once a view was lent on it (lend()). */
+  buffer: ArrayBufferLike;
   bytes: Uint8Array;
   words: Int32Array;
   /** A view was handed out on the current buffer. */
@@ -83,9 +91,10 @@ class Extent {
   constructor(
     /** Page of the mapping at byte 0 of the buffer. */
     readonly start: number,
-    public buffer: ArrayBuffer,
+    buffer: ArrayBufferLike,
     owned: number,
   ) {
+    this.buffer = buffer;
     this.bytes = new Uint8Array(buffer);
     this.words = new Int32Array(buffer);
     this.owned = owned;
@@ -100,7 +109,7 @@ class Extent {
     return this.size / PAGE;
   }
 
-  rehome(next: ArrayBuffer): void {
+  rehome(next: ArrayBufferLike): void {
     this.buffer = next;
     this.size = next.byteLength;
     this.bytes = new Uint8Array(next);
@@ -111,7 +120,7 @@ class Extent {
 
 export class ExtentStore {
   private owner: (Extent | undefined)[];
-  private readonly byBuffer = new Map<ArrayBuffer, Extent>();
+  private readonly byBuffer = new Map<ArrayBufferLike, Extent>();
   /** Zero-length views handed out (they can still be detached once). */
   private empties = new WeakSet<ArrayBuffer>();
 
@@ -206,7 +215,8 @@ export class ExtentStore {
 
   // ---- views ---------------------------------------------------------------
 
-  view(offset: number, length: number): Uint8Array {
+  /** `exact`: on an extent over exactly the pages of the view (lend()). */
+  view(offset: number, length: number, exact = false): Uint8Array {
     if (length === 0) {
       const empty = new ArrayBuffer(0);
       this.empties.add(empty);
@@ -215,7 +225,8 @@ export class ExtentStore {
     const a = Math.floor(offset / PAGE);
     const b = Math.ceil((offset + length) / PAGE);
     const e = this.at(a);
-    if (e && (e.viewed || e.owned === b - a)) {
+    const fits = exact ? e !== undefined && e.start === a && e.size === (b - a) * PAGE : e && (e.viewed || e.owned === b - a);
+    if (e && fits) {
       let all = true;
       for (let p = a + 1; p < b && all; p++) all = this.at(p) === e;
       if (all) {
@@ -250,6 +261,32 @@ export class ExtentStore {
     this.byBuffer.set(next.buffer, next);
     next.viewed = true;
     return new Uint8Array(next.buffer, offset - a * PAGE, length);
+  }
+
+  /**
+   * A view the store does not keep reachable (the volatile arena's: it must learn when
+   * Node is done with a view from the collection of its buffer). The extent's memory
+   * becomes a SharedArrayBuffer and the view gets a buffer object of its own over the
+   * same memory (structuredClone of shared memory shares it), which can be collected
+   * while the store keeps the memory. Lent views cannot be detached: when the store
+   * must move the extent (a view across extents, resize), it copies and the lent views
+   * keep the old memory, which no one else owns from then on (what the kernel does).
+   */
+  lend(offset: number, length: number): Uint8Array {
+    // An extent over exactly these pages: a lent extent then belongs to one owner's span,
+    // and is never cut while a view lent on it lives (the arena reuses pages only after).
+    const probe = this.view(offset, length, true);
+    const e = this.byBuffer.get(probe.buffer) as Extent;
+    if (!(e.buffer instanceof SharedArrayBuffer)) {
+      const shared = new SharedArrayBuffer(e.size);
+      new Uint8Array(shared).set(e.bytes);
+      this.byBuffer.delete(e.buffer);
+      transfer(e.buffer); // views on the old memory (the probe) are detached
+      e.rehome(shared);
+      this.byBuffer.set(shared, e);
+    }
+    e.viewed = true;
+    return new Uint8Array(structuredClone(e.buffer), offset - e.start * PAGE, length);
   }
 
   /** Detach the view `view` (and every view on the same extent). False if it is not a live view. */

@@ -355,9 +355,17 @@ export class SimMapping implements BackendMapping {
   // ---- BackendMapping -----------------------------------------------------
 
   view(offset: number, length: number): Uint8Array {
+    return this.newView(() => this.store.view(offset, length));
+  }
+
+  lendView(offset: number, length: number): Uint8Array {
+    return this.newView(() => this.store.lend(offset, length));
+  }
+
+  private newView(make: () => Uint8Array): Uint8Array {
     this.check('create a view');
     try {
-      return this.store.view(offset, length);
+      return make();
     } catch (err) {
       if (err instanceof RangeError) throw errnoError('ENOMEM', 'mmap'); // ArrayBuffer allocation failed
       throw err;

@@ -25,14 +25,17 @@
 // Checking every canary first and restoring afterwards would race with reclaim:
 // never do that.
 //
-// Views: a buffer's view is made on first use of `bytes` and kept across
-// unpin/pin cycles that never reach the kernel (a hot hit allocates nothing). It
-// is detached before the span's canaries are written, when the buffer is freed
-// (and so before the span can have another owner), and on unpin in `strict` mode.
-// A view is never handed to a new owner: Node's async work keeps the raw address
-// of a view it was given, so a freed span whose view may still be in such use
-// (libuv requests in flight at free()) waits in quarantine until the view is
-// garbage-collected; alloc() grows the arena by a region rather than fail meanwhile.
+// Views, one rule (docs/ARENA.md): the arena writes canaries into, advises, or
+// hands to another owner a span only once every ArrayBuffer exposed over it was
+// garbage-collected. Node's async work (a socket write to a slow reader, zlib,
+// fs, crypto, a Writable's buffered chunk) keeps the buffer object it was given
+// reachable until it is done, so collection is the one sound signal; detaching is
+// not (zlib aborts the process), and the arena never detaches. A buffer holds its
+// view strongly only while pinned, and weakly across unpin (a hot re-pin reuses
+// it); a FinalizationRegistry tells the arena when a span is unexposed. Meanwhile an
+// unpinned span due to become volatile stays ordinary memory ("held", counted in
+// stats.heldBytes) and a freed one waits in quarantine (alloc() grows the arena by
+// a region rather than fail); both are picked up when their views are collected.
 // The arena uses only the public API (a Pagewise instance), so it runs unchanged
 // on the native backend and on the simulator. The buffer and its canary protocol
 // live in ./buffer.ts, the options and defaults in ./options.ts.
@@ -40,7 +43,7 @@ import type { Advice } from '../advice';
 import type { Pagewise } from '../api';
 import { defaultPagewise } from '../default-pagewise';
 import { invalidArgType, pagewiseError } from '../errors';
-import type { Mapping } from '../mapping';
+import { LEND_VIEW, type Mapping } from '../mapping';
 import { effectiveMemoryLimit } from '../cgroup';
 import { readLazyFree } from '../proc';
 import { plural } from '../plural';
@@ -49,14 +52,17 @@ import {
   type ArenaCore,
   type BufferState,
   CREATE,
+  type Exposure,
   kCanaries,
   kClosed,
+  kExposure,
+  kHeldNode,
   kSoftNode,
+  kUnexposed,
   kUnpinnedAt,
-  kUnquarantine,
-  type Ticket,
   VolatileBuffer,
 } from './buffer';
+import { requestCollection } from './collect';
 import { List } from './list';
 import {
   ARENA_OPTION_KEYS,
@@ -84,15 +90,23 @@ export interface ArenaStats {
   pinnedBytes: number;
   /** Bytes in unpinned buffers: softUnpinnedBytes + volatileBytes. */
   unpinnedBytes: number;
-  /** Bytes unpinned but not made volatile yet (userspace state only; the kernel cannot take them). */
+  /** Bytes unpinned but not made volatile yet (userspace state only; the kernel cannot take them). heldBytes included. */
   softUnpinnedBytes: number;
+  /**
+   * Bytes of unpinned buffers that were due to become volatile but whose view is still
+   * reachable (your code, a socket write to a slow reader, zlib, fs...): they stay ordinary
+   * memory until it is collected. Part of softUnpinnedBytes.
+   */
+  heldBytes: number;
+  /** Times a buffer due to become volatile was held back by a reachable view. */
+  heldBuffers: number;
   /** Bytes of unpinned buffers made volatile (canaries written, MADV_FREE'd). */
   volatileBytes: number;
   /** Bytes free to allocate. */
   freeBytes: number;
   /** Freed bytes not MADV_FREE'd yet (freeDelayMs): ordinary dirty memory. Part of freeBytes. */
   pendingFreeBytes: number;
-  /** Freed bytes waiting for their views to be garbage-collected (quarantine, the default). */
+  /** Freed bytes waiting for their views to be garbage-collected (never reused or advised before). */
   quarantinedBytes: number;
   /** Regions mapped because an allocation fitted only in quarantined space. */
   grownRegions: number;
@@ -120,10 +134,16 @@ export interface ArenaStats {
   decayedBytes: number;
   /** Memory-pressure signals handled. */
   pressureEvents: number;
+  /** Garbage collections requested (on pressure while views held memory; see docs/ARENA.md). */
+  collectionsRequested: number;
 }
 /** Grown regions: at most this many times the constructor's size, and at most MAX_RESERVED_BYTES in all. */
 const MAX_GROWN_REGIONS = 64;
 const MAX_RESERVED_BYTES = 2 ** 36; // 64 GiB of address space (MAP_NORESERVE: virtual only)
+/** At most one requested collection per this many ms (a full GC of a large heap takes tens of ms). */
+const COLLECT_INTERVAL_MS = 1000;
+/** Held spans released this soon after critical pressure are dropped (DONTNEED) at once, as the pressure asked. */
+const CRITICAL_WINDOW_MS = 5000;
 /** Pages per residency() call in purge(): bounds the vector allocated per call. */
 const RESIDENCY_CHUNK_PAGES = 1 << 16;
 
@@ -162,8 +182,6 @@ export class VolatileArena implements Disposable {
   /** A grown region may have become wholly free: the timer unmaps such regions. */
   #shrinkDue = false;
   readonly #weakSelf: WeakRef<VolatileArena> = new WeakRef(this);
-  /** The backend's count of libuv requests in flight (native), if it has one. */
-  readonly #pendingRequests: (() => number | undefined) | undefined;
   readonly #decayMs: number;
   readonly #freeDelayMs: number;
   readonly #unpinDelayMs: number;
@@ -179,6 +197,18 @@ export class VolatileArena implements Disposable {
   readonly #live = new Set<VolatileBuffer>();
   /** Unpinned, not yet volatile buffers, least recently unpinned first. */
   readonly #soft = new List<VolatileBuffer>();
+  /** Unpinned buffers due to become volatile, waiting for their views to be collected. */
+  readonly #held = new List<VolatileBuffer>();
+  /** When the last critical pressure was handled: spans released soon after are dropped at once. */
+  #criticalAt = -Infinity;
+  /** Spans kept mapped after close() while views over them may be alive. */
+  #exposedAfterClose = 0;
+  /** Freed spans in quarantine. */
+  #quarantinedSpans = 0;
+  /** Per region, the arena's own view of all of it (native; never exposed: see privateView). */
+  readonly #regionViews: Array<Uint8Array | undefined> = [];
+  /** When a collection was last requested. */
+  #collectedAt = -Infinity;
   readonly #stats: ArenaStats;
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Infinity;
@@ -220,9 +250,6 @@ export class VolatileArena implements Disposable {
     const maxView = this.#pw.maxViewLength;
     this.#maxBytes = Math.min(bytes, maxView - (maxView % this.#page));
     this.#name = o.name ?? 'pagewise-arena';
-    const backend = this.#pw.backend;
-    this.#pendingRequests =
-      typeof backend?.pendingRequests === 'function' ? () => (backend.pendingRequests as () => number | undefined)() : undefined;
     this.#regions = [this.#mapRegion()];
     this.#free = [{ start: 0, pages: this.#pages }];
     this.#stats = {
@@ -231,6 +258,8 @@ export class VolatileArena implements Disposable {
       pinnedBytes: 0,
       unpinnedBytes: 0,
       softUnpinnedBytes: 0,
+      heldBytes: 0,
+      heldBuffers: 0,
       volatileBytes: 0,
       freeBytes: bytes,
       pendingFreeBytes: 0,
@@ -248,6 +277,7 @@ export class VolatileArena implements Disposable {
       purgedBytes: 0,
       decayedBytes: 0,
       pressureEvents: 0,
+      collectionsRequested: 0,
     };
     try {
       this.#stopListening = listenToPressure('options.pressure', o.pressure, (level) => {
@@ -330,7 +360,7 @@ export class VolatileArena implements Disposable {
           `the largest free span is ${largest * this.#page} bytes` +
           (q > 0
             ? ` (${q} bytes wait for their old views to be garbage-collected, and the arena may not grow further:` +
-              ' let the event loop run, free buffers without reading bytes, or use quarantine: false)'
+              ' drop references to freed buffers\' bytes and let the event loop run so they are collected)'
             : ''),
       );
     }
@@ -395,6 +425,7 @@ export class VolatileArena implements Disposable {
       this.#cutDirty(start, start + this.#pages);
       m.close();
       this.#regions[r] = undefined;
+      this.#regionViews[r] = undefined;
       const bytes = this.#pages * this.#page;
       this.#stats.size -= bytes;
       this.#stats.freeBytes -= bytes;
@@ -450,6 +481,28 @@ export class VolatileArena implements Disposable {
     return bytes;
   }
 
+  /**
+   * Ask the engine to collect views nothing references any more (where the runtime lets a
+   * library do so: see docs/ARENA.md) and wait, a bounded number of event-loop turns, until
+   * the arena has acted on them: held buffers become volatile and quarantined spans free.
+   * Resolves to the bytes still held back (heldBytes + quarantinedBytes) — by something that
+   * still references a view, or because no collection could be requested. For tests and
+   * demos; a service need not call it (the engine's own collections do the same, later).
+   */
+  async collectViews(): Promise<number> {
+    const s = this.#stats;
+    const turn = () => new Promise((r) => setTimeout(r, 0));
+    for (let i = 0; i < 8 && !this.#closed; i++) {
+      // A view made or read in the caller's task survives a collection in that task.
+      await turn();
+      if (requestCollection()) s.collectionsRequested++;
+      await turn();
+      await turn();
+      if (s.heldBytes + s.quarantinedBytes === 0) break;
+    }
+    return s.heldBytes + s.quarantinedBytes;
+  }
+
   /** MADV_DONTNEED every freed span now (what the decay timer does later), so RSS goes down. Returns the bytes advised. */
   decayNow(): number {
     this.#open('decay');
@@ -467,7 +520,9 @@ export class VolatileArena implements Disposable {
     validateOneOf('level', level, PRESSURE_LEVELS);
     this.#open('handle memory pressure');
     this.#stats.pressureEvents++;
+    if (level === 'critical') this.#criticalAt = performance.now();
     this.#flushAll();
+    this.#collectSoon();
     if (level !== 'critical') return;
     for (const b of this.#live) {
       if (b.state === 'volatile') this.#advise('dontneed', b.offset, b.capacity);
@@ -485,7 +540,12 @@ export class VolatileArena implements Disposable {
     return readLazyFree();
   }
 
-  /** Free every buffer (their views are detached), stop the timers and listeners, and unmap. Idempotent. */
+  /**
+   * Free every buffer, stop the timers and listeners, and unmap. Idempotent. No view is
+   * detached: while any view over the arena may still be reachable (your code, or Node's
+   * async work), the memory stays mapped as it is, owned by no one, and it is unmapped
+   * once the last of them is collected.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -494,16 +554,42 @@ export class VolatileArena implements Disposable {
     this.#timer = undefined;
     this.#dirty = [];
     this.#soft.clear();
-    for (const b of this.#live) b[kClosed]();
+    this.#held.clear();
+    let exposed = this.#quarantinedSpans;
+    for (const b of this.#live) {
+      if (b[kExposure].views > 0) exposed++;
+      b[kClosed]();
+    }
     this.#live.clear();
-    // Views still referenced by native work keep the memory mapped: the backend
-    // unmaps only when the last window's backing store is released.
-    for (const m of this.#regions) m?.close();
+    this.#exposedAfterClose = exposed;
+    if (exposed === 0) this.#closeRegions();
     this.#free.length = 0;
     const s = this.#stats;
-    s.pinnedBytes = s.unpinnedBytes = s.softUnpinnedBytes = s.volatileBytes = 0;
+    s.pinnedBytes = s.unpinnedBytes = s.softUnpinnedBytes = s.volatileBytes = s.heldBytes = 0;
     s.buffers = s.pendingFreeBytes = s.quarantinedBytes = 0;
     s.freeBytes = s.size;
+  }
+
+  /**
+   * Held and quarantined spans wait for their views to be collected: under pressure, ask
+   * the engine for a collection (rate-limited). A view made or read in the current task
+   * survives any collection in it (WeakRef semantics), so one more runs in the next turn
+   * of the event loop; the FinalizationRegistry then releases what was collected.
+   */
+  #collectSoon(): void {
+    const s = this.#stats;
+    if (s.heldBytes + s.quarantinedBytes === 0 || performance.now() - this.#collectedAt < COLLECT_INTERVAL_MS) return;
+    this.#collectedAt = performance.now();
+    if (requestCollection()) s.collectionsRequested++;
+    setTimeout(() => {
+      if (this.#closed || s.heldBytes + s.quarantinedBytes === 0) return;
+      if (requestCollection()) s.collectionsRequested++;
+    }, 0).unref();
+  }
+
+  #closeRegions(): void {
+    this.#regionViews.length = 0;
+    for (const m of this.#regions) m?.close();
   }
 
   [Symbol.dispose](): void {
@@ -518,43 +604,93 @@ export class VolatileArena implements Disposable {
   readonly #core: ArenaCore = {
     view: (offset, length) => {
       const r = this.#regionOf(offset);
-      return (this.#regions[r] as Mapping).view(offset - r * this.#stride * this.#page, length);
+      return (this.#regions[r] as Mapping)[LEND_VIEW](offset - r * this.#stride * this.#page, length);
     },
-    detachView: (offset, view) => {
-      (this.#regions[this.#regionOf(offset)] as Mapping).detachView(view);
+    privateView: (offset, length) => {
+      const r = this.#regionOf(offset);
+      const local = offset - r * this.#stride * this.#page;
+      // Native: one view over the whole region serves every private access (no external
+      // ArrayBuffer per buffer). The simulator's views share an extent's memory, so there a
+      // region-wide view would copy the whole region into one extent: a view per span instead.
+      if (this.#pw.kind === 'native' && this.#pages * this.#page <= this.#pw.maxViewLength) {
+        let whole = this.#regionViews[r];
+        if (whole === undefined || whole.byteLength === 0) {
+          whole = (this.#regions[r] as Mapping).view(0, this.#pages * this.#page);
+          this.#regionViews[r] = whole;
+        }
+        return whole.subarray(local, local + length);
+      }
+      return (this.#regions[r] as Mapping).view(local, length);
     },
     page: () => this.#page,
     zero: () => this.#zero,
     strict: () => this.#strict,
-    // The simulator's extent store keeps a viewed extent's ArrayBuffer reachable until it
-    // is detached, so there a quarantined view must be detached to ever be collected.
-    keepViewsOnFree: () => this.#pw.kind === 'native',
-    mustQuarantine: (t) => this.#mustQuarantine(t),
     stats: () => this.#stats,
-    ticket: (b) => this.#ticket(b),
+    exposure: (b) => ({
+      arena: this.#weakSelf,
+      buffer: b,
+      start: b.offset / this.#page,
+      pages: b.capacity / this.#page,
+      views: 0,
+      freed: false,
+    }),
     softUnpin: (b) => this.#softUnpin(b),
-    softPin: (b) => this.#soft.remove(b[kSoftNode]),
-    release: (b, state, ticket) => this.#release(b, state, ticket),
+    softPin: (b) => {
+      this.#soft.remove(b[kSoftNode]);
+      this.#unhold(b);
+    },
+    release: (b, state, exposure) => this.#release(b, state, exposure),
   };
 
-  /**
-   * A freed span whose views may still be alive waits in quarantine — unless no libuv
-   * request is in flight on this thread's loop: then no work Node started on a view
-   * (crypto, zlib, fs: each holds a request until its callback) can still use it, and
-   * with its views detached nothing can start, so the span is free at once.
-   */
-  #mustQuarantine(t: Ticket | undefined): boolean {
-    if (t === undefined || t.views === 0) return false;
-    return this.#pendingRequests?.() !== 0;
+  /** A buffer due to become volatile whose view is still reachable: it waits, as ordinary memory. */
+  #hold(b: VolatileBuffer): void {
+    this.#held.push(b[kHeldNode]);
+    this.#stats.heldBytes += b.capacity;
+    this.#stats.heldBuffers++;
   }
 
-  #ticket(b: VolatileBuffer): Ticket | undefined {
-    if (!this.#quarantine) return undefined;
-    return { arena: this.#weakSelf, start: b.offset / this.#page, pages: b.capacity / this.#page, views: 0, freed: false };
+  #unhold(b: VolatileBuffer): void {
+    if (!b[kHeldNode].listed) return;
+    this.#held.remove(b[kHeldNode]);
+    this.#stats.heldBytes -= b.capacity;
+  }
+
+  /** Held buffers whose views were collected, made volatile together (one batch per collection). */
+  #released: VolatileBuffer[] = [];
+
+  /**
+   * @internal The last exposed view of a span was collected: nothing of Node's can still
+   * read or write it. A held buffer becomes volatile now, a quarantined span free.
+   */
+  [kUnexposed](e: Exposure): void {
+    if (this.#closed) {
+      if (--this.#exposedAfterClose === 0) this.#closeRegions();
+      return;
+    }
+    if (e.freed) {
+      this.#unquarantine(e);
+      return;
+    }
+    const b = e.buffer;
+    if (b === undefined || !b[kHeldNode].listed) return;
+    this.#unhold(b);
+    if (this.#released.push(b) === 1) queueMicrotask(() => this.#makeReleasedVolatile());
+  }
+
+  #makeReleasedVolatile(): void {
+    const batch = this.#released.filter((b) => b.state === 'unpinned' && b[kExposure].views === 0);
+    this.#released = [];
+    if (this.#closed || batch.length === 0) return;
+    // Make sure none of them is still counted in a list (a re-pin and re-unpin in between).
+    const due = batch.filter((b) => !b[kSoftNode].listed && !b[kHeldNode].listed);
+    this.#makeVolatile(due);
+    if (performance.now() - this.#criticalAt < CRITICAL_WINDOW_MS) {
+      for (const b of due) this.#advise('dontneed', b.offset, b.capacity);
+    }
   }
 
   #softUnpin(b: VolatileBuffer): void {
-    if (this.#unpinDelayMs === 0) {
+    if (this.#unpinDelayMs === 0 || this.#strict) {
       this.#makeVolatile([b]);
       return;
     }
@@ -586,15 +722,18 @@ export class VolatileArena implements Disposable {
   }
 
   /**
-   * The batch: every buffer's canaries first (each detaches its view), then
-   * MADV_FREE per contiguous run of the batch, lowest address first.
+   * The batch: buffers whose view is still reachable are held back (#hold); every other
+   * buffer's canaries first, then MADV_FREE per contiguous run, lowest address first.
    */
-  #makeVolatile(batch: VolatileBuffer[]): void {
-    if (batch.length === 0) return;
-    for (const b of batch) {
+  #makeVolatile(due: VolatileBuffer[]): void {
+    const batch: VolatileBuffer[] = [];
+    for (const b of due) {
       this.#soft.remove(b[kSoftNode]);
-      b[kCanaries]();
+      if (b[kExposure].views > 0) this.#hold(b);
+      else batch.push(b);
     }
+    if (batch.length === 0) return;
+    for (const b of batch) b[kCanaries]();
     batch.sort((x, y) => x.offset - y.offset);
     const runs: Array<{ offset: number; length: number }> = [];
     let runStart = batch[0].offset;
@@ -650,8 +789,8 @@ export class VolatileArena implements Disposable {
     }
   }
 
-  /** A buffer's span goes back to the arena (its views are detached already). */
-  #release(b: VolatileBuffer, state: BufferState, ticket: Ticket | undefined): void {
+  /** A buffer's span goes back to the arena: free at once, or into quarantine while a view of it is reachable. */
+  #release(b: VolatileBuffer, state: BufferState, e: Exposure): void {
     this.#live.delete(b);
     const s = this.#stats;
     if (state === 'pinned') s.pinnedBytes -= b.capacity;
@@ -659,50 +798,52 @@ export class VolatileArena implements Disposable {
       s.unpinnedBytes -= b.capacity;
       if (state === 'unpinned') {
         this.#soft.remove(b[kSoftNode]);
+        this.#unhold(b);
         s.softUnpinnedBytes -= b.capacity;
       } else s.volatileBytes -= b.capacity;
     }
     s.buffers--;
-    const start = b.offset / this.#page;
-    const pages = b.capacity / this.#page;
-    if (this.#decayMs === 0) {
-      this.#advise('dontneed', b.offset, b.capacity);
-      s.decayedBytes += b.capacity;
+    e.buffer = undefined;
+    if (e.views > 0 && this.#quarantine) {
+      // Not advised, not reused: whatever still holds a view keeps reading this owner's bytes.
+      e.freed = true;
+      s.quarantinedBytes += b.capacity;
+      this.#quarantinedSpans++;
+      return;
+    }
+    this.#retire(e.start, e.pages, state === 'volatile');
+  }
+
+  /** The span [start, start + pages) is free: old content decays (freeDelayMs, decayMs), then the free list. */
+  #retire(start: number, pages: number, volatile: boolean): void {
+    const s = this.#stats;
+    const offset = start * this.#page;
+    const bytes = pages * this.#page;
+    const now = performance.now();
+    if (this.#decayMs === 0 || now - this.#criticalAt < CRITICAL_WINDOW_MS) {
+      this.#advise('dontneed', offset, bytes);
+      s.decayedBytes += bytes;
     } else {
       // A volatile span is MADV_FREE'd already; the others wait freeDelayMs (as ordinary memory).
-      const lazy = state === 'volatile' || this.#freeDelayMs === 0;
-      if (lazy && state !== 'volatile') this.#advise('free', b.offset, b.capacity);
-      const now = performance.now();
+      const lazy = volatile || this.#freeDelayMs === 0;
+      if (lazy && !volatile) this.#advise('free', offset, bytes);
       this.#dirty.push({ start, pages, at: now, lazy });
       if (!lazy) {
-        s.pendingFreeBytes += b.capacity;
+        s.pendingFreeBytes += bytes;
         if (s.pendingFreeBytes > this.#unpinMaxBytes) this.#freePending(Infinity, this.#unpinMaxBytes - this.#unpinMaxBytes / 8);
         else this.#schedule(now + this.#freeDelayMs);
       } else if (this.#decayMs > 0) this.#schedule(now + this.#decayMs);
     }
-    if (ticket !== undefined && ticket.views > 0) {
-      ticket.freed = true;
-      s.quarantinedBytes += b.capacity;
-      return;
-    }
-    s.freeBytes += b.capacity;
+    s.freeBytes += bytes;
     this.#insertFree(start, pages);
-    if (start >= this.#stride) this.#shrinkSoon(performance.now());
+    if (start >= this.#stride) this.#shrinkSoon(now);
   }
 
-  /** @internal The last view of a quarantined span was collected: it may be reused. */
-  [kUnquarantine](t: Ticket): void {
-    if (this.#closed) return;
-    const bytes = t.pages * this.#page;
-    this.#stats.quarantinedBytes -= bytes;
-    this.#stats.freeBytes += bytes;
-    // Late native writes may have dirtied it since: old content (zero: true fills it), decays as usual.
-    this.#cutDirty(t.start, t.start + t.pages);
-    const now = performance.now();
-    this.#dirty.push({ start: t.start, pages: t.pages, at: now, lazy: true });
-    if (this.#decayMs > 0) this.#schedule(now + this.#decayMs);
-    this.#insertFree(t.start, t.pages);
-    if (t.start >= this.#stride) this.#shrinkSoon(now);
+  /** The last view of a quarantined span was collected: it is free now. */
+  #unquarantine(e: Exposure): void {
+    this.#stats.quarantinedBytes -= e.pages * this.#page;
+    this.#quarantinedSpans--;
+    this.#retire(e.start, e.pages, false);
   }
 
   /** A span of a grown region went back to the free list: the timer checks whether the region can go. */

@@ -25,46 +25,63 @@ const CANARY_ALT = ~CANARY;
 /** For tests: the two canary words. */
 export const CANARY_WORDS: readonly [number, number] = [CANARY, CANARY_ALT];
 
-/** One owner's lifetime of a span, for the quarantine: freed spans wait for every view to be collected. */
-export interface Ticket {
-  arena: WeakRef<Quarantining>;
+/**
+ * What the arena knows about the ArrayBuffers exposed over one owner's span. Node's
+ * own async work (a socket write to a slow reader, zlib, fs, crypto, a Writable's
+ * buffered chunk) keeps the buffer object it was given reachable until it is done,
+ * so "every exposed ArrayBuffer was collected" is the one signal that nothing can
+ * still read or write the span (docs/ARENA.md). Until then the span is never made
+ * volatile, given canaries, advised or handed to another owner.
+ */
+export interface Exposure {
+  /** The arena (weakly: a registered view must not keep a closed, dropped arena alive). */
+  arena: WeakRef<ExposureSink>;
+  /** The owner until it is freed (then undefined). */
+  buffer: VolatileBuffer | undefined;
   start: number;
   pages: number;
+  /** Exposed ArrayBuffers over the span not yet collected. */
   views: number;
+  /** The owner freed the span while views were exposed: it waits in quarantine. */
   freed: boolean;
 }
 
-const quarantineRegistry = new FinalizationRegistry<Ticket>((t) => {
-  if (--t.views === 0 && t.freed) t.arena.deref()?.[kUnquarantine](t);
+// One registration per view (not per unpin): the held value is the span's Exposure,
+// never the view itself (that would keep it reachable).
+const exposureRegistry = new FinalizationRegistry<Exposure>((e) => {
+  if (--e.views === 0) e.arena.deref()?.[kUnexposed](e);
 });
 
 /** What buffers call back into (the arena's side of the protocol). */
 export interface ArenaCore {
+  /** A view of [offset, offset + length) that only its holders keep reachable. */
   view(offset: number, length: number): Uint8Array;
-  detachView(offset: number, view: Uint8Array): void;
+  /** The arena's own view of [offset, offset + length): never exposed, never counted. */
+  privateView(offset: number, length: number): Uint8Array;
   page(): number;
   zero(): boolean;
   strict(): boolean;
-  keepViewsOnFree(): boolean;
-  mustQuarantine(t: Ticket | undefined): boolean;
   stats(): ArenaStats;
-  ticket(b: VolatileBuffer): Ticket | undefined;
+  exposure(b: VolatileBuffer): Exposure;
   softUnpin(b: VolatileBuffer): void;
   softPin(b: VolatileBuffer): void;
-  release(b: VolatileBuffer, state: BufferState, quarantine: Ticket | undefined): void;
+  release(b: VolatileBuffer, state: BufferState, exposure: Exposure): void;
 }
 
-/** The arena's quarantine hook: the last view of a freed span was collected. */
-export interface Quarantining {
-  [kUnquarantine](t: Ticket): void;
+/** The arena's hook: the last exposed view of a span was collected. */
+export interface ExposureSink {
+  [kUnexposed](e: Exposure): void;
 }
 
 export const CREATE = Symbol('pagewise.createVolatileBuffer');
-export const kUnquarantine = Symbol('pagewise.unquarantine');
+export const kUnexposed = Symbol('pagewise.unexposed');
 export const kClosed = Symbol('pagewise.arenaClosed');
 export const kCanaries = Symbol('pagewise.canaries');
+export const kExposure = Symbol('pagewise.exposure');
 export const kUnpinnedAt = Symbol('pagewise.unpinnedAt');
 export const kSoftNode = Symbol('pagewise.softNode');
+export const kHeldNode = Symbol('pagewise.heldNode');
+export const kPrivateBytes = Symbol('pagewise.privateBytes');
 
 /**
  * A page-granular span of a VolatileArena. Pinned: ordinary memory, `bytes` is
@@ -80,17 +97,28 @@ export class VolatileBuffer implements Disposable {
   /** Bytes of the span (whole pages). */
   readonly capacity: number;
   #state: BufferState = 'pinned';
-  /** The view over the whole span, made on first use; kept until the span becomes volatile or is freed. */
-  #view: Uint8Array | undefined;
+  /** What `bytes` returns: held strongly only while pinned. */
   #bytes: Uint8Array | undefined;
+  /**
+   * The same view, weakly, across unpin: a re-pin reuses it while it is still alive
+   * (a hot hit makes no new ArrayBuffer), and the arena keeps nothing exposed reachable.
+   * Made once per view, not per unpin.
+   */
+  #weak: WeakRef<Uint8Array> | undefined;
   /** Per page: [saved first word, canary written]. */
   #side: Int32Array | undefined;
-  /** Quarantine bookkeeping of this owner (quarantine: true). */
-  readonly #ticket: Ticket | undefined;
+  /**
+   * The arena's own view of the whole span (canaries, the pin CAS, copying a produced
+   * value in): never handed out, so holding it keeps nothing exposed. Made once per owner.
+   */
+  #own: Uint8Array | undefined;
+  readonly [kExposure]: Exposure;
   /** The arena's epoch when unpin() ran, for its timer. */
   [kUnpinnedAt] = 0;
-  /** This buffer's place in the arena's list of unpinned, not yet volatile buffers. */
+  /** This buffer's place in the arena's list of unpinned, not yet volatile buffers . */
   readonly [kSoftNode]: ListNode<VolatileBuffer> = listNode<VolatileBuffer>(this);
+  /** Its place in the arena's list of unpinned buffers held back by a reachable view. */
+  readonly [kHeldNode]: ListNode<VolatileBuffer> = listNode<VolatileBuffer>(this);
 
   constructor(token: typeof CREATE, core: ArenaCore, offset: number, length: number, capacity: number) {
     if (token !== CREATE) throw illegalConstructor('use arena.alloc()');
@@ -98,7 +126,7 @@ export class VolatileBuffer implements Disposable {
     this.offset = offset;
     this.length = length;
     this.capacity = capacity;
-    this.#ticket = core.ticket(this);
+    this[kExposure] = core.exposure(this);
   }
 
   /** 'pinned', 'unpinned' (not yet volatile), 'volatile' or 'freed'. */
@@ -112,28 +140,30 @@ export class VolatileBuffer implements Disposable {
 
   /**
    * The content (length bytes). Valid only while pinned. A view taken while pinned
-   * keeps showing the owner's bytes across an unpin until the arena makes the span
-   * volatile (or frees it, or `strict` is set): then it is detached (length 0).
+   * is never detached and never shows another owner's bytes or canaries: as long as
+   * anything (your code, a socket write, zlib, fs) keeps it reachable, the arena keeps
+   * the span as it is — not volatile, not reused (stats.heldBytes, quarantinedBytes).
    * Throws ERR_BUFFER_UNPINNED or ERR_BUFFER_FREED when not pinned.
    */
   get bytes(): Uint8Array {
+    const bytes = this.#bytes;
+    if (bytes !== undefined) return bytes;
     if (this.#state !== 'pinned') throw this.#notPinned('access the bytes of');
-    // Defensive: on the simulator, views over overlapping memory share fate (a documented
-    // divergence), so a pinned buffer whose view was detached from elsewhere gets a new one.
-    if (this.#view === undefined || this.#view.byteLength === 0) this.#attach();
-    return this.#bytes as Uint8Array;
+    return this.#expose();
   }
 
   /**
    * Allow the kernel to drop the content. This only records it in userspace: the
    * arena makes the span volatile (canaries, then MADV_FREE, batched) when it has
    * stayed unpinned for unpinDelayMs, when too many bytes are unpinned, on flush(),
-   * purge() or memory pressure. Until then pin() costs no syscall.
+   * purge() or memory pressure — and only once every view of it was collected.
+   * Until then pin() costs no syscall.
    */
   unpin(): void {
     if (this.#state !== 'pinned') throw this.#notPinned('unpin');
     this.#state = 'unpinned';
-    if (this.#core.strict()) this.#detach();
+    this.#bytes = undefined;
+    if (this.#core.strict()) this.#weak = undefined;
     const s = this.#core.stats();
     s.pinnedBytes -= this.capacity;
     s.unpinnedBytes += this.capacity;
@@ -167,11 +197,14 @@ export class VolatileBuffer implements Disposable {
       if (state === 'freed') throw this.#notPinned('pin');
       throw pagewiseError('ERR_BUFFER_PINNED', 'Cannot pin: the buffer is already pinned');
     }
-    const view = this.#attach();
+    // Volatile: every earlier view was collected (the arena waited for it). The CAS goes
+    // through the arena's own view, so a pin exposes nothing until `bytes` is read.
+    this.#state = 'pinned';
+    const own = this.#ownView();
+    const words = new Int32Array(own.buffer, own.byteOffset, this.capacity / 4);
     const page = this.#core.page();
     const pages = this.capacity / page;
     const step = page / 4;
-    const words = new Int32Array(view.buffer, view.byteOffset, this.capacity / 4);
     const side = this.#side as Int32Array;
     let purged = false;
     // Every page gets its CAS even after a failure: each one re-dirties its page
@@ -181,14 +214,13 @@ export class VolatileBuffer implements Disposable {
       const canary = side[2 * p + 1];
       if (Atomics.compareExchange(words, w, canary, side[2 * p]) !== canary) purged = true;
     }
-    this.#state = 'pinned';
     s.volatileBytes -= this.capacity;
     s.unpinnedBytes -= this.capacity;
     s.pinnedBytes += this.capacity;
     s.pins++;
     if (purged) {
       s.purgedPins++;
-      if (this.#core.zero()) view.fill(0);
+      if (this.#core.zero()) own.fill(0);
       return 'purged';
     }
     s.intactPins++;
@@ -196,34 +228,29 @@ export class VolatileBuffer implements Disposable {
   }
 
   /**
-   * Return the span to the arena. Every view is detached — except when the span goes
-   * into quarantine (see the `quarantine` option) on the native backend: then views
-   * stay attached (Node's zlib aborts the process if its input is detached
-   * mid-stream) and the span is not reused while any of them is alive.
-   * Idempotent.
+   * Return the span to the arena. Nothing is detached: a view still reachable (held by
+   * your code or by Node's async work) keeps showing this owner's bytes, and the span
+   * waits in quarantine until every view over it was collected. Idempotent.
    */
   free(): void {
     const state = this.#state;
     if (state === 'freed') return;
-    const quarantine = this.#core.mustQuarantine(this.#ticket);
-    if (quarantine && this.#core.keepViewsOnFree()) this.#view = this.#bytes = undefined;
-    else this.#detach();
     this.#state = 'freed';
-    this.#side = undefined;
-    this.#core.release(this, state, quarantine ? this.#ticket : undefined);
+    this.#bytes = this.#weak = this.#side = this.#own = undefined;
+    this.#core.release(this, state, this[kExposure]);
   }
 
   [Symbol.dispose](): void {
     this.free();
   }
 
-  /** @internal The arena makes this (unpinned) buffer volatile: canaries in, view detached. MADV_FREE follows. */
+  /** @internal The arena makes this (unpinned, unexposed) buffer volatile: canaries in, through its own view. MADV_FREE follows. */
   [kCanaries](): void {
-    const view = this.#view !== undefined && this.#view.byteLength !== 0 ? this.#view : this.#attach();
+    const own = this.#ownView();
+    const words = new Int32Array(own.buffer, own.byteOffset, this.capacity / 4);
     const page = this.#core.page();
     const pages = this.capacity / page;
     const step = page / 4;
-    const words = new Int32Array(view.buffer, view.byteOffset, this.capacity / 4);
     const side = (this.#side ??= new Int32Array(2 * pages));
     for (let p = 0, w = 0; p < pages; p++, w += step) {
       const saved = words[w];
@@ -232,36 +259,49 @@ export class VolatileBuffer implements Disposable {
       side[2 * p + 1] = canary;
       words[w] = canary;
     }
-    this.#detach();
+    this.#weak = undefined;
     this.#state = 'volatile';
     const s = this.#core.stats();
     s.softUnpinnedBytes -= this.capacity;
     s.volatileBytes += this.capacity;
   }
 
-  /** The arena was closed: the mapping is gone (and detached every view). */
+  /**
+   * @internal The content (length bytes) through the arena's own view, for a write that
+   * must not count as exposing the span (the cache copying a produced value in). The
+   * caller must not let it escape: nothing waits for it to be collected.
+   */
+  [kPrivateBytes](): Uint8Array {
+    if (this.#state !== 'pinned') throw this.#notPinned('access the bytes of');
+    const own = this.#ownView();
+    return own.length === this.length ? own : own.subarray(0, this.length);
+  }
+
+  #ownView(): Uint8Array {
+    // On the simulator a view can lose its memory when the store re-homes an extent: make another.
+    if (this.#own === undefined || this.#own.byteLength === 0) this.#own = this.#core.privateView(this.offset, this.capacity);
+    return this.#own;
+  }
+
+  /** The arena was closed: the buffer is freed (its views stay attached and keep the memory). */
   [kClosed](): void {
-    this.#view = this.#bytes = this.#side = undefined;
+    this.#bytes = this.#weak = this.#side = this.#own = undefined;
     this.#state = 'freed';
   }
 
-  #attach(): Uint8Array {
-    const view = this.#core.view(this.offset, this.capacity);
-    this.#view = view;
-    this.#bytes = view.length === this.length ? view : view.subarray(0, this.length);
-    const t = this.#ticket;
-    if (t !== undefined) {
-      t.views++;
-      quarantineRegistry.register(view.buffer, t);
+  /** The view `bytes` returns: the one still alive from before an unpin, or a new one. */
+  #expose(): Uint8Array {
+    let bytes = this.#weak?.deref();
+    if (bytes === undefined) {
+      const view = this.#core.view(this.offset, this.capacity);
+      bytes = view.length === this.length ? view : view.subarray(0, this.length);
+      this.#weak = new WeakRef(bytes);
+      const e = this[kExposure];
+      e.views++;
+      exposureRegistry.register(view.buffer, e);
     }
-    return view;
-  }
-
-  #detach(): void {
-    const view = this.#view;
-    if (view === undefined) return;
-    if (view.byteLength !== 0) this.#core.detachView(this.offset, view);
-    this.#view = this.#bytes = undefined;
+    this.#bytes = bytes;
+    return bytes;
   }
 
   #notPinned(operation: string): CodedError {
@@ -280,7 +320,7 @@ export class VolatileBuffer implements Disposable {
     const state = this.#state;
     if (state === 'freed') return 'freed';
     if (state !== 'volatile') return 'intact';
-    const view = this.#core.view(this.offset, this.capacity); // read only, dropped at once
+    const view = this.#ownView(); // the arena's private view: reading the canaries exposes nothing
     const words = new Int32Array(view.buffer, view.byteOffset, this.capacity / 4);
     const side = this.#side as Int32Array;
     const step = this.#core.page() / 4;

@@ -23,6 +23,7 @@ import { invalidArgType, invalidArgValue, pagewiseError } from '../errors';
 import { effectiveMemoryLimit } from '../cgroup';
 import { validateBoolean, validateInteger, validateObject, validateOneOf } from '../validate';
 import { VolatileArena, type VolatileBuffer } from './arena';
+import { kPrivateBytes } from './buffer';
 import { CacheHandle, type CacheOutcome, checkValue, copyOf, copyValue, CREATE_HANDLE, type HandleOwner, type Value } from './cache-handle';
 import { type FetchOptions, Fetches } from './cache-fetch';
 import { List, type ListNode } from './list';
@@ -747,7 +748,8 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     const entry = this.#newEntry(key, v.length, v.isString, options);
     try {
       // set() makes no handle and keeps no view: nothing per entry survives but the entry.
-      copyValue('value', entry.unit.buffer.bytes, v.bytes, entry.slot * entry.unit.slotSize);
+      // Copied in through the buffer's private view: storing is not an exposure (docs/ARENA.md).
+      copyValue('value', entry.unit.buffer[kPrivateBytes](), v.bytes, entry.slot * entry.unit.slotSize);
     } catch (err) {
       entry.pins = 0;
       this.#freeValue(entry);

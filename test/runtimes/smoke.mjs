@@ -195,7 +195,7 @@ async function main() {
     assert.ok(again.source === 'cachestat' || again.source === 'mincore');
   });
 
-  await check('VolatileArena: alloc, unpin, purge, pin reports purged, free, close', () => {
+  await check('VolatileArena: alloc, unpin, purge, pin reports purged, free, close', async () => {
     const arena = new VolatileArena({ size: 1 << 20 });
     assert.equal(arena.backend, 'native');
     const b = arena.alloc(3 * P);
@@ -205,6 +205,8 @@ async function main() {
     held.bytes.fill(6);
     assert.equal(b.pin(), 'intact');
     b.unpin();
+    // A span becomes volatile only once its views were collected (docs/ARENA.md).
+    assert.equal(await arena.collectViews(), 0);
     assert.ok(arena.purge() >= 3 * P);
     assert.equal(b.pin(), 'purged');
     assert.equal(held.bytes[0], 6);
@@ -215,7 +217,7 @@ async function main() {
     assert.equal(arena.closed, true);
   });
 
-  await check('VolatileCache: miss, hit, purged after arena.purge(), stats', () => {
+  await check('VolatileCache: miss, hit, purged after arena.purge(), stats', async () => {
     const cache = new VolatileCache({ budget: 1 << 20 });
     let produced = 0;
     const produce = (key) => {
@@ -229,6 +231,7 @@ async function main() {
     const hit = cache.get('a', produce);
     assert.equal(hit.outcome, 'hit');
     hit.release();
+    assert.equal(await cache.arena.collectViews(), 0);
     cache.arena.purge();
     const again = cache.get('a', produce);
     assert.equal(again.outcome, 'purged');
