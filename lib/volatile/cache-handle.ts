@@ -54,7 +54,8 @@ export class CacheHandle<K> implements Disposable {
   readonly #entry: unknown;
   /** The span the bytes are in (undefined for a copy): freed when the arena was closed. */
   readonly #span: { readonly state: string } | undefined;
-  readonly #bytes: Uint8Array;
+  /** Dropped at release(): a released handle (kept somewhere by mistake) must not keep the span's view reachable. */
+  #bytes: Uint8Array | undefined;
   readonly #isString: boolean;
   #released = false;
   #token: LeakToken | undefined;
@@ -103,20 +104,21 @@ export class CacheHandle<K> implements Disposable {
   get bytes(): Uint8Array {
     if (this.#released) throw released();
     if (this.#span !== undefined && this.#span.state === 'freed') throw freed();
-    return this.#bytes;
+    return this.#bytes as Uint8Array;
   }
 
   /** The value as it was set: a string for a value set (or produced) as a string, else `bytes`. */
   get value(): string | Uint8Array {
     if (this.#released) throw released();
     if (this.#span !== undefined && this.#span.state === 'freed') throw freed();
-    return this.#isString ? textDecoder.decode(this.#bytes) : this.#bytes;
+    return this.#isString ? textDecoder.decode(this.#bytes) : (this.#bytes as Uint8Array);
   }
 
   /** Unpin (when this is the last handle of the entry). Idempotent. */
   release(): void {
     if (this.#released) return;
     this.#released = true;
+    this.#bytes = undefined;
     if (this.#token !== undefined) this.#token.released = true;
     if (this.#owner !== undefined) this.#owner.releaseEntry(this.#entry);
   }
