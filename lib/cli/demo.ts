@@ -266,6 +266,9 @@ export async function childWorkload(mode: 'volatile' | 'plain', limitMiB: number
     }
     // Newest first: reclaim drops the least recently unpinned pages first.
     for (let k = entries - 1; k >= 0; k--) {
+      // Yield as a service does between requests: a read entry's view is found unreachable
+      // (and its span made volatile again) only between tasks (docs/ARENA.md).
+      if (k % 8 === 0) await yieldToLoop();
       using h = cache.get(k, produce);
       if (h.outcome === 'hit') {
         report.intact++;

@@ -19,6 +19,8 @@ export type CacheOutcome = 'hit' | 'miss' | 'purged' | 'stale';
 
 /** What the cache does for a handle (implemented by VolatileCache). */
 export interface HandleOwner<E> {
+  /** The entry's view, made when a handle's bytes are first read (an unread value exposes nothing). */
+  viewOf(entry: E): Uint8Array;
   releaseEntry(entry: E): void;
   leaked(entry: E, key: unknown): void;
 }
@@ -70,7 +72,7 @@ export class CacheHandle<K> implements Disposable {
   constructor(
     token: typeof CREATE_HANDLE,
     key: K,
-    bytes: Uint8Array,
+    bytes: Uint8Array | undefined,
     isString: boolean,
     outcome: CacheOutcome,
     owner?: HandleOwner<unknown>,
@@ -104,14 +106,21 @@ export class CacheHandle<K> implements Disposable {
   get bytes(): Uint8Array {
     if (this.#released) throw released();
     if (this.#span !== undefined && this.#span.state === 'freed') throw freed();
-    return this.#bytes as Uint8Array;
+    return this.#bytes ?? this.#expose();
   }
 
   /** The value as it was set: a string for a value set (or produced) as a string, else `bytes`. */
   get value(): string | Uint8Array {
     if (this.#released) throw released();
     if (this.#span !== undefined && this.#span.state === 'freed') throw freed();
-    return this.#isString ? textDecoder.decode(this.#bytes) : (this.#bytes as Uint8Array);
+    const bytes = this.#bytes ?? this.#expose();
+    return this.#isString ? textDecoder.decode(bytes) : bytes;
+  }
+
+  /** The entry's view, first read: only now is the span exposed (docs/ARENA.md). */
+  #expose(): Uint8Array {
+    this.#bytes = (this.#owner as HandleOwner<unknown>).viewOf(this.#entry);
+    return this.#bytes;
   }
 
   /** Unpin (when this is the last handle of the entry). Idempotent. */

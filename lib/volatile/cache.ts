@@ -589,10 +589,9 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
   /** A handle on an entry, or undefined when the kernel dropped it (the entry is left for the caller to remove). */
   #acquire(entry: Entry<K>, outcome: CacheOutcome): CacheHandle<K> | undefined {
     if (!this.#warm(entry)) return undefined;
-    const view = entry.view ?? this.#view(entry);
     entry.pins++; // (recency is the caller's: peek() and the iterators leave it)
     this.#handles++;
-    return new CacheHandle(CREATE_HANDLE, entry.key, view, entry.isString, outcome, this, entry, entry.unit.buffer);
+    return new CacheHandle(CREATE_HANDLE, entry.key, entry.view, entry.isString, outcome, this, entry, entry.unit.buffer);
   }
 
   /** Pin the entry's unit unless it is hot; whether the entry's value is intact. */
@@ -765,7 +764,12 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
   /** The handle that takes over a new entry's construction pin. */
   #handOut(entry: Entry<K>, outcome: CacheOutcome): CacheHandle<K> {
     this.#handles++;
-    return new CacheHandle(CREATE_HANDLE, entry.key, entry.view ?? this.#view(entry), entry.isString, outcome, this, entry, entry.unit.buffer);
+    return new CacheHandle(CREATE_HANDLE, entry.key, entry.view, entry.isString, outcome, this, entry, entry.unit.buffer);
+  }
+
+  /** @internal For a handle whose bytes are read for the first time: the view, made now (an exposure). */
+  viewOf(entry: Entry<K>): Uint8Array {
+    return entry.view ?? this.#view(entry);
   }
 
   /**
