@@ -42,18 +42,18 @@ export interface VolatileArenaOptions {
   freeDelayMs?: number;
   /** Zero-fill: new allocations and pins that report 'purged' read as all zeros. Default false (content unspecified). */
   zero?: boolean;
-  /** Debugging: unpin() detaches every view at once (as if the span became volatile). Default false. */
+  /**
+   * Debugging: unpin() forgets the view (a re-pin makes a new one) and the span becomes volatile as
+   * soon as that view is collected (as with unpinDelayMs 0). Nothing is ever detached. Default false.
+   */
   strict?: boolean;
   /**
-   * Protect a new owner from Node's asynchronous work (crypto.randomFill, zlib, fs
-   * reads and writes) still using a view of the span's previous owner. When free()
-   * runs while a libuv request is in flight on this thread's event loop (or the
-   * backend cannot tell: the simulator), the span is not handed out again until
-   * every view made over it was garbage-collected; meanwhile alloc() takes other free
-   * space and, when nothing else fits, maps another region rather than fail. With no
-   * request in flight the span is reused at once. See docs/ARENA.md for the exact
-   * guarantee. false: freed spans are reused at once (then never free() a buffer
-   * whose bytes Node's async work still uses). Default true.
+   * A freed span whose view is still reachable (your code, or Node's async work: a socket write
+   * to a slow reader, zlib, fs, crypto) is not advised or handed out again until every view made
+   * over it was garbage-collected; meanwhile alloc() takes other free space and, when nothing
+   * else fits, maps another region rather than fail (docs/ARENA.md, "The one rule"). false: free()
+   * hands the span on at once even then (nothing is detached; an old view would show the next
+   * owner's bytes) — only for code that never lets a view outlive free(). Default true.
    */
   quarantine?: boolean;
   /** Memory-pressure signal to follow (see handlePressure()); listened to until close(). */
