@@ -10,7 +10,7 @@
 //   checked: its value (or, on a `const x = ...` line, x) must match EXPECTED: `64`, `'free'`, `true`, `number` (any number), `Uint8Array(64)`,
 //   `{ resident: 64, total, ... }` (key `total` present, `...` = other keys allowed),
 //   `[number, ...]`, `A | B`. The reader's own functions an example calls (`render`, `send`,
-//   `regenerate`, `decodeInto`, `expensiveResult`, `id`, `url`, `data`, a slow writable `res` /
+//   `regenerate`, `decodeInto`, `expensiveResult`, `id`, `url`, `data`, `req` (an http request), a slow writable `res` /
 //   `stream`) are stand-ins defined in test/docs/runtime.mjs; any other undeclared name fails.
 // - ```sh blocks run line by line with bash, each command must exit 0; an arrow in a command's
 //   comment (`cmd  # → TEXT` or `cmd  # words → TEXT`) checks its output (`…` matches any text). `npx pagewise …` / `pagewise …` run this checkout's built CLI;

@@ -24,8 +24,9 @@ describe('singular counts in messages', () => {
   });
 
   it('a one-byte typed array shown in an argument error: "Uint8Array(1 byte)"', () => {
-    expect(message(() => pw.map(PAGE, new Uint8Array(1) as never))).toMatch(/unknown property '0'.*Received Uint8Array\(1 byte\)$/);
-    expect(message(() => pw.map(PAGE, new Uint8Array(2) as never))).toMatch(/Received Uint8Array\(2 bytes\)$/);
+    using m = pw.map(PAGE);
+    expect(message(() => m.detachView(new Uint8Array(1)))).toMatch(/not a live view of this mapping\. Received Uint8Array\(1 byte\)$/);
+    expect(message(() => m.detachView(new Uint8Array(2)))).toMatch(/Received Uint8Array\(2 bytes\)$/);
   });
 
   it('a full arena asked for one byte: "Cannot allocate 1 byte (1 page)"', () => {

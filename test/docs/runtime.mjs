@@ -38,6 +38,7 @@ const stand = {
   sent: [],
 };
 /** A slow writable stream (an HTTP response, a socket): it takes each chunk on a later turn. */
+stand.req = { url: '/index.html', method: 'GET', headers: {} }; // an http.IncomingMessage, as far as examples read it
 stand.res = slowStream();
 stand.stream = stand.res;
 
