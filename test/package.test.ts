@@ -13,8 +13,15 @@ import { onKernel } from './helpers';
 import { readmeRequirement, readmeShape } from './readme-requirement';
 
 const root = path.resolve(__dirname, '..');
-const run = (cmd: string, args: string[], cwd: string) =>
-  execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PAGEWISE_BACKEND: '' } });
+const run = (cmd: string, args: string[], cwd: string): string => {
+  try {
+    return execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PAGEWISE_BACKEND: '' } });
+  } catch (err) {
+    const e = err as Error & { stdout?: string; stderr?: string };
+    e.message += `\n${e.stdout ?? ''}${e.stderr ?? ''}`; // what the command said, not only that it failed
+    throw e;
+  }
+};
 
 describe.skipIf(!onKernel)('installed from the packed tarball (packaging does not depend on the backend)', () => {
   it('imports from ESM, requires from CommonJS, runs the README and its examples, and type-checks without a compiler step', async () => {
@@ -175,6 +182,7 @@ describe.skipIf(!onKernel)('installed from the packed tarball (packaging does no
         'declare function render(key: string): Uint8Array;',
         'declare function decodeInto(target: Uint8Array, key: string): void;',
         'declare function send(bytes: Uint8Array): void;',
+        'declare const req: { url: string };',
         "declare const res: import('node:stream').Writable;",
         "declare const stream: import('node:stream').Writable;",
         '',
