@@ -20,7 +20,6 @@
             "native/errors.cc",
             "native/fadvise.cc",
             "native/limits.cc",
-            "native/loop.cc",
             "native/madvise.cc",
             "native/mapping.cc",
             "native/memfd.cc",

@@ -1,8 +1,8 @@
 // The seam between the public API (lib/mapping.ts, lib/api.ts) and the two
 // implementations: the native addon (lib/native.ts) and the pure-TypeScript
 // reference simulator (lib/simulator/). Memory semantics only, every member
-// implemented by both: what the command line needs besides (lib/cli/stat/native.ts)
-// and probes of the runtime (pendingRequests, lib/native.ts) are plain exports.
+// implemented by both: what the command line needs besides is a separate native export
+// (lib/cli/stat/native.ts).
 //
 // The public API validates every argument and rounds ranges before it calls a
 // backend, so a backend receives:

@@ -38,8 +38,6 @@ export interface NativeAddon {
   /** prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME) over an empty range succeeds (native/pressure.cc). */
   supportsAnonName?(): boolean;
   setAnonName?(address: bigint, length: number, name: string): void;
-  /** libuv requests in flight on this environment's loop (native/loop.cc). */
-  pendingRequests?(): number | undefined;
   // Also `cli` (native/cli/): the command line's calls, typed where they are used (lib/cli/stat/native.ts).
 }
 
@@ -99,49 +97,9 @@ function probeExternalBuffers(addon: NativeAddon): void {
   }
 }
 
-/** Node (and Electron) run on libuv; Bun and Deno emulate N-API without it. */
-function isNodeLoop(): boolean {
-  const versions = process.versions as Record<string, string | undefined>;
-  return typeof versions.uv === 'string' && versions.bun === undefined && (globalThis as { Deno?: unknown }).Deno === undefined;
-}
-
-/** The addon's count of libuv requests, where it reads Node's loop (other runtimes answer napi_get_uv_event_loop with a stand-in). */
-function nodeLoopProbe(addon: NativeAddon): (() => number | undefined) | undefined {
-  return typeof addon.pendingRequests === 'function' && isNodeLoop() ? addon.pendingRequests : undefined;
-}
-
-/**
- * libuv requests in flight on this thread's event loop (native/loop.cc): Node's thread-pool
- * work (crypto, zlib, fs, dns) and fs requests each hold one from the call until just before
- * their JavaScript callback. undefined where it cannot be read (no addon; Bun, Deno). The
- * volatile arena reuses a freed span at once only when it is 0 (docs/ARENA.md). A probe of
- * the runtime, not of memory: not a Backend member.
- */
-export function pendingRequests(): number | undefined {
-  let addon: NativeAddon;
-  try {
-    addon = loadNativeAddon();
-  } catch {
-    return undefined;
-  }
-  return nodeLoopProbe(addon)?.();
-}
-
-// Transitional, until lib/volatile/arena.ts imports pendingRequests() above instead of reading
-// it off its Pagewise's backend (issue 21): the native backend object still carries it. Declared
-// here, not in lib/backend.ts, so the public Backend type (dist/backend.d.ts) does not show it;
-// remove this and the member in loadNativeBackend() together.
-declare module './backend' {
-  interface Backend {
-    /** @deprecated Transitional: use pendingRequests() of lib/native.ts. */
-    pendingRequests?(): number | undefined;
-  }
-}
-
 /** The Backend over the kernel. Throws (code ERR_PAGEWISE_NATIVE_UNAVAILABLE) when the addon cannot load. */
 export function loadNativeBackend(): Backend {
   const addon = loadNativeAddon();
-  const probe = nodeLoopProbe(addon);
   return {
     kind: 'native',
     pageSize: addon.pageSize,
@@ -162,8 +120,6 @@ export function loadNativeBackend(): Backend {
     fileResidency: (fd: number, offset: number, length: number, wantPages: boolean) =>
       addon.fileResidency(fd, offset, length, wantPages),
     fadvise: (fd: number, offset: number, length: number, advice: number) => addon.fadvise(fd, offset, length, advice),
-    // Transitional: lib/volatile/arena.ts still reads the probe here (see pendingRequests below).
-    ...(probe === undefined ? {} : { pendingRequests: probe }),
     accessMode: (fd: number) => addon.accessMode(fd),
     createMemfd: (name: string, size: number, sealGrow: boolean) => addon.createMemfd(name, size, sealGrow),
     seals: (fd: number) => addon.seals(fd),

@@ -1,9 +1,8 @@
 // Module init: exports map and the Mapping functions (mapping.cc), pageSize,
 // maxViewLength, supports, fileResidency, fadvise, accessMode, createMemfd, seals,
 // PressureWatch (pressure.cc), supportsAnonName, setAnonName (prctl.cc) — the
-// Backend's calls, lib/native.ts — pendingRequests (a probe of the runtime, loop.cc)
-// and `cli` (the command line's stat, native/cli/). One AddonData per environment
-// (main thread, workers).
+// Backend's calls, lib/native.ts — and `cli` (the command line's stat, native/cli/).
+// One AddonData per environment (main thread, workers).
 #include <napi.h>
 
 #include <memory>
@@ -21,7 +20,6 @@ Napi::Value Seals(const Napi::CallbackInfo& info);          // memfd.cc
 void InitPressure(Napi::Env env, Napi::Object exports);     // pressure.cc
 void InitNaming(Napi::Env env, Napi::Object exports);       // prctl.cc
 void InitCli(Napi::Env env, Napi::Object exports);          // cli/cli.cc
-Napi::Value PendingRequests(const Napi::CallbackInfo& info); // loop.cc
 
 namespace {
 
@@ -42,7 +40,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitPressure(env, exports);
   InitNaming(env, exports);
   InitCli(env, exports);
-  exports.Set("pendingRequests", Napi::Function::New(env, PendingRequests, "pendingRequests"));
   return exports;
 }
 

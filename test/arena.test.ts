@@ -597,6 +597,23 @@ describe('two-stage unpin: pinned -> unpinned (userspace) -> volatile (kernel) -
   });
 });
 
+describe('views held past the bound (issue 22)', () => {
+  it('the arena asks the engine for a collection itself once held bytes pass unpinMaxBytes; the spans then go volatile', async () => {
+    using arena = new VolatileArena({ size: 64 * PAGE, unpinMaxBytes: 2 * PAGE, unpinDelayMs: -1, decayMs: -1, pagewise: pw });
+    const bufs = Array.from({ length: 8 }, () => arena.alloc(PAGE));
+    for (const b of bufs) b.bytes[0] = 1; // each exposes a view, unreachable once this task ends
+    for (const b of bufs) b.unpin(); // over the bound: due at once, but held (the views are alive in this task)
+    expect(arena.stats.heldBytes).toBeGreaterThan(2 * PAGE);
+    expect(arena.stats.volatileBytes).toBe(0);
+    // No gc() from here: only the arena's own request can get the views collected this soon.
+    for (let i = 0; i < 500 && arena.stats.heldBytes > 2 * PAGE; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(arena.stats.collectionsRequested).toBeGreaterThan(0);
+    expect(arena.stats.heldBytes).toBeLessThanOrEqual(2 * PAGE);
+    expect(arena.stats.volatileBytes).toBeGreaterThanOrEqual(6 * PAGE);
+    for (const b of bufs) expect(['intact', 'purged']).toContain(b.pin());
+  });
+});
+
 describe('memory pressure', () => {
   it("handlePressure('moderate'): every unpinned buffer becomes volatile and freed spans are MADV_FREE'd", async () => {
     using a = arena(32, { unpinDelayMs: -1, freeDelayMs: 100_000 });

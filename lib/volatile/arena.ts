@@ -199,6 +199,8 @@ export class VolatileArena implements Disposable {
   readonly #soft = new List<VolatileBuffer>();
   /** Unpinned buffers due to become volatile, waiting for their views to be collected. */
   readonly #held = new List<VolatileBuffer>();
+  /** A collection is scheduled by #collectIfOverBound. */
+  #collectPending = false;
   /** When the last critical pressure was handled: spans released soon after are dropped at once. */
   #criticalAt = -Infinity;
   /** Spans kept mapped after close() while views over them may be alive. */
@@ -587,6 +589,26 @@ export class VolatileArena implements Disposable {
     }, 0).unref();
   }
 
+  /**
+   * Held and quarantined bytes count against the bound on memory the kernel cannot take
+   * (unpinMaxBytes) like soft-unpinned ones. Past it, ask for a collection on the next turn
+   * of the event loop (rate-limited like #collectSoon): without it, views nothing references
+   * any more would wait for the engine's next major collection, which a process that
+   * allocates little JavaScript may not run for minutes.
+   */
+  #collectIfOverBound(): void {
+    const s = this.#stats;
+    if (s.heldBytes + s.quarantinedBytes <= this.#unpinMaxBytes || this.#collectPending) return;
+    this.#collectPending = true;
+    const wait = Math.max(0, this.#collectedAt + COLLECT_INTERVAL_MS - performance.now());
+    setTimeout(() => {
+      this.#collectPending = false;
+      if (this.#closed || s.heldBytes + s.quarantinedBytes <= this.#unpinMaxBytes) return;
+      this.#collectedAt = performance.now();
+      if (requestCollection()) s.collectionsRequested++;
+    }, wait).unref();
+  }
+
   #closeRegions(): void {
     this.#regionViews.length = 0;
     for (const m of this.#regions) m?.close();
@@ -646,6 +668,7 @@ export class VolatileArena implements Disposable {
   #hold(b: VolatileBuffer): void {
     this.#held.push(b[kHeldNode]);
     this.#stats.heldBytes += b.capacity;
+    this.#collectIfOverBound();
     this.#stats.heldBuffers++;
   }
 
@@ -808,6 +831,7 @@ export class VolatileArena implements Disposable {
       // Not advised, not reused: whatever still holds a view keeps reading this owner's bytes.
       e.freed = true;
       s.quarantinedBytes += b.capacity;
+      this.#collectIfOverBound();
       this.#quarantinedSpans++;
       return;
     }
