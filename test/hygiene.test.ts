@@ -88,10 +88,6 @@ describe.skipIf(!onKernel)('hygiene (once: it does not depend on the backend)', 
   });
 });
 
-// Circles that other branches of this round remove (lib/cli/ is split per command, lib/volatile/
-// is being rewritten): listed so that no new circle can land; delete each line when its fix merges.
-const CIRCLES_BEING_REMOVED = new Set(['lib/cli/commands.ts -> lib/cli/daemon.ts', 'lib/volatile/arena.ts -> lib/volatile/buffer.ts']);
-
 describe.skipIf(!onKernel)('types (once: it does not depend on the backend)', () => {
   it('test/types/strict.ts compiles under --strict: memoryUsage().effective without narrowing; key lists and error codes checked', () => {
     const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -118,6 +114,6 @@ describe.skipIf(!onKernel)('import graph (once: it does not depend on the backen
     // A circle named by its files in order of name (where the walk entered it does not matter).
     const circles = parseCircular(tree).map((c) => [...c].sort().join(' -> '));
     expect(entries.length).toBeGreaterThan(40); // the walk saw the whole of lib/
-    expect(circles.filter((c) => !CIRCLES_BEING_REMOVED.has(c))).toEqual([]);
+    expect(circles).toEqual([]);
   });
 });

@@ -9,7 +9,7 @@
 // Checking every canary first and restoring afterwards would race with reclaim:
 // never do that.
 import { type CodedError, illegalConstructor, pagewiseError } from '../errors';
-import type { ArenaStats } from './arena';
+import type { ArenaStats } from './stats';
 import { type ListNode, listNode } from './list';
 
 export type BufferState = 'pinned' | 'unpinned' | 'volatile' | 'freed';
