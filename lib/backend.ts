@@ -192,8 +192,11 @@ export interface Backend {
   readonly pageSize: number;
   /** Largest ArrayBuffer view this engine can hold. */
   readonly maxViewLength: number;
-  /** Where BackendMapping.adviseArgs() / residencyBitsArgs() read their numbers (native only; never handed to users). */
-  readonly callArgs?: Float64Array;
+  /**
+   * Where BackendMapping.adviseArgs() / residencyBitsArgs() read their numbers (never handed to
+   * users); undefined where the backend takes its numbers as arguments (the simulator).
+   */
+  readonly callArgs: Float64Array | undefined;
   /** madvise(NULL, 0, advice) === 0. */
   supports(advice: number): boolean;
   map(request: MapRequest): BackendMapping;

@@ -104,7 +104,7 @@ export function loadNativeBackend(): Backend {
     kind: 'native',
     pageSize: addon.pageSize,
     maxViewLength: addon.maxViewLength,
-    ...(addon.callArgs instanceof Float64Array ? { callArgs: addon.callArgs } : {}),
+    callArgs: addon.callArgs instanceof Float64Array ? addon.callArgs : undefined,
     supports: (advice: number) => addon.supports(advice),
     map: (request: MapRequest): BackendMapping =>
       addon.map(

@@ -26,6 +26,8 @@ export class SimulatorBackend implements Backend, SimulatorHost {
   readonly pageSize = PAGE;
   /** Each mapping is one ArrayBuffer; a conservative ceiling for every engine. */
   readonly maxViewLength = 2 ** 31;
+  /** The simulator takes its numbers as arguments: no call-argument array. */
+  readonly callArgs = undefined;
   /** Simulated memory limit in bytes; touching pages beyond it reclaims, then fails with ERR_SIMULATED_OOM. */
   memoryLimit: number | undefined;
 
