@@ -1,4 +1,4 @@
-// Q9. VolatileCache in place of lru-cache: memory of many small entries (the kernel's
+// Q10. VolatileCache in place of lru-cache: memory of many small entries (the kernel's
 // figures), the hit path for small, medium and large values, fetch() deduplication.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { check, fmtMiB, fmtNs, fmtRatio, interleave, isMain, loadPagewise, main, median, parseArgs } from './lib/common.mjs';
 
 export const meta = {
-  id: 9,
+  id: 10,
   title: 'VolatileCache vs lru-cache: small-entry memory, hits of every size, fetch()',
   question:
     '10,000 × 200 B entries: effective memory ≤ 1.0× and RSS ≤ 1.5× of lru-cache (Buffers, maxSize); hit-dominated workload (skewed keys, all resident) ≥ 0.5× of lru-cache for 200 B, 16 KiB and 256 KiB values; 100 concurrent fetch() of one missing key run fetchMethod once.',

@@ -612,6 +612,19 @@ describe('views held past the bound (issue 22)', () => {
     expect(arena.stats.volatileBytes).toBeGreaterThanOrEqual(6 * PAGE);
     for (const b of bufs) expect(['intact', 'purged']).toContain(b.pin());
   });
+
+  it('under the bound too: a held span goes volatile without any pressure signal or gc() from outside', async () => {
+    using arena = new VolatileArena({ size: 64 * PAGE, unpinDelayMs: 10, decayMs: -1, pagewise: pw });
+    const bufs = [arena.alloc(PAGE), arena.alloc(2 * PAGE)];
+    for (const b of bufs) b.bytes.fill(7); // exposed
+    for (const b of bufs) b.unpin();
+    for (let i = 0; i < 1000 && arena.stats.volatileBytes < 3 * PAGE; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(arena.stats).toMatchObject({ heldBytes: 0, volatileBytes: 3 * PAGE });
+    expect(arena.stats.collectionsRequested).toBeGreaterThan(0);
+    for (const b of bufs) {
+      if (b.pin() === 'intact') expect(allEqual(b.bytes, 7)).toBe(true);
+    }
+  });
 });
 
 describe('memory pressure', () => {

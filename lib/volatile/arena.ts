@@ -66,7 +66,7 @@ import {
   kUnpinnedAt,
   VolatileBuffer,
 } from './buffer';
-import { requestCollection } from './collect';
+import { lastCollectionMs, requestCollection } from './collect';
 import { List } from './list';
 import {
   ARENA_OPTION_KEYS,
@@ -91,6 +91,9 @@ const MAX_GROWN_REGIONS = 64;
 const MAX_RESERVED_BYTES = 2 ** 36; // 64 GiB of address space (MAP_NORESERVE: virtual only)
 /** At most one requested collection per this many ms (a full GC of a large heap takes tens of ms). */
 const COLLECT_INTERVAL_MS = 1000;
+/** Held memory under the bound: a collection at most this often (and 50 × its cost), backed off up to MAX_COLLECT_BACKOFF times. */
+const HELD_COLLECT_MS = 1000;
+const MAX_COLLECT_BACKOFF = 32;
 /** Held spans released this soon after critical pressure are dropped (DONTNEED) at once, as the pressure asked. */
 const CRITICAL_WINDOW_MS = 5000;
 /** Pages per residency() call in purge(): bounds the vector allocated per call. */
@@ -148,8 +151,13 @@ export class VolatileArena implements Disposable {
   readonly #soft = new List<VolatileBuffer>();
   /** Unpinned buffers due to become volatile, waiting for their views to be collected. */
   readonly #held = new List<VolatileBuffer>();
-  /** A collection is scheduled by #collectIfOverBound. */
-  #collectPending = false;
+  /** The collection #scheduleCollection() asked for, and when it is due. */
+  #collectTimer: NodeJS.Timeout | undefined;
+  #collectTimerAt = Infinity;
+  /** Grows while requested collections free nothing (a view kept on purpose), so they get rarer. */
+  #collectBackoff = 1;
+  /** Spans whose last view was collected since the last requested collection. */
+  #unexposedSinceCollection = 0;
   /** When the last critical pressure was handled: spans released soon after are dropped at once. */
   #criticalAt = -Infinity;
   /** Spans kept mapped after close() while views over them may be alive. */
@@ -503,6 +511,8 @@ export class VolatileArena implements Disposable {
     this.#stopListening?.();
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    if (this.#collectTimer !== undefined) clearTimeout(this.#collectTimer);
+    this.#collectTimer = undefined;
     this.#dirty = [];
     this.#soft.clear();
     this.#held.clear();
@@ -539,23 +549,40 @@ export class VolatileArena implements Disposable {
   }
 
   /**
-   * Held and quarantined bytes count against the bound on memory the kernel cannot take
-   * (unpinMaxBytes) like soft-unpinned ones. Past it, ask for a collection on the next turn
-   * of the event loop (rate-limited like #collectSoon): without it, views nothing references
-   * any more would wait for the engine's next major collection, which a process that
-   * allocates little JavaScript may not run for minutes.
+   * Held and quarantined spans wait for the engine to collect their views, and a process
+   * that allocates little JavaScript may not run a major collection for minutes: ask for
+   * one on the next turn of the event loop, at most every HELD_COLLECT_MS or 50 times the
+   * last collection's duration (under 2 % of the time), backing off while collections free
+   * nothing (a view kept on purpose); every COLLECT_INTERVAL_MS once held and quarantined
+   * bytes pass unpinMaxBytes, the bound on memory the kernel cannot take.
    */
-  #collectIfOverBound(): void {
+  #scheduleCollection(): void {
     const s = this.#stats;
-    if (s.heldBytes + s.quarantinedBytes <= this.#unpinMaxBytes || this.#collectPending) return;
-    this.#collectPending = true;
-    const wait = Math.max(0, this.#collectedAt + COLLECT_INTERVAL_MS - performance.now());
-    setTimeout(() => {
-      this.#collectPending = false;
-      if (this.#closed || s.heldBytes + s.quarantinedBytes <= this.#unpinMaxBytes) return;
+    const waiting = s.heldBytes + s.quarantinedBytes;
+    if (waiting === 0 || this.#closed) return;
+    const every =
+      waiting > this.#unpinMaxBytes
+        ? COLLECT_INTERVAL_MS
+        : Math.max(HELD_COLLECT_MS, 50 * lastCollectionMs()) * this.#collectBackoff;
+    const at = this.#collectedAt + every;
+    if (this.#collectTimer !== undefined) {
+      if (this.#collectTimerAt <= at) return;
+      clearTimeout(this.#collectTimer);
+    }
+    this.#collectTimerAt = at;
+    this.#collectTimer = setTimeout(() => {
+      this.#collectTimer = undefined;
+      if (this.#closed || s.heldBytes + s.quarantinedBytes === 0) return;
+      // The finalizers of the previous collection have run by now: did it let anything go?
+      if (this.#collectedAt !== -Infinity && this.#unexposedSinceCollection === 0) {
+        this.#collectBackoff = Math.min(this.#collectBackoff * 2, MAX_COLLECT_BACKOFF);
+      } else this.#collectBackoff = 1;
+      this.#unexposedSinceCollection = 0;
       this.#collectedAt = performance.now();
       if (requestCollection()) s.collectionsRequested++;
-    }, wait).unref();
+      this.#scheduleCollection();
+    }, Math.max(0, at - performance.now()));
+    this.#collectTimer.unref();
   }
 
   #closeRegions(): void {
@@ -617,7 +644,7 @@ export class VolatileArena implements Disposable {
   #hold(b: VolatileBuffer): void {
     this.#held.push(b[kHeldNode]);
     this.#stats.heldBytes += b.capacity;
-    this.#collectIfOverBound();
+    this.#scheduleCollection();
     this.#stats.heldBuffers++;
   }
 
@@ -635,6 +662,7 @@ export class VolatileArena implements Disposable {
    * read or write it. A held buffer becomes volatile now, a quarantined span free.
    */
   [kUnexposed](e: Exposure): void {
+    this.#unexposedSinceCollection++;
     if (this.#closed) {
       if (--this.#exposedAfterClose === 0) this.#closeRegions();
       return;
@@ -780,7 +808,7 @@ export class VolatileArena implements Disposable {
       // Not advised, not reused: whatever still holds a view keeps reading this owner's bytes.
       e.freed = true;
       s.quarantinedBytes += b.capacity;
-      this.#collectIfOverBound();
+      this.#scheduleCollection();
       this.#quarantinedSpans++;
       return;
     }

@@ -39,10 +39,19 @@ export function collectionFunction(): Collect | undefined {
   return cached ?? undefined;
 }
 
+let lastMs = 0;
+
 /** Run a full collection now if possible. Returns whether one ran. */
 export function requestCollection(): boolean {
   const gc = collectionFunction();
   if (gc === undefined) return false;
+  const t = performance.now();
   gc();
+  lastMs = performance.now() - t;
   return true;
+}
+
+/** How long the last requested collection took, in milliseconds (0 before the first). */
+export function lastCollectionMs(): number {
+  return lastMs;
 }
