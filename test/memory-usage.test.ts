@@ -226,9 +226,11 @@ describe('memoryUsage', () => {
       // Together no more than smaps' figure for the VMA (was: the VMA's whole figure for each).
       expect(a.lazyFree + b.lazyFree).toBeLessThanOrEqual(lazyOf(vmas) + PAGE);
       if (process.getuid?.() === 0) {
-        // Where /proc/kpageflags is readable, each mapping's share is its own pages.
-        expect(a.lazyFree).toBe(4 * MiB);
-        expect(b.lazyFree).toBe(0);
+        // Where /proc/kpageflags is readable, each mapping's share is its own pages — within one
+        // page per VMA (the issue's bound): a page can still sit in a per-CPU LRU batch when
+        // kpageflags is read, a moment after smaps (seen once under load: 1023 of 1024 pages).
+        expect(Math.abs(a.lazyFree - 4 * MiB)).toBeLessThanOrEqual(PAGE);
+        expect(b.lazyFree).toBeLessThanOrEqual(PAGE);
       }
     } finally {
       for (const m of made) m.close();

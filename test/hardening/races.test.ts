@@ -28,7 +28,7 @@ describe.skipIf(pagewise.kind !== 'native')('lifetime races (simulator: no threa
     expect(s.failures, s.failureText.join('\n')).toBe(0);
     expect(s.sentinelsIntact).toBe(true);
     expect(s.end.fileLines).toBe(0);
-    expect(s.end.lines).toBeLessThanOrEqual(s.baseline.lines + 16);
+    expect(s.end.lines).toBeLessThanOrEqual(s.baseline.lines + 48); // the child's SLACK: V8's heap regions vary, a leak adds thousands
     expect(s.outcomes.other).toBe(0);
     // Both outcomes of the race happen: work that finished first, and work close() stopped.
     expect(s.outcomes.resolved).toBeGreaterThan(0);
