@@ -116,8 +116,14 @@ describe('reclaim race (native)', () => {
         // Mix short and long unpinned windows: a whole batch, and unpin/pin back to back.
         // At least 10,000 pins; then keep going for ~8 s (or 200,000 pins) for a stronger result.
         // Counted in pins of volatile buffers (the CAS path), the ones the race is about.
+        // Purges depend on the loop's timing: it must find a page lazy-free and already on
+        // the LRU (off the per-CPU batch of the CPU that freed it). One run in twenty saw
+        // none in 8 s of short windows, hence the 'long' rounds below and no early stop
+        // before one was seen.
         const more = () =>
-          volatilePins < 10_000 ? performance.now() - t0 < 25_000 : volatilePins < 200_000 && performance.now() - t0 < 8_000;
+          volatilePins < 10_000 || purged === 0
+            ? performance.now() - t0 < 25_000
+            : volatilePins < 200_000 && performance.now() - t0 < 8_000;
         // Pin, verify an 'intact' buffer byte for byte, then refill it for the next round.
         const pinAndCheck = (i: number, round: number) => {
           const b = buffers[i];
@@ -135,15 +141,17 @@ describe('reclaim race (native)', () => {
           seeds[i] = round * 1_000_003 + i;
           fill(b.bytes, seeds[i]);
         };
-        // Three kinds of round: 'batch' unpins every buffer and flush() makes them volatile
+        // Four kinds of round: 'batch' unpins every buffer and flush() makes them volatile
         // in one batch (all canaries, then MADV_FREE per contiguous run) while PAGEOUT runs,
         // then pins them back in order; 'spaced' does the same with a spin of varying length
         // before each pin (each buffer pinned back a different time after its MADV_FREE);
-        // 'soft' pins back before the buffer ever became volatile (no kernel involved).
+        // 'soft' pins back before the buffer ever became volatile (no kernel involved);
+        // 'long' leaves every buffer volatile for 5 ms (dozens of the loop's sweeps) first.
         // A span becomes volatile only once its view was collected (issue 22): the volatile
         // rounds wait for that between the unpins and flush().
+        const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
         for (let round = 0; more(); round++) {
-          const kind = round % 5 === 4 ? 'soft' : round % 2 === 0 ? 'batch' : 'spaced';
+          const kind = round % 5 === 4 ? 'soft' : round % 10 === 1 ? 'long' : round % 2 === 0 ? 'batch' : 'spaced';
           for (let i = 0; i < buffers.length; i++) {
             buffers[i].unpin();
             if (kind !== 'soft') continue;
@@ -153,6 +161,7 @@ describe('reclaim race (native)', () => {
           if (kind === 'soft') continue;
           expect(await arena.collectViews()).toBe(0);
           arena.flush();
+          if (kind === 'long') await sleep(5);
           for (let i = 0; i < buffers.length; i++) {
             if (kind === 'spaced') for (let spin = 0; spin < (round * 37 + i) % 20000; spin++);
             pinAndCheck(i, round);
