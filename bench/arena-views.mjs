@@ -143,7 +143,7 @@ export async function run({ full = false } = {}) {
       raw[`soak ${JSON.stringify(options)}`] = s;
       rows.push({
         variant: `arena soak (issue 24): 1,000,000 alloc / bytes / unpin+pin / free cycles, ${JSON.stringify(options)}`,
-        median: `+${s.growthMiB} MiB after warm-up`,
+        median: `${s.growthMiB >= 0 ? '+' : ''}${s.growthMiB} MiB after warm-up`,
         target: '< 8 MiB',
         met: s.growthMiB < 8,
         note: `anonymous less LazyFree, 8 segments: ${s.steps.join(', ')} MiB; warm-up (${s.warmup} cycles) +${s.warmupGrowthMiB} MiB (V8 sizing its young generation)`,
