@@ -108,7 +108,7 @@ const summary =
     .map((r) => {
       const checks = r.rows.filter((x) => x.met === true || x.met === false);
       const met = checks.filter((x) => x.met).length;
-      return `| ${r.id} | ${r.title} | ${r.error ? 'did not run' : `${checks.length === 0 ? 'no target' : `${met} / ${checks.length}`}`} |`;
+      return `| ${r.id} | ${r.title} | ${r.error ? 'did not run' : checks.length === 0 ? 'no target' : `${met} / ${checks.length}`} |`;
     })
     .join('\n') +
   '\n\n';

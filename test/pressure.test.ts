@@ -5,6 +5,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { findMemoryCgroup, runChildInCgroup } from '../lib/cli/demo';
 import { VolatileArena, type VolatileBuffer } from '../lib/index';
@@ -149,7 +150,6 @@ describe('reclaim race (native)', () => {
         // 'long' leaves every buffer volatile for 5 ms (dozens of the loop's sweeps) first.
         // A span becomes volatile only once its view was collected (issue 22): the volatile
         // rounds wait for that between the unpins and flush().
-        const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
         for (let round = 0; more(); round++) {
           const kind = round % 5 === 4 ? 'soft' : round % 10 === 1 ? 'long' : round % 2 === 0 ? 'batch' : 'spaced';
           for (let i = 0; i < buffers.length; i++) {

@@ -21,7 +21,6 @@ interface ArenaSoak {
   backend: string;
   cycles: number;
   growthMiB: number;
-  segmentMedianMiB: number;
   steps: number[];
   quarantinedBytes: number;
 }
@@ -41,7 +40,7 @@ describe.skipIf(pagewise.kind !== 'native')('arena soak (simulator: its memory i
       const windows = [2, 3, 4, 5].map((k) => levels[k + 3] - levels[k]);
       expect(Math.min(...windows), `segments ${s.steps.join(' ')}`).toBeLessThan(18);
       expect(s.quarantinedBytes).toBe(0);
-      console.log(`arena soak ${JSON.stringify(options)}: +${s.growthMiB} MiB over ${s.cycles} cycles (segments ${s.steps.join(' ')})`);
+      console.log(`arena soak ${JSON.stringify(options)}: ${s.growthMiB} MiB growth over ${s.cycles} cycles (segments ${s.steps.join(' ')})`);
     });
   }
 });
