@@ -108,9 +108,14 @@ int ScanPages(uint64_t start, uint64_t end, uint64_t base, uint64_t flags, uint6
       const PageRegion& r = regions[i];
       Append(out, r.start - base, r.end - r.start, r.categories);
     }
-    // The walk stops early when the vector is full; walk_end says where.
-    if (arg.walk_end <= start) return EIO;
-    start = arg.walk_end;
+    // The walk stops early only when our vector is full (no max_pages is set): with room left it
+    // covered the whole range. walk_end alone is not enough: the kernel can report where its own
+    // 512-region buffer last overflowed instead of where the walk ended (6.18, seen as the last
+    // runs reported twice), so resume after the last region as well.
+    if (static_cast<size_t>(n) < kRegionsPerScan) return 0;
+    uint64_t next = std::max<uint64_t>(arg.walk_end, regions[n - 1].end);
+    if (next <= start) return EIO;
+    start = next;
   }
   return 0;
 }

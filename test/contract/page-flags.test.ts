@@ -96,6 +96,23 @@ describe('mapping.pageFlags()', () => {
     expect(m.buffer[3 * PAGE]).toBe(7);
   });
 
+  it('reports every run once when one scan cannot hold them all (17,000 runs)', () => {
+    // More runs than the kernel's 512-region buffer and than the addon's 8,192-region vector:
+    // each run must come back once, in order (a resumed walk must not repeat any).
+    const pages = 17_000;
+    using m = pw.map(pages * PAGE);
+    m.advise('nohugepage');
+    for (let i = 0; i < pages; i += 2) m.buffer[i * PAGE] = 1;
+    const r = m.pageFlags();
+    checkTiling(r, 0, pages * PAGE);
+    expect(r.runs.length).toBe(pages);
+    expect(r.pages).toBe(pages);
+    expect(r.counts.present).toBe(pages / 2);
+    expect(flagsAt(r, 16_998 * PAGE)).toEqual(['present']);
+    expect(flagsAt(r, 16_999 * PAGE)).toEqual([]);
+    expect(m.residency().resident).toBe(r.counts.present);
+  });
+
   it('says which flags it cannot tell (undefined counts, missing from known)', () => {
     using m = pw.map(4 * PAGE);
     const r = m.pageFlags();
@@ -205,6 +222,24 @@ describe('mapping.trackWrites()', () => {
     expect(r.known).toContain('written');
     expect(r.counts.written).toBe(1);
     expect(flagsAt(r, 63 * PAGE)).toContain('written');
+  });
+
+  it('lists each written page once when one scan cannot hold them all (3,000 and 9,000 runs)', () => {
+    // 3,000: past the kernel's 512-region buffer in one call; 9,000: past the addon's 8,192-region
+    // vector, with more than 512 regions left for the last call.
+    for (const pages of [6_000, 18_000]) {
+      using m = pw.map(pages * PAGE);
+      m.advise('nohugepage');
+      using t = m.trackWrites();
+      const expected = [];
+      for (let i = 0; i < pages; i += 2) expected.push({ offset: i * PAGE, length: PAGE });
+      for (let round = 0; round < 2; round++) {
+        for (let i = 0; i < pages; i += 2) m.buffer[i * PAGE] = round + 1;
+        expect(t.written()).toEqual(expected);
+        t.reset();
+        expect(t.written()).toEqual([]);
+      }
+    }
   });
 
   it('counts writes from Node threadpool work (crypto.randomFill) without disturbing it', async () => {
