@@ -37,21 +37,34 @@ export async function run({ full = false } = {}) {
   // ---- page flags: every other 2 MiB written, the rest populated for reading (zero page), no THP (as the C program) ----
   const scanBin = compileC('pagemap_scan');
   {
-    const m = pw.map(size);
-    m.advise('nohugepage');
     const chunk = 2 * MiB;
-    for (let off = 0; off < size; off += chunk) {
-      if ((off / chunk) % 2 === 0) m.view(off, chunk).fill(1);
-      else await m.populate({ offset: off, length: chunk, mode: 'read' });
-    }
-    for (let i = 0; i < 3; i++) m.pageFlags(); // warm-up
+    let sink = 0;
+    // Each round maps and fills afresh, as each C process does: how fast the kernel walks the
+    // page tables differs from one mapping to the next by up to ±20 % here (where they landed in
+    // memory), so one mapping scanned every round would compare one draw against fifteen.
+    const prepare = () => {
+      const m = pw.map(size);
+      m.advise('nohugepage');
+      for (let off = 0; off < size; off += chunk) {
+        if ((off / chunk) % 2 === 0) m.view(off, chunk).fill(1);
+        else {
+          // Read one byte per page on this thread, as the C program does: the same page-table
+          // state on both sides (populate() would fault them in on a libuv worker instead).
+          const v = m.view(off, chunk);
+          for (let i = 0; i < chunk; i += page) sink += v[i];
+        }
+      }
+      return m;
+    };
     const js = [];
     const c = [];
     const jsCpu = [];
     const cCpu = [];
     let runs = 0;
-    // Blocks of 5 calls, alternating with a C process making 5 scans of its own mapping of the same shape.
+    // Blocks of 5 calls on a fresh mapping, alternating with a C process making 5 scans of its own mapping of the same shape.
     for (let r = 0; r < rounds; r++) {
+      const m = prepare();
+      m.pageFlags(); // warm-up (the first call of a round also builds the addon's scan buffer)
       for (let i = 0; i < 5; i++) {
         const c0 = process.cpuUsage();
         const t0 = nowNs();
@@ -59,14 +72,15 @@ export async function run({ full = false } = {}) {
         js.push(ms(t0));
         jsCpu.push(cpuMs(c0));
       }
+      m.close();
       const out = runC(scanBin, ['flags', size / MiB, 5]);
       c.push(...out.scan_ns.map((ns) => ns / 1e6));
       cCpu.push(...out.scan_cpu_ns.map((ns) => ns / 1e6));
     }
+    if (sink < 0) throw new Error('unreachable: the zero page reads as 0');
     const ratio = median(jsCpu) / median(cCpu);
     rows.push({ variant: 'pageFlags() of 1 GiB (PAGEMAP_SCAN), CPU time', median: fmtMs(median(jsCpu)), ratio: `${fmtRatio(ratio)} of C`, ...check(ratio, 'le', 1.2), note: `${runs} runs; C PAGEMAP_SCAN ${fmtMs(median(cCpu))} of CPU` });
     rows.push({ variant: 'pageFlags() of 1 GiB (PAGEMAP_SCAN), wall clock', median: fmtMs(median(js)), ratio: `${fmtRatio(median(js) / median(c))} of C`, note: `C ${fmtMs(median(c))}: on this loaded VM most of either is time spent waiting for a CPU` });
-    m.close();
   }
 
   // ---- written(): 1 GiB, 1 % of the pages written (every 100th), then the scan; C does the same ----
@@ -85,8 +99,13 @@ export async function run({ full = false } = {}) {
       for (let p = 0; p < pages; p += 100) u8[p * page + at] = value;
       return Number(nowNs() - t1) / Math.ceil(pages / 100);
     };
-    for (let i = 0; i < 5; i++) store(i, 3);
-    t.reset();
+    // Warm-up: the stores, and written() itself (it makes one object per run: a few calls in
+    // V8's interpreter would cost more than the kernel's scan).
+    for (let i = 0; i < 10; i++) {
+      store(i, 3);
+      t.written();
+      t.reset();
+    }
     const js = [];
     const jsCpu = [];
     const firstWrite = [];
@@ -94,7 +113,8 @@ export async function run({ full = false } = {}) {
     let found = 0;
     for (let r = 0; r < rounds + 1; r++) {
       firstWrite.push(store(r, 0)); // protected: each store takes the write-protect fault
-      plain.push(store(r, 1)); // the same pages, writable again now: no fault
+      // The scan follows the writes directly, as in the C program: stores in between would
+      // evict the page-table lines the scan reads (measured: +45 % on the kernel's scan alone).
       const c0 = process.cpuUsage();
       t0 = nowNs();
       found = t.written().length;
@@ -102,6 +122,7 @@ export async function run({ full = false } = {}) {
         js.push(ms(t0));
         jsCpu.push(cpuMs(c0));
       }
+      plain.push(store(r, 1)); // the same pages, writable again now: no fault
       t.reset();
     }
     const plainWrite = median(plain);
