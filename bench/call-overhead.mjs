@@ -39,9 +39,10 @@ export async function run({ full = false } = {}) {
   // The raw addon underneath pagewise (no TypeScript validation), as a diagnostic.
   const require = createRequire(import.meta.url);
   let addonRegion;
+  let addon;
   try {
     // The addon file the package itself loads (node-gyp-build: prebuilds/ or build/).
-    const addon = require(require('node-gyp-build').path(path.join(distPath(), '..')));
+    addon = require(require('node-gyp-build').path(path.join(distPath(), '..')));
     addonRegion = addon.map(MiB, 3, false, -1, 0, false, false, 0);
     addonRegion.view(0, MiB).fill(1); // view() is a Uint8Array: fill it, not a copy
   } catch {
@@ -125,6 +126,30 @@ export async function run({ full = false } = {}) {
       for (let i = 0; i < calls; i++) addonRegion.advise(0, page, WILLNEED);
       return Number(nowNs() - t0) / calls;
     },
+    'addon adviseArgs (no TS layer)': () => {
+      // Exactly the call Mapping.advise makes: the numbers stored into the call-argument array, then the bound function.
+      const args = addon.callArgs;
+      const f = addonRegion.adviseArgs;
+      const t0 = nowNs();
+      for (let i = 0; i < calls; i++) {
+        args[0] = 0;
+        args[1] = page;
+        args[2] = WILLNEED;
+        f();
+      }
+      return Number(nowNs() - t0) / calls;
+    },
+    'addon residencyBitsArgs (no TS layer)': () => {
+      const args = addon.callArgs;
+      const f = addonRegion.residencyBitsArgs;
+      const t0 = nowNs();
+      for (let i = 0; i < calls; i++) {
+        args[0] = 0;
+        args[1] = page;
+        sink += f();
+      }
+      return Number(nowNs() - t0) / calls;
+    },
     'addon advise, prototype (receiver check)': () => {
       const t0 = nowNs();
       for (let i = 0; i < calls; i++) protoAdvise.call(addonRegion, 0, page, WILLNEED);
@@ -206,6 +231,10 @@ export async function run({ full = false } = {}) {
     const f = check(r('pagewise advise', 'floor madvise'), 'le', 1.05);
     rows.push({ variant: "pagewise advise('willneed', 1 page) vs the N-API floor", median: fmtNs(med['pagewise advise']), ratio: `${fmtRatio(r('pagewise advise', 'floor madvise'))} of the floor`, ...f, note: `floor ${fmtNs(med['floor madvise'])} (no arguments, same run); advise passes its numbers through the addon's call-argument array, not as N-API arguments` });
   }
+  if (floor && addonRegion) {
+    const a = med['addon adviseArgs (no TS layer)'];
+    rows.push({ variant: 'the addon call advise() makes, without its JavaScript (diagnostic)', median: fmtNs(a), ratio: `${fmtRatio(a / med['floor madvise'])} of the floor`, note: `numbers stored into the call-argument array, then the bound adviseArgs: all of pagewise but the TypeScript layer; the 1.05× target leaves ${(1.05 * med['floor madvise'] - a).toFixed(0)} ns for validation, rounding and the result object` });
+  }
   rows.push({ variant: 'TypeScript layer of advise (diagnostic)', median: fmtNs(med['TS layer advise (no-op backend)']), ratio: '', note: 'public API over a backend that does nothing: validation + rounding only' });
   if (mmapio) {
     const vs = check(r('pagewise advise', 'mmap-io advise'), 'le', 1.0);
@@ -228,6 +257,10 @@ export async function run({ full = false } = {}) {
   if (floor) {
     const f = check(r('pagewise residency', 'floor mincore'), 'le', 1.05);
     rows.push({ variant: 'pagewise residency(1 page) vs the N-API floor', median: fmtNs(med['pagewise residency']), ratio: `${fmtRatio(r('pagewise residency', 'floor mincore'))} of the floor`, ...f, note: `floor ${fmtNs(med['floor mincore'])} (no arguments, same run); residency() of up to 32 pages: numbers through the call-argument array, the bits back as a number, the pages vector made in JavaScript` });
+  }
+  if (floor && addonRegion) {
+    const a = med['addon residencyBitsArgs (no TS layer)'];
+    rows.push({ variant: 'the addon call residency() makes, without its JavaScript (diagnostic)', median: fmtNs(a), ratio: `${fmtRatio(a / med['floor mincore'])} of the floor`, note: `numbers stored into the call-argument array, then the bound residencyBitsArgs; the 1.05× target leaves ${(1.05 * med['floor mincore'] - a).toFixed(0)} ns for validation, rounding, the pages vector and the counts` });
   }
   rows.push({ variant: 'TypeScript layer of residency (diagnostic)', median: fmtNs(med['TS layer residency (no-op backend)']), ratio: '', note: 'public API over a backend that does nothing: validation, rounding, the pages vector made from the bits, count' });
   if (mmapio) {
