@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { describe, expect, it } from 'vitest';
-import { type CacheHandle, type DisposeReason, VolatileCache, type VolatileCacheOptions } from '../lib/index';
+import { type CacheHandle, type DisposeReason, VolatileArena, VolatileCache, type VolatileCacheOptions } from '../lib/index';
 import { PAGE, pattern, pw } from './helpers';
 
 function cache<K = string>(options: VolatileCacheOptions<K> = {}): VolatileCache<K> {
@@ -413,6 +413,23 @@ describe('the hot set never outlives what it protects', () => {
       expect(() => h.value).toThrow(expect.objectContaining({ code: 'ERR_BUFFER_FREED' }));
       h.release(); // harmless
     }
+  });
+
+  it('a handle held when the owner of a given arena closes it says ERR_BUFFER_FREED', () => {
+    const arena = new VolatileArena({ size: 64 * PAGE, pagewise: pw, decayMs: -1 });
+    const c = new VolatileCache<string>({ budget: 32 * PAGE, arena });
+    c.set('big', pattern(3 * PAGE, 4));
+    c.set('small', 'tiny');
+    const big = c.get('big') as CacheHandle<string>;
+    const small = c.get('small') as CacheHandle<string>;
+    expect(big.bytes).toEqual(pattern(3 * PAGE, 4));
+    arena.close();
+    for (const h of [big, small]) {
+      expect(() => h.bytes).toThrow(expect.objectContaining({ code: 'ERR_BUFFER_FREED' }));
+      expect(() => h.value).toThrow(expect.objectContaining({ code: 'ERR_BUFFER_FREED' }));
+      h.release(); // harmless
+    }
+    c.close();
   });
 });
 

@@ -256,7 +256,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
         entry.pins++;
         this.#handles++;
         this.#hits++;
-        return new CacheHandle(CREATE_HANDLE, key, view, entry.isString, 'hit', this, entry, entry.unit.buffer);
+        return new CacheHandle(CREATE_HANDLE, key, view, entry.isString, 'hit', this, entry);
       }
       entry.used = ++this.#clock;
       const h = this.#acquire(entry, 'hit');
@@ -591,7 +591,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     if (!this.#warm(entry)) return undefined;
     entry.pins++; // (recency is the caller's: peek() and the iterators leave it)
     this.#handles++;
-    return new CacheHandle(CREATE_HANDLE, entry.key, entry.view, entry.isString, outcome, this, entry, entry.unit.buffer);
+    return new CacheHandle(CREATE_HANDLE, entry.key, entry.view, entry.isString, outcome, this, entry);
   }
 
   /** Pin the entry's unit unless it is hot; whether the entry's value is intact. */
@@ -764,12 +764,17 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
   /** The handle that takes over a new entry's construction pin. */
   #handOut(entry: Entry<K>, outcome: CacheOutcome): CacheHandle<K> {
     this.#handles++;
-    return new CacheHandle(CREATE_HANDLE, entry.key, entry.view, entry.isString, outcome, this, entry, entry.unit.buffer);
+    return new CacheHandle(CREATE_HANDLE, entry.key, entry.view, entry.isString, outcome, this, entry);
   }
 
   /** @internal For a handle whose bytes are read for the first time: the view, made now (an exposure). */
   viewOf(entry: Entry<K>): Uint8Array {
     return entry.view ?? this.#view(entry);
+  }
+
+  /** @internal For handles: the arena was closed (by close(), or by its owner when it was given). */
+  arenaClosed(): boolean {
+    return this.#arena.closed;
   }
 
   /**
