@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
+import { constants as perfConstants, PerformanceObserver } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
 import { check, compileC, fmtMiB, fmtMs, fmtNs, fmtRatio, interleave, isMain, loadPagewise, main, median, MiB, msSince, nowNs, parseArgs, procStatus, runC } from './lib/common.mjs';
@@ -143,6 +144,16 @@ const yieldTask = () => new Promise((r) => setImmediate(r));
 
 async function cacheChild(variant, ops) {
   const keys = keyStream(ops);
+  // Garbage-collection pauses on the main thread during the run (perf_hooks 'gc' entries).
+  const gc = { ms: 0, major: 0, minor: 0 };
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gc.ms += e.duration;
+      if (e.detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) gc.major++;
+      else gc.minor++;
+    }
+  });
+  gcObserver.observe({ entryTypes: ['gc'] });
   let sum = 0;
   let stats;
   let t0;
@@ -192,13 +203,16 @@ async function cacheChild(variant, ops) {
   }
   const ms = msSince(t0);
   const st = procStatus();
-  process.stdout.write(JSON.stringify({ variant, ms, opsPerSec: (ops / ms) * 1000, sum, stats, hwm: st.VmHWM, rss: st.VmRSS, anon: st.RssAnon, lazyFree: lazyFree() }));
+  await new Promise((r) => setTimeout(r, 10)); // the observer's last entries
+  gcObserver.disconnect();
+  process.stdout.write(JSON.stringify({ variant, ms, opsPerSec: (ops / ms) * 1000, sum, stats, gc, hwm: st.VmHWM, rss: st.VmRSS, anon: st.RssAnon, lazyFree: lazyFree() }));
 }
 
 function spawnCache(variant, ops) {
   const r = spawnSync(process.execPath, ['--expose-gc', fileURLToPath(import.meta.url), '--child', variant, String(ops)], { encoding: 'utf8', env: process.env });
   if (r.status !== 0) throw new Error(`child ${variant} failed: ${r.stderr}`);
-  return JSON.parse(r.stdout);
+  const out = JSON.parse(r.stdout);
+  return { ...out, gcMs: out.gc.ms, gcMajor: out.gc.major };
 }
 
 export async function run({ full = false } = {}) {
@@ -464,7 +478,20 @@ export async function run({ full = false } = {}) {
       median: `${Math.round(ops).toLocaleString('en')} ops/s; peak RSS ${fmtMiB(med(n, 'hwm'))}`,
       ratio: n === 'lru' ? '1.00×' : `${fmtRatio(vsLru)} of plain LRU, ${fmtRatio(vsLruCache)} of lru-cache; peak RSS ${fmtRatio(med(n, 'hwm') / med('lru', 'hwm'))}`,
       ...(targeted ? { target: '≥ 0.8× of lru-cache and of plain LRU', met } : {}),
-      note: `hits ${st.hits}, misses ${st.misses}${st.purged !== undefined ? `, regenerated ${st.purged}` : ''}, evictions ${st.evictions}${st.softPins !== undefined ? `, soft pins ${st.softPins}, volatile batches ${st.volatileBatches}` : ''}; end RSS ${fmtMiB(r0.rss)}${r0.lazyFree !== undefined ? `, LazyFree ${fmtMiB(r0.lazyFree)}` : ''}`,
+      note: `hits ${st.hits}, misses ${st.misses}${st.purged !== undefined ? `, regenerated ${st.purged}` : ''}, evictions ${st.evictions}${st.softPins !== undefined ? `, soft pins ${st.softPins}, volatile batches ${st.volatileBatches}` : ''}; end RSS ${fmtMiB(r0.rss)}${r0.lazyFree !== undefined ? `, LazyFree ${fmtMiB(r0.lazyFree)}` : ''}; GC pauses ${Math.round(med(n, 'gcMs'))} ms a run (${Math.round(med(n, 'gcMajor'))} major)`,
+    });
+  }
+  // Where the returning producer's time goes: it differs from the fill variant only by the copy of
+  // each returned 256 KiB value into the arena and that Buffer's own allocation and collection.
+  {
+    const perMiss = (n) => med(n, 'ms') / results[n][0].stats.misses;
+    const copyUs = (perMiss('volatile') - perMiss('volatile-fill')) * 1000;
+    const lruUs = perMiss('lru-cache') * 1000;
+    rows.push({
+      variant: 'returning produce vs { size, fill }: extra time per miss (diagnostic)',
+      median: `${copyUs.toFixed(1)} µs`,
+      ratio: `${fmtRatio(copyUs / lruUs)} of lru-cache's whole run per miss (${lruUs.toFixed(1)} µs)`,
+      note: 'a returned value is a Buffer of the caller\'s, copied into the arena (the cache cannot adopt memory the caller may still write or hand on) and garbage right after; lru-cache stores the reference. Both halves cost: the 256 KiB copy, and that Buffer\'s short life — freed in bursts after each collection, the top of glibc\'s heap goes back to the kernel and the next Buffers fault it in again (measured once here with MALLOC_TRIM_THRESHOLD_ and MALLOC_MMAP_THRESHOLD_ raised: the extra fell to ~24 µs, the copy alone). At 0.8× of lru-cache the whole extra would have to fit in 25% of lru-cache\'s time',
     });
   }
   arena.close();
