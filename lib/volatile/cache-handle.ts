@@ -53,9 +53,7 @@ let newest: CacheHandle<unknown> | undefined;
 const YOUNG_BATCH = 32;
 let young: Array<CacheHandle<unknown>> = new Array(YOUNG_BATCH);
 let youngCount = 0;
-let checkScheduled = false;
 function onImmediate(): void {
-  checkScheduled = false;
   CacheHandle.checkYoung(true);
 }
 const textDecoder = new TextDecoder();
@@ -97,13 +95,13 @@ export class CacheHandle<K> implements Disposable {
       // Bounded: a long synchronous loop that holds its handles checks them in batches.
       const previous = newest;
       newest = this as CacheHandle<unknown>;
-      if (previous !== undefined && !previous.#released) {
+      if (previous === undefined) {
+        // The first since the last check: the check runs when the event loop next runs its
+        // immediates (it clears `newest`, so exactly one is pending while `newest` is set).
+        setImmediate(onImmediate).unref();
+      } else if (!previous.#released) {
         young[youngCount++] = previous;
         if (youngCount === YOUNG_BATCH) CacheHandle.checkYoung();
-      }
-      if (!checkScheduled) {
-        checkScheduled = true;
-        setImmediate(onImmediate).unref();
       }
     }
   }
