@@ -17,11 +17,16 @@ import { blankRow, fileJson, rowOf } from '../lib/cli/stat/text';
 import { runCli, sink } from './cli-run';
 import { PAGE, onKernel, pattern } from './helpers';
 
-const root = fs.mkdtempSync(path.join(os.tmpdir(), 'pagewise-cli-text-'));
-afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+// Made by the first test that needs it: in the project where every test here is skipped,
+// the hooks do not run, and a directory made when the file loads would be left behind.
+let root: string | undefined;
+const tmpRoot = (): string => (root ??= fs.mkdtempSync(path.join(os.tmpdir(), 'pagewise-cli-text-')));
+afterAll(() => {
+  if (root !== undefined) fs.rmSync(root, { recursive: true, force: true });
+});
 let serial = 0;
 function dir(name: string): string {
-  const d = path.join(root, `${name}-${serial++}`);
+  const d = path.join(tmpRoot(), `${name}-${serial++}`);
   fs.mkdirSync(d);
   return d;
 }
