@@ -17,8 +17,8 @@ import { blankRow, fileJson, rowOf } from '../lib/cli/stat/text';
 import { runCli, sink } from './cli-run';
 import { PAGE, onKernel, pattern } from './helpers';
 
-// Made by the first test that needs it: in the project where every test here is skipped,
-// the hooks do not run, and a directory made when the file loads would be left behind.
+// Made when a test first needs it: where every test here is skipped (the simulator project) no
+// hook runs, and a directory made when the file loads would be left behind.
 let root: string | undefined;
 const tmpRoot = (): string => (root ??= fs.mkdtempSync(path.join(os.tmpdir(), 'pagewise-cli-text-')));
 afterAll(() => {
