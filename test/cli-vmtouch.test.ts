@@ -279,9 +279,9 @@ describe.skipIf(skip)(`pagewise in vmtouch mode = ${VMTOUCH ?? 'vmtouch (not ins
         const pidFile = path.join(root, `lock-${process.hrtime.bigint()}.pid`);
         const r = run([...flags, '-P', pidFile, `${T}/sub`]);
         results.push({ flags: flags.join(' '), name, code: r.code, stdout: r.stdout });
-        // Without -w vmtouch's parent returns before the daemon is locked: wait for its pid file.
-        for (let i = 0; i < 500 && !fs.existsSync(pidFile); i++) await sleep(20);
-        const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+        // Without -w vmtouch's parent returns before the daemon is locked: wait for its pid file,
+        // and for the pid in it (the file is created, then written: it can be seen empty).
+        const pid = await pidIn(pidFile);
         expect(pid, `${name} ${flags.join(' ')}`).toBeGreaterThan(0);
         const locked = Number(/VmLck:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) * 1024;
         expect(locked, `${name} ${flags.join(' ')}: VmLck`).toBeGreaterThanOrEqual(flags.includes('-p') ? 64 * 1024 : (200 + 64 + 10 + 40) * 1024);
@@ -347,6 +347,20 @@ function running(pid: number): boolean {
   }
 }
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+/** The pid a daemon wrote to `file`, once the file holds a whole line (0 if none within 10 s). */
+async function pidIn(file: string): Promise<number> {
+  for (let i = 0; i < 500; i++) {
+    let text = '';
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch {
+      // not created yet
+    }
+    if (/^\d+\n$/.test(text)) return Number(text);
+    await sleep(20);
+  }
+  return 0;
+}
 void PAGE;
 
 // Without vmtouch installed these still hold: the parts checked against printf and getopt by hand.
