@@ -293,6 +293,28 @@ describe('VolatileCache: misbehaving and re-entrant producers (issue 16 F6)', ()
     c.get('big', () => new Uint8Array(8 * PAGE)).release();
   });
 
+  it('a value detached by the dispose callback its own set() runs: a coded error, no entry of the wrong length, no span leak', () => {
+    let victim: Uint8Array | undefined;
+    using c = new VolatileCache<string>({
+      budget: 8 * PAGE,
+      arenaSize: 8 * PAGE,
+      pagewise: pw,
+      decayMs: -1,
+      dispose: () => {
+        if (victim !== undefined) structuredClone(victim.buffer, { transfer: [victim.buffer as ArrayBuffer] });
+      },
+    });
+    for (const length of [200, 3 * PAGE]) {
+      c.set('k', pattern(length, 1));
+      victim = pattern(length, 2);
+      expect(() => c.set('k', victim)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
+      victim = undefined;
+      expect(c.has('k')).toBe(false); // the old entry was replaced (disposed), the new one not kept
+      expect(c.stats.arena.buffers).toBe(0);
+      expect(c.stats.bytes).toBe(0);
+    }
+  });
+
   it('a subclass whose buffer getter lies about a detached buffer, and an async produce: coded errors, no span leaks, no unhandled rejection', async () => {
     using c = new VolatileCache<string>({ budget: 16 * PAGE, arenaSize: 16 * PAGE, pagewise: pw, decayMs: -1 });
     const realBuffer = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype), 'buffer')!.get!;

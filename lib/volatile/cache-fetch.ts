@@ -118,21 +118,26 @@ export class Fetches<K> {
     this.#flights.delete(key);
     if (why === 'set') flight.setMeanwhile = true;
     flight.ac.abort(abortError(`The fetch was aborted: the key was ${why === 'set' ? 'set' : 'deleted'} meanwhile`));
-    if (why === 'set') {
-      // The waiters get the value being set (stored once set() returns).
-      queueMicrotask(() => {
-        for (const w of this.#take(flight)) {
-          try {
-            w.resolve(this.#host.lookup(key, undefined).handle);
-          } catch (err) {
-            w.reject(err);
-          }
-        }
-      });
-    } else {
-      for (const w of this.#take(flight)) w.reject(flight.ac.signal.reason);
-    }
+    if (why === 'set') this.#handOver(key, flight);
+    else for (const w of this.#take(flight)) w.reject(flight.ac.signal.reason);
     return true;
+  }
+
+  /**
+   * The waiters of a fetch overtaken by set() get the value being set (stored once set()
+   * returns). A method of its own: a closure in abort() would make every set() allocate
+   * the context it captures, fetch in flight or not.
+   */
+  #handOver(key: K, flight: Flight<K>): void {
+    queueMicrotask(() => {
+      for (const w of this.#take(flight)) {
+        try {
+          w.resolve(this.#host.lookup(key, undefined).handle);
+        } catch (err) {
+          w.reject(err);
+        }
+      }
+    });
   }
 
   abortAll(): void {

@@ -179,22 +179,18 @@ const typedArrayLength = Object.getOwnPropertyDescriptor(typedArrayProto, 'lengt
 const typedArrayBuffer = Object.getOwnPropertyDescriptor(typedArrayProto, 'buffer')?.get as (this: Uint8Array) => ArrayBufferLike;
 const typedArraySet = Uint8Array.prototype.set;
 
-/** A value checked: its bytes, true length, and whether it was given as a string. */
-export interface Value {
-  bytes: Uint8Array;
-  length: number;
-  isString: boolean;
+/** The true length of a checked value's bytes (a subclass may override `length`). */
+export function lengthOf(bytes: Uint8Array): number {
+  return typedArrayLength.call(bytes);
 }
 
 /**
  * Check a value given to the cache (returned by produce, fetchMethod, memoMethod or
  * passed to set()): a string (stored as UTF-8) or a genuine, attached Uint8Array.
+ * Returns its bytes (no object per value: set() allocates nothing but its entry).
  */
-export function checkValue(name: string, value: unknown): Value {
-  if (typeof value === 'string') {
-    const bytes = Buffer.from(value, 'utf8');
-    return { bytes, length: bytes.length, isString: true };
-  }
+export function checkValue(name: string, value: unknown): Uint8Array {
+  if (typeof value === 'string') return Buffer.from(value, 'utf8');
   if (!util.types.isUint8Array(value)) {
     if (util.types.isPromise(value)) {
       // Refused, and must not die later as an unhandled rejection.
@@ -206,15 +202,14 @@ export function checkValue(name: string, value: unknown): Value {
     }
     throw invalidArgType(name, 'of type string or an instance of Uint8Array', value);
   }
-  const length = typedArrayLength.call(value);
-  if (length === 0) {
+  if (typedArrayLength.call(value) === 0) {
     try {
       new Uint8Array(typedArrayBuffer.call(value)); // throws on a detached buffer
     } catch {
       throw invalidArgValue(name, value, 'is a view of a detached ArrayBuffer');
     }
   }
-  return { bytes: value, length, isString: false };
+  return value;
 }
 
 /** Copy a checked value into `target` at `offset`; a value detached since it was checked gives a coded error. */

@@ -24,7 +24,7 @@ import { effectiveMemoryLimit } from '../cgroup';
 import { validateBoolean, validateInteger, validateObject, validateOneOf } from '../validate';
 import { VolatileArena, type VolatileBuffer } from './arena';
 import { kPrivateBytes } from './buffer';
-import { CacheHandle, type CacheOutcome, checkValue, copyOf, copyValue, CREATE_HANDLE, type HandleOwner, type Value } from './cache-handle';
+import { CacheHandle, type CacheOutcome, checkValue, copyOf, copyValue, CREATE_HANDLE, type HandleOwner, lengthOf } from './cache-handle';
 import { type FetchOptions, Fetches } from './cache-fetch';
 import { List, type ListNode } from './list';
 import { ARENA_OPTION_KEYS, DEFAULT_UNPIN_SHARE } from './options';
@@ -327,9 +327,9 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
       this.delete(key);
       return this;
     }
-    const v = checkValue('value', value);
+    const bytes = checkValue('value', value);
     try {
-      this.#store(key, v, options, null);
+      this.#store(key, bytes, typeof value === 'string', options, null);
     } finally {
       this.#flushDisposed();
     }
@@ -541,8 +541,10 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
 
   /** @internal For fetch(): store a value; take() hands out handles on it (the first one pinned by the store), done() ends. */
   storeForFetch(key: K, value: unknown, options: SetOptions | undefined): { take(outcome: CacheOutcome): CacheHandle<K>; done(): void } {
-    const v = checkValue('the value fetchMethod resolved to', value);
-    let first = this.#store(key, v, options, 'miss');
+    const bytes = checkValue('the value fetchMethod resolved to', value);
+    const length = lengthOf(bytes);
+    const isString = typeof value === 'string';
+    let first = this.#store(key, bytes, isString, options, 'miss');
     this.#flushDisposed();
     return {
       take: (outcome) => {
@@ -553,7 +555,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
         }
         const entry = this.#entries.get(key);
         const h = entry === undefined ? undefined : this.#acquire(entry, outcome);
-        return h ?? new CacheHandle(CREATE_HANDLE, key, copyOf('value', v.bytes, v.length), v.isString, outcome);
+        return h ?? new CacheHandle(CREATE_HANDLE, key, copyOf('value', bytes, length), isString, outcome);
       },
       done: () => first?.release(),
     };
@@ -634,10 +636,19 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
 
   /** Unpin a hot unit unless a handle holds a value on it or one was used at or after `usedSince`; whether it was. */
   #cool(u: Unit, usedSince: number): boolean {
-    for (const v of u.values) if (v !== undefined && (v.pins > 0 || v.used >= usedSince)) return false;
+    // Indexed loops: a sweep cools every unit once, too few calls for V8 to optimize
+    // away a for-of's iterator, and those iterators filled the young generation.
+    const values = u.values;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (v !== undefined && (v.pins > 0 || v.used >= usedSince)) return false;
+    }
     this.#hot.remove(u.node);
     u.hot = false;
-    for (const v of u.values) if (v !== undefined) v.view = undefined;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (v !== undefined) v.view = undefined;
+    }
     this.#hotBytes -= u.buffer.capacity;
     if (u.buffer.state === 'pinned') u.buffer.unpin();
     return true;
@@ -693,19 +704,22 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
   /** A miss (or a purged entry): make the value and keep it (unless delete()/clear() ran meanwhile, or it is over maxEntrySize). */
   #produce(key: K, producer: Producer<K>, outcome: CacheOutcome): CacheHandle<K> {
     this.#producing.set(key, false);
-    let v: Value | undefined;
+    let bytes: Uint8Array | undefined;
+    let isString = false;
     let filled: Entry<K> | undefined;
     let cancelled: boolean;
     try {
-      if (typeof producer === 'function') v = checkValue('the value returned by produce', producer(key));
-      else {
+      if (typeof producer === 'function') {
+        const produced = producer(key);
+        bytes = checkValue('the value returned by produce', produced);
+        isString = typeof produced === 'string';
+      } else {
         const size = typeof producer.size === 'function' ? producer.size(key) : producer.size;
         const length = validateInteger('produce.size', size, 0, Number.MAX_SAFE_INTEGER);
         if (length < this.#slabs.maxValue || length > this.#maxEntrySize) {
           // Small (or not kept): filled into a private buffer, then stored like a returned value.
-          const bytes = Buffer.alloc(length);
+          bytes = Buffer.alloc(length);
           producer.fill(bytes, key);
-          v = { bytes, length, isString: false };
         } else {
           filled = this.#newEntry(key, length, false, undefined);
           try {
@@ -729,9 +743,10 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
       else this.#insert(filled);
       return h;
     }
-    const value = v as Value;
-    const kept = cancelled ? undefined : this.#store(key, value, undefined, outcome);
-    return kept ?? new CacheHandle(CREATE_HANDLE, key, copyOf('the value returned by produce', value.bytes, value.length), value.isString, outcome);
+    const value = bytes as Uint8Array;
+    const length = lengthOf(value);
+    const kept = cancelled ? undefined : this.#store(key, value, isString, undefined, outcome);
+    return kept ?? new CacheHandle(CREATE_HANDLE, key, copyOf('the value returned by produce', value, length), isString, outcome);
   }
 
   /**
@@ -739,16 +754,17 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
    * handle on it (an own-span entry stays pinned for it), or undefined if the value
    * is over maxEntrySize (not kept; an older entry is removed).
    */
-  #store(key: K, v: Value, options: SetOptions | undefined, outcome: CacheOutcome | null): CacheHandle<K> | undefined {
+  #store(key: K, bytes: Uint8Array, isString: boolean, options: SetOptions | undefined, outcome: CacheOutcome | null): CacheHandle<K> | undefined {
+    const length = lengthOf(bytes); // before any callback runs: a value detached by one gives a coded error
     const old = this.#entries.get(key);
     if (old !== undefined) this.#remove(old, 'set');
     this.#fetches.abort(key, 'set');
-    if (v.length > this.#maxEntrySize) return undefined;
-    const entry = this.#newEntry(key, v.length, v.isString, options);
+    if (length > this.#maxEntrySize) return undefined;
+    const entry = this.#newEntry(key, length, isString, options);
     try {
       // set() makes no handle and keeps no view: nothing per entry survives but the entry.
       // Copied in through the buffer's private view: storing is not an exposure (docs/ARENA.md).
-      copyValue('value', entry.unit.buffer[kPrivateBytes](), v.bytes, entry.slot * entry.unit.slotSize);
+      copyValue('value', entry.unit.buffer[kPrivateBytes](), bytes, entry.slot * entry.unit.slotSize);
     } catch (err) {
       entry.pins = 0;
       this.#freeValue(entry);
@@ -788,10 +804,13 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     let unit: Unit;
     let slot = 0;
     if (length < this.#slabs.maxValue) {
-      const page = this.#arena.pageSize;
-      let fresh: VolatileBuffer | undefined;
-      [unit, slot] = this.#slabs.take(length, () => (fresh = this.#alloc(page)));
-      if (fresh !== undefined) this.#heat(unit);
+      let slab = this.#slabs.openFor(length);
+      if (slab === undefined) {
+        slab = this.#slabs.add(length, this.#alloc(this.#arena.pageSize));
+        this.#heat(slab);
+      }
+      slot = this.#slabs.take(slab);
+      unit = slab;
     } else {
       const buffer = this.#alloc(Math.max(1, length));
       unit = ownUnit(buffer);

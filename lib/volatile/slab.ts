@@ -76,28 +76,34 @@ export class SlabPool {
     return this.#page / 2;
   }
 
-  /** A free slot for `length` bytes: an open slab's, or a new (hot) slab's on a page from `allocPage` (which may throw). */
-  take(length: number, allocPage: () => VolatileBuffer): [Slab, number] {
+  /** A slab with a free slot for `length` bytes, if one is open. */
+  openFor(length: number): Slab | undefined {
+    return this.#open.get(slotSizeFor(length))?.tail?.value;
+  }
+
+  /** A new (hot, open) slab for `length` bytes on `buffer`, one page. */
+  add(length: number, buffer: VolatileBuffer): Slab {
     const slotSize = slotSizeFor(length);
     let open = this.#open.get(slotSize);
     if (open === undefined) this.#open.set(slotSize, (open = new List<Slab>()));
-    let slab = open.tail?.value;
-    if (slab === undefined) {
-      const buffer = allocPage();
-      const count = Math.floor(this.#page / slotSize);
-      const freeSlots: number[] = [];
-      for (let i = count - 1; i >= 0; i--) freeSlots.push(i);
-      const s = { buffer, slotSize, hot: true, values: new Array(count).fill(undefined), epoch: 0, since: 0, freeSlots, used: 0 };
-      slab = s as unknown as Slab;
-      (s as unknown as { node: ListNode<Unit> }).node = listNode<Unit>(slab);
-      (s as unknown as { open: ListNode<Slab> }).open = listNode(slab);
-      open.push(slab.open);
-      this.pages++;
-    }
+    const count = Math.floor(this.#page / slotSize);
+    const freeSlots: number[] = [];
+    for (let i = count - 1; i >= 0; i--) freeSlots.push(i);
+    const s = { buffer, slotSize, hot: true, values: new Array(count).fill(undefined), epoch: 0, since: 0, freeSlots, used: 0 };
+    const slab = s as unknown as Slab;
+    (s as unknown as { node: ListNode<Unit> }).node = listNode<Unit>(slab);
+    (s as unknown as { open: ListNode<Slab> }).open = listNode(slab);
+    open.push(slab.open);
+    this.pages++;
+    return slab;
+  }
+
+  /** Take a free slot of an open slab (no allocation: set() is on a service's hot path). */
+  take(slab: Slab): number {
     const slot = slab.freeSlots.pop() as number;
     slab.used++;
-    if (slab.freeSlots.length === 0) open.remove(slab.open);
-    return [slab, slot];
+    if (slab.freeSlots.length === 0) (this.#open.get(slab.slotSize) as List<Slab>).remove(slab.open);
+    return slot;
   }
 
   /** Give a slot back; true when the slab is left empty (the caller frees its buffer). */
