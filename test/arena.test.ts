@@ -374,6 +374,28 @@ describe('freeDelayMs: freed spans stay ordinary memory for a while', () => {
     expect(a.stats.pendingFreeBytes).toBe(0); // DONTNEED supersedes a pending MADV_FREE
   });
 
+  it('an allocation over several freed spans forgets each part it reuses, and only those', () => {
+    using a = arena(16, { freeDelayMs: 60_000, quarantine: false });
+    const [b0, b1, b2, b3] = [0, 1, 2, 3].map((i) => {
+      const b = a.alloc(2 * PAGE);
+      b.bytes.fill(10 + i);
+      return b;
+    });
+    b1.free();
+    b0.free();
+    b2.free(); // three pending ranges, freed out of address order: pages 2-3, 0-1, 4-5
+    expect(a.stats.pendingFreeBytes).toBe(6 * PAGE);
+    const c = a.alloc(5 * PAGE); // pages 0-4: two whole ranges and the first page of the third
+    expect(c.offset).toBe(0);
+    expect(a.stats.pendingFreeBytes).toBe(PAGE);
+    expect([c.bytes[0], c.bytes[2 * PAGE], c.bytes[4 * PAGE]]).toEqual([10, 11, 12]); // reused, never advised
+    expect(a.decayNow()).toBe(PAGE); // page 5 alone was still freed content
+    expect(a.stats.pendingFreeBytes).toBe(0);
+    expect(b3.bytes[0]).toBe(13);
+    c.free();
+    b3.free();
+  });
+
   it.runIf(onKernel)('the kernel sees the span as LazyFree only after the delay', async () => {
     // quarantine: false: this test is about what happens to freed spans, not about views (see 'issue 22').
     using a = arena(2048, { freeDelayMs: 60, quarantine: false });

@@ -881,20 +881,41 @@ export class VolatileArena implements Disposable {
 
   /** Forget the dirty parts of [first, end) (pages; being reused). True if any part was dirty. */
   #cutDirty(first: number, end: number): boolean {
+    // In place, order kept (oldest first): alloc() runs this on every allocation, and
+    // a new array each time was garbage in proportion to the dirty list.
+    const dirty = this.#dirty;
     let hit = false;
-    const kept: DirtyRange[] = [];
-    for (const r of this.#dirty) {
+    let w = 0;
+    for (let i = 0; i < dirty.length; i++) {
+      const r = dirty[i];
       const rEnd = r.start + r.pages;
       if (rEnd <= first || r.start >= end) {
-        kept.push(r);
+        dirty[w++] = r;
         continue;
       }
       hit = true;
-      if (r.start < first) kept.push({ start: r.start, pages: first - r.start, at: r.at, lazy: r.lazy });
-      if (rEnd > end) kept.push({ start: end, pages: rEnd - end, at: r.at, lazy: r.lazy });
       if (!r.lazy) this.#stats.pendingFreeBytes -= (Math.min(rEnd, end) - Math.max(r.start, first)) * this.#page;
+      if (r.start < first && rEnd > end) {
+        // The span is inside r: r keeps its left piece and its right piece follows it.
+        const right: DirtyRange = { start: end, pages: rEnd - end, at: r.at, lazy: r.lazy };
+        r.pages = first - r.start;
+        dirty[w++] = r;
+        if (w <= i) dirty[w++] = right;
+        else {
+          dirty.splice(i + 1, 0, right);
+          i++;
+          w++;
+        }
+      } else if (r.start < first) {
+        r.pages = first - r.start;
+        dirty[w++] = r;
+      } else if (rEnd > end) {
+        r.pages = rEnd - end;
+        r.start = end;
+        dirty[w++] = r;
+      }
     }
-    if (hit) this.#dirty = kept;
+    dirty.length = w;
     return hit;
   }
 
