@@ -53,6 +53,12 @@ let newest: CacheHandle<unknown> | undefined;
 const YOUNG_BATCH = 32;
 let young: Array<CacheHandle<unknown>> = new Array(YOUNG_BATCH);
 let youngCount = 0;
+// The rare steps live in functions of their own: the constructor is on every hit's path,
+// and a small one is inlined into get() (measured: +13 ns a hit when these lines were in it).
+function holdYoung(h: CacheHandle<unknown>): void {
+  young[youngCount++] = h;
+  if (youngCount === YOUNG_BATCH) CacheHandle.checkYoung();
+}
 function onImmediate(): void {
   CacheHandle.checkYoung(true);
 }
@@ -99,10 +105,7 @@ export class CacheHandle<K> implements Disposable {
         // The first since the last check: the check runs when the event loop next runs its
         // immediates (it clears `newest`, so exactly one is pending while `newest` is set).
         setImmediate(onImmediate).unref();
-      } else if (!previous.#released) {
-        young[youngCount++] = previous;
-        if (youngCount === YOUNG_BATCH) CacheHandle.checkYoung();
-      }
+      } else if (!previous.#released) holdYoung(previous);
     }
   }
 

@@ -243,29 +243,21 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
   get(key: K, produce: Producer<K>, options?: GetOptions): CacheHandle<K>;
   get(key: K, options?: GetOptions): CacheHandle<K> | undefined;
   get(key: K, produce?: Producer<K> | GetOptions, options?: GetOptions): CacheHandle<K> | undefined {
-    if (this.#producing.size !== 0 && this.#producing.has(key)) {
-      throw pagewiseError('ERR_CACHE_REENTRANT_GET', 'Cannot get a key from inside its own produce(): the value is not made yet');
-    }
-    // The hot path: an entry without a ttl whose view is kept (its unit is hot).
+    if (this.#producing.size !== 0 && this.#producing.has(key)) throw reentrantGet();
+    // The hot path: an entry without a ttl whose view is kept (its unit is hot). A Map
+    // lookup, a few counters and a handle: no arena call. Everything else is in #get, so
+    // that this stays small enough for V8 to inline into the caller with the handle's
+    // constructor, bytes and release() (measured: ~10 ns a hit when it was not).
     const entry = this.#entries.get(key);
     if (entry !== undefined && entry.ttl === 0 && (produce === undefined || typeof produce === 'function')) {
       const view = entry.view;
       if (view !== undefined) {
-        // A Map lookup, a few counters and a handle: no arena call.
         entry.used = ++this.#clock;
         entry.pins++;
         this.#handles++;
         this.#hits++;
         return new CacheHandle(CREATE_HANDLE, key, view, entry.isString, 'hit', this, entry);
       }
-      entry.used = ++this.#clock;
-      const h = this.#acquire(entry, 'hit');
-      if (h !== undefined) {
-        this.#hits++;
-        return h;
-      }
-      this.#remove(entry, 'evict'); // the kernel dropped it
-      return this.#get(key, produce, options, undefined, 'purged');
     }
     return this.#get(key, produce, options, entry, 'miss');
   }
@@ -920,4 +912,8 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     this.#disposed = [];
     for (const [key, reason] of done) (this.#disposeAfter as Disposer<K>)(undefined, key, reason);
   }
+}
+
+function reentrantGet(): Error {
+  return pagewiseError('ERR_CACHE_REENTRANT_GET', 'Cannot get a key from inside its own produce(): the value is not made yet');
 }
