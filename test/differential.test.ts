@@ -34,7 +34,8 @@
 // a view the simulator detached together with another view on the same extent; after PAGEOUT,
 // file pages that a read may have mapped or that were written through a shared mapping (the
 // kernel's outcome depends on mappings and LRU state the simulator cannot see), until both
-// report them resident. Writes always
+// report them resident; after PAGEOUT, private anonymous zero-page entries that MADV_FREE covered
+// (6.18 releases differ on whether PAGEOUT then unmaps them), until written. Writes always
 // change the bytes they write (the simulator sees writes by their effect), and the test fdatasyncs
 // the kernel's file after closing a shared file mapping (the simulator writes back at close).
 import * as fs from 'node:fs';
@@ -211,6 +212,15 @@ class Model {
   guard: boolean[] = [];
   /** Read by JavaScript since it was last written: residency is not compared. */
   readUnwritten: boolean[] = [];
+  /**
+   * Private anonymous pages a read fault may have mapped to the zero page (populate, lock or
+   * POPULATE_READ by read faults; never written since), and those of them MADV_FREE then covered.
+   * Whether a later PAGEOUT unmaps such a zero-page entry differs between 6.18 releases (it did up
+   * to the kernel of an earlier round, 6.18.44 keeps it: docs/SIMULATOR.md), so after a PAGEOUT
+   * their residency is not compared until they are written.
+   */
+  zeroMapped: boolean[] = [];
+  zeroFreed: boolean[] = [];
   /**
    * File pages out of the kernel's page cache when an operation that may fault them ran: a
    * page-cache miss makes the kernel read around the faulting page (read_ahead_kb), which the
@@ -437,6 +447,10 @@ async function runSequence(seq: Sequence): Promise<void> {
       model.prot = new Array(pages).fill(prot);
       model.guard = new Array(pages).fill(false);
       model.readUnwritten = new Array(pages).fill(false);
+      // MAP_POPULATE of read-only private anonymous memory maps the zero page.
+      const zero = o.kind === 0 && !!o.populate && (prot & 2) === 0;
+      model.zeroMapped = new Array(pages).fill(zero);
+      model.zeroFreed = new Array(pages).fill(false);
       model.filePage = fileKind ? Math.floor((options.offset as number) / P) : 0;
       // Pages the page cache lacked before the mapping was made (MAP_POPULATE faults them).
       if (fileKind && o.populate) {
@@ -483,7 +497,7 @@ async function runSequence(seq: Sequence): Promise<void> {
       log.push(`write ${value} at [${t.base + start}, ${t.base + end})${t.base || a !== nat.m.buffer ? ' (view)' : ''}`);
       a.fill(value, start, end);
       b.fill(value, start, end);
-      for (let p = first; p < last; p++) model.readUnwritten[p] = false;
+      for (let p = first; p < last; p++) model.readUnwritten[p] = model.zeroMapped[p] = model.zeroFreed[p] = false;
       if (model.kind === 3) for (let p = first; p < last; p++) model.writtenShared.add(model.filePage + p);
     } else {
       log.push(`read [${t.base + start}, ${t.base + end})`);
@@ -506,8 +520,12 @@ async function runSequence(seq: Sequence): Promise<void> {
    * are treated as read.
    */
   const faultAround = (range: unknown, length: number, ok: boolean): void => {
-    if (model.kind === 0) return;
     const c = ok ? covered(range, length) : undefined;
+    if (model.kind === 0) {
+      // Private anonymous: the read faults map the zero page on pages never written.
+      for (let p = 0; p < model.zeroMapped.length; p++) if (!c || (p >= c[0] && p < c[1])) model.zeroMapped[p] = true;
+      return;
+    }
     for (let p = 0; p < model.readUnwritten.length; p++) if (!c || p < c[0] || p >= c[1]) model.readUnwritten[p] = true;
   };
 
@@ -534,6 +552,16 @@ async function runSequence(seq: Sequence): Promise<void> {
         if (o.advice === 'guard-install') markGuard(range, length, true);
         if (r.ok && o.advice === 'guard-remove') markGuard(range, length, false);
         if (o.advice === 'populate-read') faultAround(range, length, r.ok);
+        if ((o.advice === 'free' || o.advice === 'pageout') && model.kind === 0) {
+          // A failed call may have advised part of the range: all of it counts.
+          const c = covered(range, length);
+          if (c) {
+            for (let p = c[0]; p < Math.min(c[1], model.zeroMapped.length); p++) {
+              if (o.advice === 'free') model.zeroFreed[p] ||= model.zeroMapped[p];
+              else if (model.zeroFreed[p]) model.readUnwritten[p] = true;
+            }
+          }
+        }
         if (o.advice === 'pageout' && model.kind >= 2) {
           // What PAGEOUT does to a file page depends on state the simulator cannot see: whether a
           // JavaScript read mapped it (then it is evicted), and the LRU (a dirty page PAGEOUT skipped
@@ -613,9 +641,11 @@ async function runSequence(seq: Sequence): Promise<void> {
           const tail = model.prot[model.prot.length - 1];
           // The shmem object keeps the pages a shrink cuts off (a read allocated them).
           for (let p = pages; p < model.readUnwritten.length; p++) model.shmemRead[p] = model.readUnwritten[p];
-          for (const arr of [model.prot, model.guard, model.readUnwritten] as unknown[][]) arr.length = Math.min(arr.length, pages);
+          for (const arr of [model.prot, model.guard, model.readUnwritten, model.zeroMapped, model.zeroFreed] as unknown[][]) arr.length = Math.min(arr.length, pages);
           while (model.prot.length < pages) {
             model.readUnwritten.push(model.kind === 1 && (model.shmemRead[model.prot.length] ?? false));
+            model.zeroMapped.push(false);
+            model.zeroFreed.push(false);
             model.prot.push(tail);
             model.guard.push(false);
           }
