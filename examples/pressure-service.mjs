@@ -7,6 +7,7 @@
 //   node examples/pressure-service.mjs --demo 256      run it in a fresh 256 MiB memory cgroup
 //                                                      (needs a writable cgroup: root or a delegated one),
 //                                                      load it for 20 s and print a table every second
+//                                                      (--seconds N: for N s)
 // Shipped in the package (node node_modules/pagewise/examples/pressure-service.mjs); in a clone run
 // `npm ci` first (builds the addon and dist/). prom-client is optional: without it /metrics says so.
 import { spawn } from 'node:child_process';
@@ -86,9 +87,9 @@ function serve(port) {
 }
 
 /** --demo: the service in a child cgroup with a limit, loaded from here. */
-async function demo(limitMiB) {
+async function demo(limitMiB, seconds) {
   // The cgroups this process is in: pagewise's own helper (in the package, not in its public API).
-  const { ownCgroups } = await import(new URL('../dist/pressure.js', import.meta.url).href);
+  const { ownCgroups } = await import(new URL('../dist/cgroup.js', import.meta.url).href);
   const parent = ownCgroups().v1;
   const v2 = ownCgroups().v2;
   let dir;
@@ -107,10 +108,24 @@ async function demo(limitMiB) {
     console.log(`cannot make a memory cgroup here (${err.message}): run without --demo and limit the service yourself`);
     return;
   }
-  const port = 18000 + (process.pid % 1000);
   const self = fileURLToPath(import.meta.url);
-  const child = spawn('sh', ['-c', 'echo $$ > "$0" && exec "$@"', path.join(dir, 'cgroup.procs'), process.execPath, self, '--port', String(port)], {
-    stdio: ['ignore', 'inherit', 'inherit'],
+  // The service picks a free port and says which on its first line.
+  const child = spawn('sh', ['-c', 'echo $$ > "$0" && exec "$@"', path.join(dir, 'cgroup.procs'), process.execPath, self, '--port', '0'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise((resolve) => {
+    let text = '';
+    const onData = (chunk) => {
+      text += chunk;
+      const m = /listening on :(\d+)/.exec(text);
+      if (m === null) return;
+      child.stdout.off('data', onData);
+      process.stdout.write(text);
+      child.stdout.pipe(process.stdout);
+      resolve(Number(m[1]));
+    };
+    child.stdout.on('data', onData);
+    child.once('exit', () => resolve(undefined));
   });
   const get = (p) =>
     new Promise((resolve, reject) => {
@@ -122,13 +137,11 @@ async function demo(limitMiB) {
         })
         .on('error', reject);
     });
-  for (let i = 0; i < 100; i++) {
-    try {
-      await get('/memory');
-      break;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  if (port === undefined) {
+    console.log('the service exited before it listened');
+    fs.rmdirSync(dir);
+    process.exitCode = 1;
+    return;
   }
   console.log(`limit ${limitMiB} MiB; requesting ever new items (256 KiB each), then old ones again\n`);
   console.log('  s   rss MiB  effective MiB  lazyFree MiB  cached MiB  hits  misses  purged  pressure (mod/crit)');
@@ -140,7 +153,7 @@ async function demo(limitMiB) {
     killed = signal === 'SIGKILL';
     if (killed) console.log(`\nthe service was killed (${signal}): OOM`);
   });
-  while (Date.now() - t0 < 20_000 && child.exitCode === null && !killed) {
+  while (Date.now() - t0 < seconds * 1000 && child.exitCode === null && !killed) {
     // Mostly new items (the cache keeps growing), sometimes an old one (hit, or purged and re-rendered).
     const id = Math.random() < 0.8 ? next++ : Math.floor(Math.random() * Math.max(1, next));
     try {
@@ -177,7 +190,8 @@ async function demo(limitMiB) {
 }
 
 const demoAt = args.indexOf('--demo');
-if (demoAt >= 0) await demo(Number(args[demoAt + 1] ?? 256));
+const secondsAt = args.indexOf('--seconds');
+if (demoAt >= 0) await demo(Number(args[demoAt + 1] ?? 256), secondsAt >= 0 ? Number(args[secondsAt + 1]) : 20);
 else {
   const portAt = args.indexOf('--port');
   serve(portAt >= 0 ? Number(args[portAt + 1]) : 8080);

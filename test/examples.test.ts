@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { findMemoryCgroup } from '../lib/cli/demo';
 import { pw } from './helpers';
 
 const root = path.join(__dirname, '..');
@@ -22,6 +23,25 @@ describe('examples/quickstart.mjs', () => {
     expect(r.stdout).toMatch(/page 0 was not written again: (it was dropped and reads as 0|it still holds 42 \(the kernel did not take it this time\))/);
     if (pw.kind === 'simulator') expect(r.stdout).toContain('it was dropped and reads as 0');
   });
+});
+
+// README: `node node_modules/pagewise/examples/pressure-service.mjs --demo 256` "shows it live".
+describe('examples/pressure-service.mjs --demo', () => {
+  const cgroup = pw.kind === 'native' ? findMemoryCgroup() : undefined;
+  const runnable = haveDist && cgroup !== undefined && cgroup.version !== 0;
+  it.skipIf(!runnable)('runs the service in a fresh 256 MiB memory cgroup under load, and it survives with its effective memory under the limit', () => {
+    const r = spawnSync(process.execPath, [path.join(root, 'examples', 'pressure-service.mjs'), '--demo', '256', '--seconds', '4'], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).not.toContain('cannot make a memory cgroup');
+    expect(r.stdout).toMatch(/^listening on :\d+ /m);
+    expect(r.stdout).toContain('limit 256 MiB');
+    const m = /^survived\. rss (\d+) MiB \(limit 256\), effective (\d+) MiB/m.exec(r.stdout);
+    expect(m, r.stdout).not.toBeNull();
+    expect(Number(m![2])).toBeLessThan(256);
+  }, 150_000);
 });
 
 describe("examples/*.mjs ship in the package and read as a user's code", () => {
