@@ -5,7 +5,8 @@
 // non-zero on any failure.
 //
 //   node test/hardening/full.mjs [--quick] [--only=fuzz,races,soak,truncate,issue16,producers,arenaAsync,cliSpecial]
-//   (--quick: 1/10 of every figure; --only: those sections, figures to last-partial-run.json)
+//   (--quick: 1/10 of every figure; --only: those sections; either writes its figures to
+//   last-partial-run.json, so only a whole full-size run replaces last-full-run.json)
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -182,7 +183,7 @@ if (section('cliSpecial')) {
 results.failures = steps.filter((s) => !s.ok).length;
 results.seconds = Math.round((Date.now() - startedAt) / 1000);
 if (only) results.only = [...only];
-fs.writeFileSync(path.join(here, only ? 'last-partial-run.json' : 'last-full-run.json'), `${JSON.stringify(results, null, 2)}\n`);
+fs.writeFileSync(path.join(here, only || quick ? 'last-partial-run.json' : 'last-full-run.json'), `${JSON.stringify(results, null, 2)}\n`);
 
 const f = results.fuzz ?? { native: {}, simulator: {} };
 console.log('\nFigures');
