@@ -182,7 +182,11 @@ const typedArrayLength = Object.getOwnPropertyDescriptor(typedArrayProto, 'lengt
 const typedArrayBuffer = Object.getOwnPropertyDescriptor(typedArrayProto, 'buffer')?.get as (this: Uint8Array) => ArrayBufferLike;
 const typedArraySet = Uint8Array.prototype.set;
 
-/** The true length of a checked value's bytes (a subclass may override `length`). */
+/**
+ * The true length of a checked value's bytes (a subclass may override `length`). Callers take it
+ * when they check the value, before any callback runs: one that detaches the value then gives a
+ * coded error at the copy, not an entry of the wrong length.
+ */
 export function lengthOf(bytes: Uint8Array): number {
   return typedArrayLength.call(bytes);
 }
@@ -205,7 +209,7 @@ export function checkValue(name: string, value: unknown): Uint8Array {
     }
     throw invalidArgType(name, 'of type string or an instance of Uint8Array', value);
   }
-  if (typedArrayLength.call(value) === 0) {
+  if (lengthOf(value) === 0) {
     try {
       new Uint8Array(typedArrayBuffer.call(value)); // throws on a detached buffer
     } catch {

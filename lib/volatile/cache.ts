@@ -321,7 +321,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     }
     const bytes = checkValue('value', value);
     try {
-      this.#store(key, bytes, typeof value === 'string', options, null);
+      this.#store(key, bytes, lengthOf(bytes), typeof value === 'string', options, null);
     } finally {
       this.#flushDisposed();
     }
@@ -536,7 +536,7 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     const bytes = checkValue('the value fetchMethod resolved to', value);
     const length = lengthOf(bytes);
     const isString = typeof value === 'string';
-    let first = this.#store(key, bytes, isString, options, 'miss');
+    let first = this.#store(key, bytes, length, isString, options, 'miss');
     this.#flushDisposed();
     return {
       take: (outcome) => {
@@ -737,17 +737,16 @@ export class VolatileCache<K = string> implements Disposable, HandleOwner<Entry<
     }
     const value = bytes as Uint8Array;
     const length = lengthOf(value);
-    const kept = cancelled ? undefined : this.#store(key, value, isString, undefined, outcome);
+    const kept = cancelled ? undefined : this.#store(key, value, length, isString, undefined, outcome);
     return kept ?? new CacheHandle(CREATE_HANDLE, key, copyOf('the value returned by produce', value, length), isString, outcome);
   }
 
   /**
-   * Keep a checked value under `key` (replacing an entry: reason 'set'). Returns a
-   * handle on it (an own-span entry stays pinned for it), or undefined if the value
-   * is over maxEntrySize (not kept; an older entry is removed).
+   * Keep a checked value under `key` (replacing an entry: reason 'set'); `length` was taken
+   * when it was checked (see lengthOf). Returns a handle on it (an own-span entry stays pinned
+   * for it), or undefined if the value is over maxEntrySize (not kept; an older entry is removed).
    */
-  #store(key: K, bytes: Uint8Array, isString: boolean, options: SetOptions | undefined, outcome: CacheOutcome | null): CacheHandle<K> | undefined {
-    const length = lengthOf(bytes); // before any callback runs: a value detached by one gives a coded error
+  #store(key: K, bytes: Uint8Array, length: number, isString: boolean, options: SetOptions | undefined, outcome: CacheOutcome | null): CacheHandle<K> | undefined {
     const old = this.#entries.get(key);
     if (old !== undefined) this.#remove(old, 'set');
     this.#fetches.abort(key, 'set');
